@@ -1,0 +1,1 @@
+"""Connectors: thin layers over the Jira and CRM clients, and the sandbox that stands in for them."""

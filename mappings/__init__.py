@@ -1,0 +1,1 @@
+"""The unified model: pure functions from Jira and CRM records to customers, progress and flags."""

@@ -1,0 +1,1 @@
+"""The sync engine, state store, scheduler and command line."""
