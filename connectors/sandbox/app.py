@@ -4,6 +4,7 @@ control API, and mounted in-process (``responses``) or as WSGI (a real HTTPS ser
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -125,7 +126,9 @@ class SandboxApp:
                 try:
                     response = route.handler(request)
                 except json.JSONDecodeError as exc:
-                    response = self.backend.error(400, f"Malformed JSON body: {exc.msg}.", "JSON_PARSER_ERROR")
+                    response = self.backend.error(
+                        400, f"Malformed JSON body: {exc.msg}.", "JSON_PARSER_ERROR"
+                    )
             self.backend.after_call(request, response)
         return response
 
@@ -154,7 +157,9 @@ class SandboxApp:
             self.stats.reset()
             return SandboxResponse.json(self.stats.snapshot())
         if path == "/faults" and method == "GET":
-            return SandboxResponse.json({"faults": self.faults.active(), "fired": self.faults.fired})
+            return SandboxResponse.json(
+                {"faults": self.faults.active(), "fired": self.faults.fired}
+            )
         if path == "/faults" and method == "DELETE":
             self.faults.clear()
             return SandboxResponse.json({"faults": []})
@@ -187,9 +192,7 @@ class SandboxApp:
 
     # -- WSGI (real HTTP server) ------------------------------------------------------------
 
-    def wsgi(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """WSGI entry point, served by the threaded HTTPS server in ``server.py``."""
         raw_path = environ.get("PATH_INFO", "") or "/"
         path = raw_path.encode("latin-1").decode("utf-8", errors="replace")
@@ -216,10 +219,8 @@ class SandboxApp:
         except DropConnection:
             sock = environ.get("werkzeug.socket")
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             start_response("500 Dropped", [("Connection", "close")])
             return [b""]
         status_line = f"{response.status} {_REASONS.get(response.status, 'Status')}"

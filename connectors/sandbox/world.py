@@ -152,33 +152,116 @@ class World:
 
 
 _COMPANY_EN = (
-    "Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent",
-    "Tyrell", "Cyberdyne", "Aperture", "Wonka", "Gringotts", "Oscorp", "Monarch", "Pied Piper",
-    "Dunder", "Massive", "Nakatomi", "Blue Sun", "Virtucon", "Zorg", "Bluth", "Sterling",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Aperture",
+    "Wonka",
+    "Gringotts",
+    "Oscorp",
+    "Monarch",
+    "Pied Piper",
+    "Dunder",
+    "Massive",
+    "Nakatomi",
+    "Blue Sun",
+    "Virtucon",
+    "Zorg",
+    "Bluth",
+    "Sterling",
 )
 _COMPANY_SUFFIX_EN = ("Corp", "Ltd", "Group", "Holdings", "Industries", "Labs", "Systems", "GmbH")
 _COMPANY_CN = (
-    "华信", "长城", "东方", "金桥", "天合", "远航", "明德", "新宇", "鼎盛", "瑞丰", "海川", "星辰",
+    "华信",
+    "长城",
+    "东方",
+    "金桥",
+    "天合",
+    "远航",
+    "明德",
+    "新宇",
+    "鼎盛",
+    "瑞丰",
+    "海川",
+    "星辰",
 )
 _COMPANY_SUFFIX_CN = ("科技有限公司", "集团", "信息技术有限公司", "软件股份有限公司", "贸易公司")
 _PROJECT_WORDS = (
-    "APOLLO", "ORION", "HERMES", "ATLAS", "VEGA", "NOVA", "TITAN", "LYRA", "CYGNUS", "DRACO",
-    "PHOENIX", "AURORA", "ZEPHYR", "HALO", "QUASAR", "PULSAR", "NEBULA", "COMET", "METEOR",
+    "APOLLO",
+    "ORION",
+    "HERMES",
+    "ATLAS",
+    "VEGA",
+    "NOVA",
+    "TITAN",
+    "LYRA",
+    "CYGNUS",
+    "DRACO",
+    "PHOENIX",
+    "AURORA",
+    "ZEPHYR",
+    "HALO",
+    "QUASAR",
+    "PULSAR",
+    "NEBULA",
+    "COMET",
+    "METEOR",
 )
 _PEOPLE_EN = (
-    "Alice Chen", "Bob Martin", "Carol Diaz", "Dan Novak", "Eve Okafor", "Frank Li", "Grace Kim",
-    "Heidi Berg", "Ivan Petrov", "Judy Alvarez", "Mallory Stone", "Niaj Patel", "Olivia Rossi",
+    "Alice Chen",
+    "Bob Martin",
+    "Carol Diaz",
+    "Dan Novak",
+    "Eve Okafor",
+    "Frank Li",
+    "Grace Kim",
+    "Heidi Berg",
+    "Ivan Petrov",
+    "Judy Alvarez",
+    "Mallory Stone",
+    "Niaj Patel",
+    "Olivia Rossi",
 )
 _PEOPLE_CN = ("王伟", "李娜", "张敏", "刘洋", "陈静", "杨帆", "赵磊", "黄丽")
 _VERBS = ("Implement", "Fix", "Migrate", "Document", "Refactor", "Test", "Design", "Deploy")
 _OBJECTS = (
-    "login flow", "invoice export", "SSO integration", "audit log", "search index", "billing API",
-    "onboarding wizard", "data import", "reporting dashboard", "mobile sync", "webhook retries",
+    "login flow",
+    "invoice export",
+    "SSO integration",
+    "audit log",
+    "search index",
+    "billing API",
+    "onboarding wizard",
+    "data import",
+    "reporting dashboard",
+    "mobile sync",
+    "webhook retries",
 )
-_SUMMARY_CN = ("实现单点登录", "修复导出错误", "迁移数据库", "优化搜索性能", "编写用户手册", "部署到生产环境")
+_SUMMARY_CN = (
+    "实现单点登录",
+    "修复导出错误",
+    "迁移数据库",
+    "优化搜索性能",
+    "编写用户手册",
+    "部署到生产环境",
+)
 _LABELS = ("backend", "frontend", "customer-request", "tech-debt", "security", "performance")
 _PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
-_CASE_SUBJECTS = ("Cannot log in", "Export fails", "Slow dashboard", "Billing question", "数据同步失败")
+_CASE_SUBJECTS = (
+    "Cannot log in",
+    "Export fails",
+    "Slow dashboard",
+    "Billing question",
+    "数据同步失败",
+)
 
 
 def _company(rng: random.Random, index: int) -> str:
@@ -322,7 +405,11 @@ def generate_world(
     epics: dict[str, list[JiraIssue]] = {key: [] for key in project_keys}
     next_id = 10000
     for n in range(issues):
-        key = project_keys[n % n_projects] if n < n_projects else project_keys[rng.randrange(n_projects)]
+        key = (
+            project_keys[n % n_projects]
+            if n < n_projects
+            else project_keys[rng.randrange(n_projects)]
+        )
         counters[key] += 1
         customers = served[key]
         project_epics = epics[key]
@@ -335,8 +422,10 @@ def generate_world(
         if make_epic:
             account_id = rng.choice(customers) if customers and roll < 0.92 else None
         elif parent is not None and roll < 0.78:
-            account_id = parent.account_id if rng.random() < 0.9 else (
-                rng.choice(customers) if customers else None
+            account_id = (
+                parent.account_id
+                if rng.random() < 0.9
+                else (rng.choice(customers) if customers else None)
             )
         elif parent is not None and roll < 0.95:
             account_id = None  # linked only through its epic
@@ -356,8 +445,12 @@ def generate_world(
             status = "To Do"
         history: list[StatusChange] = []
         moment = created
-        path = {"To Do": [], "In Progress": ["In Progress"], "Blocked": ["In Progress", "Blocked"],
-                "Done": ["In Progress", "Done"]}[status]
+        path = {
+            "To Do": [],
+            "In Progress": ["In Progress"],
+            "Blocked": ["In Progress", "Blocked"],
+            "Done": ["In Progress", "Done"],
+        }[status]
         previous = "To Do"
         for step in path:
             moment = min(now, moment + timedelta(seconds=rng.randint(7200, 86400 * 20)))
@@ -366,14 +459,16 @@ def generate_world(
         resolved = moment if status == "Done" else None
         updated = max(moment, created + timedelta(minutes=rng.randint(0, 600)))
         updated = min(updated, now)
-        due = (created + timedelta(days=rng.randint(7, 120))).date() if rng.random() < 0.45 else None
+        due = (
+            (created + timedelta(days=rng.randint(7, 120))).date() if rng.random() < 0.45 else None
+        )
         own_versions = project_versions[key]
-        fix_versions = [own_versions[rng.randrange(len(own_versions))].id] if rng.random() < 0.6 else []
+        fix_versions = (
+            [own_versions[rng.randrange(len(own_versions))].id] if rng.random() < 0.6 else []
+        )
         chinese = rng.random() < 0.2
         summary = (
-            rng.choice(_SUMMARY_CN)
-            if chinese
-            else f"{rng.choice(_VERBS)} {rng.choice(_OBJECTS)}"
+            rng.choice(_SUMMARY_CN) if chinese else f"{rng.choice(_VERBS)} {rng.choice(_OBJECTS)}"
         )
         if make_epic:
             summary = f"Epic: {summary}"
@@ -396,14 +491,18 @@ def generate_world(
                 else None
             ),
             estimate_seconds=(
-                rng.choice((1, 2, 4, 8, 16, 24)) * 3600 if issue_type != "Epic" and rng.random() < 0.6 else None
+                rng.choice((1, 2, 4, 8, 16, 24)) * 3600
+                if issue_type != "Epic" and rng.random() < 0.6
+                else None
             ),
             labels=rng.sample(_LABELS, k=rng.choice((0, 0, 1, 1, 2))),
             fix_version_ids=fix_versions,
             parent_key=parent.key if parent else None,
             account_id=account_id,
             assignee_account_id=(
-                jira_users[rng.randrange(len(jira_users))].account_id if rng.random() < 0.8 else None
+                jira_users[rng.randrange(len(jira_users))].account_id
+                if rng.random() < 0.8
+                else None
             ),
             history=history,
         )

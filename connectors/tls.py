@@ -1,0 +1,35 @@
+"""Make a configured ``ca_bundle`` win over the environment.
+
+``requests`` lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override a session's own
+``verify`` (psf/requests#3829), so a ``ca_bundle`` set in our config would silently be
+ignored on hosts that export those variables. An adapter that pins ``verify`` at send
+time is honoured by every client built on ``requests`` (``jira``, ``simple-salesforce``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+
+class CaBundleAdapter(HTTPAdapter):
+    """HTTPS adapter that always verifies against one CA bundle."""
+
+    def __init__(self, ca_bundle: str, **kwargs: Any) -> None:
+        self.ca_bundle = ca_bundle
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """Send with ``verify`` pinned to the bundle (TLS verification stays on)."""
+        kwargs["verify"] = self.ca_bundle
+        return super().send(request, **kwargs)
+
+
+def pin_ca_bundle(session: requests.Session, ca_bundle: str | None) -> requests.Session:
+    """Verify every HTTPS request of ``session`` against ``ca_bundle`` when one is given."""
+    if ca_bundle:
+        session.verify = ca_bundle
+        session.mount("https://", CaBundleAdapter(ca_bundle))
+    return session
