@@ -15,15 +15,16 @@ from requests.adapters import HTTPAdapter
 
 
 class CaBundleAdapter(HTTPAdapter):
-    """HTTPS adapter that always verifies against one CA bundle."""
+    """HTTP(S) adapter that verifies against one CA bundle (or, with None, as requests does)."""
 
-    def __init__(self, ca_bundle: str, **kwargs: Any) -> None:
+    def __init__(self, ca_bundle: str | None = None, **kwargs: Any) -> None:
         self.ca_bundle = ca_bundle
         super().__init__(**kwargs)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         """Send with ``verify`` pinned to the bundle (TLS verification stays on)."""
-        kwargs["verify"] = self.ca_bundle
+        if self.ca_bundle:
+            kwargs["verify"] = self.ca_bundle
         return super().send(request, **kwargs)
 
 

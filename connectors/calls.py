@@ -1,0 +1,126 @@
+"""Every HTTP call a connector makes, counted per endpoint and checked against a budget.
+
+The meter sits in a ``requests`` transport adapter, so it sees each attempt the vendor
+clients make, retries included (they cost quota too), and can refuse a call before it
+is sent when the budget the engine set for this cycle is spent.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from connectors.exceptions import BudgetExhausted
+from connectors.tls import CaBundleAdapter
+
+#: (pattern, replacement) pairs turning concrete paths into endpoint templates.
+Templates = Sequence[tuple[re.Pattern[str], str]]
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class CallMeter:
+    """Calls of one side per endpoint template, with an optional budget (thread-safe)."""
+
+    def __init__(
+        self,
+        side: str,
+        templates: Templates = (),
+        budget: int | None = None,
+        read_only_posts: Sequence[str] = (),
+    ) -> None:
+        self.side = side
+        self.templates = templates
+        self.budget = budget
+        self.read_only_posts = tuple(read_only_posts)
+        self.by_endpoint: Counter[str] = Counter()
+        self.reads = 0
+        self.writes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def total(self) -> int:
+        """Calls made so far."""
+        return self.reads + self.writes
+
+    @property
+    def remaining(self) -> int | None:
+        """Calls left in the budget (None: unlimited)."""
+        return None if self.budget is None else max(0, self.budget - self.total)
+
+    def template(self, path: str) -> str:
+        """The endpoint template of a concrete path."""
+        for pattern, replacement in self.templates:
+            path = pattern.sub(replacement, path)
+        return path
+
+    def is_write(self, method: str, template: str) -> bool:
+        """Whether a call changes remote data (searches sent by POST are reads)."""
+        if method not in WRITE_METHODS:
+            return False
+        return not any(template.endswith(suffix) for suffix in self.read_only_posts)
+
+    def charge(self, method: str, url: str) -> None:
+        """Count one call, or raise BudgetExhausted if the budget is already spent."""
+        template = self.template(urlsplit(url).path)
+        with self._lock:
+            if self.budget is not None and self.total >= self.budget:
+                raise BudgetExhausted(
+                    f"the API budget of {self.budget} calls for this cycle is spent; "
+                    "the next cycle resumes where this one stopped "
+                    "(raise [limits] in the config to allow more)",
+                    side=self.side,
+                )
+            self.by_endpoint[f"{method} {template}"] += 1
+            if self.is_write(method, template):
+                self.writes += 1
+            else:
+                self.reads += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counts in the sandbox stats' shape, for reports and tests."""
+        with self._lock:
+            return {
+                "total": self.reads + self.writes,
+                "reads": self.reads,
+                "writes": self.writes,
+                "by_endpoint": dict(sorted(self.by_endpoint.items())),
+            }
+
+    def reset(self, budget: int | None = None) -> None:
+        """Zero the counts and set a new budget (at the start of a cycle)."""
+        with self._lock:
+            self.by_endpoint.clear()
+            self.reads = self.writes = 0
+            self.budget = budget
+
+
+class MeteredAdapter(CaBundleAdapter):
+    """Transport adapter that charges a :class:`CallMeter` for every request it sends."""
+
+    def __init__(self, meter: CallMeter, ca_bundle: str | None = None, **kwargs: Any) -> None:
+        self.meter = meter
+        super().__init__(ca_bundle, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """Charge the meter, then send."""
+        self.meter.charge(request.method or "GET", request.url or "")
+        return super().send(request, **kwargs)
+
+
+def instrument(
+    session: requests.Session, meter: CallMeter, ca_bundle: str | None = None
+) -> requests.Session:
+    """Meter (and pin the CA of) every request ``session`` sends."""
+    adapter = MeteredAdapter(meter, ca_bundle)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    if ca_bundle:
+        session.verify = ca_bundle
+    return session
