@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from connectors.sandbox.faults import Fault, FaultInjector, FaultSpecError
 from connectors.sandbox.http import (
@@ -108,7 +108,7 @@ class SandboxApp:
         if route is None:
             if path_known:
                 return self.backend.error(405, f"Method {request.method} is not allowed here.")
-            return self.backend.error(404, f"No resource at {request.path}.", "NOT_FOUND")
+            return self.backend.error(404, f"No resource at {unquote(request.path)}.", "NOT_FOUND")
         request.path_params = {key: unquote(value) for key, value in params.items()}
         self.stats.count(route.stats_key, route.write)
         if self.latency_ms:
@@ -194,8 +194,15 @@ class SandboxApp:
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """WSGI entry point, served by the threaded HTTPS server in ``server.py``."""
-        raw_path = environ.get("PATH_INFO", "") or "/"
-        path = raw_path.encode("latin-1").decode("utf-8", errors="replace")
+        # Route on the path as sent (still percent-encoded) so that a parameter holding
+        # "%2F" stays one segment and each parameter is decoded exactly once.
+        request_uri = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+        if request_uri:
+            path = urlsplit(request_uri).path or "/"
+        else:
+            path = quote(
+                (environ.get("PATH_INFO") or "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~"
+            )
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         headers = {
@@ -251,7 +258,7 @@ class SandboxApp:
                 )
             request = SandboxRequest.build(
                 prepared.method or "GET",
-                unquote(parts.path) or "/",
+                parts.path or "/",
                 parts.query,
                 dict(prepared.headers),
                 body,

@@ -43,7 +43,7 @@ class SandboxRequest:
     """One HTTP request as a route sees it."""
 
     method: str
-    path: str
+    path: str  # as sent: percent-encoded; path_params are decoded
     query: dict[str, list[str]]
     headers: CaseInsensitiveDict
     body: bytes = b""

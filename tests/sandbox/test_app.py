@@ -196,3 +196,12 @@ def test_malformed_json_body_gets_the_vendor_error_shape() -> None:
         answer = requests.put(f"{base}/things/a", data=b"{not json")
     assert answer.status_code == 400
     assert answer.json()["errorMessages"][0].startswith("Malformed JSON body")
+
+
+def test_path_parameters_are_decoded_exactly_once(
+    mounted: tuple[SandboxApp, str, requests.Session],
+) -> None:
+    _app, base, http = mounted
+    for raw, decoded in (("a%2Fb", "a/b"), ("100%2525", "100%25"), ("%E7%94%B2", "甲")):
+        assert http.put(f"{base}/things/{raw}", json={"value": decoded}).status_code == 204
+        assert http.get(f"{base}/things/{raw}").json()["name"] == decoded
