@@ -1,1 +1,1 @@
-"""Connectors: thin layers over the Jira and CRM clients, and the sandbox that stands in for them."""
+"""Connectors: thin layers over the Jira and CRM clients, and the sandbox standing in for them."""

@@ -343,9 +343,9 @@ def compile_soql(text: str, lookup: Lookup) -> CompiledQuery:
                 text,
                 query.sobject_line,
                 query.sobject_column,
-                f"sObject type '{query.sobject}' is not supported. If you are attempting to use a "
-                "custom object, be sure to append the '__c' after the entity name. Please reference "
-                "your WSDL or the describe call for the appropriate names.",
+                f"sObject type '{query.sobject}' is not supported. If you are attempting to use "
+                "a custom object, be sure to append the '__c' after the entity name. Please "
+                "reference your WSDL or the describe call for the appropriate names.",
             ),
         )
     binder = _Binder(query, lookup)

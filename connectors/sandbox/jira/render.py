@@ -1,0 +1,398 @@
+"""Jira JSON documents for the backend's records, as v2 or v3 of the REST API shows them.
+
+v2 and v3 differ in rich text only: descriptions and comment bodies are wiki strings on
+v2 and Atlassian Document Format (ADF) documents on v3. Times are rendered in UTC as
+``2017-09-06T08:13:46.019+0000``; dates as ``YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from connectors.sandbox import schema
+from connectors.sandbox.jira.fields import (
+    FIELD_BY_ID,
+    PRIORITIES,
+    RESOLUTION_DONE,
+    STATUS_CATEGORIES,
+    FieldSelection,
+)
+from connectors.sandbox.world import JiraIssue, JiraProject, JiraUser, JiraVersion
+
+if TYPE_CHECKING:
+    from connectors.sandbox.jira.models import JiraBackend, JiraComment
+
+ISSUE_EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
+
+
+def timestamp(moment: datetime) -> str:
+    """Jira's timestamp format, in UTC."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+def day(value: date | None) -> str | None:
+    """Jira's date format."""
+    return value.isoformat() if value else None
+
+
+def adf(text: str) -> dict[str, Any]:
+    """A plain text as an ADF document, one paragraph per line."""
+    paragraphs = [
+        {"type": "paragraph", "content": [{"type": "text", "text": line}] if line else []}
+        for line in text.split("\n")
+    ]
+    return {"type": "doc", "version": 1, "content": paragraphs}
+
+
+def adf_text(node: Any) -> str:
+    """The plain text of an ADF document (paragraphs on separate lines)."""
+    if not isinstance(node, dict):
+        return ""
+    if node.get("type") == "text":
+        return str(node.get("text", ""))
+    if node.get("type") == "hardBreak":
+        return "\n"
+    parts = [adf_text(child) for child in node.get("content", []) or []]
+    joiner = "\n" if node.get("type") == "doc" else ""
+    return joiner.join(parts)
+
+
+def is_adf(value: Any) -> bool:
+    """Whether a value looks like an ADF document."""
+    return isinstance(value, dict) and value.get("type") == "doc" and "content" in value
+
+
+class Renderer:
+    """Renders records for one request (its base URL and API version)."""
+
+    def __init__(self, backend: JiraBackend, base_url: str, api_version: str) -> None:
+        self.backend = backend
+        self.base = base_url.rstrip("/")
+        self.version = api_version
+        self.api = f"{self.base}/rest/api/{api_version}"
+
+    # -- small objects -------------------------------------------------------------------
+
+    def rich_text(self, value: str | dict[str, Any] | None) -> Any:
+        """A description or comment body for this API version."""
+        if value is None or value == "":
+            return None
+        if self.version == "3":
+            return value if isinstance(value, dict) else adf(value)
+        return adf_text(value) if isinstance(value, dict) else value
+
+    def avatars(self, kind: str, ident: str) -> dict[str, str]:
+        """avatarUrls for a user or project."""
+        url = f"{self.base}/secure/{kind}avatar?avatarId={ident}"
+        return {size: f"{url}&size={size}" for size in ("48x48", "24x24", "16x16", "32x32")}
+
+    def user(self, user: JiraUser | None) -> dict[str, Any] | None:
+        """A user as Cloud (accountId) or Server (name/key) shows it."""
+        if user is None:
+            return None
+        doc: dict[str, Any] = {}
+        if self.backend.cloud:
+            doc["self"] = f"{self.api}/user?accountId={user.account_id}"
+            doc["accountId"] = user.account_id
+            doc["accountType"] = "atlassian"
+        else:
+            doc["self"] = f"{self.api}/user?username={user.name}"
+            doc["name"] = user.name
+            doc["key"] = user.name
+        doc["emailAddress"] = user.email
+        doc["avatarUrls"] = self.avatars("user", user.account_id[-6:])
+        doc["displayName"] = user.display_name
+        doc["active"] = True
+        doc["timeZone"] = self.backend.time_zone
+        return doc
+
+    def user_by_id(self, account_id: str | None) -> dict[str, Any] | None:
+        """A user by accountId, or None."""
+        return self.user(self.backend.users.get(account_id)) if account_id else None
+
+    def status(self, name: str) -> dict[str, Any]:
+        """A status with its category."""
+        status_id, category = schema.JIRA_STATUSES[name]
+        cat_id, cat_name, color = STATUS_CATEGORIES[category]
+        return {
+            "self": f"{self.api}/status/{status_id}",
+            "description": "",
+            "iconUrl": f"{self.base}/images/icons/statuses/generic.png",
+            "name": name,
+            "id": status_id,
+            "statusCategory": {
+                "self": f"{self.api}/statuscategory/{cat_id}",
+                "id": cat_id,
+                "key": category,
+                "colorName": color,
+                "name": cat_name,
+            },
+        }
+
+    def priority(self, name: str) -> dict[str, Any]:
+        """A priority."""
+        pid = PRIORITIES.get(name, "3")
+        return {
+            "self": f"{self.api}/priority/{pid}",
+            "iconUrl": f"{self.base}/images/icons/priorities/{name.lower()}.svg",
+            "name": name,
+            "id": pid,
+        }
+
+    def issue_type(self, name: str) -> dict[str, Any]:
+        """An issue type."""
+        type_id = schema.JIRA_ISSUE_TYPES[name]
+        return {
+            "self": f"{self.api}/issuetype/{type_id}",
+            "id": type_id,
+            "description": f"A {name.lower()}.",
+            "iconUrl": f"{self.base}/images/icons/issuetypes/{name.lower()}.svg",
+            "name": name,
+            "subtask": False,
+            "hierarchyLevel": 1 if name == "Epic" else 0,
+        }
+
+    def project_ref(self, project: JiraProject) -> dict[str, Any]:
+        """A project as issues and lists show it."""
+        return {
+            "self": f"{self.api}/project/{project.id}",
+            "id": project.id,
+            "key": project.key,
+            "name": project.name,
+            "projectTypeKey": "software",
+            "simplified": False,
+            "avatarUrls": self.avatars("project", project.id),
+        }
+
+    def project(self, project: JiraProject) -> dict[str, Any]:
+        """``GET /project/{key}``."""
+        doc = self.project_ref(project)
+        doc.update(
+            {
+                "expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
+                "description": f"{project.name} (sandbox)",
+                "lead": self.user_by_id(project.lead_account_id),
+                "components": [],
+                "issueTypes": [self.issue_type(name) for name in schema.JIRA_ISSUE_TYPES],
+                "assigneeType": "UNASSIGNED",
+                "versions": [
+                    self.version_doc(v) for v in self.backend.project_versions[project.key]
+                ],
+                "roles": {},
+                "style": "classic",
+                "isPrivate": False,
+                "properties": {},
+            }
+        )
+        return doc
+
+    def version_doc(self, version: JiraVersion) -> dict[str, Any]:
+        """A project version (also what ``fixVersions`` holds, with ``projectId``)."""
+        doc: dict[str, Any] = {
+            "self": f"{self.api}/version/{version.id}",
+            "id": version.id,
+            "description": "",
+            "name": version.name,
+            "archived": version.archived,
+            "released": version.released,
+        }
+        if version.release_date is not None:
+            doc["releaseDate"] = version.release_date.isoformat()
+        doc["projectId"] = int(self.backend.projects[version.project_key].id)
+        return doc
+
+    def resolution(self) -> dict[str, Any]:
+        """The Done resolution."""
+        rid, name = RESOLUTION_DONE
+        return {"self": f"{self.api}/resolution/{rid}", "id": rid, "description": "", "name": name}
+
+    def comment(self, comment: JiraComment) -> dict[str, Any]:
+        """One comment."""
+        issue = self.backend.issues.get(comment.issue_key)
+        issue_id = issue.id if issue else 0
+        author = self.user_by_id(comment.author_account_id)
+        return {
+            "self": f"{self.api}/issue/{issue_id}/comment/{comment.id}",
+            "id": str(comment.id),
+            "author": author,
+            "body": self.rich_text(comment.body) or ("" if self.version == "2" else adf("")),
+            "updateAuthor": author,
+            "created": timestamp(comment.created),
+            "updated": timestamp(comment.updated),
+            "jsdPublic": True,
+        }
+
+    def comments_page(
+        self, issue: JiraIssue, start: int, size: int, newest_first: bool
+    ) -> dict[str, Any]:
+        """A page of an issue's comments."""
+        comments = self.backend.comments.get(issue.key, [])
+        ordered = list(reversed(comments)) if newest_first else comments
+        return {
+            "self": f"{self.api}/issue/{issue.id}/comment",
+            "startAt": start,
+            "maxResults": size,
+            "total": len(comments),
+            "comments": [self.comment(c) for c in ordered[start : start + size]],
+        }
+
+    def changelog(self, issue: JiraIssue) -> dict[str, Any]:
+        """The status history as Jira's changelog."""
+        author = self.user_by_id(
+            issue.assignee_account_id or self.backend.projects[issue.project_key].lead_account_id
+        )
+        histories = []
+        for index, change in enumerate(issue.history):
+            histories.append(
+                {
+                    "id": str(issue.id * 1000 + index),
+                    "author": author,
+                    "created": timestamp(change.at),
+                    "items": [
+                        {
+                            "field": "status",
+                            "fieldtype": "jira",
+                            "fieldId": "status",
+                            "from": schema.JIRA_STATUSES[change.from_status][0],
+                            "fromString": change.from_status,
+                            "to": schema.JIRA_STATUSES[change.to_status][0],
+                            "toString": change.to_status,
+                        }
+                    ],
+                }
+            )
+        return {
+            "startAt": 0,
+            "maxResults": len(histories),
+            "total": len(histories),
+            "histories": histories,
+        }
+
+    # -- issues --------------------------------------------------------------------------
+
+    def field(self, issue: JiraIssue, field_id: str) -> Any:
+        """One field's value (None when empty, as Jira shows it)."""
+        backend = self.backend
+        if field_id == "summary":
+            return issue.summary
+        if field_id == "issuetype":
+            return self.issue_type(issue.issue_type)
+        if field_id == "project":
+            return self.project_ref(backend.projects[issue.project_key])
+        if field_id == "status":
+            return self.status(issue.status)
+        if field_id == "priority":
+            return self.priority(issue.priority)
+        if field_id == "assignee":
+            return self.user_by_id(issue.assignee_account_id)
+        if field_id in ("created", "updated"):
+            return timestamp(getattr(issue, field_id))
+        if field_id == "resolutiondate":
+            return timestamp(issue.resolved) if issue.resolved else None
+        if field_id == "resolution":
+            return self.resolution() if issue.resolved else None
+        if field_id == "duedate":
+            return day(issue.due)
+        if field_id == "labels":
+            return list(issue.labels)
+        if field_id == "fixVersions":
+            versions = (backend.versions.get(v) for v in issue.fix_version_ids)
+            return [self.version_doc(v) for v in versions if v is not None]
+        if field_id == "parent":
+            return self.parent(issue.parent_key)
+        if field_id == "description":
+            return self.rich_text(issue.description)
+        if field_id in ("timeoriginalestimate", "timeestimate"):
+            return issue.estimate_seconds
+        if field_id == "comment":
+            return self.comments_page(issue, 0, 5000, newest_first=False)
+        if field_id == schema.JIRA_EPIC_LINK_FIELD_ID:
+            return issue.parent_key
+        if field_id == schema.JIRA_STORY_POINTS_FIELD_ID:
+            return issue.story_points
+        if field_id == schema.JIRA_ACCOUNT_FIELD_ID:
+            return issue.account_id
+        value = backend.custom_values.get(issue.key, {}).get(field_id)
+        if field_id == schema.JIRA_DUPLICATE_FIELD_IDS[0] and value is not None:
+            return {"self": f"{self.api}/customFieldOption/{value['id']}", **value}
+        return value
+
+    def parent(self, key: str | None) -> dict[str, Any] | None:
+        """The parent (epic) reference."""
+        parent = self.backend.issues.get(key) if key else None
+        if parent is None:
+            return None
+        return {
+            "id": str(parent.id),
+            "key": parent.key,
+            "self": f"{self.api}/issue/{parent.id}",
+            "fields": {
+                "summary": parent.summary,
+                "status": self.status(parent.status),
+                "priority": self.priority(parent.priority),
+                "issuetype": self.issue_type(parent.issue_type),
+            },
+        }
+
+    def issue(
+        self,
+        issue: JiraIssue,
+        selection: FieldSelection,
+        expand: frozenset[str] = frozenset(),
+        properties: tuple[str, ...] = (),
+        full: bool = True,
+    ) -> dict[str, Any]:
+        """An issue with the selected fields; ``full=False`` allows the id-only shape."""
+        doc: dict[str, Any] = {"id": str(issue.id)}
+        if full or selection.with_key or expand or properties:
+            doc = {
+                "expand": ISSUE_EXPAND,
+                "id": str(issue.id),
+                "self": f"{self.api}/issue/{issue.id}",
+                "key": issue.key,
+            }
+        if full or selection.ids:
+            doc["fields"] = {fid: self.field(issue, fid) for fid in selection.ids}
+        if "changelog" in expand:
+            doc["changelog"] = self.changelog(issue)
+        if "names" in expand:
+            doc["names"] = self.names(selection)
+        if "schema" in expand:
+            doc["schema"] = self.schemas(selection)
+        if properties:
+            stored = self.backend.properties.get(issue.key, {})
+            doc["properties"] = {k: stored[k] for k in properties if k in stored}
+        return doc
+
+    @staticmethod
+    def names(selection: FieldSelection) -> dict[str, str]:
+        """``expand=names``: field id -> name."""
+        return {fid: FIELD_BY_ID[fid].name for fid in selection.ids}
+
+    @staticmethod
+    def schemas(selection: FieldSelection) -> dict[str, Any]:
+        """``expand=schema``: field id -> JsonTypeBean."""
+        return {fid: FIELD_BY_ID[fid].schema for fid in selection.ids if FIELD_BY_ID[fid].schema}
+
+    def transitions(self, issue: JiraIssue, only: str | None = None) -> list[dict[str, Any]]:
+        """Transitions available from the issue's status (every other status)."""
+        out = []
+        for transition_id, target in schema.JIRA_TRANSITIONS.items():
+            if target == issue.status or (only is not None and only != transition_id):
+                continue
+            out.append(
+                {
+                    "id": transition_id,
+                    "name": target,
+                    "to": self.status(target),
+                    "hasScreen": False,
+                    "isGlobal": True,
+                    "isInitial": False,
+                    "isAvailable": True,
+                    "isConditional": False,
+                    "isLooped": False,
+                }
+            )
+        return out

@@ -1,0 +1,150 @@
+"""The real ``jira-crm-sync sandbox`` entry point, as a process: ready line, curl with the
+printed CA, --write-config, clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ENTRY = Path(sys.executable).parent / "jira-crm-sync"
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config.example.toml"
+READY_KEYS = [
+    "jira_url",
+    "jira_email",
+    "jira_token",
+    "salesforce_instance_url",
+    "salesforce_access_token",
+    "ca_bundle",
+]
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    assert proc.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    if not selector.select(timeout):
+        proc.kill()
+        raise AssertionError(f"no ready line within {timeout}s; stderr: {proc.stderr!r}")
+    return proc.stdout.readline()
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any], Path]]:
+    config = tmp_path / "conf" / "sandbox.toml"
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    proc = subprocess.Popen(
+        [
+            str(ENTRY),
+            "sandbox",
+            "--issues",
+            "60",
+            "--accounts",
+            "12",
+            "--seed",
+            "5",
+            "--write-config",
+            str(config),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = _read_line(proc, 60)
+        yield proc, json.loads(line), config
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _curl(ready: dict[str, Any], *args: str) -> Any:
+    out = subprocess.run(
+        ["curl", "--silent", "--show-error", "--fail", "--cacert", ready["ca_bundle"], *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return json.loads(out.stdout)
+
+
+def _key_paths(table: dict[str, Any], prefix: str = "") -> set[str]:
+    paths: set[str] = set()
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            paths.add(path)
+            paths |= _key_paths(value, path + ".")
+        else:
+            paths.add(path)
+    return paths
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_ready_line_curl_config_and_sigterm(
+    running: tuple[subprocess.Popen[str], dict[str, Any], Path],
+) -> None:
+    proc, ready, config = running
+    assert list(ready) == READY_KEYS
+    assert ready["jira_url"].startswith("https://127.0.0.1:")
+    assert ready["salesforce_instance_url"].startswith("https://127.0.0.1:")
+    assert Path(ready["ca_bundle"]).is_file()
+
+    jira = _curl(
+        ready,
+        "-u",
+        f"{ready['jira_email']}:{ready['jira_token']}",
+        f"{ready['jira_url']}/rest/api/3/search/jql?jql=created%20%3E%3D%20-3650d&fields=summary&maxResults=5",
+    )
+    assert len(jira["issues"]) == 5 and "summary" in jira["issues"][0]["fields"]
+    accounts = _curl(
+        ready,
+        "-H",
+        f"Authorization: Bearer {ready['salesforce_access_token']}",
+        f"{ready['salesforce_instance_url']}/services/data/v59.0/query?q=SELECT+Id,Name+FROM+Account",
+    )
+    assert accounts["totalSize"] == 12
+    stats = _curl(ready, f"{ready['jira_url']}/_sandbox/stats")
+    assert stats["by_endpoint"] == {"GET /rest/api/3/search/jql": 1}
+
+    # --write-config: every key of config.example.toml, pointing at this sandbox, 0600.
+    assert config.stat().st_mode & 0o777 == 0o600
+    written = tomllib.loads(config.read_text(encoding="utf-8"))
+    example = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    # Credentials differ by auth kind (the example shows JWT, the sandbox OAuth).
+    credentials = {"crm.salesforce.username", "crm.salesforce.private_key_file"}
+    missing = _key_paths(example) - _key_paths(written) - credentials
+    assert not missing, f"--write-config lacks keys of config.example.toml: {sorted(missing)}"
+    assert written["jira"]["url"] == ready["jira_url"]
+    assert written["jira"]["api_token"] == ready["jira_token"]
+    assert written["crm"]["salesforce"]["instance_url"] == ready["salesforce_instance_url"]
+    assert written["jira"]["ca_bundle"] == ready["ca_bundle"]
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert not Path(ready["ca_bundle"]).exists()  # its temporary CA directory is removed
+
+
+def test_refuses_a_non_loopback_host() -> None:
+    result = subprocess.run(
+        [str(ENTRY), "sandbox", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "not a loopback address" in result.stderr
+    assert result.stdout == ""
