@@ -1,0 +1,344 @@
+"""The Jira connector: plain dict records out, plain write requests in, over ``jira.JIRA``.
+
+Public client methods are used where they cost exactly one call (``server_info``,
+``myself``, ``fields``, ``add_comment``, ``add_issue_property``, ``issue_property``).
+Searches, comment pages and issue updates go through the client's own session and URL
+builder (``_get_json``, ``_session``, ``_get_url``) instead, because the public methods
+translate field names with an extra ``GET /field``, hide the paging metadata, or re-GET
+the issue after an update (``Issue.update``). Auth, TLS and the client's retries apply
+either way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import quote as quote_path
+
+from jira import JIRA
+from jira.exceptions import JIRAError
+
+from connectors import jql
+from connectors.calls import CallMeter
+from connectors.exceptions import ConfigError, RemoteError
+from connectors.jira.errors import ErrorBoundary
+from connectors.jira.fields import FieldCatalog
+from connectors.jira.paging import (
+    CLOUD_PAGE,
+    KEYS_PAGE,
+    SERVER_PAGE,
+    IssueCursor,
+    IssuePull,
+    Page,
+    RawIssue,
+    offset_pages,
+    token_pages,
+)
+from connectors.jira.settings import SIDE, JiraSettings, build_client
+
+#: Comments read per page when looking for a marker (Jira Cloud's default and maximum).
+COMMENT_PAGE = 5000
+
+# ORDER BY key: a key never changes while we page, so an issue updated mid-pull keeps
+# its place. Ordering by `updated` would move it to the end and shift every offset after
+# its old place by one, silently skipping an issue on Server's startAt paging.
+_ORDER = jql.order_by("key ASC")
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What the first contact learned about the site and the signed-in user."""
+
+    deployment: Literal["cloud", "server"]
+    version: tuple[int, ...]
+    base_url: str
+    user: str  # accountId on Cloud, user name on Server/DC
+    display_name: str
+    time_zone: str  # the user's zone: how Jira reads zone-less JQL dates
+    clock_offset_ms: int  # server clock minus ours, at first contact
+
+
+def _parse_jira_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return None
+
+
+class JiraConnector:
+    """Pull and push one Jira site through an injected ``jira.JIRA`` client.
+
+    Constructing it makes no call; :meth:`connect` (run on first use) reads serverInfo and
+    /myself, and the field catalogue is read once, on first need.
+    """
+
+    def __init__(
+        self,
+        client: JIRA,
+        settings: JiraSettings,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.boundary = ErrorBoundary(settings)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._facts: ServerFacts | None = None
+        self._catalog: FieldCatalog | None = None
+
+    # -- first contact ----------------------------------------------------------------------
+
+    def connect(self) -> ServerFacts:
+        """Read serverInfo and /myself (once): deployment, version, the user's time zone.
+
+        The first call runs without the client's retries, so a wrong URL or CA fails in
+        seconds rather than after minutes of back-off; a 429/503 then gets the normal
+        retries.
+        """
+        if self._facts is not None:
+            return self._facts
+        with self.boundary.guard("read serverInfo", connecting=True):
+            info = self._server_info()
+        with self.boundary.guard("read the signed-in user (/myself)", connecting=True):
+            me = self.client.myself()
+        self._facts = self._apply(info, me or {})
+        return self._facts
+
+    def _server_info(self) -> dict[str, Any]:
+        session = self.client._session
+        saved = session.max_retries
+        session.max_retries = 0
+        try:
+            return dict(self.client.server_info() or {})
+        except JIRAError as exc:
+            if exc.status_code not in (429, 503):
+                raise
+        finally:
+            session.max_retries = saved
+        return dict(self.client.server_info() or {})  # now with the client's retries
+
+    def _apply(self, info: Mapping[str, Any], me: Mapping[str, Any]) -> ServerFacts:
+        reported = str(info.get("deploymentType") or "Server")
+        deployment: Literal["cloud", "server"] = "cloud" if reported == "Cloud" else "server"
+        wanted = self.settings.deployment
+        if wanted != "auto" and wanted != deployment:
+            raise ConfigError(
+                f"[jira] deployment is {wanted} but {self.settings.url} reports "
+                f"deploymentType {reported}; set deployment to auto or {deployment}",
+                side=SIDE,
+            )
+        # What `JIRA._is_cloud` reads; the client skipped serverInfo (get_server_info=False).
+        self.client.deploymentType = "Cloud" if deployment == "cloud" else reported
+        version = tuple(int(v) for v in info.get("versionNumbers") or (0, 0, 0))
+        self.client._version = version
+        server_time = _parse_jira_time(info.get("serverTime"))
+        offset = 0
+        if server_time is not None:
+            offset = int((server_time - self._clock()).total_seconds() * 1000)
+        return ServerFacts(
+            deployment=deployment,
+            version=version,
+            base_url=str(info.get("baseUrl") or self.settings.url),
+            user=str(me.get("accountId") or me.get("name") or ""),
+            display_name=str(me.get("displayName") or ""),
+            time_zone=str(me.get("timeZone") or "UTC"),
+            clock_offset_ms=offset,
+        )
+
+    def close(self) -> None:
+        """Close the client's HTTP session."""
+        self.client.close()
+
+    @property
+    def is_cloud(self) -> bool:
+        """Whether the site is Jira Cloud (connects first if needed)."""
+        return self.connect().deployment == "cloud"
+
+    # -- fields -----------------------------------------------------------------------------
+
+    def field_catalog(self) -> FieldCatalog:
+        """Every field of the site, read with one ``GET /field`` per connector."""
+        if self._catalog is None:
+            with self.boundary.guard("read the field list (/field)"):
+                fields = self.client.fields()
+            self._catalog = FieldCatalog(fields)
+        return self._catalog
+
+    def resolve_field(self, ref: str, setting: str | None = None) -> str:
+        """The id of a field named by display name or id; ConfigError when missing or
+        ambiguous (``setting``: the config key, for the message)."""
+        return self.field_catalog().resolve(ref, setting)
+
+    def resolve_fields(self, refs: Iterable[str]) -> dict[str, str]:
+        """``{ref: field id}`` for several names or ids."""
+        catalog = self.field_catalog()
+        return {ref: catalog.resolve(ref) for ref in refs}
+
+    # -- searches ---------------------------------------------------------------------------
+
+    def scope_jql(self) -> str:
+        """The configured scope as JQL (every value quoted)."""
+        return jql.scope(self.settings.projects, self.settings.jql)
+
+    def pull_issues(self, fields: Sequence[str], since: IssueCursor | None = None) -> IssuePull:
+        """Issues in scope updated since ``since`` (all when None), as pages of raw issues.
+
+        ``fields`` are field ids (see :meth:`resolve_field`); ``updated`` is always added.
+        The lower bound is written in epoch milliseconds minus the overlap, so no user time
+        zone shifts it; the pull drops (key, updated) pairs it already delivered. Read
+        :attr:`IssuePull.cursor` after the last page and save it with what it covers.
+        """
+        facts = self.connect()
+        wanted = self._check_fields(fields)
+        overlap_ms = self.settings.overlap_seconds * 1000
+        bound = None
+        if since is not None:
+            bound = jql.updated_since(max(0, since.updated_ms - overlap_ms))
+        query = jql.all_of(self.scope_jql(), bound) + _ORDER
+        started_ms = int(self._clock().timestamp() * 1000) + facts.clock_offset_ms
+        size = CLOUD_PAGE if facts.deployment == "cloud" else SERVER_PAGE
+        pages = self._search(query, ",".join(wanted), size)
+        return IssuePull(pages, since, overlap_ms, started_ms)
+
+    def list_keys(self) -> Iterator[list[tuple[str, str]]]:
+        """Every issue in scope as pages of (id, key), up to 5000 a page: for deletes."""
+        for page in self._search(self.scope_jql() + _ORDER, "id,key", KEYS_PAGE):
+            yield [(str(issue["id"]), str(issue["key"])) for issue in page]
+
+    def _check_fields(self, fields: Sequence[str]) -> list[str]:
+        catalog = self.field_catalog()
+        wanted = list(dict.fromkeys([*fields, "updated"]))
+        unknown = [f for f in wanted if f not in catalog.by_id and f not in ("id", "key")]
+        if unknown:
+            raise ConfigError(
+                f"Jira has no field with id {', '.join(unknown)}; pass ids from "
+                "resolve_field() (names are not accepted here)",
+                side=SIDE,
+            )
+        return wanted
+
+    def _search(self, query: str, fields: str, page_size: int) -> Iterator[list[RawIssue]]:
+        """One search, paged the way the deployment requires."""
+        if self.connect().deployment == "cloud":
+
+            def fetch_token(token: str | None) -> Page:
+                params: dict[str, Any] = {"jql": query, "maxResults": page_size, "fields": fields}
+                if token:
+                    params["nextPageToken"] = token
+                return self._get_page("search/jql", params, query)
+
+            return token_pages(fetch_token)
+
+        def fetch_offset(start: int, size: int) -> Page:
+            params = {
+                "jql": query,
+                "startAt": start,
+                "maxResults": size,
+                "fields": fields,
+                "validateQuery": "true",
+            }
+            return self._get_page("search", params, query)
+
+        return offset_pages(fetch_offset, page_size)
+
+    def _get_page(self, path: str, params: dict[str, Any], query: str) -> Page:
+        with self.boundary.guard("search issues", jql=query):
+            page = self.client._get_json(path, params=params)
+        if not isinstance(page, dict):
+            raise RemoteError(f"Jira answered {path} with a non-object", side=SIDE)
+        return page
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def update_issue(
+        self,
+        key: str,
+        *,
+        add_labels: Iterable[str] = (),
+        remove_labels: Iterable[str] = (),
+        fields: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Add/remove labels and set fields in ONE ``PUT /issue/{key}``; False when there
+        is nothing to change (no call). A refusal raises RejectedRecord for ``key``."""
+        ops = [{"add": label} for label in add_labels]
+        ops += [{"remove": label} for label in remove_labels]
+        payload: dict[str, Any] = {}
+        if ops:
+            payload["update"] = {"labels": ops}
+        if fields:
+            payload["fields"] = dict(fields)
+        if not payload:
+            return False
+        url = self.client._get_url(f"issue/{quote_path(key, safe='')}")
+        with self.boundary.guard(f"update issue {key}", key=key):
+            self.client._session.put(url, data=json.dumps(payload))
+        return True
+
+    def set_field(self, key: str, field_id: str, value: Any) -> None:
+        """Set one field of one issue (one call)."""
+        self.update_issue(key, fields={field_id: value})
+
+    def add_comment(self, key: str, body: str) -> str:
+        """Post a comment (wiki-markup string on API v2); returns its id."""
+        with self.boundary.guard(f"comment on issue {key}", key=key):
+            comment = self.client.add_comment(key, body)
+        return str(comment.id)
+
+    def find_comment(self, key: str, marker: str) -> str | None:
+        """The id of the first comment on ``key`` whose body contains ``marker``."""
+        start = 0
+        while True:
+            params = {"startAt": start, "maxResults": COMMENT_PAGE}
+            path = f"issue/{quote_path(key, safe='')}/comment"
+            with self.boundary.guard(f"read the comments of issue {key}", key=key):
+                page = self.client._get_json(path, params=params)
+            comments = page.get("comments") or []
+            for comment in comments:
+                body = comment.get("body")
+                text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+                if marker in text:
+                    return str(comment["id"])
+            start += len(comments)
+            if not comments or start >= int(page.get("total", start)):
+                return None
+
+    def add_comment_once(self, key: str, body: str, marker: str) -> tuple[str, bool]:
+        """Post ``body`` unless a comment with ``marker`` exists (a retry after a crash);
+        returns (comment id, whether it was posted now). ``body`` must contain ``marker``."""
+        if marker not in body:
+            raise ValueError("the comment body must contain its marker")
+        found = self.find_comment(key, marker)
+        if found is not None:
+            return found, False
+        return self.add_comment(key, body), True
+
+    def set_property(self, key: str, prop: str, value: Any) -> None:
+        """Set an issue property (any JSON up to 32 KB)."""
+        with self.boundary.guard(f"set property {prop} of issue {key}", key=key):
+            self.client.add_issue_property(key, quote_path(prop, safe=""), value)
+
+    def get_property(self, key: str, prop: str) -> Any | None:
+        """An issue property's value, or None when it is not set."""
+        try:
+            with self.boundary.guard(f"read property {prop} of issue {key}"):
+                found = self.client.issue_property(key, quote_path(prop, safe=""))
+        except RemoteError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found.raw.get("value")
+
+
+def open_jira(
+    settings: JiraSettings,
+    meter: CallMeter | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> JiraConnector:
+    """A connector with a metered client for ``settings``; no network call yet."""
+    return JiraConnector(build_client(settings, meter), settings, clock=clock)

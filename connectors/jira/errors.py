@@ -1,0 +1,190 @@
+"""Client errors converted once, at the connector boundary, into recovery classes.
+
+``jira`` raises ``JIRAError`` for any non-2xx answer it did not retry (or stopped
+retrying) and lets ``requests`` exceptions through for the transport. Here they become
+the classes of :mod:`connectors.exceptions`, with messages that say what to do and never
+carry a credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from jira.exceptions import JIRAError
+
+from connectors.exceptions import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    QueryError,
+    RecordError,
+    RejectedRecord,
+    RemoteError,
+    RetriableError,
+    UnreachableError,
+)
+from connectors.jira.settings import SIDE, JiraSettings
+
+
+def _retry_after(response: requests.Response | None) -> float | None:
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _record_errors(exc: JIRAError) -> list[RecordError]:
+    """Jira's ``errorMessages``/``errors`` as record errors (``errors`` names fields)."""
+    status = f"HTTP_{exc.status_code}"
+    body: Any = None
+    if exc.response is not None:
+        try:
+            body = exc.response.json()
+        except ValueError:
+            body = None
+    out: list[RecordError] = []
+    if isinstance(body, dict):
+        out += [RecordError(status, str(m)) for m in body.get("errorMessages") or ()]
+        errors = body.get("errors")
+        if isinstance(errors, dict):
+            out += [RecordError(status, str(m), (str(f),)) for f, m in errors.items()]
+    return out or [RecordError(status, exc.text or "no reason given")]
+
+
+class ErrorBoundary:
+    """Turns client exceptions into :mod:`connectors.exceptions` for one Jira site."""
+
+    def __init__(self, settings: JiraSettings) -> None:
+        self.settings = settings
+
+    @contextmanager
+    def guard(
+        self,
+        action: str,
+        *,
+        key: str | None = None,
+        jql: str | None = None,
+        connecting: bool = False,
+    ) -> Iterator[None]:
+        """Run a client call; re-raise its failure classified.
+
+        ``key``: the call writes that issue (400/404 reject the record, not the cycle).
+        ``jql``: the call runs that query (400 is a query the config must fix).
+        ``connecting``: the first contact (a connection failure means unreachable).
+        """
+        try:
+            yield
+        except ConnectorError:
+            raise
+        except JIRAError as exc:
+            error = self.from_jira(exc, action, key=key, jql=jql)
+            if isinstance(error, AuthError):
+                raise error from None
+            raise error from exc
+        except requests.exceptions.SSLError as exc:
+            raise self._unreachable(action, exc, tls=True) from None
+        except requests.exceptions.ConnectionError as exc:
+            if connecting:
+                raise self._unreachable(action, exc, tls=False) from None
+            raise RetriableError(
+                f"the connection to Jira broke while trying to {action} and did not recover "
+                f"after {self.settings.max_retries} retries: {_reason(exc)}; the next cycle "
+                "tries again",
+                side=SIDE,
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            raise RetriableError(
+                f"Jira did not answer within {self.settings.timeout_seconds:g} s while trying "
+                f"to {action}; the next cycle tries again (or raise [jira] timeout_seconds)",
+                side=SIDE,
+            ) from exc
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+            raise ConfigError(
+                f"[jira] url {self.settings.url!r} is not usable: {exc}", side=SIDE
+            ) from None
+        except ValueError as exc:  # a 2xx answer that is not JSON (a login or proxy page)
+            raise RemoteError(
+                f"Jira at {self.settings.url} answered {action} with something that is not "
+                "JSON; check that [jira] url is the site root and no proxy intercepts it",
+                side=SIDE,
+            ) from exc
+
+    def from_jira(
+        self, exc: JIRAError, action: str, *, key: str | None = None, jql: str | None = None
+    ) -> ConnectorError:
+        """The recovery class of one ``JIRAError``."""
+        status = exc.status_code
+        url = self.settings.url
+        reason = exc.text or "no reason given"
+        if status == 401:
+            return AuthError(
+                f"Jira at {url} refused the credentials (HTTP 401) while trying to {action}; "
+                f"check {self.settings.credential_hint}",
+                side=SIDE,
+            )
+        if status == 403:
+            return AuthError(
+                f"Jira at {url} refused to {action} (HTTP 403: {reason}); check that the "
+                f"user of {self.settings.credential_hint} has permission (browse, edit, "
+                "comment on the projects in scope)",
+                side=SIDE,
+            )
+        if status is not None and (status == 429 or status >= 500):
+            retry_after = _retry_after(exc.response)
+            # The client retries 429, and 503 only when it carries Retry-After.
+            if status == 429 or (status == 503 and retry_after is not None):
+                detail = (
+                    f"kept answering HTTP {status} to {action} after "
+                    f"{self.settings.max_retries} retries by the client; the next cycle "
+                    "tries again (raise [jira] max_retries to wait longer)"
+                )
+            else:
+                detail = f"answered HTTP {status} to {action}; the next cycle tries again"
+            return RetriableError(f"Jira {detail}", side=SIDE, retry_after=retry_after)
+        if key is not None and status in (400, 404, 409, 413):
+            return RejectedRecord(key, _record_errors(exc), side=SIDE)
+        if jql is not None and status == 400:
+            return QueryError(
+                f"Jira refused the search {jql!r}: {reason}; check [jira] projects and jql",
+                side=SIDE,
+            )
+        if status == 410:
+            return RemoteError(
+                f"Jira at {url} answered 410 Gone to {action}: Jira Cloud removed /search; "
+                "set [jira] deployment to auto or cloud",
+                side=SIDE,
+                status=status,
+            )
+        return RemoteError(
+            f"Jira at {url} answered HTTP {status} to {action}: {reason}",
+            side=SIDE,
+            status=status,
+        )
+
+    def _unreachable(self, action: str, exc: Exception, *, tls: bool) -> UnreachableError:
+        ca = self.settings.ca_bundle or "the system CA store"
+        if tls:
+            return UnreachableError(
+                f"cannot verify the TLS certificate of Jira at {self.settings.url} against "
+                f"ca_bundle {ca} ({_reason(exc)}); set [jira] ca_bundle to the CA that signed "
+                "the site's certificate",
+                side=SIDE,
+            )
+        return UnreachableError(
+            f"cannot reach Jira at {self.settings.url} to {action} ({_reason(exc)}); check "
+            f"[jira] url, the network or proxy, and [jira] ca_bundle (now {ca})",
+            side=SIDE,
+        )
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost reason of a transport error, short."""
+    text = str(exc)
+    marker = "Caused by "
+    if marker in text:
+        text = text.split(marker, 1)[1].rstrip(")")
+    return text[:300]

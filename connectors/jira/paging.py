@@ -1,0 +1,207 @@
+"""Search pagination (one paginator per API style) and the incremental-pull cursor.
+
+Cloud's enhanced search (``/search/jql``) pages by ``nextPageToken``; Server/Data Center's
+``/search`` by ``startAt``. Each paginator yields the raw ``issues`` of one page at a time
+and refuses to loop: a repeated token or an offset that does not advance is a RemoteError.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypedDict
+
+from connectors.exceptions import RemoteError
+from connectors.jira.settings import SIDE
+
+#: The largest pages each API allows: enhanced search with fields, and key-only listing.
+CLOUD_PAGE = 100
+KEYS_PAGE = 5000
+#: What Server/Data Center allows by default (jira.search.views.default.max); a smaller
+#: ``maxResults`` in the answer is followed.
+SERVER_PAGE = 1000
+
+
+class RawIssue(TypedDict):
+    """An issue as search returns it (``self``/``expand`` omitted here)."""
+
+    id: str
+    key: str
+    fields: dict[str, Any]
+
+
+Page = dict[str, Any]
+
+
+def token_pages(fetch: Callable[[str | None], Page]) -> Iterator[list[RawIssue]]:
+    """Pages of ``/search/jql``: ``fetch(token)`` until an answer has no ``nextPageToken``."""
+    token: str | None = None
+    used: set[str] = set()
+    while True:
+        page = fetch(token)
+        yield list(page.get("issues") or [])
+        token = page.get("nextPageToken")
+        if not token or page.get("isLast") is True:
+            return
+        if token in used:
+            raise RemoteError(
+                "Jira returned a nextPageToken it had already given; stopping the search "
+                "rather than looping",
+                side=SIDE,
+            )
+        used.add(token)
+
+
+def offset_pages(fetch: Callable[[int, int], Page], page_size: int) -> Iterator[list[RawIssue]]:
+    """Pages of ``/search``: ``fetch(startAt, maxResults)`` while ``startAt < total``,
+    following the ``maxResults`` the server says it used."""
+    start, size = 0, page_size
+    while True:
+        page = fetch(start, size)
+        issues = list(page.get("issues") or [])
+        answered_start = int(page.get("startAt", start))
+        total = page.get("total")
+        if answered_start != start:
+            raise RemoteError(
+                f"Jira answered startAt={answered_start} to a request for {start}; "
+                "stopping the search rather than looping",
+                side=SIDE,
+            )
+        size = int(page.get("maxResults") or size) or size
+        if issues:
+            yield issues
+        start += len(issues)
+        if total is None:
+            if len(issues) < size:
+                return
+        elif start >= int(total):
+            return
+        if not issues:
+            raise RemoteError(
+                f"Jira returned an empty page at startAt={start} of total={total}; "
+                "stopping the search rather than looping",
+                side=SIDE,
+            )
+
+
+def updated_ms(issue: RawIssue) -> int | None:
+    """``fields.updated`` (``2017-09-06T08:13:46.019+0000``) in epoch milliseconds."""
+    text = (issue.get("fields") or {}).get("updated")
+    if not text:
+        return None
+    return int(datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class IssueCursor:
+    """Where the next incremental pull starts.
+
+    ``updated_ms`` is a high-water mark of ``updated`` (server clock); the next pull asks
+    for ``updated >= updated_ms - overlap``. ``seen`` holds the (key, updated) pairs already
+    delivered inside that overlap, so re-reading the overlap delivers nothing twice.
+    """
+
+    updated_ms: int
+    seen: frozenset[tuple[str, int]] = field(default_factory=frozenset)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON document for the state store."""
+        return {"updated_ms": self.updated_ms, "seen": sorted([k, ms] for k, ms in self.seen)}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> IssueCursor:
+        """The cursor a :meth:`to_json` document describes."""
+        return cls(
+            int(doc["updated_ms"]), frozenset((str(k), int(ms)) for k, ms in doc.get("seen", ()))
+        )
+
+
+class IssuePull:
+    """One pull: iterate it for de-duplicated pages, then read :attr:`cursor`.
+
+    Memory stays flat: only the pairs near the high-water mark and those of the last two
+    pages are kept, never the result.
+    """
+
+    def __init__(
+        self,
+        pages: Iterator[list[RawIssue]],
+        since: IssueCursor | None,
+        overlap_ms: int,
+        started_ms: int,
+    ) -> None:
+        self._pages = pages
+        self._since = since
+        self._overlap_ms = overlap_ms
+        self._started_ms = started_ms
+        self._max_ms: int | None = None
+        self._window: dict[tuple[str, int], None] = {}
+        self._pruned_at = 0
+        self._done = False
+        #: Issues delivered and duplicates dropped, for logs and tests.
+        self.delivered = 0
+        self.duplicates = 0
+
+    def __iter__(self) -> Iterator[list[RawIssue]]:
+        prior = self._since.seen if self._since else frozenset()
+        # A shift while paging (an issue created or deleted before the current offset)
+        # repeats the tail of the previous page; two pages of pairs cover that.
+        recent: deque[set[tuple[str, int]]] = deque(maxlen=2)
+        for page in self._pages:
+            out: list[RawIssue] = []
+            current: set[tuple[str, int]] = set()
+            for issue in page:
+                ms = updated_ms(issue)
+                if ms is None:
+                    out.append(issue)
+                    continue
+                pair = (issue["key"], ms)
+                self._note(pair)
+                if pair in prior or pair in current or any(pair in s for s in recent):
+                    self.duplicates += 1
+                    continue
+                current.add(pair)
+                out.append(issue)
+            recent.append(current)
+            self.delivered += len(out)
+            if out:
+                yield out
+        self._done = True
+
+    def _high(self) -> int | None:
+        previous = self._since.updated_ms if self._since else None
+        if self._max_ms is None:
+            return previous
+        # An issue changed while we paged may sit on a page already read; capping at the
+        # pull's start (server clock) makes the next pull read it again.
+        high = min(self._max_ms, self._started_ms)
+        return high if previous is None else max(previous, high)
+
+    def _note(self, pair: tuple[str, int]) -> None:
+        if self._max_ms is None or pair[1] > self._max_ms:
+            self._max_ms = pair[1]
+        self._window[pair] = None
+        if len(self._window) > 2 * self._pruned_at + 1024:
+            self._prune()
+
+    def _prune(self) -> None:
+        high = self._high()
+        if high is not None:
+            floor = high - self._overlap_ms
+            self._window = {p: None for p in self._window if p[1] >= floor}
+        self._pruned_at = len(self._window)
+
+    @property
+    def cursor(self) -> IssueCursor | None:
+        """The cursor covering everything delivered (only once the pull is exhausted)."""
+        if not self._done:
+            raise RuntimeError("the pull is not finished; iterate every page first")
+        high = self._high()
+        if high is None:
+            return None
+        floor = high - self._overlap_ms
+        prior = self._since.seen if self._since else frozenset()
+        seen = {p for p in self._window if p[1] >= floor} | {p for p in prior if p[1] >= floor}
+        return IssueCursor(high, frozenset(seen))

@@ -1,0 +1,140 @@
+"""Jira connection settings and the factory of a metered ``jira.JIRA`` client (no I/O)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from jira import JIRA
+
+from connectors.calls import CallMeter, instrument
+from connectors.exceptions import ConfigError
+
+SIDE = "jira"
+
+Deployment = Literal["auto", "cloud", "server"]
+
+#: Concrete REST paths -> endpoint templates, for the call meter (the sandbox's names).
+_ISSUE_LITERALS = "createmeta|bulk|picker|archive|unarchive|watching|events|properties"
+JIRA_TEMPLATES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(rf"(/rest/api/[^/]+/issue/)(?!(?:{_ISSUE_LITERALS})(?:/|$))[^/]+"), r"\1{key}"),
+    (re.compile(r"(/issue/\{key\}/(?:comment|worklog|remotelink)/)[^/]+"), r"\1{id}"),
+    (re.compile(r"(/issue/\{key\}/properties/)[^/]+"), r"\1{propertyKey}"),
+    (re.compile(r"(/rest/api/[^/]+/project/)[^/]+"), r"\1{key}"),
+    (re.compile(r"(/rest/api/[^/]+/version/)[^/]+"), r"\1{id}"),
+)
+#: POSTs that only read (searches).
+JIRA_READ_ONLY_POSTS = ("/search", "/search/jql", "/search/approximate-count")
+
+
+@dataclass(frozen=True)
+class JiraSettings:
+    """How to reach one Jira site and what part of it is in scope.
+
+    Cloud signs in with ``email`` + ``api_token`` (basic auth); Server/Data Center with a
+    ``personal_access_token`` (bearer). Secrets are kept out of ``repr``.
+    """
+
+    url: str
+    deployment: Deployment = "auto"
+    email: str | None = None
+    api_token: str | None = field(default=None, repr=False)
+    personal_access_token: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+    projects: tuple[str, ...] = ()
+    jql: str | None = None
+    max_retries: int = 3
+    timeout_seconds: float = 30.0
+    #: How far each incremental pull reaches back before its cursor (clock skew, commits
+    #: landing late on the server side).
+    overlap_seconds: int = 300
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^https?://[^/\s]+", self.url or ""):
+            raise ConfigError(
+                f"[jira] url {self.url!r} is not a site URL; write it like "
+                "https://example.atlassian.net",
+                side=SIDE,
+            )
+        if self.deployment not in ("auto", "cloud", "server"):
+            raise ConfigError(
+                f"[jira] deployment {self.deployment!r} is unknown; use auto, cloud or server",
+                side=SIDE,
+            )
+        _ = self.auth_kind  # validates the credentials now, not at first use
+        if not self.projects and not (self.jql and self.jql.strip()):
+            raise ConfigError(
+                "[jira] needs a scope: set projects (keys) and/or jql (an extra clause); "
+                "Jira Cloud refuses unbounded searches",
+                side=SIDE,
+            )
+        if any(not key.strip() for key in self.projects):
+            raise ConfigError("[jira] projects contains an empty key", side=SIDE)
+        if self.max_retries < 0 or self.timeout_seconds <= 0 or self.overlap_seconds < 0:
+            raise ConfigError(
+                "[jira] max_retries and overlap_seconds must be >= 0, timeout_seconds > 0",
+                side=SIDE,
+            )
+
+    @property
+    def auth_kind(self) -> Literal["basic", "token"]:
+        """Which credentials sign the calls: ``basic`` (email + API token) or ``token`` (PAT)."""
+        basic = bool(self.email and self.api_token)
+        token = bool(self.personal_access_token)
+        if self.deployment == "cloud" and basic:
+            return "basic"
+        if self.deployment == "server" and token:
+            return "token"
+        if basic and token and self.deployment == "auto":
+            raise ConfigError(
+                "[jira] has both email/api_token and personal_access_token; set deployment "
+                "to cloud or server so it is clear which to use",
+                side=SIDE,
+            )
+        if basic:
+            return "basic"
+        if token:
+            return "token"
+        if self.api_token and not self.email:
+            raise ConfigError("[jira] api_token needs email (the Atlassian account's)", side=SIDE)
+        raise ConfigError(
+            "[jira] has no credentials: set email and api_token (Cloud) or "
+            "personal_access_token (Server/Data Center), from the environment or a *_file key",
+            side=SIDE,
+        )
+
+    @property
+    def credential_hint(self) -> str:
+        """Which config keys hold the credentials in use (for error messages)."""
+        if self.auth_kind == "basic":
+            return "[jira] email and api_token (an API token of that Atlassian account)"
+        return "[jira] personal_access_token (created in the Jira user's profile; it may expire)"
+
+
+def jira_meter(budget: int | None = None) -> CallMeter:
+    """A call meter for Jira with its endpoint templates and read-only POSTs."""
+    return CallMeter(SIDE, JIRA_TEMPLATES, budget, JIRA_READ_ONLY_POSTS)
+
+
+def build_client(settings: JiraSettings, meter: CallMeter | None = None) -> JIRA:
+    """A ``jira.JIRA`` client for ``settings``, metered; makes no network call.
+
+    The client's own ResilientSession retries 429, 503-with-Retry-After and connection
+    errors ``max_retries`` times; nothing here retries on top of it.
+    """
+    basic = settings.auth_kind == "basic"
+    client = JIRA(
+        server=settings.url,
+        options={"verify": settings.ca_bundle or True, "check_update": False},
+        basic_auth=(settings.email or "", settings.api_token or "") if basic else None,
+        token_auth=None if basic else settings.personal_access_token,
+        get_server_info=False,
+        max_retries=settings.max_retries,
+        timeout=settings.timeout_seconds,
+    )
+    instrument(client._session, meter or jira_meter(), settings.ca_bundle)
+    if settings.deployment != "auto":
+        # What the client reads for `_is_cloud`; `connect()` confirms it from serverInfo.
+        client.deploymentType = "Cloud" if settings.deployment == "cloud" else "Server"
+    return client

@@ -1,0 +1,317 @@
+"""The session with Salesforce: login, every call retried and converted once, describes.
+
+:meth:`SalesforceClient.call` is the one place a simple-salesforce call runs: inside the
+retry policy (connection errors, 429, 5xx, UNABLE_TO_LOCK_ROW), with one re-login on an
+expired session for login-based auth, and with simple-salesforce's exceptions turned into
+ours (``connectors.exceptions``) on the way out.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+)
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from connectors import soql
+from connectors.calls import CallMeter, instrument
+from connectors.exceptions import (
+    AuthError,
+    ConfigError,
+    RemoteError,
+    RetriableError,
+    UnreachableError,
+)
+from connectors.retry import RetryPolicy, TransientFailure
+from connectors.salesforce.auth import LOGINS, TimeoutSession, auth_error, new_meter
+from connectors.salesforce.errors import (
+    SIDE,
+    ApiUsage,
+    NoConnection,
+    Unfinished,
+    convert,
+    parse_retry_after,
+)
+from connectors.salesforce.settings import SECTION, SalesforceSettings, origin
+
+T = TypeVar("T")
+
+
+class SalesforceClient:
+    """A logged-in simple-salesforce client behind retries, metering and error conversion.
+
+    Building one never talks to the network; :meth:`connect` (or the first call) does.
+    """
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        *,
+        meter: CallMeter | None = None,
+        session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        settings.check()
+        self.settings = settings
+        self.meter = meter or new_meter()
+        self.session = instrument(
+            session or TimeoutSession(settings.timeout), self.meter, settings.ca_bundle
+        )
+        self.session.hooks["response"].append(self._observe)
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.logins = 0
+        self._sf: Salesforce | None = None
+        self._usage: ApiUsage | None = None
+        self._retry_after: float | None = None
+        self._last_status = 0
+        self._describes: dict[str, dict[str, Any]] = {}
+
+    # -- session --------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Log in (login-based auth) and build the simple-salesforce client."""
+        s = self.settings
+        if s.login_based:
+            session_id, instance_url = self._login()
+        else:
+            session_id, instance_url = s.access_token or "", s.instance_url or ""
+        self._sf = Salesforce(
+            instance_url=instance_url,
+            session_id=session_id,
+            version=s.api_version,
+            session=self.session,
+        )
+
+    @property
+    def sf(self) -> Salesforce:
+        """The simple-salesforce client (connecting on first use)."""
+        if self._sf is None:
+            self.connect()
+        assert self._sf is not None
+        return self._sf
+
+    @property
+    def instance_url(self) -> str:
+        """The instance the session talks to (after connect)."""
+        return f"https://{self.sf.sf_instance}"
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        """The org's API usage (used/total) as last reported, None before any call."""
+        return self._usage
+
+    def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Response hook: remember limit usage, Retry-After and status of the last answer."""
+        self._last_status = response.status_code
+        self._retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        info = response.headers.get("Sforce-Limit-Info")
+        if info:
+            usage = Salesforce.parse_api_usage(info).get("api-usage")
+            if usage is not None:
+                self._usage = ApiUsage(usage.used, usage.total)
+
+    def _login(self) -> tuple[str, str]:
+        s = self.settings
+        login = LOGINS[s.auth]
+
+        def attempt() -> tuple[str, str]:
+            try:
+                return self._guard(s.login_url, lambda: login(s, self.session), idempotent=True)
+            except SalesforceAuthenticationFailed as exc:
+                # A refused SOAP login is a 500 carrying a fault code (INVALID_LOGIN), a
+                # refused OAuth grant a 400 with an error code; only a 429/5xx without
+                # such a code is an outage worth retrying.
+                if not isinstance(exc.code, str) and (
+                    self._last_status == 429 or self._last_status >= 500
+                ):
+                    raise TransientFailure(
+                        f"login answered HTTP {self._last_status}", self._retry_after
+                    ) from None
+                raise auth_error(s, exc) from None
+
+        result = self._retrying(f"login at {s.login_url}", s.login_url, attempt)
+        self.logins += 1
+        return result
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def call(self, what: str, fn: Callable[[Salesforce], T], *, idempotent: bool = True) -> T:
+        """Run ``fn(sf)`` with retries, one re-login on an expired session, and our errors.
+
+        ``what`` names the call in messages. With ``idempotent=False`` a call that may have
+        been applied is not sent again (429s, row locks and refused connections still are).
+        """
+        relogged = False
+        while True:
+            sf = self.sf
+            base = f"https://{sf.sf_instance}"
+            try:
+                return self._retrying(
+                    what, base, functools.partial(self._attempt, what, base, sf, fn, idempotent)
+                )
+            except SalesforceExpiredSession:
+                if not self.settings.login_based:
+                    raise AuthError(
+                        "Salesforce refused the access token (INVALID_SESSION_ID): it expired "
+                        f"or was revoked; set a fresh {SECTION} access_token, or configure a "
+                        "login-based auth so sessions renew themselves",
+                        side=SIDE,
+                    ) from None
+                if relogged:
+                    raise AuthError(
+                        "Salesforce refused a session right after a successful login "
+                        "(INVALID_SESSION_ID); check that the user has the 'API Enabled' "
+                        "permission and that the session is not locked to another IP",
+                        side=SIDE,
+                    ) from None
+                relogged = True
+                self.connect()
+
+    def _retrying(self, what: str, base: str, attempt: Callable[[], T]) -> T:
+        try:
+            return self.retry.call(attempt, self.sleep)
+        except Unfinished:
+            raise
+        except NoConnection as exc:
+            raise self._unreachable(base, str(exc)) from None
+        except TransientFailure as exc:
+            raise RetriableError(
+                f"{what} still failed after {self.retry.attempts} attempts ({exc}); "
+                "nothing was lost, the next cycle tries again",
+                side=SIDE,
+                retry_after=exc.retry_after,
+            ) from None
+
+    def _attempt(
+        self,
+        what: str,
+        base: str,
+        sf: Salesforce,
+        fn: Callable[[Salesforce], T],
+        idempotent: bool,
+    ) -> T:
+        try:
+            return self._guard(base, lambda: fn(sf), idempotent)
+        except SalesforceExpiredSession:
+            raise
+        except SalesforceError as exc:
+            error = convert(what, exc, self._usage, self._retry_after, self.settings.secrets)
+            if not idempotent and isinstance(error, TransientFailure) and exc.status >= 500:
+                error = RetriableError(
+                    f"{what} failed with HTTP {exc.status} and may have been applied; "
+                    "check the record before writing it again",
+                    side=SIDE,
+                )
+            raise error from None
+
+    def _guard(self, base: str, fn: Callable[[], T], idempotent: bool) -> T:
+        """Run ``fn``; transport failures become TransientFailure or UnreachableError."""
+        try:
+            return fn()
+        except requests.exceptions.SSLError as exc:
+            raise self._unreachable(base, f"TLS verification failed: {_reason(exc)}") from None
+        except requests.exceptions.ConnectTimeout as exc:
+            raise NoConnection(f"connect timeout: {_reason(exc)}") from None
+        except requests.exceptions.ConnectionError as exc:
+            inner = exc.args[0] if exc.args else None
+            if isinstance(inner, MaxRetryError) and isinstance(inner.reason, NewConnectionError):
+                raise NoConnection(f"cannot connect: {_reason(exc)}") from None
+            if not idempotent:
+                raise RetriableError(
+                    f"the connection broke during a write that is not safe to repeat "
+                    f"({_reason(exc)}); check the record before retrying",
+                    side=SIDE,
+                ) from None
+            raise TransientFailure(f"connection error: {_reason(exc)}") from None
+        except requests.exceptions.Timeout as exc:
+            if not idempotent:
+                raise RetriableError(
+                    "a write that is not safe to repeat timed out; check the record",
+                    side=SIDE,
+                ) from None
+            raise TransientFailure(f"timeout: {_reason(exc)}") from None
+
+    def _unreachable(self, base: str, reason: str) -> UnreachableError:
+        bundle = self.settings.ca_bundle or "not set, so the system CA store is used"
+        return UnreachableError(
+            f"cannot reach {origin(base)} ({reason}); check the URL, the network and "
+            f"{SECTION} ca_bundle ({bundle})",
+            side=SIDE,
+        )
+
+    # -- describe -------------------------------------------------------------------------
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """The describe of one object, fetched once per client (one per run)."""
+        key = soql.identifier(sobject).lower()
+        if key not in self._describes:
+            try:
+                result = self.call(
+                    f"describe {sobject}",
+                    lambda sf: sf.restful(f"sobjects/{sobject}/describe"),
+                )
+            except RemoteError as exc:
+                if exc.status != 404:
+                    raise
+                names = [str(o.get("name")) for o in self._global_describe()]
+                raise ConfigError(
+                    f"Salesforce has no object {sobject!r} visible to this user"
+                    f"{_candidates(sobject, names)}; check the configured object name and "
+                    "the user's object permissions",
+                    side=SIDE,
+                ) from None
+            self._describes[key] = dict(result or {})
+        return self._describes[key]
+
+    def _global_describe(self) -> list[dict[str, Any]]:
+        result = self.call("describe", lambda sf: sf.describe())
+        return list((result or {}).get("sobjects", []))
+
+    def resolve_fields(self, sobject: str, fields: Iterable[str]) -> list[str]:
+        """The fields' API names as describe spells them; ConfigError for a missing one."""
+        described = self.describe(sobject)
+        by_lower = {str(f["name"]).lower(): str(f["name"]) for f in described.get("fields", [])}
+        resolved = []
+        for name in fields:
+            found = by_lower.get(soql.identifier(name).lower())
+            if found is None:
+                raise ConfigError(
+                    f"{described.get('name', sobject)} has no field {name!r} visible to this "
+                    f"user{_candidates(name, list(by_lower.values()))}; fix the field name in "
+                    "the config or the user's field-level security",
+                    side=SIDE,
+                )
+            resolved.append(found)
+        return resolved
+
+    def field_info(self, sobject: str, name: str) -> dict[str, Any]:
+        """The describe entry of one field (ConfigError when missing)."""
+        (resolved,) = self.resolve_fields(sobject, [name])
+        fields = self.describe(sobject).get("fields", [])
+        return next(dict(f) for f in fields if f["name"] == resolved)
+
+
+def _candidates(name: str, names: list[str]) -> str:
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(lowered[c] for c in close)}?)" if close else ""
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason from a requests exception (urllib3 wraps the useful part)."""
+    inner: Any = exc.args[0] if exc.args else exc
+    reason = getattr(inner, "reason", None) or inner
+    text = str(reason)
+    return text if len(text) <= 300 else text[:297] + "..."

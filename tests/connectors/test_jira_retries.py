@@ -1,0 +1,174 @@
+"""429, 503 and dropped connections: the ``jira`` client's own retries, counted, sleep patched.
+
+ResilientSession makes ``max_retries + 1`` attempts. It retries 429 (waiting
+``2 * Retry-After`` or ``10 * 2**n`` s, capped at 60, times a 0.5-1.0 jitter), 503 only
+when it carries Retry-After, and connection errors (``10 * 2**n`` s). Nothing in the
+connector retries on top of it.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jira.resilientsession
+import pytest
+
+from connectors.exceptions import BudgetExhausted, RetriableError
+from connectors.jira import JiraConnector, jira_meter
+from connectors.sandbox.faults import Fault
+from connectors.sandbox.stack import Sandbox
+from tests.connectors.test_jira_pull import ANCHOR, FIELDS, connector_for
+
+SEARCH = "GET /rest/api/2/search/jql"
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every back-off the client would have slept, instead of sleeping."""
+    slept: list[float] = []
+    monkeypatch.setattr(jira.resilientsession, "time", types.SimpleNamespace(sleep=slept.append))
+    return slept
+
+
+@pytest.fixture(params=["in-process", "https"])
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Sandbox, str, Any]]:
+    box = Sandbox(issues=450, accounts=5, seed=9, anchor=ANCHOR)
+    if request.param == "https":
+        ends = box.serve(tmp_path)
+        try:
+            yield box, ends.jira_url, ends.ca_bundle
+        finally:
+            box.stop()
+    else:
+        with box.in_process() as ends:
+            yield box, ends.jira_url, None
+
+
+def fault(box: Sandbox, **spec: Any) -> None:
+    box.jira_app.faults.add(Fault.from_json(spec))
+
+
+def ready(box: Sandbox, url: str, ca: Any, **overrides: Any) -> JiraConnector:
+    connector = connector_for(box, url, ca, **overrides)
+    connector.connect()
+    connector.field_catalog()
+    box.jira_app.stats.reset()
+    return connector
+
+
+def pull_count(connector: JiraConnector) -> int:
+    return sum(len(page) for page in connector.pull_issues(FIELDS))
+
+
+def searches(box: Sandbox) -> int:
+    return int(box.jira_app.stats.snapshot()["by_endpoint"].get(SEARCH, 0))
+
+
+def test_429_survived_with_retry_after(site: tuple[Sandbox, str, Any], sleeps: list[float]) -> None:
+    box, url, ca = site
+    connector = ready(box, url, ca)
+    fault(box, kind="429", count=2, retry_after=3, endpoint="search/jql")
+    assert pull_count(connector) == 450
+    assert searches(box) == 5 + 2  # five pages, two of the attempts refused
+    assert len(sleeps) == 2
+    assert all(3 <= s <= 6 for s in sleeps)  # 2 x Retry-After, with 0.5-1.0 jitter
+
+
+def test_429_exhausted_is_retriable(site: tuple[Sandbox, str, Any], sleeps: list[float]) -> None:
+    box, url, ca = site
+    connector = ready(box, url, ca)
+    fault(box, kind="429", count=4, retry_after=1, endpoint="search/jql")
+    with pytest.raises(RetriableError) as caught:
+        pull_count(connector)
+    assert searches(box) == 4  # max_retries (3) + 1 attempts
+    assert len(sleeps) == 3
+    assert caught.value.retry_after == 1
+    assert "429" in str(caught.value)
+
+
+def test_max_retries_is_configurable(sleeps: list[float]) -> None:
+    box = Sandbox(issues=50, accounts=5, seed=9, anchor=ANCHOR)
+    with box.in_process() as ends:
+        connector = ready(box, ends.jira_url, None, max_retries=1)
+        fault(box, kind="429", count=5, endpoint="search/jql")
+        with pytest.raises(RetriableError):
+            pull_count(connector)
+    assert searches(box) == 2
+    assert len(sleeps) == 1 and 10 <= sleeps[0] <= 20  # no Retry-After: 10 * 2**1, jittered
+
+
+def test_503_with_retry_after_survived(site: tuple[Sandbox, str, Any], sleeps: list[float]) -> None:
+    box, url, ca = site
+    connector = ready(box, url, ca)
+    fault(box, kind="503", count=3, retry_after=2, endpoint="search/jql")
+    assert pull_count(connector) == 450
+    assert searches(box) == 5 + 3
+    assert len(sleeps) == 3
+
+
+def test_503_without_retry_after_is_not_retried_by_the_client(sleeps: list[float]) -> None:
+    box = Sandbox(issues=50, accounts=5, seed=9, anchor=ANCHOR)
+    with box.in_process() as ends:
+        connector = ready(box, ends.jira_url, None)
+        fault(box, kind="503", count=1, endpoint="search/jql")
+        with pytest.raises(RetriableError, match="503"):
+            pull_count(connector)
+        assert searches(box) == 1 and sleeps == []
+        assert pull_count(connector) == 50  # the next cycle succeeds
+
+
+def test_dropped_connection_survived(site: tuple[Sandbox, str, Any], sleeps: list[float]) -> None:
+    box, url, ca = site
+    connector = ready(box, url, ca)
+    fault(box, kind="drop", count=1, endpoint="search/jql")
+    assert pull_count(connector) == 450
+    assert searches(box) == 5 + 1
+    assert len(sleeps) == 1 and 10 <= sleeps[0] <= 20
+
+
+def test_dropped_connections_exhausted_are_retriable(sleeps: list[float]) -> None:
+    box = Sandbox(issues=50, accounts=5, seed=9, anchor=ANCHOR)
+    with box.in_process() as ends:
+        connector = ready(box, ends.jira_url, None)
+        fault(box, kind="drop", count=4, endpoint="search/jql")
+        with pytest.raises(RetriableError, match="connection"):
+            pull_count(connector)
+    assert searches(box) == 4 and len(sleeps) == 3
+
+
+def test_write_retried_by_the_client_applies_once(sleeps: list[float]) -> None:
+    box = Sandbox(issues=50, accounts=5, seed=9, anchor=ANCHOR)
+    with box.in_process() as ends:
+        connector = ready(box, ends.jira_url, None)
+        key = sorted(box.jira.issues)[0]
+        fault(box, kind="429", count=1, retry_after=1, method="PUT")
+        connector.update_issue(key, add_labels=["customer-at-risk"])
+    assert box.jira.issue(key).labels.count("customer-at-risk") == 1
+    assert box.jira_app.stats.snapshot()["by_endpoint"] == {"PUT /rest/api/2/issue/{key}": 2}
+    assert len(sleeps) == 1
+
+
+def test_connect_survives_a_429_on_server_info(sleeps: list[float]) -> None:
+    box = Sandbox(issues=10, accounts=5, seed=9, anchor=ANCHOR)
+    with box.in_process() as ends:
+        fault(box, kind="429", count=1, retry_after=1, endpoint="serverInfo")
+        facts = connector_for(box, ends.jira_url).connect()
+    assert facts.deployment == "cloud"
+    by_endpoint = box.jira_app.stats.snapshot()["by_endpoint"]
+    assert by_endpoint["GET /rest/api/2/serverInfo"] == 2
+
+
+def test_budget_stops_before_the_call() -> None:
+    box = Sandbox(issues=300, accounts=5, seed=9, anchor=ANCHOR)
+    meter = jira_meter(budget=4)
+    with box.in_process() as ends:
+        connector = connector_for(box, ends.jira_url, meter=meter)
+        pull = connector.pull_issues(FIELDS)  # serverInfo, myself, field: 3 calls
+        pages = iter(pull)
+        assert len(next(pages)) == 100
+        with pytest.raises(BudgetExhausted):
+            next(pages)
+    assert box.jira_app.stats.snapshot()["total"] == 4 == meter.total
