@@ -1,0 +1,36 @@
+"""The state store (SPEC section 7): SQLite by default, PostgreSQL by URL.
+
+Open it with :func:`open_store`, group writes with :meth:`Store.transaction`, call the
+functions of :mod:`sync.store.repo` with that transaction's connection, and hold
+:func:`run_lock` for the length of a cycle.
+"""
+
+from __future__ import annotations
+
+from sync.store.db import (
+    Store,
+    StoreError,
+    current_revision,
+    default_state_path,
+    default_url,
+    head_revision,
+    open_store,
+    upgrade,
+)
+from sync.store.locks import LockHeld, lease_shards, release, renew, run_lock
+
+__all__ = [
+    "LockHeld",
+    "Store",
+    "StoreError",
+    "current_revision",
+    "default_state_path",
+    "default_url",
+    "head_revision",
+    "lease_shards",
+    "open_store",
+    "release",
+    "renew",
+    "run_lock",
+    "upgrade",
+]

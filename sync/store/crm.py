@@ -1,0 +1,308 @@
+"""CRM records: accounts (normalised), cases and survey responses (the columns merging needs)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from sync.store._sql import aware, in_chunks, upsert, utcnow
+from sync.store.schema import crm_accounts, crm_cases, survey_responses
+
+__all__ = [
+    "AccountRecord",
+    "AccountRow",
+    "CaseCounts",
+    "CaseRow",
+    "SurveyRecord",
+    "SurveyRow",
+    "case_counts",
+    "count_accounts",
+    "get_accounts",
+    "iter_accounts",
+    "iter_surveys",
+    "mark_accounts_deleted",
+    "mark_cases_deleted",
+    "mark_surveys_deleted",
+    "surveys_by_account",
+    "upsert_accounts",
+    "upsert_cases",
+    "upsert_surveys",
+]
+
+YIELD_PER = 1000
+
+
+def _stamp(value: datetime | None, what: str) -> datetime | None:
+    return None if value is None else aware(value, what)
+
+
+def _newer(table: sa.Table) -> Any:
+    def where(stmt: Any) -> Any:
+        return sa.or_(
+            table.c.modstamp.is_(None),
+            stmt.excluded.modstamp.is_(None),
+            table.c.modstamp <= stmt.excluded.modstamp,
+        )
+
+    return where
+
+
+def _mark_deleted(conn: Connection, table: sa.Table, ids: Iterable[str], **values: Any) -> int:
+    changed = 0
+    for batch in in_chunks(ids):
+        changed += conn.execute(
+            sa.update(table)
+            .where(table.c.id.in_(batch), table.c.deleted.is_(False))
+            .values(deleted=True, **values)
+        ).rowcount
+    return changed
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+
+class AccountRow(TypedDict):
+    """A normalised account as the engine hands it over."""
+
+    id: str
+    modstamp: datetime | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """A stored account."""
+
+    id: str
+    modstamp: datetime | None
+    data: dict[str, Any]
+    deleted: bool
+
+
+def upsert_accounts(conn: Connection, rows: Iterable[AccountRow]) -> int:
+    """Insert or update accounts in batches (an older copy never replaces a newer one)."""
+    values = (
+        {
+            "id": r["id"],
+            "modstamp": _stamp(r["modstamp"], "modstamp"),
+            "data": r["data"],
+            "deleted": False,
+            "deleted_at": None,
+        }
+        for r in rows
+    )
+    return upsert(conn, crm_accounts, values, ("id",), where=_newer(crm_accounts))
+
+
+def mark_accounts_deleted(
+    conn: Connection, ids: Iterable[str], *, at: datetime | None = None
+) -> int:
+    """Mark accounts deleted; returns how many changed."""
+    return _mark_deleted(conn, crm_accounts, ids, deleted_at=at or utcnow())
+
+
+def _account(row: Any) -> AccountRecord:
+    return AccountRecord(row.id, row.modstamp, row.data, row.deleted)
+
+
+def get_accounts(
+    conn: Connection, ids: Iterable[str], *, include_deleted: bool = False
+) -> dict[str, AccountRecord]:
+    """Accounts by id (missing ones are absent from the result)."""
+    found: dict[str, AccountRecord] = {}
+    for batch in in_chunks(ids):
+        stmt = sa.select(crm_accounts).where(crm_accounts.c.id.in_(batch))
+        if not include_deleted:
+            stmt = stmt.where(crm_accounts.c.deleted.is_(False))
+        found.update((row.id, _account(row)) for row in conn.execute(stmt))
+    return found
+
+
+def iter_accounts(
+    conn: Connection, *, include_deleted: bool = False, yield_per: int = YIELD_PER
+) -> Iterator[AccountRecord]:
+    """Stream every account, by id."""
+    stmt = sa.select(crm_accounts).order_by(crm_accounts.c.id)
+    if not include_deleted:
+        stmt = stmt.where(crm_accounts.c.deleted.is_(False))
+    result = conn.execution_options(yield_per=yield_per).execute(stmt)
+    try:
+        for row in result:
+            yield _account(row)
+    finally:
+        result.close()
+
+
+def count_accounts(conn: Connection) -> int:
+    """How many live accounts are stored."""
+    stmt = sa.select(sa.func.count()).where(crm_accounts.c.deleted.is_(False))
+    return int(conn.scalar(stmt.select_from(crm_accounts)) or 0)
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+
+class CaseRow(TypedDict):
+    """A support case: only what satisfaction rules count."""
+
+    id: str
+    account_id: str | None
+    is_closed: bool
+    is_escalated: NotRequired[bool]
+    modstamp: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseCounts:
+    """Open cases of an account, and how many of those are escalated."""
+
+    open: int
+    escalated_open: int
+
+
+def upsert_cases(conn: Connection, rows: Iterable[CaseRow]) -> int:
+    """Insert or update cases in batches (an older copy never replaces a newer one)."""
+    values = (
+        {
+            "id": r["id"],
+            "account_id": r["account_id"],
+            "is_closed": bool(r["is_closed"]),
+            "is_escalated": bool(r.get("is_escalated", False)),
+            "modstamp": _stamp(r["modstamp"], "modstamp"),
+            "deleted": False,
+        }
+        for r in rows
+    )
+    return upsert(conn, crm_cases, values, ("id",), where=_newer(crm_cases))
+
+
+def mark_cases_deleted(conn: Connection, ids: Iterable[str]) -> int:
+    """Mark cases deleted (they leave the counts)."""
+    return _mark_deleted(conn, crm_cases, ids)
+
+
+def case_counts(
+    conn: Connection, account_ids: Iterable[str] | None = None
+) -> dict[str, CaseCounts]:
+    """Open and escalated-open case counts per account, counted by the database.
+
+    Accounts without open cases are absent from the result.
+    """
+    c = crm_cases
+    stmt = (
+        sa.select(
+            c.c.account_id,
+            sa.func.count(),
+            sa.func.sum(sa.case((c.c.is_escalated.is_(True), 1), else_=0)),
+        )
+        .where(c.c.deleted.is_(False), c.c.is_closed.is_(False), c.c.account_id.is_not(None))
+        .group_by(c.c.account_id)
+    )
+    if account_ids is None:
+        batches: Iterable[list[str] | None] = [None]
+    else:
+        batches = in_chunks(account_ids)
+    counts: dict[str, CaseCounts] = {}
+    for batch in batches:
+        query = stmt if batch is None else stmt.where(c.c.account_id.in_(batch))
+        for account_id, total, escalated in conn.execute(query):
+            counts[account_id] = CaseCounts(int(total), int(escalated or 0))
+    return counts
+
+
+# --- survey responses ------------------------------------------------------------------------
+
+
+class SurveyRow(TypedDict):
+    """A survey response: the account, the score and when it was given."""
+
+    id: str
+    account_id: str | None
+    score: float | None
+    responded_at: datetime | None
+    modstamp: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRecord:
+    """A stored survey response."""
+
+    id: str
+    account_id: str
+    score: float | None
+    responded_at: datetime | None
+
+
+def upsert_surveys(conn: Connection, rows: Iterable[SurveyRow]) -> int:
+    """Insert or update survey responses in batches (an older copy never replaces a newer)."""
+    values = (
+        {
+            "id": r["id"],
+            "account_id": r["account_id"],
+            "score": r["score"],
+            "responded_at": _stamp(r["responded_at"], "responded_at"),
+            "modstamp": _stamp(r["modstamp"], "modstamp"),
+            "deleted": False,
+        }
+        for r in rows
+    )
+    return upsert(conn, survey_responses, values, ("id",), where=_newer(survey_responses))
+
+
+def mark_surveys_deleted(conn: Connection, ids: Iterable[str]) -> int:
+    """Mark survey responses deleted."""
+    return _mark_deleted(conn, survey_responses, ids)
+
+
+def _survey_query(since: datetime | None, until: datetime | None) -> sa.Select[Any]:
+    s = survey_responses
+    stmt = (
+        sa.select(s.c.id, s.c.account_id, s.c.score, s.c.responded_at)
+        .where(s.c.deleted.is_(False), s.c.account_id.is_not(None))
+        .order_by(s.c.account_id, s.c.responded_at, s.c.id)
+    )
+    if since is not None:
+        stmt = stmt.where(s.c.responded_at >= aware(since, "since"))
+    if until is not None:
+        stmt = stmt.where(s.c.responded_at < aware(until, "until"))
+    return stmt
+
+
+def iter_surveys(
+    conn: Connection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    yield_per: int = YIELD_PER,
+) -> Iterator[SurveyRecord]:
+    """Stream live responses given in ``[since, until)``, by account then time."""
+    result = conn.execution_options(yield_per=yield_per).execute(_survey_query(since, until))
+    try:
+        for row in result:
+            yield SurveyRecord(row.id, row.account_id, row.score, row.responded_at)
+    finally:
+        result.close()
+
+
+def surveys_by_account(
+    conn: Connection,
+    account_ids: Iterable[str],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, list[SurveyRecord]]:
+    """Live responses of some accounts given in ``[since, until)``, oldest first."""
+    found: dict[str, list[SurveyRecord]] = defaultdict(list)
+    for batch in in_chunks(account_ids):
+        stmt = _survey_query(since, until).where(survey_responses.c.account_id.in_(batch))
+        for row in conn.execute(stmt):
+            found[row.account_id].append(
+                SurveyRecord(row.id, row.account_id, row.score, row.responded_at)
+            )
+    return dict(found)

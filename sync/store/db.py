@@ -1,0 +1,290 @@
+"""Opening the state store: engine from a URL, SQLite pragmas, migrations, transactions.
+
+SQLite is the embedded default, one file in the user's state directory; PostgreSQL is
+chosen by URL (``postgresql+psycopg://...``). An empty database is migrated to the
+current schema on first use; an older one asks for ``jira-crm-sync db upgrade``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+__all__ = [
+    "MIGRATIONS",
+    "Store",
+    "StoreError",
+    "alembic_config",
+    "create_engine",
+    "current_revision",
+    "default_state_path",
+    "default_url",
+    "head_revision",
+    "open_store",
+    "sqlite_path",
+    "upgrade",
+]
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+#: How long a SQLite writer waits for another one before giving up, in milliseconds.
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(Exception):
+    """The state store cannot be used; the message names the database and what to do."""
+
+
+def default_state_path() -> Path:
+    """``$XDG_STATE_HOME/jira-crm-sync/state.db`` (``~/.local/state`` when unset)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "jira-crm-sync" / "state.db"
+
+
+def default_url() -> str:
+    """The SQLite URL of the default state file."""
+    return f"sqlite:///{default_state_path()}"
+
+
+def sqlite_path(url: str | sa.URL) -> Path | None:
+    """The file behind a SQLite URL; None for other databases and in-memory SQLite."""
+    url = sa.make_url(url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().absolute()
+
+
+def _display(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the state directory; refuse early, and clearly, where SQLite could not write."""
+    fix = "set [state].url to a writable location, or fix the permissions"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(
+            f"cannot create the state directory {path.parent}: {err.strerror or err}; {fix}"
+        ) from err
+    if not path.parent.is_dir():
+        raise StoreError(f"the state directory {path.parent} is not a directory; {fix}")
+    if path.exists() and not path.is_file():
+        raise StoreError(f"the state file {path} is not a regular file; {fix}")
+    # SQLite in WAL mode writes -wal and -shm files beside the database.
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise StoreError(f"the state directory {path.parent} is not writable; {fix}")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise StoreError(f"the state file {path} is read-only; {fix}")
+
+
+def _sqlite_listeners(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin() below emit BEGIN itself, so reads are transactional too
+        # and a writer can take the write lock up front (BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+
+def create_engine(url: str | sa.URL | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url`` (default: the SQLite file in the user's state directory).
+
+    SQLite gets WAL, foreign keys and a busy timeout on every connection, and its state
+    directory is created. Nothing is migrated here; see :func:`open_store`.
+    """
+    url = sa.make_url(url or default_url())
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        path = sqlite_path(url)
+        if path is None:
+            kwargs.setdefault("poolclass", StaticPool)
+            kwargs.setdefault("connect_args", {"check_same_thread": False})
+        else:
+            _prepare_sqlite_file(path)
+            url = url.set(database=str(path))
+        engine = sa.create_engine(url, **kwargs)
+        _sqlite_listeners(engine)
+        return engine
+    if backend == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+        return sa.create_engine(url, **kwargs)
+    raise StoreError(
+        f"unsupported state database {_display(url)}: use a sqlite:/// path or a "
+        "postgresql+psycopg:// URL in [state].url"
+    )
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic configured in code (no alembic.ini), optionally bound to ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration this version of the program knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's migration revision; None for an empty database."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def _write_transaction(engine: Engine) -> Iterator[Connection]:
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            with conn.begin():
+                yield conn
+    except sa.exc.OperationalError as err:
+        if _read_only(err):
+            raise _unusable(engine, err) from err
+        raise
+
+
+def _read_only(err: sa.exc.DBAPIError) -> bool:
+    detail = str(err.orig if err.orig is not None else err).lower()
+    return "readonly" in detail or "read-only" in detail
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` (alembic upgrade head); a no-op when up to date."""
+    try:
+        with _write_transaction(engine) as conn:
+            if conn.dialect.name == "postgresql":
+                # Two processes opening an empty database at once migrate one after the other.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(1246973746, 0)"))
+            command.upgrade(alembic_config(conn), revision)
+    except sa.exc.DBAPIError as err:
+        raise _unusable(engine, err) from err
+
+
+def _unusable(engine: Engine, err: sa.exc.DBAPIError) -> StoreError:
+    detail = " ".join(str(err.orig if err.orig is not None else err).split())
+    path = sqlite_path(engine.url)
+    where = f"the state file {path}" if path else f"the state database {_display(engine.url)}"
+    if _read_only(err):
+        what = "set [state].url to a writable location, or fix the permissions"
+    elif path is not None:
+        what = "check the path in [state].url and its permissions"
+    else:
+        what = "check [state].url and that the database server is up"
+    return StoreError(f"cannot use {where}: {detail}; {what}")
+
+
+def _prepare_schema(engine: Engine) -> None:
+    try:
+        with engine.connect() as conn:
+            revision = MigrationContext.configure(conn).get_current_revision()
+            tables = sa.inspect(conn).get_table_names() if revision is None else []
+    except sa.exc.DBAPIError as err:
+        raise _unusable(engine, err) from err
+    if revision is None:
+        if tables:
+            raise StoreError(
+                f"the state database {_display(engine.url)} holds other tables "
+                f"({', '.join(sorted(tables)[:5])}) but no jira-crm-sync schema; "
+                "point [state].url at an empty database or schema"
+            )
+        upgrade(engine)
+        return
+    head = head_revision()
+    if revision != head:
+        script = ScriptDirectory.from_config(alembic_config())
+        known = {rev.revision for rev in script.walk_revisions()}
+        if revision in known:
+            raise StoreError(
+                f"the state database {_display(engine.url)} is at schema {revision}, this "
+                f"version needs {head}: run `jira-crm-sync db upgrade`"
+            )
+        raise StoreError(
+            f"the state database {_display(engine.url)} is at schema {revision}, which this "
+            "version does not know (written by a newer jira-crm-sync?): upgrade the program"
+        )
+
+
+class Store:
+    """The state store: an engine plus the transactions the engine groups its writes in."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, if the store is one."""
+        return sqlite_path(self.engine.url)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction: committed on exit, rolled back on an exception.
+
+        On SQLite the write lock is taken up front (BEGIN IMMEDIATE), so a writer waits
+        for another (busy timeout) rather than failing half-way.
+        """
+        with _write_transaction(self.engine) as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only connection in one consistent snapshot (for streaming loads)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+
+def open_store(url: str | sa.URL | None = None, *, migrate: bool = True, **kwargs: Any) -> Store:
+    """Open the state store at ``url``, creating its schema if the database is empty.
+
+    With ``migrate`` false the schema is left alone (``db upgrade`` and tests).
+    Raises :class:`StoreError` when the database cannot be used, saying what to do.
+    """
+    engine = create_engine(url, **kwargs)
+    if migrate:
+        try:
+            _prepare_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+    return Store(engine)

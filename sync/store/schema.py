@@ -1,0 +1,261 @@
+"""The state store's tables: SQLAlchemy Core on one MetaData, portable across SQLite and PostgreSQL.
+
+The initial migration (``migrations/versions/0001_initial.py``) creates exactly these
+tables; a test compares the two with Alembic's autogenerate so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "OUTBOX_STATES",
+    "UtcDateTime",
+    "api_usage",
+    "crm_accounts",
+    "crm_cases",
+    "cursors",
+    "jira_items",
+    "leases",
+    "links",
+    "metadata",
+    "outbox",
+    "progress_snapshots",
+    "runs",
+    "satisfaction_flags",
+    "satisfaction_history",
+    "survey_responses",
+    "write_ledger",
+]
+
+OUTBOX_STATES = ("pending", "inflight", "done", "parked")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that is tz-aware UTC going in and coming out.
+
+    SQLite has no time zones and hands back naive values; they are stored as UTC and
+    given their zone back on the way out. A naive value going in is a bug, so it raises.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the state store takes tz-aware values")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _deleted() -> sa.Column[bool]:
+    return sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false())
+
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("object", sa.String(80), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+jira_items = sa.Table(
+    "jira_items",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("project_key", sa.String(64), nullable=False),
+    sa.Column("issue_id", sa.String(32), nullable=True),
+    sa.Column("updated", UtcDateTime, nullable=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    _deleted(),
+    sa.Column("deleted_at", UtcDateTime, nullable=True),
+    sa.Index(None, "project_key", "deleted"),
+)
+
+crm_accounts = sa.Table(
+    "crm_accounts",
+    metadata,
+    sa.Column("id", sa.String(18), primary_key=True),
+    sa.Column("modstamp", UtcDateTime, nullable=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    _deleted(),
+    sa.Column("deleted_at", UtcDateTime, nullable=True),
+)
+
+crm_cases = sa.Table(
+    "crm_cases",
+    metadata,
+    sa.Column("id", sa.String(18), primary_key=True),
+    sa.Column("account_id", sa.String(18), nullable=True),
+    sa.Column("is_closed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("is_escalated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("modstamp", UtcDateTime, nullable=True),
+    _deleted(),
+    sa.Index(None, "account_id"),
+)
+
+survey_responses = sa.Table(
+    "survey_responses",
+    metadata,
+    sa.Column("id", sa.String(18), primary_key=True),
+    sa.Column("account_id", sa.String(18), nullable=True),
+    sa.Column("score", sa.Float, nullable=True),
+    sa.Column("responded_at", UtcDateTime, nullable=True),
+    sa.Column("modstamp", UtcDateTime, nullable=True),
+    _deleted(),
+    sa.Index(None, "account_id", "responded_at"),
+)
+
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("customer_id", sa.String(18), primary_key=True),
+    sa.Column("project_key", sa.String(64), primary_key=True),
+    sa.Column("rule", sa.String(64), nullable=False),
+    sa.Column("scope", sa.String(255), nullable=True),
+    sa.Column("item_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(None, "project_key"),
+)
+
+write_ledger = sa.Table(
+    "write_ledger",
+    metadata,
+    sa.Column("target", sa.String(16), primary_key=True),
+    sa.Column("record_key", sa.String(128), primary_key=True),
+    sa.Column("field", sa.String(128), primary_key=True),
+    sa.Column("value_hash", sa.String(64), nullable=False),
+    sa.Column("value", sa.JSON, nullable=True),
+    sa.Column("written_at", UtcDateTime, nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=True),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("target", sa.String(16), nullable=False),
+    sa.Column("record_key", sa.String(128), nullable=False),
+    sa.Column("op", sa.String(32), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("payload_hash", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=True),
+    sa.Column("shard", sa.String(80), nullable=True),
+    sa.CheckConstraint("state IN ('pending', 'inflight', 'done', 'parked')", name="state"),
+    # At most one unfinished write per (target, record, op): re-planning replaces it.
+    sa.Index(
+        "uq_outbox_open",
+        "target",
+        "record_key",
+        "op",
+        unique=True,
+        sqlite_where=sa.text("state <> 'done'"),
+        postgresql_where=sa.text("state <> 'done'"),
+    ),
+    sa.Index(None, "state", "target", "next_attempt_at"),
+    sqlite_autoincrement=True,  # ids never reused after pruning
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("worker", sa.String(255), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    sa.Column("dry_run", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("full", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("calls", sa.JSON, nullable=True),
+    sa.Column("pulled", sa.JSON, nullable=True),
+    sa.Column("written", sa.JSON, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index(None, "started_at"),
+    sqlite_autoincrement=True,
+)
+
+progress_snapshots = sa.Table(
+    "progress_snapshots",
+    metadata,
+    sa.Column("customer_id", sa.String(18), primary_key=True),
+    sa.Column("project_key", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.Column("in_progress", sa.Integer, nullable=False),
+    sa.Column("todo", sa.Integer, nullable=False),
+    sa.Column("overdue", sa.Integer, nullable=False),
+    sa.Column("blocked", sa.Integer, nullable=False),
+    sa.Column("percent_complete", sa.Float, nullable=False),
+    sa.Column("health", sa.String(16), nullable=False),
+    sa.Column("forecast_date", sa.Date, nullable=True),
+    sa.Index(None, "project_key", "day"),
+)
+
+satisfaction_history = sa.Table(
+    "satisfaction_history",
+    metadata,
+    sa.Column("customer_id", sa.String(18), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("score", sa.Float, nullable=True),
+    sa.Column("scale", sa.Integer, nullable=True),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+)
+
+satisfaction_flags = sa.Table(
+    "satisfaction_flags",
+    metadata,
+    sa.Column("customer_id", sa.String(18), primary_key=True),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("since", UtcDateTime, nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+)
+
+api_usage = sa.Table(
+    "api_usage",
+    metadata,
+    sa.Column("side", sa.String(16), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("calls", sa.Integer, nullable=False, server_default="0"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("shard", sa.String(80), primary_key=True),
+    sa.Column("owner", sa.String(255), nullable=True),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("heartbeat_at", UtcDateTime, nullable=True),
+)

@@ -1,0 +1,373 @@
+"""The write ledger (what we last wrote, per record and field) and the outbox (writes to make).
+
+Crash safety: a planned write is enqueued, marked in flight just before it is sent,
+and marked done in the same transaction that records it in the ledger. A crash
+between sending and marking done leaves the row in flight; the engine re-checks such
+rows against the remote before sending again (upserts by external id, comments found
+by their marker), so nothing is lost and nothing is done twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NotRequired, TypedDict
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from sync.store._sql import (
+    CHUNK,
+    aware,
+    chunked,
+    in_chunks,
+    insert_for,
+    json_digest,
+    upsert,
+    utcnow,
+)
+from sync.store.schema import outbox, write_ledger
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "LedgerRow",
+    "OutboxEntry",
+    "OutboxRow",
+    "cancel",
+    "counts",
+    "default_backoff",
+    "due",
+    "enqueue_many",
+    "inflight",
+    "ledger_delete",
+    "ledger_get_many",
+    "ledger_put_many",
+    "mark_done",
+    "mark_failed",
+    "mark_inflight",
+    "parked",
+    "prune_done",
+    "retry_parked",
+]
+
+#: After this many failed attempts a write stays parked until someone looks at it.
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=6)
+
+Backoff = Callable[[int], timedelta]
+
+
+def default_backoff(attempts: int) -> timedelta:
+    """Wait before retry number ``attempts``: 1, 2, 4, ... minutes, capped at 6 hours."""
+    exponent = min(max(attempts - 1, 0), 20)
+    return min(BACKOFF_BASE * (2**exponent), BACKOFF_CAP)
+
+
+# --- ledger ----------------------------------------------------------------------------------
+
+
+class LedgerRow(TypedDict):
+    """One field we wrote to one remote record."""
+
+    target: str
+    record_key: str
+    field: str
+    value_hash: str
+    value: Any
+    written_at: NotRequired[datetime]
+    run_id: NotRequired[int | None]
+
+
+def ledger_get_many(
+    conn: Connection, target: str, record_keys: Iterable[str]
+) -> dict[str, dict[str, tuple[str, Any]]]:
+    """``{record_key: {field: (hash, value)}}`` of what we last wrote to these records."""
+    wl = write_ledger
+    found: dict[str, dict[str, tuple[str, Any]]] = {}
+    for batch in in_chunks(record_keys):
+        stmt = sa.select(wl.c.record_key, wl.c.field, wl.c.value_hash, wl.c.value).where(
+            wl.c.target == target, wl.c.record_key.in_(batch)
+        )
+        for key, field, digest, value in conn.execute(stmt):
+            found.setdefault(key, {})[field] = (digest, value)
+    return found
+
+
+def ledger_put_many(conn: Connection, rows: Iterable[LedgerRow]) -> int:
+    """Record writes that the remote accepted (replacing what was recorded before)."""
+    now = utcnow()
+    values = (
+        {
+            "target": r["target"],
+            "record_key": r["record_key"],
+            "field": r["field"],
+            "value_hash": r["value_hash"],
+            "value": r["value"],
+            "written_at": aware(r.get("written_at") or now, "written_at"),
+            "run_id": r.get("run_id"),
+        }
+        for r in rows
+    )
+    return upsert(conn, write_ledger, values, ("target", "record_key", "field"))
+
+
+def ledger_delete(
+    conn: Connection, target: str, record_key: str, fields: Iterable[str] | None = None
+) -> int:
+    """Forget what we wrote to a record (all fields, or some)."""
+    wl = write_ledger
+    stmt = sa.delete(wl).where(wl.c.target == target, wl.c.record_key == record_key)
+    if fields is not None:
+        stmt = stmt.where(wl.c.field.in_(sorted(set(fields))))
+    return conn.execute(stmt).rowcount
+
+
+# --- outbox ----------------------------------------------------------------------------------
+
+
+class OutboxRow(TypedDict):
+    """A write to make; ``payload_hash`` defaults to a digest of the payload."""
+
+    target: str
+    record_key: str
+    op: str
+    payload: Any
+    payload_hash: NotRequired[str]
+    run_id: NotRequired[int | None]
+    shard: NotRequired[str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A stored outbox row."""
+
+    id: int
+    target: str
+    record_key: str
+    op: str
+    payload: Any
+    payload_hash: str
+    state: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    run_id: int | None
+    shard: str | None
+
+
+def _entry(row: Any) -> OutboxEntry:
+    return OutboxEntry(**row._mapping)
+
+
+def enqueue_many(
+    conn: Connection, rows: Iterable[OutboxRow], *, now: datetime | None = None
+) -> int:
+    """Queue writes; an unfinished write of the same (target, record_key, op) is replaced.
+
+    When the payload is unchanged, the queued row keeps its state, attempts and backoff
+    (re-planning the same rejected write every cycle does not reset its count); when it
+    changed, the new payload starts afresh as pending (so settle :func:`inflight` rows
+    against the remote before re-planning them).
+    """
+    when = aware(now, "now") if now is not None else utcnow()
+    values = (
+        {
+            "target": r["target"],
+            "record_key": r["record_key"],
+            "op": r["op"],
+            "payload": r["payload"],
+            "payload_hash": r.get("payload_hash") or json_digest(r["payload"]),
+            "state": "pending",
+            "attempts": 0,
+            "last_error": None,
+            "next_attempt_at": when,
+            "created_at": when,
+            "updated_at": when,
+            "run_id": r.get("run_id"),
+            "shard": r.get("shard"),
+        }
+        for r in rows
+    )
+    count = 0
+    for batch in chunked(values, CHUNK):
+        unique = {(v["target"], v["record_key"], v["op"]): v for v in batch}
+        if not unique:
+            continue
+        stmt = insert_for(conn, outbox)
+        changed = outbox.c.payload_hash != stmt.excluded.payload_hash
+
+        def fresh(column: str, changed: Any = changed, stmt: Any = stmt) -> Any:
+            return sa.case((changed, stmt.excluded[column]), else_=outbox.c[column])
+
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["target", "record_key", "op"],
+            index_where=sa.text("state <> 'done'"),
+            set_={
+                "payload": stmt.excluded.payload,
+                "payload_hash": stmt.excluded.payload_hash,
+                "state": fresh("state"),
+                "attempts": fresh("attempts"),
+                "last_error": fresh("last_error"),
+                "next_attempt_at": fresh("next_attempt_at"),
+                "updated_at": stmt.excluded.updated_at,
+                "run_id": stmt.excluded.run_id,
+                "shard": stmt.excluded.shard,
+            },
+        )
+        conn.execute(stmt, list(unique.values()))
+        count += len(unique)
+    return count
+
+
+def cancel(conn: Connection, target: str, record_key: str, op: str | None = None) -> int:
+    """Drop unfinished writes of a record the plan no longer wants (e.g. deleted account)."""
+    stmt = sa.delete(outbox).where(
+        outbox.c.target == target, outbox.c.record_key == record_key, outbox.c.state != "done"
+    )
+    if op is not None:
+        stmt = stmt.where(outbox.c.op == op)
+    return conn.execute(stmt).rowcount
+
+
+def due(
+    conn: Connection,
+    target: str,
+    now: datetime,
+    limit: int,
+    *,
+    shard: str | Sequence[str] | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> list[OutboxEntry]:
+    """Pending or parked writes to ``target`` whose time has come, oldest first."""
+    stmt = (
+        sa.select(outbox)
+        .where(
+            outbox.c.target == target,
+            outbox.c.state.in_(("pending", "parked")),
+            outbox.c.next_attempt_at <= aware(now, "now"),
+            outbox.c.attempts < max_attempts,
+        )
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+    )
+    if isinstance(shard, str):
+        stmt = stmt.where(outbox.c.shard == shard)
+    elif shard is not None:
+        stmt = stmt.where(outbox.c.shard.in_(list(shard)))
+    return [_entry(row) for row in conn.execute(stmt)]
+
+
+def _set_state(conn: Connection, ids: Iterable[int], state: str, now: datetime) -> int:
+    changed = 0
+    for batch in in_chunks(ids):
+        changed += conn.execute(
+            sa.update(outbox).where(outbox.c.id.in_(batch)).values(state=state, updated_at=now)
+        ).rowcount
+    return changed
+
+
+def mark_inflight(conn: Connection, ids: Iterable[int], *, now: datetime | None = None) -> int:
+    """Mark writes as being sent; commit this before sending them."""
+    return _set_state(conn, ids, "inflight", now or utcnow())
+
+
+def mark_done(
+    conn: Connection,
+    ids: Iterable[int],
+    ledger_rows: Iterable[LedgerRow] = (),
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Mark writes done and record them in the ledger, in the caller's one transaction."""
+    changed = _set_state(conn, ids, "done", now or utcnow())
+    ledger_put_many(conn, ledger_rows)
+    return changed
+
+
+def mark_failed(
+    conn: Connection,
+    id: int,
+    error: str,
+    now: datetime,
+    backoff: Backoff = default_backoff,
+) -> int:
+    """Park a rejected write with its error until ``now + backoff(attempts)``; returns attempts.
+
+    Once ``attempts`` reaches the maximum, :func:`due` no longer offers it: it stays
+    parked, and ``status`` lists it, until :func:`retry_parked` or a new payload.
+    """
+    now = aware(now, "now")
+    attempts = conn.scalar(sa.select(outbox.c.attempts).where(outbox.c.id == id))
+    if attempts is None:
+        raise KeyError(f"no outbox row {id}")
+    attempts += 1
+    conn.execute(
+        sa.update(outbox)
+        .where(outbox.c.id == id)
+        .values(
+            state="parked",
+            attempts=attempts,
+            last_error=error,
+            next_attempt_at=now + backoff(attempts),
+            updated_at=now,
+        )
+    )
+    return int(attempts)
+
+
+def inflight(conn: Connection, target: str | None = None) -> list[OutboxEntry]:
+    """Writes left in flight by a crash: re-check each against the remote before resending."""
+    stmt = sa.select(outbox).where(outbox.c.state == "inflight").order_by(outbox.c.id)
+    if target is not None:
+        stmt = stmt.where(outbox.c.target == target)
+    return [_entry(row) for row in conn.execute(stmt)]
+
+
+def parked(conn: Connection, limit: int = 100) -> list[OutboxEntry]:
+    """Parked writes, most-failed first, for ``status``."""
+    stmt = (
+        sa.select(outbox)
+        .where(outbox.c.state == "parked")
+        .order_by(outbox.c.attempts.desc(), outbox.c.updated_at.desc(), outbox.c.id)
+        .limit(limit)
+    )
+    return [_entry(row) for row in conn.execute(stmt)]
+
+
+def counts(conn: Connection, *, max_attempts: int = MAX_ATTEMPTS) -> dict[str, int]:
+    """Outbox rows per state, plus ``exhausted``: parked ones no longer retried."""
+    found = dict.fromkeys(("pending", "inflight", "done", "parked"), 0)
+    for state, n in conn.execute(
+        sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
+    ):
+        found[state] = int(n)
+    exhausted = sa.select(sa.func.count()).where(
+        outbox.c.state == "parked", outbox.c.attempts >= max_attempts
+    )
+    found["exhausted"] = int(conn.scalar(exhausted.select_from(outbox)) or 0)
+    return found
+
+
+def retry_parked(conn: Connection, ids: Iterable[int] | None = None) -> int:
+    """Give parked writes (all, or some) a fresh set of attempts, due now."""
+    stmt = (
+        sa.update(outbox)
+        .where(outbox.c.state == "parked")
+        .values(attempts=0, next_attempt_at=utcnow(), updated_at=utcnow())
+    )
+    if ids is None:
+        return conn.execute(stmt).rowcount
+    return sum(conn.execute(stmt.where(outbox.c.id.in_(b))).rowcount for b in in_chunks(ids))
+
+
+def prune_done(conn: Connection, older_than: datetime) -> int:
+    """Delete done rows last touched before ``older_than`` (they are history only)."""
+    return conn.execute(
+        sa.delete(outbox).where(
+            outbox.c.state == "done", outbox.c.updated_at < aware(older_than, "older_than")
+        )
+    ).rowcount
