@@ -1,0 +1,367 @@
+"""Loading and validating the config file (SPEC section 5).
+
+TOML in, a validated :class:`Config` out, or a :class:`ConfigFileError` that lists every
+problem at once, each with its key path and the fix. ``${ENV}`` is expanded in every
+string; ``*_file`` keys read a secret from a file. Secret values are ``SecretStr``: they
+never appear in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from connectors.exceptions import ConfigError
+from connectors.jira.settings import JiraSettings
+from connectors.salesforce.settings import SalesforceSettings
+
+DEFAULT_CONFIG_NAME = "jira-crm-sync.toml"
+CONFIG_ENV = "JIRA_CRM_SYNC_CONFIG"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigFileError(Exception):
+    """The config could not be loaded; ``problems`` holds one line per problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        listing = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s) in the config:\n{listing}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StateConfig(_Section):
+    url: str | None = None
+
+
+class JiraConfig(_Section):
+    url: str
+    deployment: Literal["auto", "cloud", "server"] = "auto"
+    email: str | None = None
+    api_token: SecretStr | None = None
+    personal_access_token: SecretStr | None = None
+    ca_bundle: str = ""
+    projects: list[str] = Field(default_factory=list)
+    jql: str = ""
+    max_retries: int = Field(default=3, ge=0, le=10)
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (the Jira site URL)")
+        return value.rstrip("/")
+
+
+class AccountFieldsConfig(_Section):
+    segment_field: str = "Segment__c"
+    satisfaction_field: str = "CSAT__c"
+
+
+class SalesforceConfig(_Section):
+    auth: Literal["password", "oauth_password", "jwt", "client_credentials", "session"]
+    login_url: str = "https://login.salesforce.com"
+    instance_url: str = ""
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    consumer_key: SecretStr | None = None
+    consumer_secret: SecretStr | None = None
+    private_key_file: str | None = None
+    access_token: SecretStr | None = None
+    api_version: str = "59.0"
+    ca_bundle: str = ""
+    timeout_seconds: float = Field(default=60, gt=0)
+    account: AccountFieldsConfig = Field(default_factory=AccountFieldsConfig)
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{2,3}\.0", value):
+            raise ValueError('must look like "59.0" (no leading v)')
+        return value
+
+
+class CrmConfig(_Section):
+    kind: Literal["salesforce"] = "salesforce"
+    salesforce: SalesforceConfig
+
+
+class LinkConfig(_Section):
+    order: tuple[Literal["jira_field", "crm_field", "static"], ...] = (
+        "jira_field",
+        "crm_field",
+        "static",
+    )
+    jira_field: str = "Salesforce Account"
+    crm_field: str = "Jira_Project_Key__c"
+    inherit_from_epic: bool = True
+    static: dict[str, str | list[str]] = Field(default_factory=dict)
+
+
+class HealthConfig(_Section):
+    amber_overdue_ratio: float = Field(default=0.10, ge=0, le=1)
+    red_overdue_ratio: float = Field(default=0.25, ge=0, le=1)
+    amber_blocked_ratio: float = Field(default=0.10, ge=0, le=1)
+    red_blocked_ratio: float = Field(default=0.25, ge=0, le=1)
+    red_forecast_slip_days: int = Field(default=14, ge=0)
+
+
+class ProgressConfig(_Section):
+    measure: Literal["count", "story_points", "estimate"] = "count"
+    story_points_field: str = "Story Points"
+    blocked_statuses: list[str] = Field(default_factory=lambda: ["Blocked"])
+    blocked_labels: list[str] = Field(default_factory=lambda: ["blocked"])
+    forecast_weeks: int = Field(default=6, ge=1, le=52)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+
+
+class SurveyConfig(_Section):
+    object: str = "Survey_Response__c"
+    account_field: str = "Account__c"
+    score_field: str = "Score__c"
+    date_field: str = "Responded_At__c"
+    window_days: int = Field(default=90, ge=1)
+    aggregate: Literal["mean", "latest"] = "mean"
+
+
+class SatisfactionConfig(_Section):
+    source: Literal["account_field", "survey"] = "account_field"
+    scale: int = Field(default=5, ge=1, le=100)
+    at_risk_below: float = 3.5
+    watch_below: float = 4.0
+    escalated_cases_at_risk: int = Field(default=1, ge=0)
+    survey: SurveyConfig = Field(default_factory=SurveyConfig)
+
+
+class PushCrmConfig(_Section):
+    object: str = "Jira_Project_Status__c"
+    external_id_field: str = "Jira_Sync_Key__c"
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
+class PushJiraConfig(_Section):
+    issues: Literal["open", "epics", "all"] = "open"
+    label: str = "customer-at-risk"
+    label_levels: tuple[Literal["ok", "watch", "at_risk"], ...] = ("at_risk",)
+    field: str = ""
+    comment_on_change: bool = True
+    policy: Literal["enforce", "respect"] = "enforce"
+
+
+class PushConfig(_Section):
+    crm: PushCrmConfig = Field(default_factory=PushCrmConfig)
+    jira: PushJiraConfig = Field(default_factory=PushJiraConfig)
+
+
+class ScheduleConfig(_Section):
+    every: str = "15m"
+
+
+class ServeConfig(_Section):
+    listen: str = "127.0.0.1:9465"
+
+
+class LimitsConfig(_Section):
+    jira_calls_per_cycle: int = Field(default=2000, ge=1)
+    jira_calls_per_day: int = Field(default=50000, ge=1)
+    crm_calls_per_cycle: int = Field(default=1000, ge=1)
+    crm_calls_per_day: int = Field(default=15000, ge=1)
+
+
+class Config(_Section):
+    """The whole validated config."""
+
+    state: StateConfig = Field(default_factory=StateConfig)
+    jira: JiraConfig
+    crm: CrmConfig
+    link: LinkConfig = Field(default_factory=LinkConfig)
+    progress: ProgressConfig = Field(default_factory=ProgressConfig)
+    satisfaction: SatisfactionConfig = Field(default_factory=SatisfactionConfig)
+    push: PushConfig = Field(default_factory=PushConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    def jira_settings(self) -> JiraSettings:
+        """What the Jira connector needs (raises ConfigError on inconsistent credentials)."""
+        jira = self.jira
+        return JiraSettings(
+            url=jira.url,
+            deployment=jira.deployment,
+            email=jira.email,
+            api_token=_reveal(jira.api_token),
+            personal_access_token=_reveal(jira.personal_access_token),
+            ca_bundle=jira.ca_bundle or None,
+            projects=tuple(jira.projects),
+            jql=jira.jql or None,
+            max_retries=jira.max_retries,
+            timeout_seconds=jira.timeout_seconds,
+        )
+
+    def salesforce_settings(self) -> SalesforceSettings:
+        """What the Salesforce connector needs (raises ConfigError when auth lacks a key)."""
+        sf = self.crm.salesforce
+        settings = SalesforceSettings(
+            auth=sf.auth,
+            login_url=sf.login_url,
+            instance_url=sf.instance_url or None,
+            username=sf.username,
+            password=_reveal(sf.password),
+            security_token=_reveal(sf.security_token),
+            consumer_key=_reveal(sf.consumer_key),
+            consumer_secret=_reveal(sf.consumer_secret),
+            private_key_file=sf.private_key_file,
+            access_token=_reveal(sf.access_token),
+            api_version=sf.api_version,
+            ca_bundle=sf.ca_bundle or None,
+            timeout=sf.timeout_seconds,
+        )
+        settings.check()
+        return settings
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+#: Keys whose value may instead come from ``<key>_file`` (a path to a file holding it).
+SECRET_FILE_KEYS = {
+    ("jira",): ("api_token", "personal_access_token"),
+    ("crm", "salesforce"): (
+        "password",
+        "security_token",
+        "consumer_key",
+        "consumer_secret",
+        "access_token",
+    ),
+}
+
+
+def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
+    """The config to use: --config, else ./jira-crm-sync.toml, else $JIRA_CRM_SYNC_CONFIG."""
+    if explicit is not None:
+        return explicit
+    local = (cwd or Path.cwd()) / DEFAULT_CONFIG_NAME
+    if local.exists():
+        return local
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    raise ConfigFileError(
+        "config",
+        [
+            f"no config file: pass --config PATH, create ./{DEFAULT_CONFIG_NAME} "
+            f"(jira-crm-sync init writes one), or set ${CONFIG_ENV}"
+        ],
+    )
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
+    """Read, expand and validate a config file; every problem is reported at once."""
+    env = dict(os.environ if environ is None else environ)
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigFileError(
+            source, [f"{path} does not exist; create it with `jira-crm-sync init`"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigFileError(source, [f"cannot read {path}: {exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(source, [f"not valid TOML: {exc}; fix the syntax there"]) from None
+    problems: list[str] = []
+    expanded = _expand(raw, (), env, problems)
+    _read_secret_files(expanded, path.parent, problems)
+    try:
+        config = Config.model_validate(expanded)
+    except ValidationError as exc:
+        problems.extend(_describe(error) for error in exc.errors())
+        raise ConfigFileError(source, problems) from None
+    for build in (config.jira_settings, config.salesforce_settings):
+        try:
+            build()
+        except ConfigError as exc:
+            problems.append(exc.message)
+    if problems:
+        raise ConfigFileError(source, problems)
+    return config
+
+
+def _expand(value: Any, path: tuple[str, ...], env: dict[str, str], problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, (*path, k), env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, (*path, str(i)), env, problems) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            problems.append(
+                f"{'.'.join(path)}: environment variable {name} is not set; export it "
+                "or put the value in the file a *_file key names"
+            )
+            return ""
+        return env[name]
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def _read_secret_files(raw: dict[str, Any], base: Path, problems: list[str]) -> None:
+    for section_path, keys in SECRET_FILE_KEYS.items():
+        section: Any = raw
+        for part in section_path:
+            section = section.get(part) if isinstance(section, dict) else None
+        if not isinstance(section, dict):
+            continue
+        for key in keys:
+            file_key = f"{key}_file"
+            if file_key not in section:
+                continue
+            where = ".".join((*section_path, file_key))
+            file_name = section.pop(file_key)
+            if key in section:
+                problems.append(f"{where}: both {key} and {file_key} are set; keep one")
+                continue
+            secret_path = Path(str(file_name)).expanduser()
+            if not secret_path.is_absolute():
+                secret_path = base / secret_path
+            try:
+                section[key] = secret_path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problems.append(
+                    f"{where}: cannot read {secret_path} ({exc.strerror}); "
+                    "check the path and that this user may read it"
+                )
+
+
+def _describe(error: Any) -> str:
+    """One validation error as 'key.path: what is wrong; how to fix'."""
+    location = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        section = ".".join(str(part) for part in error["loc"][:-1]) or "the top level"
+        return (
+            f"{location}: unknown key in {section}; check its spelling against "
+            "config.example.toml or remove it"
+        )
+    if kind == "missing":
+        return f"{location}: required; add it (see config.example.toml)"
+    message = error["msg"]
+    if kind == "literal_error":
+        return f"{location}: {message}"
+    # Never echo the offending input: it may be a secret.
+    return f"{location}: {message}"
