@@ -35,12 +35,16 @@ TEMPLATES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/sobjects/[^/{]+/[^/{]+/[^/{]+$"), "/sobjects/{sobject}/{field}/{value}"),
     (re.compile(r"/sobjects/[^/{]+/[^/{]+$"), "/sobjects/{sobject}/{id}"),
     (re.compile(r"/sobjects/[^/{]+$"), "/sobjects/{sobject}"),
+    (re.compile(r"^/services/Soap/u/[^/]+$"), "/services/Soap/u/{version}"),
 )
 
 
 def new_meter(budget: int | None = None) -> CallMeter:
     """A call meter for the Salesforce side with our endpoint templates."""
-    return CallMeter("salesforce", TEMPLATES, budget)
+    # Logins change no data; our Composite calls carry queries only (writes go
+    # through /composite/sobjects).
+    reads = ("/composite", "/services/oauth2/token", "/services/Soap/u/{version}")
+    return CallMeter("salesforce", TEMPLATES, budget, read_only_posts=reads)
 
 
 class TimeoutSession(requests.Session):

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from connectors import soql
-from connectors.salesforce import pull, push
+from connectors.salesforce import changes, pull, push
+from connectors.salesforce.changes import ChangePage, ChangeQuery
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.pull import CASE_FIELDS, ModstampCursor, Record
 from connectors.salesforce.push import UpsertResult
@@ -76,6 +77,11 @@ class SalesforceConnector(SalesforceClient):
         ``responded_since`` (the satisfaction window)."""
         window = soql.compare(source.date_field, ">=", responded_since) if responded_since else None
         return pull.pull(self, source.sobject, source.names(), cursor, where=window)
+
+    def changes(self, queries: Sequence[ChangeQuery]) -> Iterator[ChangePage]:
+        """Changes and deletions of several objects since their cursors; the first page of
+        every object comes in one Composite call."""
+        return changes.changes(self, queries)
 
     def deleted_ids(self, sobject: str, since: datetime) -> Iterator[list[str]]:
         """Ids of records of ``sobject`` deleted since ``since``, in pages."""

@@ -110,7 +110,8 @@ class SandboxApp:
                 return self.backend.error(405, f"Method {request.method} is not allowed here.")
             return self.backend.error(404, f"No resource at {unquote(request.path)}.", "NOT_FOUND")
         request.path_params = {key: unquote(value) for key, value in params.items()}
-        self.stats.count(route.stats_key, route.write)
+        write = route.writes(request)
+        self.stats.count(route.stats_key, write)
         if self.latency_ms:
             self.sleep(self.latency_ms / 1000.0)
         fault = self.faults.draw(request.method, route.stats_key)
@@ -119,7 +120,7 @@ class SandboxApp:
             if injected is not None:
                 return injected
         with self.lock:
-            stop = self.backend.before_call(request, route.write)
+            stop = self.backend.before_call(request, write)
             if stop is not None:
                 response = stop
             else:

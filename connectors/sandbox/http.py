@@ -130,6 +130,8 @@ class DropConnection(Exception):
 
 
 Handler = Callable[[SandboxRequest], SandboxResponse]
+#: Whether a call writes: fixed per route, or decided from the request (Composite).
+WriteRule = bool | Callable[[SandboxRequest], bool]
 
 _PARAM = re.compile(r"\{(\w+)(?::(path))?\}")
 
@@ -141,8 +143,17 @@ class Route:
     method: str
     template: str
     handler: Handler
-    write: bool
+    write: WriteRule
     regex: re.Pattern[str]
+
+    def writes(self, request: SandboxRequest) -> bool:
+        """Whether this call counts as a write."""
+        if callable(self.write):
+            try:
+                return bool(self.write(request))
+            except ValueError:  # a malformed body: the handler will refuse it
+                return True
+        return self.write
 
     @property
     def stats_key(self) -> str:
@@ -169,7 +180,9 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, method: str, template: str, handler: Handler, write: bool | None = None) -> None:
+    def add(
+        self, method: str, template: str, handler: Handler, write: WriteRule | None = None
+    ) -> None:
         """Register a handler; ``write`` defaults to True for every method but GET/HEAD."""
         is_write = method.upper() not in ("GET", "HEAD") if write is None else write
         self.routes.append(
@@ -177,7 +190,7 @@ class Router:
         )
 
     def route(
-        self, method: str, template: str, write: bool | None = None
+        self, method: str, template: str, write: WriteRule | None = None
     ) -> Callable[[Handler], Handler]:
         """Decorator form of :meth:`add`."""
 

@@ -19,7 +19,7 @@ from connectors.sandbox.faults import Fault
 from connectors.sandbox.stack import IN_PROCESS_SALESFORCE_URL, Sandbox
 
 QUERY = "GET /services/data/v59.0/query/"
-SOAP = "POST /services/Soap/u/59.0"
+SOAP = "POST /services/Soap/u/{version}"
 
 
 @pytest.fixture

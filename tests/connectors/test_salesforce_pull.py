@@ -29,7 +29,7 @@ ACCOUNTS = 4500
 QUERY = "GET /services/data/v59.0/query/"
 MORE = "GET /services/data/v59.0/query/{cursor}"
 DESCRIBE = "GET /services/data/v59.0/sobjects/{sobject}/describe"
-SOAP = "POST /services/Soap/u/59.0"
+SOAP = "POST /services/Soap/u/{version}"
 
 
 def settings(box: Sandbox, **overrides: object) -> SalesforceSettings:

@@ -258,7 +258,24 @@ def register(backend: SalesforceBackend) -> None:
             [str(f) for f in payload.get("fields") or []],
         )
 
-    router.add("POST", DATA + "/composite", versioned(lambda r: _composite(backend, r)))
+    router.add(
+        "POST",
+        DATA + "/composite",
+        versioned(lambda r: _composite(backend, r)),
+        write=_composite_writes,
+    )
+
+
+def _composite_writes(request: SandboxRequest) -> bool:
+    """A Composite call of GET subrequests only (e.g. several queries) is a read."""
+    payload = request.json()
+    subrequests = payload.get("compositeRequest") if isinstance(payload, dict) else None
+    if not isinstance(subrequests, list):
+        return True
+    return any(
+        not isinstance(sub, dict) or str(sub.get("method", "GET")).upper() != "GET"
+        for sub in subrequests
+    )
 
 
 def _composite(backend: SalesforceBackend, request: SandboxRequest) -> SandboxResponse:
