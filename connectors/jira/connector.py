@@ -60,6 +60,34 @@ class ServerFacts:
     time_zone: str  # the user's zone: how Jira reads zone-less JQL dates
     clock_offset_ms: int  # server clock minus ours, at first contact
 
+    def to_json(self) -> dict[str, Any]:
+        """For a cache in the state store (nothing secret in it)."""
+        return {
+            "deployment": self.deployment,
+            "version": list(self.version),
+            "base_url": self.base_url,
+            "user": self.user,
+            "display_name": self.display_name,
+            "time_zone": self.time_zone,
+            "clock_offset_ms": self.clock_offset_ms,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ServerFacts:
+        """From :meth:`to_json`."""
+        deployment: Literal["cloud", "server"] = (
+            "cloud" if data.get("deployment") == "cloud" else "server"
+        )
+        return cls(
+            deployment=deployment,
+            version=tuple(int(v) for v in data.get("version") or ()),
+            base_url=str(data.get("base_url") or ""),
+            user=str(data.get("user") or ""),
+            display_name=str(data.get("display_name") or ""),
+            time_zone=str(data.get("time_zone") or "UTC"),
+            clock_offset_ms=int(data.get("clock_offset_ms") or 0),
+        )
+
 
 def _parse_jira_time(text: str | None) -> datetime | None:
     if not text:
@@ -149,6 +177,20 @@ class JiraConnector:
             time_zone=str(me.get("timeZone") or "UTC"),
             clock_offset_ms=offset,
         )
+
+    def restore(self, facts: ServerFacts, fields: Sequence[Mapping[str, Any]]) -> None:
+        """Use facts and a field list cached from an earlier run instead of reading them
+        again (three calls a run saved); the deployment must still match the config."""
+        wanted = self.settings.deployment
+        if wanted != "auto" and wanted != facts.deployment:
+            raise ConfigError(
+                f"[jira] deployment is {wanted} but the cached facts say {facts.deployment}",
+                side=SIDE,
+            )
+        self.client.deploymentType = "Cloud" if facts.deployment == "cloud" else "Server"
+        self.client._version = facts.version
+        self._facts = facts
+        self._catalog = FieldCatalog([dict(f) for f in fields])
 
     def close(self) -> None:
         """Close the client's HTTP session."""
@@ -288,6 +330,25 @@ class JiraConnector:
         with self.boundary.guard(f"comment on issue {key}", key=key):
             comment = self.client.add_comment(key, body)
         return str(comment.id)
+
+    def comment_bodies(self, key: str) -> list[str]:
+        """The bodies of every comment on ``key``, oldest first (ADF bodies as JSON text)."""
+        bodies: list[str] = []
+        start = 0
+        while True:
+            params = {"startAt": start, "maxResults": COMMENT_PAGE}
+            path = f"issue/{quote_path(key, safe='')}/comment"
+            with self.boundary.guard(f"read the comments of issue {key}", key=key):
+                page = self.client._get_json(path, params=params)
+            comments = page.get("comments") or []
+            for comment in comments:
+                body = comment.get("body")
+                bodies.append(
+                    body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+                )
+            start += len(comments)
+            if not comments or start >= int(page.get("total", start)):
+                return bodies
 
     def find_comment(self, key: str, marker: str) -> str | None:
         """The id of the first comment on ``key`` whose body contains ``marker``."""

@@ -8,10 +8,12 @@ CRM side; further pages follow each query's ``nextRecordsUrl``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
+
+from simple_salesforce import Salesforce
 
 from connectors import soql
 from connectors.exceptions import QueryError, RemoteError
@@ -109,6 +111,10 @@ def _first_pages(client: SalesforceClient, texts: Sequence[str]) -> list[dict[st
     return pages
 
 
+def _more(url: str) -> Callable[[Salesforce], Any]:
+    return lambda sf: sf.query_more(url, identifier_is_url=True, headers=QUERY_OPTIONS)
+
+
 def _pages(
     client: SalesforceClient, query: ChangeQuery, text: str, first: dict[str, Any]
 ) -> Iterator[ChangePage]:
@@ -130,12 +136,7 @@ def _pages(
                 side=SIDE,
             )
         seen.add(next_url)
-        result = client.call(
-            f"queryAll {query.sobject} page",
-            lambda sf, url=next_url: sf.query_more(
-                url, identifier_is_url=True, headers=QUERY_OPTIONS
-            ),
-        )
+        result = client.call(f"queryAll {query.sobject} page", _more(next_url))
 
 
 __all__ = ["PAGE_SIZE", "ChangePage", "ChangeQuery", "changes"]

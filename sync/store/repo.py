@@ -16,6 +16,7 @@ links), :mod:`~sync.store.crm`, :mod:`~sync.store.writes` (ledger, outbox),
 
 from __future__ import annotations
 
+from sync.store.cache import cache_clear, cache_get, cache_put
 from sync.store.crm import (
     AccountRecord,
     AccountRow,
@@ -129,6 +130,9 @@ __all__ = [
     "SurveyRow",
     "add_calls",
     "all_cursors",
+    "cache_clear",
+    "cache_get",
+    "cache_put",
     "calls_on",
     "calls_today",
     "cancel",

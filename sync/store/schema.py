@@ -25,6 +25,7 @@ __all__ = [
     "metadata",
     "outbox",
     "progress_snapshots",
+    "remote_cache",
     "runs",
     "satisfaction_flags",
     "satisfaction_history",
@@ -258,4 +259,14 @@ leases = sa.Table(
     sa.Column("owner", sa.String(255), nullable=True),
     sa.Column("expires_at", UtcDateTime, nullable=True),
     sa.Column("heartbeat_at", UtcDateTime, nullable=True),
+)
+
+#: What a remote told us that rarely changes (Jira serverInfo and /field, Salesforce
+#: describes), so a `run` process does not read it again every cycle. Never secrets.
+remote_cache = sa.Table(
+    "remote_cache",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("fetched_at", UtcDateTime, nullable=False),
 )

@@ -231,12 +231,19 @@ def test_database_from_a_newer_version_is_refused(store: Store) -> None:
         open_store(store.engine.url)
 
 
-def test_database_at_an_older_revision_asks_for_db_upgrade(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+def test_database_at_an_older_revision_asks_for_db_upgrade_which_upgrades_it(
+    store_url: str,
 ) -> None:
-    monkeypatch.setattr("sync.store.db.head_revision", lambda: "0002")
+    engine = create_engine(store_url)
+    upgrade(engine, "0001")
+    engine.dispose()
     with pytest.raises(StoreError, match="jira-crm-sync db upgrade"):
-        open_store(store.engine.url)
+        open_store(store_url)
+    engine = create_engine(store_url)
+    upgrade(engine)  # what `db upgrade` runs
+    assert current_revision(engine) == head_revision() == "0002"
+    engine.dispose()
+    open_store(store_url).close()
 
 
 def test_unsupported_database_is_a_clear_error() -> None:

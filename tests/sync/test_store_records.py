@@ -254,3 +254,18 @@ def test_surveys_within_a_window(store: Store) -> None:
         ("001B", 6.0),
         ("001B", 8.0),
     ]
+
+
+def test_remote_cache_expires(store: Store) -> None:
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    with store.transaction() as tx:
+        repo.cache_put(tx, "jira:fields", [{"id": "summary"}], now)
+    with store.read() as conn:
+        hour = timedelta(hours=1)
+        assert repo.cache_get(conn, "jira:fields", now + hour / 2, hour) == [{"id": "summary"}]
+        assert repo.cache_get(conn, "jira:fields", now + hour, hour) is None
+        assert repo.cache_get(conn, "other", now, hour) is None
+    with store.transaction() as tx:
+        repo.cache_clear(tx, "jira:")
+    with store.read() as conn:
+        assert repo.cache_get(conn, "jira:fields", now, timedelta(days=1)) is None
