@@ -8,14 +8,18 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
+from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from sync.exitcodes import ExitCode
+
+db_app = typer.Typer(help="State-store maintenance.", no_args_is_help=True)
 
 app = typer.Typer(
     name="jira-crm-sync",
@@ -69,6 +73,9 @@ def _setup_logging(log_format: LogFormat, verbose: int, quiet: bool) -> None:
     root.setLevel(level)
 
 
+app.add_typer(db_app, name="db")
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
@@ -76,7 +83,6 @@ def main_options(
         Path | None,
         typer.Option(
             "--config",
-            envvar="JIRA_CRM_SYNC_CONFIG",
             help="Config file (default ./jira-crm-sync.toml, then $JIRA_CRM_SYNC_CONFIG).",
         ),
     ] = None,
@@ -155,7 +161,118 @@ def sandbox(
             box.stop()
 
 
-def _fail(code: ExitCode, message: str) -> None:
+class Only(StrEnum):
+    """Which half of a cycle ``run --only`` does."""
+
+    pull = "pull"
+    push = "push"
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan of writes; write nothing anywhere.")
+    ] = False,
+    full: Annotated[bool, typer.Option("--full", help="Ignore cursors: read everything.")] = False,
+    only: Annotated[Only | None, typer.Option("--only", help="Only pull, or only push.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """One sync cycle (pull, merge, push), then exit: for cron and systemd timers."""
+    from sync.engine import CycleOptions, Engine
+    from sync.remote import build_remotes
+    from sync.store import LockHeld, run_lock
+
+    config = _config(ctx)
+    store = _store(config)
+    options = CycleOptions(dry_run=dry_run, full=full, only=only.value if only else None)
+    try:
+        with nullcontext() if dry_run else run_lock(store.engine, "run"):
+            result = _guarded(lambda: Engine(config, store, build_remotes(config)).run(options))
+    except LockHeld as exc:
+        _fail(ExitCode.LOCKED, str(exc))
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, default=str) + "\n")
+    else:
+        _print_cycle(result, dry_run)
+    if result.exit_code != ExitCode.OK:
+        _fail(result.exit_code, result.message)
+
+
+def _print_cycle(result: Any, dry_run: bool) -> None:
+    def join(counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "nothing"
+
+    typer.echo(f"pulled: {join(result.pulled)}")
+    typer.echo(f"planned: {join(result.planned)}")
+    if dry_run:
+        typer.echo("dry run: nothing was written, here or remotely; the plan:")
+        for line in result.plan_text.splitlines():
+            typer.echo(f"  {line}")
+        return
+    typer.echo(f"written: {join(result.written)}")
+    for failure in result.failed:
+        typer.echo(f"parked: {failure['side']} {failure['record']}: {failure['error']}")
+    for conflict in result.conflicts:
+        typer.echo(f"conflict: {conflict}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply state-store migrations (also done automatically on an empty database)."""
+    from sync.store import current_revision, head_revision, upgrade
+    from sync.store.db import create_engine
+
+    config = _config(ctx)
+    engine = create_engine(config.state.url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        typer.echo(
+            f"state store at revision {current_revision(engine)} "
+            f"(was {before or 'empty'}; newest {head_revision()})"
+        )
+    finally:
+        engine.dispose()
+
+
+def _config(ctx: typer.Context) -> Any:
+    from sync.config import ConfigFileError, find_config, load_config
+
+    try:
+        return load_config(find_config(ctx.obj["config"]))
+    except ConfigFileError as exc:
+        typer.echo(str(exc), err=True)
+        _fail(ExitCode.USAGE, "fix the config problems listed above, then run again")
+
+
+def _store(config: Any) -> Any:
+    from sync.store import StoreError, open_store
+
+    try:
+        return open_store(config.state.url)
+    except StoreError as exc:
+        _fail(ExitCode.USAGE, str(exc))
+
+
+def _guarded(work: Callable[[], Any]) -> Any:
+    """Run ``work``; an unexpected exception becomes exit 5 with one line (traceback at -v)."""
+    try:
+        return work()
+    except typer.Exit:
+        raise
+    except Exception as exc:  # the one place that turns a bug into exit code 5
+        logging.getLogger("jira_crm_sync").debug("internal error", exc_info=True)
+        _fail(
+            ExitCode.INTERNAL,
+            f"internal error ({type(exc).__name__}: {exc}); run again "
+            "with -vv for the traceback and report it",
+        )
+
+
+def _fail(code: ExitCode, message: str) -> NoReturn:
     typer.echo(f"jira-crm-sync: {message}", err=True)
     raise typer.Exit(int(code))
 

@@ -102,6 +102,7 @@ from sync.store.writes import (
     mark_inflight,
     parked,
     prune_done,
+    requeue_inflight,
     retry_parked,
 )
 
@@ -176,6 +177,7 @@ __all__ = [
     "put_flags",
     "put_progress",
     "put_satisfaction",
+    "requeue_inflight",
     "retry_parked",
     "satisfaction_history_of",
     "set_cursor",

@@ -319,6 +319,13 @@ def mark_failed(
     return int(attempts)
 
 
+def requeue_inflight(conn: Connection, *, now: datetime | None = None) -> int:
+    """Put rows a crash left in flight back to pending (the engine's writes are idempotent,
+    so sending them again converges); returns how many."""
+    ids = [entry.id for entry in inflight(conn)]
+    return _set_state(conn, ids, "pending", now or utcnow()) if ids else 0
+
+
 def inflight(conn: Connection, target: str | None = None) -> list[OutboxEntry]:
     """Writes left in flight by a crash: re-check each against the remote before resending."""
     stmt = sa.select(outbox).where(outbox.c.state == "inflight").order_by(outbox.c.id)

@@ -1,0 +1,236 @@
+"""One sync cycle: pull -> store -> merge -> plan -> push -> record (SPEC section 7).
+
+The engine wires the connectors, the mapping layer and the state store. Errors are
+classified once, here, into the exit codes of SPEC section 4.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from connectors.exceptions import (
+    AuthError,
+    BudgetExhausted,
+    ConfigError,
+    ConnectorError,
+    RemoteError,
+    RetriableError,
+    UnreachableError,
+)
+from mappings.config import rules_from_config
+from sync.config import Config
+from sync.derive import derive, projects_to_derive, rules_digest
+from sync.exitcodes import ExitCode
+from sync.pull import Changes, Overlay, crm_objects, pull_crm, pull_jira
+from sync.push import PushResult, push, record
+from sync.remote import (
+    Remotes,
+    jira_fields,
+    prepare_crm,
+    prepare_jira,
+    resolve_field_ids,
+)
+from sync.store import Store, repo
+
+log = logging.getLogger(__name__)
+
+SIDES = ("jira", "salesforce")
+
+
+@dataclass(frozen=True)
+class CycleOptions:
+    """How to run one cycle (the flags of ``run``)."""
+
+    dry_run: bool = False
+    full: bool = False
+    only: Literal["pull", "push"] | None = None
+
+
+@dataclass
+class CycleResult:
+    """What one cycle did, for the CLI, the run history and the metrics."""
+
+    run_id: int | None
+    status: str = "ok"
+    exit_code: ExitCode = ExitCode.OK
+    message: str = ""
+    pulled: dict[str, int] = field(default_factory=dict)
+    planned: dict[str, int] = field(default_factory=dict)
+    written: dict[str, int] = field(default_factory=dict)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    link_problems: int = 0
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plan: dict[str, Any] | None = None
+    plan_text: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``run --json``)."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "exit_code": int(self.exit_code),
+            "message": self.message,
+            "pulled": self.pulled,
+            "planned": self.planned,
+            "written": self.written,
+            "failed": self.failed,
+            "conflicts": self.conflicts,
+            "link_problems": self.link_problems,
+            "calls": self.calls,
+            **({"plan": self.plan} if self.plan is not None else {}),
+        }
+
+
+class Engine:
+    """Runs cycles for one config against one state store."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        remotes: Remotes,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        worker: str | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.remotes = remotes
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.worker = worker or f"run@{socket.gethostname()}"
+
+    def run(self, options: CycleOptions = CycleOptions()) -> CycleResult:
+        """One cycle; never raises for remote or config trouble (see the result's exit code)."""
+        now = self.clock()
+        run_id = None
+        if not options.dry_run:
+            with self.store.transaction() as tx:
+                run_id = repo.start_run(
+                    tx, self.worker, dry_run=False, full=options.full, started_at=now
+                )
+        result = CycleResult(run_id=run_id)
+        self._set_budgets(now)
+        try:
+            self._cycle(options, now, result)
+        except BudgetExhausted as exc:
+            result.status, result.exit_code = "budget", ExitCode.OK
+            result.message = f"stopped before the API budget ran out ({exc}); resumes next cycle"
+        except ConfigError as exc:
+            result.status, result.exit_code = "failed", ExitCode.USAGE
+            result.message = str(exc)
+        except (AuthError, UnreachableError, RetriableError) as exc:
+            result.status, result.exit_code = "failed", ExitCode.REMOTE
+            result.message = str(exc)
+        except (RemoteError, ConnectorError) as exc:
+            result.status, result.exit_code = "failed", ExitCode.REMOTE
+            result.message = str(exc)
+        result.calls = {
+            "jira": self.remotes.jira_meter.snapshot(),
+            "salesforce": self.remotes.crm_meter.snapshot(),
+        }
+        if not options.dry_run:
+            self._finish(result, now)
+        return result
+
+    # -- the cycle --------------------------------------------------------------------------
+
+    def _cycle(self, options: CycleOptions, now: datetime, result: CycleResult) -> None:
+        config, store = self.config, self.store
+        save = not options.dry_run
+        jira, crm = self.remotes.jira, self.remotes.crm
+        prepare_jira(jira, store, now, refresh=options.full, save=save)
+        field_ids = resolve_field_ids(jira, config)
+        rules = rules_from_config(config.model_dump(mode="python"), field_ids)
+        prepare_crm(crm, store, now, crm_objects(config), refresh=options.full, save=save)
+        overlay = Overlay() if options.dry_run else None
+        changes = Changes()
+        if options.only != "push":
+            pull_jira(
+                jira,
+                store,
+                jira_fields(field_ids),
+                changes,
+                now,
+                full=options.full,
+                overlay=overlay,
+            )
+            pull_crm(crm, store, config, changes, now, full=options.full, overlay=overlay)
+        result.pulled = dict(changes.counts)
+        if options.only == "pull":
+            return
+        digest = rules_digest(rules)
+        projects, engine_state = projects_to_derive(
+            store, changes, now.date(), digest, full=options.full or options.dry_run
+        )
+        derived = derive(
+            store,
+            rules,
+            projects,
+            now,
+            jira_url=config.jira.url,
+            instance_url=crm.instance_url,
+            overlay=overlay,
+            survey_window_days=config.satisfaction.survey.window_days,
+        )
+        plan = derived.plan
+        result.link_problems = len(derived.result.links.problems)
+        result.conflicts = [c.as_dict() for c in plan.conflicts]
+        result.planned = {"salesforce_records": len(plan.crm), "jira_issues": len(plan.jira)}
+        if options.dry_run:
+            result.plan = plan.as_dict()
+            result.plan_text = plan.render_text()
+            return
+        record(store, derived, result.run_id, now)
+        with store.transaction() as tx:
+            repo.set_cursor(tx, "engine", "derived", engine_state, at=now)
+        pushed = PushResult()
+        try:
+            push(store, jira, crm, now, result.run_id, pushed)
+        finally:
+            result.written = pushed.written
+            result.failed = pushed.failed
+        if pushed.failed:
+            result.status, result.exit_code = "parked", ExitCode.PARKED
+            result.message = (
+                f"{len(pushed.failed)} record(s) were rejected and parked for retry; "
+                "`jira-crm-sync status` lists them with their errors"
+            )
+
+    # -- budgets and bookkeeping ------------------------------------------------------------
+
+    def _set_budgets(self, now: datetime) -> None:
+        limits = self.config.limits
+        with self.store.read() as conn:
+            used = {side: repo.calls_today(conn, side, now.date()) for side in SIDES}
+        self.remotes.jira_meter.reset(
+            max(0, min(limits.jira_calls_per_cycle, limits.jira_calls_per_day - used["jira"]))
+        )
+        self.remotes.crm_meter.reset(
+            max(
+                0,
+                min(limits.crm_calls_per_cycle, limits.crm_calls_per_day - used["salesforce"]),
+            )
+        )
+
+    def _finish(self, result: CycleResult, now: datetime) -> None:
+        assert result.run_id is not None
+        with self.store.transaction() as tx:
+            for side in SIDES:
+                repo.add_calls(tx, side, now.date(), int(result.calls[side]["total"]))
+            repo.finish_run(
+                tx,
+                result.run_id,
+                status=result.status,
+                exit_code=int(result.exit_code),
+                calls=result.calls,
+                pulled=result.pulled,
+                written={**result.written, "failed": len(result.failed)},
+                error=result.message or None,
+                finished_at=self.clock(),
+            )

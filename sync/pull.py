@@ -1,0 +1,281 @@
+"""The pull phase: what changed on each side since the cursors, into the store.
+
+Each page commits with the records it holds; a cursor advances only in the transaction
+that stores the last records it covers. A crash mid-pull therefore re-reads from the old
+cursor, and storing a record twice is harmless (an older version never overwrites a
+newer one). In a dry run the pages go to an in-memory :class:`Overlay` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.jira import JiraConnector
+from connectors.jira.paging import IssueCursor
+from connectors.salesforce import ModstampCursor, SalesforceConnector
+from connectors.salesforce.changes import ChangeQuery
+from connectors.salesforce.pull import parse_datetime
+from sync.config import Config
+from sync.store import Store, repo
+
+#: How often every key in scope is listed to find issues deleted in Jira.
+JIRA_DELETE_SCAN_EVERY = timedelta(hours=1)
+
+ACCOUNT = "Account"
+CASE = "Case"
+CASE_FIELDS = ("AccountId", "IsClosed", "IsEscalated", "Status")
+
+
+@dataclass
+class Overlay:
+    """Records pulled in a dry run: merged over the store, never written to it."""
+
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted_items: set[str] = field(default_factory=set)
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted_accounts: set[str] = field(default_factory=set)
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    surveys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted_other: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Changes:
+    """What the pull found: counts, and what needs recomputing."""
+
+    projects: set[str] = field(default_factory=set)
+    customers: set[str] = field(default_factory=set)
+    named_projects: set[str] = field(default_factory=set)  # by accounts' project-key field
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, what: str, n: int) -> None:
+        """Count ``n`` records of a kind."""
+        if n:
+            self.counts[what] = self.counts.get(what, 0) + n
+
+
+def _updated(issue: Mapping[str, Any]) -> datetime | None:
+    text = (issue.get("fields") or {}).get("updated")
+    return parse_datetime(str(text)) if text else None
+
+
+def _project(issue: Mapping[str, Any]) -> str:
+    project = (issue.get("fields") or {}).get("project") or {}
+    return str(project.get("key") or str(issue["key"]).rsplit("-", 1)[0])
+
+
+def pull_jira(
+    jira: JiraConnector,
+    store: Store,
+    fields: list[str],
+    changes: Changes,
+    now: datetime,
+    *,
+    full: bool,
+    overlay: Overlay | None,
+) -> None:
+    """Issues changed since the cursor (all with ``full``), then deletes when a scan is due."""
+    with store.read() as conn:
+        saved = repo.get_cursor(conn, "jira", "issues")
+        scanned = repo.get_cursor(conn, "jira", "key_scan")
+    cursor = None if full or saved is None else IssueCursor.from_json(saved)
+    pull = jira.pull_issues(fields, cursor)
+    for page in pull:
+        rows: list[repo.ItemRow] = [
+            {
+                "key": str(issue["key"]),
+                "project_key": _project(issue),
+                "issue_id": str(issue.get("id") or ""),
+                "updated": _updated(issue),
+                "data": dict(issue),
+            }
+            for issue in page
+        ]
+        changes.projects.update(row["project_key"] for row in rows)
+        changes.add("jira_issues", len(rows))
+        if overlay is not None:
+            overlay.items.update((row["key"], row["data"]) for row in rows)
+            continue
+        with store.transaction() as tx:
+            repo.upsert_items(tx, rows)
+    reached = pull.cursor
+    if overlay is None and reached is not None:
+        with store.transaction() as tx:
+            repo.set_cursor(tx, "jira", "issues", reached.to_json(), at=now)
+    last_scan = parse_datetime(scanned["at"]) if scanned else None
+    if full or last_scan is None or now - last_scan >= JIRA_DELETE_SCAN_EVERY:
+        _scan_deletes(jira, store, changes, now, overlay)
+
+
+def _scan_deletes(
+    jira: JiraConnector, store: Store, changes: Changes, now: datetime, overlay: Overlay | None
+) -> None:
+    """List every key in scope (5000 a page) and mark stored issues missing from it."""
+    present: set[str] = set()
+    for page in jira.list_keys():
+        present.update(key for _id, key in page)
+    projects = set(jira.settings.projects)
+    with store.read() as conn:
+        stored = {
+            (record.key, record.project_key)
+            for record in repo.iter_items(conn, sorted(projects) if projects else None)
+        }
+    gone = sorted(key for key, _project_key in stored if key not in present)
+    changes.projects.update(p for key, p in stored if key not in present)
+    changes.add("jira_deleted", len(gone))
+    if overlay is not None:
+        overlay.deleted_items.update(gone)
+        return
+    with store.transaction() as tx:
+        repo.mark_items_deleted(tx, gone, at=now)
+        repo.set_cursor(tx, "jira", "key_scan", {"at": now.astimezone(UTC).isoformat()}, at=now)
+
+
+def crm_queries(config: Config, cursors: dict[str, Any]) -> list[ChangeQuery]:
+    """The objects a cycle reads, each since its cursor."""
+    account = config.crm.salesforce.account
+    account_fields = ["Name", account.segment_field, "OwnerId"]
+    if config.satisfaction.source == "account_field":
+        account_fields.append(account.satisfaction_field)
+    if "crm_field" in config.link.order:
+        account_fields.append(config.link.crm_field)
+    queries = [
+        ChangeQuery(ACCOUNT, tuple(dict.fromkeys(account_fields)), cursors.get(ACCOUNT)),
+        ChangeQuery(CASE, CASE_FIELDS, cursors.get(CASE)),
+    ]
+    if config.satisfaction.source == "survey":
+        survey = config.satisfaction.survey
+        fields = (survey.account_field, survey.score_field, survey.date_field)
+        queries.append(ChangeQuery(survey.object, fields, cursors.get(survey.object)))
+    return queries
+
+
+def crm_objects(config: Config) -> list[str]:
+    """Objects read or written: their describes are needed."""
+    objects = [ACCOUNT, CASE, config.push.crm.object]
+    if config.satisfaction.source == "survey":
+        objects.append(config.satisfaction.survey.object)
+    return objects
+
+
+def pull_crm(
+    crm: SalesforceConnector,
+    store: Store,
+    config: Config,
+    changes: Changes,
+    now: datetime,
+    *,
+    full: bool,
+    overlay: Overlay | None,
+) -> None:
+    """Accounts, cases (and survey responses) changed or deleted since their cursors."""
+    survey = config.satisfaction.survey
+    names = [ACCOUNT, CASE, survey.object]
+    cursors: dict[str, Any] = {}
+    if not full:
+        with store.read() as conn:
+            for name in names:
+                saved = repo.get_cursor(conn, "salesforce", name)
+                if saved:
+                    cursors[name] = ModstampCursor.from_json(saved)
+    project_field = config.link.crm_field
+    for page in crm.changes(crm_queries(config, cursors)):
+        kind = page.sobject
+        changes.add(f"{kind}", len(page.live))
+        changes.add(f"{kind}_deleted", len(page.deleted_ids))
+        if kind == ACCOUNT:
+            changes.customers.update(r["Id"] for r in page.live)
+            changes.customers.update(page.deleted_ids)
+            changes.named_projects.update(_named_projects(page.live, project_field))
+        elif kind == CASE:
+            changes.customers.update(str(r["AccountId"]) for r in page.live if r.get("AccountId"))
+        else:
+            changes.customers.update(
+                str(r[survey.account_field]) for r in page.live if r.get(survey.account_field)
+            )
+        if overlay is not None:
+            _overlay_page(overlay, kind, page.live, page.deleted_ids)
+            continue
+        with store.transaction() as tx:
+            _store_page(tx, config, kind, page.live, page.deleted_ids, now)
+            if page.cursor is not None:
+                repo.set_cursor(tx, "salesforce", kind, page.cursor.to_json(), at=now)
+    if changes.customers and overlay is None:
+        # Projects the changed customers were linked to, and those they were named by.
+        with store.read() as conn:
+            changes.named_projects.update(
+                link.project_key for link in repo.get_links(conn, customer_ids=changes.customers)
+            )
+
+
+def _named_projects(accounts: Iterable[dict[str, Any]], field_name: str) -> set[str]:
+    named: set[str] = set()
+    for account in accounts:
+        value = account.get(field_name)
+        if isinstance(value, str):
+            named.update(part.strip().upper() for part in value.split(",") if part.strip())
+    return named
+
+
+def _stamp(record: dict[str, Any]) -> datetime | None:
+    text = record.get("SystemModstamp")
+    return parse_datetime(str(text)) if text else None
+
+
+def _store_page(
+    tx: Any,
+    config: Config,
+    kind: str,
+    live: list[dict[str, Any]],
+    deleted: list[str],
+    now: datetime,
+) -> None:
+    if kind == ACCOUNT:
+        repo.upsert_accounts(tx, [{"id": r["Id"], "modstamp": _stamp(r), "data": r} for r in live])
+        repo.mark_accounts_deleted(tx, deleted, at=now)
+    elif kind == CASE:
+        repo.upsert_cases(
+            tx,
+            [
+                {
+                    "id": r["Id"],
+                    "account_id": r.get("AccountId"),
+                    "is_closed": bool(r.get("IsClosed")),
+                    "is_escalated": bool(r.get("IsEscalated")),
+                    "modstamp": _stamp(r),
+                }
+                for r in live
+            ],
+        )
+        repo.mark_cases_deleted(tx, deleted)
+    else:
+        survey = config.satisfaction.survey
+        rows: list[repo.SurveyRow] = []
+        for r in live:
+            answered = r.get(survey.date_field)
+            score = r.get(survey.score_field)
+            rows.append(
+                {
+                    "id": r["Id"],
+                    "account_id": r.get(survey.account_field),
+                    "score": float(score) if score is not None else None,
+                    "responded_at": parse_datetime(str(answered)) if answered else None,
+                    "modstamp": _stamp(r),
+                }
+            )
+        repo.upsert_surveys(tx, rows)
+        repo.mark_surveys_deleted(tx, deleted)
+
+
+def _overlay_page(
+    overlay: Overlay, kind: str, live: list[dict[str, Any]], deleted: list[str]
+) -> None:
+    target = {ACCOUNT: overlay.accounts, CASE: overlay.cases}.get(kind, overlay.surveys)
+    target.update((r["Id"], r) for r in live)
+    if kind == ACCOUNT:
+        overlay.deleted_accounts.update(deleted)
+    else:
+        overlay.deleted_other.update(deleted)

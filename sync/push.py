@@ -1,0 +1,297 @@
+"""Recording a cycle's results and pushing its writes through the outbox.
+
+Crash safety: every planned write is queued in the outbox in the same transaction that
+records the derived state. A write is marked in flight before it is sent, and done (with
+its ledger row) in one transaction after the remote accepted it. Every write is
+idempotent, so a row found in flight after a crash is simply sent again: CRM records are
+upserted by external id, labels are added/removed (not toggled), a field is set, and a
+flag comment is posted only when the issue's latest marker for that customer does not
+already show the level (a comment posted just before a crash is found, not repeated).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.exceptions import RejectedRecord
+from connectors.jira import JiraConnector
+from connectors.salesforce import SalesforceConnector
+from mappings.plan import remote_flags_from_comments
+from mappings.text import parse_marker
+from mappings.writes import JiraLedger
+from sync.derive import LEDGER_FIELD, Derived, ledger_digest, r_key
+from sync.store import Store, repo
+
+CRM_BATCH = 200
+OUTBOX_BATCH = 1000
+
+
+@dataclass
+class PushResult:
+    """What the push phase did."""
+
+    written: dict[str, int] = field(default_factory=dict)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, what: str, n: int = 1) -> None:
+        """Count ``n`` writes of a kind."""
+        self.written[what] = self.written.get(what, 0) + n
+
+
+def record(store: Store, derived: Derived, run_id: int | None, now: datetime) -> dict[str, int]:
+    """Save links, progress, flags and history, apply ledger-only updates and queue the
+    plan's writes, all in one transaction. Returns how many writes were queued."""
+    result, plan = derived.result, derived.plan
+    links_by_project: dict[str, list[repo.LinkRow]] = defaultdict(list)
+    for link in result.links.links:
+        links_by_project[link.project_key].append(
+            {
+                "customer_id": link.customer_id,
+                "rule": link.rule,
+                "scope": link.scope,
+                "item_count": len(link.item_keys),
+            }
+        )
+    day = now.date()
+    customers = {c.id: c for c in result.customers}
+    with store.transaction() as tx:
+        for project in derived.projects:
+            repo.set_links(tx, project, links_by_project.get(project, []), at=now)
+        repo.put_progress(
+            tx,
+            [
+                repo.ProgressRecord(
+                    customer_id=r.customer_id,
+                    project_key=r.project_key,
+                    day=day,
+                    total=r.total,
+                    done=r.done,
+                    in_progress=r.in_progress,
+                    todo=r.todo,
+                    overdue=r.overdue,
+                    blocked=r.blocked,
+                    percent_complete=r.percent_complete,
+                    health=r.health,
+                    forecast_date=r.forecast.date,
+                )
+                for r in result.reports
+            ],
+        )
+        repo.put_flags(
+            tx,
+            [
+                {
+                    "customer_id": f.customer_id,
+                    "level": f.level,
+                    "since": f.since,
+                    "reasons": list(f.reasons),
+                }
+                for f in result.flags
+            ],
+        )
+        repo.put_satisfaction(
+            tx,
+            [
+                {
+                    "customer_id": f.customer_id,
+                    "day": day,
+                    "score": sat.score if (sat := customers[f.customer_id].satisfaction) else None,
+                    "scale": sat.scale if sat else None,
+                    "level": f.level,
+                    "reasons": list(f.reasons),
+                }
+                for f in result.flags
+                if f.customer_id in customers
+            ],
+        )
+        _ledger_only(tx, derived, run_id)
+        rows: list[repo.OutboxRow] = []
+        for write in plan.crm:
+            payload = {
+                "object": write.object,
+                "external_id_field": write.external_id_field,
+                "record": write.record(),
+                "digest": write.digest,
+            }
+            rows.append(_row("crm", write.external_id, "crm_upsert", payload, run_id))
+        for jira_write in plan.jira:
+            payload = {
+                **jira_write.as_dict(),
+                "comment_markers": [c.marker for c in jira_write.comments],
+                "ledger": jira_write.ledger.as_dict(),
+            }
+            rows.append(_row("jira", jira_write.issue_key, "jira_update", payload, run_id))
+        repo.enqueue_many(tx, rows, now=now)
+    return {"crm": len(plan.crm), "jira": len(plan.jira)}
+
+
+def _row(target: str, key: str, op: str, payload: dict[str, Any], run_id: int | None) -> Any:
+    return {
+        "target": target,
+        "record_key": key,
+        "op": op,
+        "payload": payload,
+        "payload_hash": ledger_digest(payload),
+        "run_id": run_id,
+    }
+
+
+def _ledger_only(tx: Any, derived: Derived, run_id: int | None) -> None:
+    """Ledger updates that need no write (the remote already holds the value)."""
+    plan = derived.plan
+    rows: list[repo.LedgerRow] = [
+        {
+            "target": "crm",
+            "record_key": key,
+            "field": LEDGER_FIELD,
+            "value_hash": digest,
+            "value": None,
+            "run_id": run_id,
+        }
+        for key, digest in plan.crm_ledger
+    ]
+    for ledger in plan.jira_ledger:
+        if ledger.is_empty:
+            repo.ledger_delete(tx, "jira", ledger.issue_key)
+        else:
+            rows.append(_jira_ledger_row(ledger, run_id))
+    repo.ledger_put_many(tx, rows)
+
+
+def _jira_ledger_row(ledger: JiraLedger, run_id: int | None) -> repo.LedgerRow:
+    value = ledger.as_dict()
+    return {
+        "target": "jira",
+        "record_key": ledger.issue_key,
+        "field": LEDGER_FIELD,
+        "value_hash": ledger_digest(value),
+        "value": value,
+        "run_id": run_id,
+    }
+
+
+def push(
+    store: Store,
+    jira: JiraConnector,
+    crm: SalesforceConnector,
+    now: datetime,
+    run_id: int | None,
+    result: PushResult,
+) -> None:
+    """Send every due outbox row: CRM upserts in collections of 200, Jira one call each."""
+    with store.transaction() as tx:
+        repo.requeue_inflight(tx, now=now)  # left by a crash: every write is idempotent
+    _push_crm(store, crm, now, run_id, result)
+    _push_jira(store, jira, now, run_id, result)
+
+
+def _push_crm(
+    store: Store, crm: SalesforceConnector, now: datetime, run_id: int | None, result: PushResult
+) -> None:
+    while True:
+        with store.read() as conn:
+            due = repo.due(conn, "crm", now, OUTBOX_BATCH)
+        if not due:
+            return
+        groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for entry in due:
+            groups[(entry.payload["object"], entry.payload["external_id_field"])].append(entry)
+        for (sobject, ext_field), entries in groups.items():
+            for start in range(0, len(entries), CRM_BATCH):
+                batch = entries[start : start + CRM_BATCH]
+                with store.transaction() as tx:
+                    repo.mark_inflight(tx, [e.id for e in batch], now=now)
+                records = [
+                    {k: v for k, v in e.payload["record"].items() if k != "attributes"}
+                    for e in batch
+                ]
+                outcomes = crm.upsert(sobject, ext_field, records)
+                with store.transaction() as tx:
+                    done: list[int] = []
+                    ledger: list[repo.LedgerRow] = []
+                    for entry, outcome in zip(batch, outcomes, strict=True):
+                        if outcome.success:
+                            done.append(entry.id)
+                            ledger.append(
+                                {
+                                    "target": "crm",
+                                    "record_key": entry.record_key,
+                                    "field": LEDGER_FIELD,
+                                    "value_hash": entry.payload["digest"],
+                                    "value": None,
+                                    "run_id": run_id,
+                                }
+                            )
+                        else:
+                            error = "; ".join(str(e) for e in outcome.errors) or "rejected"
+                            repo.mark_failed(tx, entry.id, error, now)
+                            result.failed.append(
+                                {"side": "salesforce", "record": entry.record_key, "error": error}
+                            )
+                    repo.mark_done(tx, done, ledger, now=now)
+                result.count("salesforce_records", len(done))
+        if len(due) < OUTBOX_BATCH:
+            return
+
+
+def _push_jira(
+    store: Store, jira: JiraConnector, now: datetime, run_id: int | None, result: PushResult
+) -> None:
+    while True:
+        with store.read() as conn:
+            due = repo.due(conn, "jira", now, OUTBOX_BATCH)
+        if not due:
+            return
+        for entry in due:
+            with store.transaction() as tx:
+                repo.mark_inflight(tx, [entry.id], now=now)
+            try:
+                _apply_jira(jira, entry.payload, result)
+            except RejectedRecord as exc:
+                error = "; ".join(str(e) for e in exc.errors) or exc.message
+                with store.transaction() as tx:
+                    repo.mark_failed(tx, entry.id, error, now)
+                result.failed.append({"side": "jira", "record": entry.record_key, "error": error})
+                continue
+            ledger = JiraLedger.from_dict(entry.payload["ledger"])
+            with store.transaction() as tx:
+                if ledger.is_empty:
+                    repo.ledger_delete(tx, "jira", ledger.issue_key)
+                    repo.mark_done(tx, [entry.id], [], now=now)
+                else:
+                    repo.mark_done(tx, [entry.id], [_jira_ledger_row(ledger, run_id)], now=now)
+            result.count("jira_issues")
+        if len(due) < OUTBOX_BATCH:
+            return
+
+
+def _apply_jira(jira: JiraConnector, payload: dict[str, Any], result: PushResult) -> None:
+    key = payload["issue_key"]
+    fields = None
+    if payload.get("set_field"):
+        fields = {payload["set_field"]["id"]: payload["set_field"]["value"]}
+    if jira.update_issue(
+        key,
+        add_labels=payload.get("add_labels", ()),
+        remove_labels=payload.get("remove_labels", ()),
+        fields=fields,
+    ):
+        result.count("jira_updates")
+    comments = payload.get("comments") or []
+    if not comments:
+        return
+    latest = dict(remote_flags_from_comments(jira.comment_bodies(key)))
+    for body in comments:
+        markers = parse_marker(body)
+        if markers and all(latest.get(customer) == level for customer, level in markers):
+            continue  # posted before a crash: the issue already says so
+        jira.add_comment(key, body)
+        for customer, level in markers:
+            latest[customer] = level  # type: ignore[assignment]
+        result.count("jira_comments")
+
+
+__all__ = ["PushResult", "push", "r_key", "record"]
