@@ -9,7 +9,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -179,16 +178,15 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
     """One sync cycle (pull, merge, push), then exit: for cron and systemd timers."""
-    from sync.engine import CycleOptions, Engine
-    from sync.remote import build_remotes
-    from sync.store import LockHeld, run_lock
+    from sync.engine import CycleOptions
+    from sync.runner import one_cycle
+    from sync.store import LockHeld
 
     config = _config(ctx)
     store = _store(config)
     options = CycleOptions(dry_run=dry_run, full=full, only=only.value if only else None)
     try:
-        with nullcontext() if dry_run else run_lock(store.engine, "run"):
-            result = _guarded(lambda: Engine(config, store, build_remotes(config)).run(options))
+        result = _guarded(lambda: one_cycle(config, store, options))
     except LockHeld as exc:
         _fail(ExitCode.LOCKED, str(exc))
     finally:

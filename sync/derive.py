@@ -38,16 +38,30 @@ def rules_digest(rules: Rules) -> str:
 
 
 def projects_to_derive(
-    store: Store, changes: Changes, today: date, digest: str, *, full: bool
-) -> tuple[list[str] | None, dict[str, Any]]:
-    """Project keys to recompute (None: all of them) and the engine state to save after."""
+    store: Store,
+    changes: Changes,
+    today: date,
+    digest: str,
+    *,
+    full: bool,
+    held: list[str] | None,
+) -> tuple[list[str] | None, dict[str, dict[str, Any]]]:
+    """Project keys to recompute (None: the whole scope) and the engine state to save after.
+
+    ``held`` are the projects this worker owns (None: the whole scope). A project is
+    recomputed when something it shows changed, and every project once a day (overdue
+    counts and forecasts move with the date) and whenever the rules change.
+    """
+    names = held if held is not None else ["*"]
+    new = {"day": today.isoformat(), "rules": digest}
     with store.read() as conn:
-        state = repo.get_cursor(conn, "engine", "derived") or {}
-    new_state = {"day": today.isoformat(), "rules": digest}
-    if full or state.get("day") != new_state["day"] or state.get("rules") != digest:
-        return None, new_state
-    projects = changes.projects | changes.named_projects
-    return sorted(projects), new_state
+        states = {name: repo.get_cursor(conn, "engine", f"derived:{name}") or {} for name in names}
+    stale = [name for name, state in states.items() if full or state != new]
+    saves = {f"derived:{name}": new for name in stale}
+    touched = changes.projects | changes.named_projects
+    if held is None:
+        return (None if stale else sorted(touched)), saves
+    return sorted(set(stale) | (touched & set(held))), saves
 
 
 def derive(

@@ -36,6 +36,7 @@ from sync.remote import (
     resolve_field_ids,
 )
 from sync.store import Store, repo
+from sync.workers import Assignment, everything
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,12 @@ class Engine:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.worker = worker or f"run@{socket.gethostname()}"
 
-    def run(self, options: CycleOptions = CycleOptions()) -> CycleResult:
-        """One cycle; never raises for remote or config trouble (see the result's exit code)."""
+    def run(
+        self, options: CycleOptions = CycleOptions(), assignment: Assignment | None = None
+    ) -> CycleResult:
+        """One cycle over ``assignment`` (default: every shard); never raises for remote or
+        config trouble (see the result's exit code)."""
+        work = assignment or everything(self.config)
         now = self.clock()
         run_id = None
         if not options.dry_run:
@@ -117,7 +122,7 @@ class Engine:
         result = CycleResult(run_id=run_id)
         self._set_budgets(now)
         try:
-            self._cycle(options, now, result)
+            self._cycle(options, work, now, result)
         except BudgetExhausted as exc:
             result.status, result.exit_code = "budget", ExitCode.OK
             result.message = f"stopped before the API budget ran out ({exc}); resumes next cycle"
@@ -140,7 +145,9 @@ class Engine:
 
     # -- the cycle --------------------------------------------------------------------------
 
-    def _cycle(self, options: CycleOptions, now: datetime, result: CycleResult) -> None:
+    def _cycle(
+        self, options: CycleOptions, work: Assignment, now: datetime, result: CycleResult
+    ) -> None:
         config, store = self.config, self.store
         save = not options.dry_run
         jira, crm = self.remotes.jira, self.remotes.crm
@@ -150,24 +157,30 @@ class Engine:
         prepare_crm(crm, store, now, crm_objects(config), refresh=options.full, save=save)
         overlay = Overlay() if options.dry_run else None
         changes = Changes()
+        held = list(work.projects) if work.projects is not None else None
         if options.only != "push":
-            pull_jira(
-                jira,
-                store,
-                jira_fields(field_ids),
-                changes,
-                now,
-                full=options.full,
-                overlay=overlay,
-            )
-            pull_crm(crm, store, config, changes, now, full=options.full, overlay=overlay)
+            if held != []:
+                pull_jira(
+                    jira,
+                    store,
+                    jira_fields(field_ids),
+                    changes,
+                    now,
+                    full=options.full,
+                    overlay=overlay,
+                    projects=held,
+                )
+            if work.crm:
+                pull_crm(crm, store, config, changes, now, full=options.full, overlay=overlay)
         result.pulled = dict(changes.counts)
         if options.only == "pull":
             return
         digest = rules_digest(rules)
         projects, engine_state = projects_to_derive(
-            store, changes, now.date(), digest, full=options.full or options.dry_run
+            store, changes, now.date(), digest, full=options.full or options.dry_run, held=held
         )
+        if projects == []:
+            return
         derived = derive(
             store,
             rules,
@@ -188,10 +201,12 @@ class Engine:
             return
         record(store, derived, result.run_id, now)
         with store.transaction() as tx:
-            repo.set_cursor(tx, "engine", "derived", engine_state, at=now)
+            for name, state in engine_state.items():
+                repo.set_cursor(tx, "engine", name, state, at=now)
         pushed = PushResult()
+        shards = None if work.projects is None else work.shards()
         try:
-            push(store, jira, crm, now, result.run_id, pushed)
+            push(store, jira, crm, now, result.run_id, pushed, shards)
         finally:
             result.written = pushed.written
             result.failed = pushed.failed

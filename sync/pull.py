@@ -67,6 +67,11 @@ def _project(issue: Mapping[str, Any]) -> str:
     return str(project.get("key") or str(issue["key"]).rsplit("-", 1)[0])
 
 
+def _shard_names(projects: list[str] | None) -> list[str]:
+    """Cursor names of a set of project shards ("*": the whole scope, no project list)."""
+    return list(projects) if projects is not None else ["*"]
+
+
 def pull_jira(
     jira: JiraConnector,
     store: Store,
@@ -76,13 +81,23 @@ def pull_jira(
     *,
     full: bool,
     overlay: Overlay | None,
+    projects: list[str] | None = None,
 ) -> None:
-    """Issues changed since the cursor (all with ``full``), then deletes when a scan is due."""
+    """Issues of ``projects`` (None: the whole scope) changed since their cursors (all with
+    ``full``), in one search; then deletes when a key scan is due.
+
+    Cursors are kept per project so that workers can split projects between them; a worker
+    reads its projects from the oldest of their cursors and leaves them all at the new one.
+    """
+    names = _shard_names(projects)
     with store.read() as conn:
-        saved = repo.get_cursor(conn, "jira", "issues")
-        scanned = repo.get_cursor(conn, "jira", "key_scan")
-    cursor = None if full or saved is None else IssueCursor.from_json(saved)
-    pull = jira.pull_issues(fields, cursor)
+        saved = [repo.get_cursor(conn, "jira", f"issues:{name}") for name in names]
+        scans = [repo.get_cursor(conn, "jira", f"key_scan:{name}") for name in names]
+    cursors = [IssueCursor.from_json(value) for value in saved if value]
+    cursor = None
+    if not full and len(cursors) == len(names):
+        cursor = min(cursors, key=lambda c: c.updated_ms)
+    pull = jira.pull_issues(fields, cursor, projects)
     for page in pull:
         rows: list[repo.ItemRow] = [
             {
@@ -101,27 +116,34 @@ def pull_jira(
             continue
         with store.transaction() as tx:
             repo.upsert_items(tx, rows)
-    reached = pull.cursor
+    reached = pull.cursor or cursor
     if overlay is None and reached is not None:
         with store.transaction() as tx:
-            repo.set_cursor(tx, "jira", "issues", reached.to_json(), at=now)
-    last_scan = parse_datetime(scanned["at"]) if scanned else None
-    if full or last_scan is None or now - last_scan >= JIRA_DELETE_SCAN_EVERY:
-        _scan_deletes(jira, store, changes, now, overlay)
+            for name in names:
+                repo.set_cursor(tx, "jira", f"issues:{name}", reached.to_json(), at=now)
+    stamps = [parse_datetime(scan["at"]) for scan in scans if scan]
+    due = len(stamps) < len(names) or now - min(stamps) >= JIRA_DELETE_SCAN_EVERY
+    if full or due:
+        _scan_deletes(jira, store, changes, now, overlay, projects)
 
 
 def _scan_deletes(
-    jira: JiraConnector, store: Store, changes: Changes, now: datetime, overlay: Overlay | None
+    jira: JiraConnector,
+    store: Store,
+    changes: Changes,
+    now: datetime,
+    overlay: Overlay | None,
+    projects: list[str] | None,
 ) -> None:
     """List every key in scope (5000 a page) and mark stored issues missing from it."""
     present: set[str] = set()
-    for page in jira.list_keys():
+    for page in jira.list_keys(projects):
         present.update(key for _id, key in page)
-    projects = set(jira.settings.projects)
+    scope = projects if projects is not None else (list(jira.settings.projects) or None)
     with store.read() as conn:
         stored = {
             (record.key, record.project_key)
-            for record in repo.iter_items(conn, sorted(projects) if projects else None)
+            for record in repo.iter_items(conn, sorted(scope) if scope else None)
         }
     gone = sorted(key for key, _project_key in stored if key not in present)
     changes.projects.update(p for key, p in stored if key not in present)
@@ -129,9 +151,11 @@ def _scan_deletes(
     if overlay is not None:
         overlay.deleted_items.update(gone)
         return
+    stamp = {"at": now.astimezone(UTC).isoformat()}
     with store.transaction() as tx:
         repo.mark_items_deleted(tx, gone, at=now)
-        repo.set_cursor(tx, "jira", "key_scan", {"at": now.astimezone(UTC).isoformat()}, at=now)
+        for name in _shard_names(projects):
+            repo.set_cursor(tx, "jira", f"key_scan:{name}", stamp, at=now)
 
 
 def crm_queries(config: Config, cursors: dict[str, Any]) -> list[ChangeQuery]:

@@ -24,6 +24,7 @@ from mappings.text import parse_marker
 from mappings.writes import JiraLedger
 from sync.derive import LEDGER_FIELD, Derived, ledger_digest, r_key
 from sync.store import Store, repo
+from sync.workers import shard_of_record
 
 CRM_BATCH = 200
 OUTBOX_BATCH = 1000
@@ -136,6 +137,7 @@ def _row(target: str, key: str, op: str, payload: dict[str, Any], run_id: int | 
         "payload": payload,
         "payload_hash": ledger_digest(payload),
         "run_id": run_id,
+        "shard": shard_of_record(key, target),
     }
 
 
@@ -180,20 +182,27 @@ def push(
     now: datetime,
     run_id: int | None,
     result: PushResult,
+    shards: list[str] | None = None,
 ) -> None:
-    """Send every due outbox row: CRM upserts in collections of 200, Jira one call each."""
+    """Send every due outbox row of ``shards`` (None: all): CRM upserts in collections of
+    200, Jira one call each."""
     with store.transaction() as tx:
-        repo.requeue_inflight(tx, now=now)  # left by a crash: every write is idempotent
-    _push_crm(store, crm, now, run_id, result)
-    _push_jira(store, jira, now, run_id, result)
+        repo.requeue_inflight(tx, now=now, shards=shards)  # a crash's: writes are idempotent
+    _push_crm(store, crm, now, run_id, result, shards)
+    _push_jira(store, jira, now, run_id, result, shards)
 
 
 def _push_crm(
-    store: Store, crm: SalesforceConnector, now: datetime, run_id: int | None, result: PushResult
+    store: Store,
+    crm: SalesforceConnector,
+    now: datetime,
+    run_id: int | None,
+    result: PushResult,
+    shards: list[str] | None,
 ) -> None:
     while True:
         with store.read() as conn:
-            due = repo.due(conn, "crm", now, OUTBOX_BATCH)
+            due = repo.due(conn, "crm", now, OUTBOX_BATCH, shard=shards)
         if not due:
             return
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
@@ -238,11 +247,16 @@ def _push_crm(
 
 
 def _push_jira(
-    store: Store, jira: JiraConnector, now: datetime, run_id: int | None, result: PushResult
+    store: Store,
+    jira: JiraConnector,
+    now: datetime,
+    run_id: int | None,
+    result: PushResult,
+    shards: list[str] | None,
 ) -> None:
     while True:
         with store.read() as conn:
-            due = repo.due(conn, "jira", now, OUTBOX_BATCH)
+            due = repo.due(conn, "jira", now, OUTBOX_BATCH, shard=shards)
         if not due:
             return
         for entry in due:

@@ -223,11 +223,23 @@ class JiraConnector:
 
     # -- searches ---------------------------------------------------------------------------
 
-    def scope_jql(self) -> str:
-        """The configured scope as JQL (every value quoted)."""
-        return jql.scope(self.settings.projects, self.settings.jql)
+    def scope_jql(self, projects: Sequence[str] | None = None) -> str:
+        """The configured scope as JQL (every value quoted); ``projects`` narrows it to
+        some of the configured projects (a worker's shards)."""
+        keys = self.settings.projects
+        if projects is not None:
+            unknown = sorted(set(projects) - set(keys))
+            if unknown:
+                raise ValueError(f"projects outside the configured scope: {unknown}")
+            keys = tuple(projects)
+        return jql.scope(keys, self.settings.jql)
 
-    def pull_issues(self, fields: Sequence[str], since: IssueCursor | None = None) -> IssuePull:
+    def pull_issues(
+        self,
+        fields: Sequence[str],
+        since: IssueCursor | None = None,
+        projects: Sequence[str] | None = None,
+    ) -> IssuePull:
         """Issues in scope updated since ``since`` (all when None), as pages of raw issues.
 
         ``fields`` are field ids (see :meth:`resolve_field`); ``updated`` is always added.
@@ -241,15 +253,15 @@ class JiraConnector:
         bound = None
         if since is not None:
             bound = jql.updated_since(max(0, since.updated_ms - overlap_ms))
-        query = jql.all_of(self.scope_jql(), bound) + _ORDER
+        query = jql.all_of(self.scope_jql(projects), bound) + _ORDER
         started_ms = int(self._clock().timestamp() * 1000) + facts.clock_offset_ms
         size = CLOUD_PAGE if facts.deployment == "cloud" else SERVER_PAGE
         pages = self._search(query, ",".join(wanted), size)
         return IssuePull(pages, since, overlap_ms, started_ms)
 
-    def list_keys(self) -> Iterator[list[tuple[str, str]]]:
+    def list_keys(self, projects: Sequence[str] | None = None) -> Iterator[list[tuple[str, str]]]:
         """Every issue in scope as pages of (id, key), up to 5000 a page: for deletes."""
-        for page in self._search(self.scope_jql() + _ORDER, "id,key", KEYS_PAGE):
+        for page in self._search(self.scope_jql(projects) + _ORDER, "id,key", KEYS_PAGE):
             yield [(str(issue["id"]), str(issue["key"])) for issue in page]
 
     def _check_fields(self, fields: Sequence[str]) -> list[str]:

@@ -319,10 +319,12 @@ def mark_failed(
     return int(attempts)
 
 
-def requeue_inflight(conn: Connection, *, now: datetime | None = None) -> int:
+def requeue_inflight(
+    conn: Connection, *, now: datetime | None = None, shards: Sequence[str] | None = None
+) -> int:
     """Put rows a crash left in flight back to pending (the engine's writes are idempotent,
-    so sending them again converges); returns how many."""
-    ids = [entry.id for entry in inflight(conn)]
+    so sending them again converges); only those of ``shards`` when given."""
+    ids = [entry.id for entry in inflight(conn) if shards is None or entry.shard in shards]
     return _set_state(conn, ids, "pending", now or utcnow()) if ids else 0
 
 

@@ -1,0 +1,112 @@
+"""Sharing the work between several workers on one PostgreSQL state store.
+
+The shards are one per configured Jira project (``jira:<KEY>``; ``jira:*`` when the
+scope is only a JQL clause) plus ``crm`` for the CRM pull. A worker leases shards with
+``SELECT ... FOR UPDATE SKIP LOCKED`` (see sync.store.locks): two workers never hold the
+same shard, and the shards of a worker that died are free again once its leases expire.
+Each worker also leases a presence shard ``worker:<owner>``, so the others know how
+many are alive and take a fair share: ceil(shards / live workers), handing back extras.
+
+On SQLite there is one worker at a time (the run lock), and it owns every shard.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sync.config import Config
+from sync.store import Store, lease_shards, release
+from sync.store.locks import list_leases
+
+CRM_SHARD = "crm"
+WORKER_PREFIX = "worker:"
+JIRA_PREFIX = "jira:"
+ALL_PROJECTS = "*"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The shards one cycle works on."""
+
+    crm: bool
+    projects: tuple[str, ...] | None  # None: the whole Jira scope
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to do: every shard belongs to someone else."""
+        return not self.crm and self.projects == ()
+
+    def shards(self) -> list[str]:
+        """The shard names of this assignment (for the outbox)."""
+        names = [CRM_SHARD] if self.crm else []
+        if self.projects is None:
+            names.append(JIRA_PREFIX + ALL_PROJECTS)
+        else:
+            names.extend(JIRA_PREFIX + p for p in self.projects)
+        return names
+
+
+def all_shards(config: Config) -> list[str]:
+    """Every shard of a config."""
+    projects = config.jira.projects or [ALL_PROJECTS]
+    return [CRM_SHARD, *(JIRA_PREFIX + p for p in projects)]
+
+
+def everything(config: Config) -> Assignment:
+    """All shards: the single worker of a SQLite store (or a test)."""
+    return Assignment(crm=True, projects=None)
+
+
+def assignment_of(shards: Sequence[str]) -> Assignment:
+    """The assignment a set of leased shard names stands for."""
+    projects = [s[len(JIRA_PREFIX) :] for s in shards if s.startswith(JIRA_PREFIX)]
+    return Assignment(
+        crm=CRM_SHARD in shards,
+        projects=None if ALL_PROJECTS in projects else tuple(sorted(projects)),
+    )
+
+
+def shard_of_record(record_key: str, target: str) -> str:
+    """The shard a queued write belongs to: its Jira project (CRM report keys start with it)."""
+    project = record_key.split(":", 1)[0] if target == "crm" else record_key.rsplit("-", 1)[0]
+    return JIRA_PREFIX + project
+
+
+def lease(store: Store, config: Config, owner: str, ttl: timedelta) -> Assignment:
+    """Lease this worker's fair share of the shards (renewing the ones it holds)."""
+    if store.dialect != "postgresql":
+        return everything(config)
+    lease_shards(store.engine, owner, [WORKER_PREFIX + owner], ttl)
+    now = datetime.now(UTC)
+    leases = list_leases(store.engine)
+    live = {
+        lease.owner
+        for lease in leases
+        if lease.shard.startswith(WORKER_PREFIX)
+        and lease.owner
+        and lease.expires_at is not None
+        and lease.expires_at > now
+    }
+    shards = all_shards(config)
+    share = math.ceil(len(shards) / max(1, len(live)))
+    mine = sorted(
+        lease.shard
+        for lease in leases
+        if lease.owner == owner
+        and lease.shard in shards
+        and lease.expires_at is not None
+        and lease.expires_at > now
+    )
+    if len(mine) > share:
+        release(store.engine, owner, mine[share:])
+    held = lease_shards(store.engine, owner, shards, ttl, limit=share)
+    return assignment_of(held)
+
+
+def give_back(store: Store, owner: str) -> None:
+    """Release every lease of ``owner`` (a one-shot `run`, or `serve` stopping)."""
+    if store.dialect == "postgresql":
+        release(store.engine, owner)
