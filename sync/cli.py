@@ -186,7 +186,7 @@ def run(
     store = _store(config)
     options = CycleOptions(dry_run=dry_run, full=full, only=only.value if only else None)
     try:
-        result = _guarded(lambda: one_cycle(config, store, options))
+        result = _guarded(lambda: one_cycle(config, store, options), expected=(LockHeld,))
     except LockHeld as exc:
         _fail(ExitCode.LOCKED, str(exc))
     finally:
@@ -215,6 +215,51 @@ def _print_cycle(result: Any, dry_run: bool) -> None:
         typer.echo(f"parked: {failure['side']} {failure['record']}: {failure['error']}")
     for conflict in result.conflicts:
         typer.echo(f"conflict: {conflict}")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    cycles: Annotated[
+        int | None, typer.Option(help="Stop after this many cycles (default: until SIGTERM).")
+    ] = None,
+) -> None:
+    """Run cycles on [schedule] until SIGTERM; /healthz and /metrics on [serve] listen."""
+    from sync.schedule import Schedule, ScheduleError
+    from sync.serve import serve_forever
+
+    config = _config(ctx)
+    try:
+        schedule = Schedule.parse(config.schedule.every)
+    except ScheduleError as exc:
+        _fail(ExitCode.USAGE, str(exc))
+    store = _store(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger("jira_crm_sync").info("signal %s: finishing the write in flight", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def ready(server: Any) -> None:
+        typer.echo(
+            f"serving /healthz and /metrics on {config.serve.listen}; cycles every {schedule.text}",
+            err=True,
+        )
+
+    try:
+        _guarded(
+            lambda: serve_forever(config, store, schedule, stop, max_cycles=cycles, on_ready=ready)
+        )
+    except OSError as exc:
+        _fail(
+            ExitCode.USAGE,
+            f"cannot listen on {config.serve.listen} ({exc.strerror}); change [serve] listen",
+        )
+    finally:
+        store.close()
 
 
 @db_app.command("upgrade")
@@ -255,11 +300,13 @@ def _store(config: Any) -> Any:
         _fail(ExitCode.USAGE, str(exc))
 
 
-def _guarded(work: Callable[[], Any]) -> Any:
-    """Run ``work``; an unexpected exception becomes exit 5 with one line (traceback at -v)."""
+def _guarded(work: Callable[[], Any], expected: tuple[type[Exception], ...] = ()) -> Any:
+    """Run ``work``; an unexpected exception becomes exit 5 with one line (traceback at -v).
+    Exceptions in ``expected`` are the caller's to turn into their own exit code."""
+    passthrough: tuple[type[BaseException], ...] = (typer.Exit, *expected)
     try:
         return work()
-    except typer.Exit:
+    except passthrough:
         raise
     except Exception as exc:  # the one place that turns a bug into exit code 5
         logging.getLogger("jira_crm_sync").debug("internal error", exc_info=True)

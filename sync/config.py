@@ -170,6 +170,7 @@ class ScheduleConfig(_Section):
 
 class ServeConfig(_Section):
     listen: str = "127.0.0.1:9465"
+    lease_seconds: int = Field(default=300, ge=2, le=86400)
 
 
 class LimitsConfig(_Section):

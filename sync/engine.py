@@ -99,12 +99,14 @@ class Engine:
         *,
         clock: Callable[[], datetime] | None = None,
         worker: str | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.config = config
         self.store = store
         self.remotes = remotes
         self.clock = clock or (lambda: datetime.now(UTC))
         self.worker = worker or f"run@{socket.gethostname()}"
+        self.should_stop = should_stop
 
     def run(
         self, options: CycleOptions = CycleOptions(), assignment: Assignment | None = None
@@ -173,7 +175,7 @@ class Engine:
             if work.crm:
                 pull_crm(crm, store, config, changes, now, full=options.full, overlay=overlay)
         result.pulled = dict(changes.counts)
-        if options.only == "pull":
+        if options.only == "pull" or self.should_stop():
             return
         digest = rules_digest(rules)
         projects, engine_state = projects_to_derive(
@@ -206,7 +208,7 @@ class Engine:
         pushed = PushResult()
         shards = None if work.projects is None else work.shards()
         try:
-            push(store, jira, crm, now, result.run_id, pushed, shards)
+            push(store, jira, crm, now, result.run_id, pushed, shards, self.should_stop)
         finally:
             result.written = pushed.written
             result.failed = pushed.failed

@@ -12,6 +12,7 @@ already show the level (a comment posted just before a crash is found, not repea
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -183,13 +184,15 @@ def push(
     run_id: int | None,
     result: PushResult,
     shards: list[str] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> None:
     """Send every due outbox row of ``shards`` (None: all): CRM upserts in collections of
-    200, Jira one call each."""
+    200, Jira one call each. ``should_stop`` is asked between writes: a stopping process
+    finishes the write in flight, records it, and leaves the rest queued."""
     with store.transaction() as tx:
         repo.requeue_inflight(tx, now=now, shards=shards)  # a crash's: writes are idempotent
-    _push_crm(store, crm, now, run_id, result, shards)
-    _push_jira(store, jira, now, run_id, result, shards)
+    _push_crm(store, crm, now, run_id, result, shards, should_stop)
+    _push_jira(store, jira, now, run_id, result, shards, should_stop)
 
 
 def _push_crm(
@@ -199,6 +202,7 @@ def _push_crm(
     run_id: int | None,
     result: PushResult,
     shards: list[str] | None,
+    should_stop: Callable[[], bool],
 ) -> None:
     while True:
         with store.read() as conn:
@@ -210,6 +214,8 @@ def _push_crm(
             groups[(entry.payload["object"], entry.payload["external_id_field"])].append(entry)
         for (sobject, ext_field), entries in groups.items():
             for start in range(0, len(entries), CRM_BATCH):
+                if should_stop():
+                    return
                 batch = entries[start : start + CRM_BATCH]
                 with store.transaction() as tx:
                     repo.mark_inflight(tx, [e.id for e in batch], now=now)
@@ -253,6 +259,7 @@ def _push_jira(
     run_id: int | None,
     result: PushResult,
     shards: list[str] | None,
+    should_stop: Callable[[], bool],
 ) -> None:
     while True:
         with store.read() as conn:
@@ -260,6 +267,8 @@ def _push_jira(
         if not due:
             return
         for entry in due:
+            if should_stop():
+                return
             with store.transaction() as tx:
                 repo.mark_inflight(tx, [entry.id], now=now)
             try:

@@ -17,8 +17,10 @@ from sync.remote import build_remotes
 from sync.store import LockHeld, Store, run_lock
 from sync.workers import give_back, lease
 
-#: How long a shard stays leased without renewal: a dead worker's shards free up after it.
-LEASE_TTL = timedelta(minutes=5)
+
+def lease_ttl(config: Config) -> timedelta:
+    """How long a shard stays leased without renewal: a dead worker's shards free up after."""
+    return timedelta(seconds=config.serve.lease_seconds)
 
 
 def worker_name(kind: str) -> str:
@@ -35,7 +37,7 @@ def one_cycle(config: Config, store: Store, options: CycleOptions) -> CycleResul
     if store.dialect != "postgresql":
         with run_lock(store.engine, owner):
             return engine.run(options)
-    work = lease(store, config, owner, LEASE_TTL)
+    work = lease(store, config, owner, lease_ttl(config))
     try:
         if work.empty:
             raise LockHeld(

@@ -144,6 +144,7 @@ every = "1m"
 
 [serve]
 listen = "127.0.0.1:9465"
+lease_seconds = 300
 
 [limits]
 jira_calls_per_cycle = 5000

@@ -1,0 +1,218 @@
+"""`serve`: cycles on ``[schedule]`` until SIGTERM, with /healthz and Prometheus /metrics.
+
+SIGTERM (or SIGINT) sets a flag the engine checks between writes: the write in flight
+finishes and is recorded, the rest stays queued for the next start, and the process
+exits 0. On PostgreSQL each worker leases its share of the shards every cycle (several
+`serve` processes split the work; a dead one's shards are taken over once its leases
+expire); on SQLite each cycle holds the run lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from sync.config import Config
+from sync.engine import CycleOptions, CycleResult, Engine
+from sync.remote import build_remotes
+from sync.runner import lease_ttl, worker_name
+from sync.schedule import Schedule
+from sync.store import LockHeld, Store, repo, run_lock
+from sync.workers import give_back, lease
+
+log = logging.getLogger(__name__)
+
+
+class ListenError(Exception):
+    """[serve] listen cannot be bound."""
+
+
+class Metrics:
+    """The Prometheus metrics `serve` exposes, in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.duration = Histogram(
+            "jira_crm_sync_cycle_duration_seconds", "Duration of sync cycles.", registry=r
+        )
+        self.cycles = Counter("jira_crm_sync_cycles", "Cycles by outcome.", ["status"], registry=r)
+        self.pulled = Counter(
+            "jira_crm_sync_records_pulled", "Records pulled.", ["kind"], registry=r
+        )
+        self.written = Counter(
+            "jira_crm_sync_records_written", "Writes made.", ["kind"], registry=r
+        )
+        self.calls = Counter("jira_crm_sync_api_calls", "API calls made.", ["side"], registry=r)
+        self.budget = Gauge(
+            "jira_crm_sync_api_budget_remaining",
+            "Calls left in the daily API budget.",
+            ["side"],
+            registry=r,
+        )
+        self.parked = Gauge(
+            "jira_crm_sync_parked_writes", "Writes parked after a rejection.", registry=r
+        )
+        self.last = Gauge(
+            "jira_crm_sync_last_cycle_timestamp_seconds",
+            "When the last cycle finished (Unix time).",
+            registry=r,
+        )
+
+    def observe(self, result: CycleResult, seconds: float, store: Store, config: Config) -> None:
+        """Account for one finished cycle."""
+        self.duration.observe(seconds)
+        self.cycles.labels(result.status).inc()
+        for kind, n in result.pulled.items():
+            self.pulled.labels(kind).inc(n)
+        for kind, n in result.written.items():
+            self.written.labels(kind).inc(n)
+        for side, calls in result.calls.items():
+            self.calls.labels(side).inc(int(calls.get("total", 0)))
+        today = datetime.now(UTC).date()
+        with store.read() as conn:
+            counts = repo.counts(conn)
+            used = {side: repo.calls_today(conn, side, today) for side in ("jira", "salesforce")}
+        self.parked.set(counts.get("parked", 0) + counts.get("exhausted", 0))
+        limits = config.limits
+        self.budget.labels("jira").set(max(0, limits.jira_calls_per_day - used["jira"]))
+        self.budget.labels("salesforce").set(max(0, limits.crm_calls_per_day - used["salesforce"]))
+        self.last.set(time.time())
+
+
+class Health:
+    """What /healthz reports: alive, and how the last cycle went."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last: dict[str, Any] = {}
+
+    def update(self, result: CycleResult) -> None:
+        """Remember the last cycle."""
+        with self.lock:
+            self.last = {
+                "status": result.status,
+                "exit_code": int(result.exit_code),
+                "finished_at": datetime.now(UTC).isoformat(),
+                "message": result.message,
+            }
+
+    def document(self) -> tuple[int, dict[str, Any]]:
+        """HTTP status and body: 503 while the last cycle could not reach a remote or broke."""
+        with self.lock:
+            last = dict(self.last)
+        failing = last.get("exit_code") in (3, 5)
+        return (503 if failing else 200), {
+            "status": "failing" if failing else "ok",
+            "last_cycle": last or None,
+        }
+
+
+def http_app(metrics: Metrics, health: Health) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app serving /healthz and /metrics."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            body = generate_latest(metrics.registry)
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+            return [body]
+        if path == "/healthz":
+            status, doc = health.document()
+            reason = "OK" if status == 200 else "Service Unavailable"
+            start_response(f"{status} {reason}", [("Content-Type", "application/json")])
+            return [json.dumps(doc).encode("utf-8")]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found: try /healthz or /metrics\n"]
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.debug("%s %s -> %s", self.command, self.path, code)
+
+
+def start_http(listen: str, metrics: Metrics, health: Health) -> BaseWSGIServer:
+    """Serve /healthz and /metrics on ``host:port`` in a daemon thread."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit():
+        raise ListenError(f"[serve] listen = {listen!r} needs host:port, like 127.0.0.1:9465")
+    try:
+        server = make_server(
+            host.strip("[]") or "127.0.0.1",
+            int(port),
+            http_app(metrics, health),
+            threaded=True,
+            request_handler=_QuietHandler,
+        )
+    except OSError as exc:
+        raise ListenError(
+            f"cannot listen on {listen} ({exc.strerror}); change [serve] listen "
+            "or stop what holds that port"
+        ) from None
+    threading.Thread(target=server.serve_forever, name="serve-http", daemon=True).start()
+    return server
+
+
+def serve_forever(
+    config: Config,
+    store: Store,
+    schedule: Schedule,
+    stop: threading.Event,
+    *,
+    max_cycles: int | None = None,
+    on_ready: Callable[[BaseWSGIServer], None] | None = None,
+) -> None:
+    """Run cycles on ``schedule`` until ``stop`` is set (or ``max_cycles`` ran)."""
+    metrics, health = Metrics(), Health()
+    server = start_http(config.serve.listen, metrics, health)
+    owner = worker_name("serve")
+    remotes = build_remotes(config)
+    engine = Engine(config, store, remotes, worker=owner, should_stop=stop.is_set)
+    if on_ready is not None:
+        on_ready(server)
+    cycles = 0
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            result = _cycle(engine, store, config, owner)
+            if result is not None:
+                metrics.observe(result, time.monotonic() - started, store, config)
+                health.update(result)
+                log.info("cycle %s: %s %s", result.run_id, result.status, result.message)
+            cycles += 1
+            if max_cycles is not None and cycles >= max_cycles:
+                break
+            now = datetime.now(UTC)
+            wait = (schedule.next_after(now) - now).total_seconds()
+            stop.wait(max(0.0, wait))
+    finally:
+        give_back(store, owner)
+        server.shutdown()
+        server.server_close()
+
+
+def _cycle(engine: Engine, store: Store, config: Config, owner: str) -> CycleResult | None:
+    options = CycleOptions()
+    if store.dialect != "postgresql":
+        try:
+            with run_lock(store.engine, owner):
+                return engine.run(options)
+        except LockHeld as exc:
+            log.warning("skipping this cycle: %s", exc)
+            return None
+    work = lease(store, config, owner, lease_ttl(config))
+    if work.empty:
+        log.info("every shard is leased by other workers; waiting for the next cycle")
+        return None
+    return engine.run(options, work)
