@@ -30,6 +30,8 @@ class Derived:
     plan: Plan
     projects: tuple[str, ...]
     everything: bool
+    #: changed-project marks this derive covered (``record`` clears them).
+    marks: tuple[str, ...] = ()
 
 
 def rules_digest(rules: Rules) -> str:
@@ -56,9 +58,10 @@ def projects_to_derive(
     new = {"day": today.isoformat(), "rules": digest}
     with store.read() as conn:
         states = {name: repo.get_cursor(conn, "engine", f"derived:{name}") or {} for name in names}
+        marked = set(repo.dirty_marks(conn).values())  # changes a crashed cycle did not derive
     stale = [name for name, state in states.items() if full or state != new]
     saves = {f"derived:{name}": new for name in stale}
-    touched = changes.projects | changes.named_projects
+    touched = changes.projects | changes.named_projects | marked
     if held is None:
         return (None if stale else sorted(touched)), saves
     return sorted(set(stale) | (touched & set(held))), saves
@@ -77,6 +80,8 @@ def derive(
 ) -> Derived:
     """Merge the stored (and overlaid) records of ``projects`` and plan their writes."""
     with store.read() as conn:
+        # Read first: every mark read here has its records visible to the reads below.
+        marks = repo.dirty_marks(conn)
         issues = [
             record.data
             for record in repo.iter_items(conn, projects)
@@ -135,7 +140,10 @@ def derive(
         jira_remote=remote_from_items(result.items),
     )
     covered = tuple(projects) if projects is not None else tuple(p.key for p in result.projects)
-    return Derived(result, the_plan, covered, projects is None)
+    done = tuple(
+        sorted(name for name, project in marks.items() if projects is None or project in covered)
+    )
+    return Derived(result, the_plan, covered, projects is None, done)
 
 
 def r_key(report: Any) -> str:

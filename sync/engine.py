@@ -181,30 +181,16 @@ class Engine:
         projects, engine_state = projects_to_derive(
             store, changes, now.date(), digest, full=options.full or options.dry_run, held=held
         )
-        if projects == []:
+        if projects != []:
+            if not self._derive_and_record(
+                options, rules, projects, engine_state, now, result, overlay
+            ):
+                return
+        elif options.dry_run:
+            result.plan, result.plan_text = {}, ""
             return
-        derived = derive(
-            store,
-            rules,
-            projects,
-            now,
-            jira_url=config.jira.url,
-            instance_url=crm.instance_url,
-            overlay=overlay,
-            survey_window_days=config.satisfaction.survey.window_days,
-        )
-        plan = derived.plan
-        result.link_problems = len(derived.result.links.problems)
-        result.conflicts = [c.as_dict() for c in plan.conflicts]
-        result.planned = {"salesforce_records": len(plan.crm), "jira_issues": len(plan.jira)}
-        if options.dry_run:
-            result.plan = plan.as_dict()
-            result.plan_text = plan.render_text()
-            return
-        record(store, derived, result.run_id, now)
-        with store.transaction() as tx:
-            for name, state in engine_state.items():
-                repo.set_cursor(tx, "engine", name, state, at=now)
+        # Push even when nothing needed deriving: writes a killed run left queued, parked
+        # writes whose backoff is over, and what a budget stop left are due now.
         pushed = PushResult()
         shards = None if work.projects is None else work.shards()
         try:
@@ -218,6 +204,42 @@ class Engine:
                 f"{len(pushed.failed)} record(s) were rejected and parked for retry; "
                 "`jira-crm-sync status` lists them with their errors"
             )
+
+    def _derive_and_record(
+        self,
+        options: CycleOptions,
+        rules: Any,
+        projects: list[str] | None,
+        engine_state: dict[str, dict[str, Any]],
+        now: datetime,
+        result: CycleResult,
+        overlay: Overlay | None,
+    ) -> bool:
+        """Merge, plan and (unless a dry run) record and queue; False for a dry run."""
+        config, store = self.config, self.store
+        derived = derive(
+            store,
+            rules,
+            projects,
+            now,
+            jira_url=config.jira.url,
+            instance_url=self.remotes.crm.instance_url,
+            overlay=overlay,
+            survey_window_days=config.satisfaction.survey.window_days,
+        )
+        plan = derived.plan
+        result.link_problems = len(derived.result.links.problems)
+        result.conflicts = [c.as_dict() for c in plan.conflicts]
+        result.planned = {"salesforce_records": len(plan.crm), "jira_issues": len(plan.jira)}
+        if options.dry_run:
+            result.plan = plan.as_dict()
+            result.plan_text = plan.render_text()
+            return False
+        record(store, derived, result.run_id, now)
+        with store.transaction() as tx:
+            for name, state in engine_state.items():
+                repo.set_cursor(tx, "engine", name, state, at=now)
+        return True
 
     # -- budgets and bookkeeping ------------------------------------------------------------
 

@@ -4,6 +4,10 @@ Each page commits with the records it holds; a cursor advances only in the trans
 that stores the last records it covers. A crash mid-pull therefore re-reads from the old
 cursor, and storing a record twice is harmless (an older version never overwrites a
 newer one). In a dry run the pages go to an in-memory :class:`Overlay` instead.
+
+The same transaction marks the projects the stored records show in (``repo.mark_dirty``):
+a crash after a cursor advanced but before the derive that covers those records leaves
+the marks, and the next cycle derives those projects though its pull finds nothing new.
 """
 
 from __future__ import annotations
@@ -116,6 +120,7 @@ def pull_jira(
             continue
         with store.transaction() as tx:
             repo.upsert_items(tx, rows)
+            repo.mark_dirty(tx, (row["project_key"] for row in rows), at=now)
     reached = pull.cursor or cursor
     if overlay is None and reached is not None:
         with store.transaction() as tx:
@@ -154,6 +159,7 @@ def _scan_deletes(
     stamp = {"at": now.astimezone(UTC).isoformat()}
     with store.transaction() as tx:
         repo.mark_items_deleted(tx, gone, at=now)
+        repo.mark_dirty(tx, (p for key, p in stored if key not in present), at=now)
         for name in _shard_names(projects):
             repo.set_cursor(tx, "jira", f"key_scan:{name}", stamp, at=now)
 
@@ -210,21 +216,28 @@ def pull_crm(
         kind = page.sobject
         changes.add(f"{kind}", len(page.live))
         changes.add(f"{kind}_deleted", len(page.deleted_ids))
+        customers: set[str] = set()
+        named: set[str] = set()
         if kind == ACCOUNT:
-            changes.customers.update(r["Id"] for r in page.live)
-            changes.customers.update(page.deleted_ids)
-            changes.named_projects.update(_named_projects(page.live, project_field))
+            customers.update(r["Id"] for r in page.live)
+            customers.update(page.deleted_ids)
+            named = _named_projects(page.live, project_field)
         elif kind == CASE:
-            changes.customers.update(str(r["AccountId"]) for r in page.live if r.get("AccountId"))
+            customers.update(str(r["AccountId"]) for r in page.live if r.get("AccountId"))
         else:
-            changes.customers.update(
+            customers.update(
                 str(r[survey.account_field]) for r in page.live if r.get(survey.account_field)
             )
+        changes.customers.update(customers)
+        changes.named_projects.update(named)
         if overlay is not None:
             _overlay_page(overlay, kind, page.live, page.deleted_ids)
             continue
         with store.transaction() as tx:
             _store_page(tx, config, kind, page.live, page.deleted_ids, now)
+            # The projects these changes show in, marked until a derive covers them.
+            linked = {link.project_key for link in repo.get_links(tx, customer_ids=customers)}
+            repo.mark_dirty(tx, named | linked, at=now)
             if page.cursor is not None:
                 repo.set_cursor(tx, "salesforce", kind, page.cursor.to_json(), at=now)
     if changes.customers and overlay is None:

@@ -110,6 +110,7 @@ def record(store: Store, derived: Derived, run_id: int | None, now: datetime) ->
             ],
         )
         _ledger_only(tx, derived, run_id)
+        repo.clear_dirty(tx, derived.marks)
         rows: list[repo.OutboxRow] = []
         for write in plan.crm:
             payload = {
@@ -118,7 +119,9 @@ def record(store: Store, derived: Derived, run_id: int | None, now: datetime) ->
                 "record": write.record(),
                 "digest": write.digest,
             }
-            rows.append(_row("crm", write.external_id, "crm_upsert", payload, run_id))
+            # Hashed without the volatile fields (a sync time): re-planning the same content
+            # keeps a parked write's attempts and backoff instead of starting it afresh.
+            rows.append(_row("crm", write.external_id, "crm_upsert", payload, run_id, write.digest))
         for jira_write in plan.jira:
             payload = {
                 **jira_write.as_dict(),
@@ -130,13 +133,20 @@ def record(store: Store, derived: Derived, run_id: int | None, now: datetime) ->
     return {"crm": len(plan.crm), "jira": len(plan.jira)}
 
 
-def _row(target: str, key: str, op: str, payload: dict[str, Any], run_id: int | None) -> Any:
+def _row(
+    target: str,
+    key: str,
+    op: str,
+    payload: dict[str, Any],
+    run_id: int | None,
+    content_hash: str | None = None,
+) -> Any:
     return {
         "target": target,
         "record_key": key,
         "op": op,
         "payload": payload,
-        "payload_hash": ledger_digest(payload),
+        "payload_hash": content_hash or ledger_digest(payload),
         "run_id": run_id,
         "shard": shard_of_record(key, target),
     }

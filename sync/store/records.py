@@ -10,6 +10,7 @@ cursor that covers them commit together::
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,13 +30,16 @@ __all__ = [
     "LinkRow",
     "all_cursors",
     "clear_cursors",
+    "clear_dirty",
     "count_items",
     "delete_links_for_customers",
+    "dirty_marks",
     "get_cursor",
     "get_links",
     "item_counts_by_project",
     "item_keys",
     "iter_items",
+    "mark_dirty",
     "mark_items_deleted",
     "set_cursor",
     "set_links",
@@ -90,6 +94,42 @@ def clear_cursors(conn: Connection, source: str | None = None) -> int:
     if source is not None:
         stmt = stmt.where(cursors.c.source == source)
     return conn.execute(stmt).rowcount
+
+
+# --- projects changed but not derived yet ----------------------------------------------------
+
+#: Cursor source of the marks: one row per (project, pull transaction), so that a derive
+#: clears exactly the marks it read and a mark written meanwhile survives.
+DIRTY = "dirty"
+
+
+def mark_dirty(conn: Connection, projects: Iterable[str], *, at: datetime | None = None) -> int:
+    """Note that stored records of ``projects`` changed; call it in the transaction that
+    stores them. The marks outlive a crash until a derive that covered them clears them
+    (:func:`clear_dirty`), so a pull whose cursor advanced loses no change."""
+    token = uuid.uuid4().hex[:12]
+    when = at or utcnow()
+    rows = [
+        {"source": DIRTY, "object": f"{project}|{token}", "value": project, "updated_at": when}
+        for project in sorted(set(projects))
+    ]
+    return upsert(conn, cursors, rows, ("source", "object")) if rows else 0
+
+
+def dirty_marks(conn: Connection) -> dict[str, str]:
+    """Every mark not cleared yet: mark name -> project key."""
+    stmt = sa.select(cursors.c.object, cursors.c.value).where(cursors.c.source == DIRTY)
+    return {str(name): str(project) for name, project in conn.execute(stmt)}
+
+
+def clear_dirty(conn: Connection, marks: Iterable[str]) -> int:
+    """Remove marks (by name) that a derive covered."""
+    removed = 0
+    for batch in in_chunks(marks):
+        removed += conn.execute(
+            sa.delete(cursors).where(cursors.c.source == DIRTY, cursors.c.object.in_(batch))
+        ).rowcount
+    return removed
 
 
 # --- Jira work items -------------------------------------------------------------------------

@@ -124,7 +124,7 @@ def register(backend: SalesforceBackend) -> None:
     """Add the login routes to ``backend.router``."""
     router = backend.router
 
-    @router.route("POST", "/services/oauth2/token")
+    @router.route("POST", "/services/oauth2/token", write=False)  # a login changes no data
     def token(request: SandboxRequest) -> SandboxResponse:
         form = request.form()
         grant = form.get("grant_type")
@@ -154,7 +154,7 @@ def register(backend: SalesforceBackend) -> None:
         backend.sessions.pop(request.form().get("token", "") or request.arg("token") or "", None)
         return SandboxResponse.empty(200)
 
-    @router.route("POST", "/services/Soap/u/{version}")
+    @router.route("POST", "/services/Soap/u/{version}", write=False)
     def soap_login(request: SandboxRequest) -> SandboxResponse:
         version = request.path_params["version"]
         if version not in SF_API_VERSIONS:
