@@ -343,27 +343,9 @@ class JiraConnector:
             comment = self.client.add_comment(key, body)
         return str(comment.id)
 
-    def comment_bodies(self, key: str) -> list[str]:
-        """The bodies of every comment on ``key``, oldest first (ADF bodies as JSON text)."""
-        bodies: list[str] = []
-        start = 0
-        while True:
-            params = {"startAt": start, "maxResults": COMMENT_PAGE}
-            path = f"issue/{quote_path(key, safe='')}/comment"
-            with self.boundary.guard(f"read the comments of issue {key}", key=key):
-                page = self.client._get_json(path, params=params)
-            comments = page.get("comments") or []
-            for comment in comments:
-                body = comment.get("body")
-                bodies.append(
-                    body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-                )
-            start += len(comments)
-            if not comments or start >= int(page.get("total", start)):
-                return bodies
-
-    def find_comment(self, key: str, marker: str) -> str | None:
-        """The id of the first comment on ``key`` whose body contains ``marker``."""
+    def _comments(self, key: str) -> Iterator[tuple[str, str]]:
+        """(id, body text) of every comment on ``key``, oldest first, page by page
+        (ADF bodies as JSON text)."""
         start = 0
         while True:
             params = {"startAt": start, "maxResults": COMMENT_PAGE}
@@ -374,11 +356,18 @@ class JiraConnector:
             for comment in comments:
                 body = comment.get("body")
                 text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-                if marker in text:
-                    return str(comment["id"])
+                yield str(comment["id"]), text
             start += len(comments)
             if not comments or start >= int(page.get("total", start)):
-                return None
+                return
+
+    def comment_bodies(self, key: str) -> list[str]:
+        """The bodies of every comment on ``key``, oldest first."""
+        return [text for _id, text in self._comments(key)]
+
+    def find_comment(self, key: str, marker: str) -> str | None:
+        """The id of the first comment on ``key`` whose body contains ``marker``."""
+        return next((cid for cid, text in self._comments(key) if marker in text), None)
 
     def add_comment_once(self, key: str, body: str, marker: str) -> tuple[str, bool]:
         """Post ``body`` unless a comment with ``marker`` exists (a retry after a crash);
