@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from mappings.config import FieldIds, Rules
-from mappings.merge import merge, plan
+from mappings.merge import MergeResult, merge, plan
 from mappings.plan import ledgers_after
 from mappings.sfid import checksum
 
@@ -280,11 +280,9 @@ def run(issues: int, accounts: int, seed: int, repeat: int) -> dict[str, Any]:
     writes = (0, 0)
     gc_seconds = 0.0
     the_plan = None
-    for _ in range(repeat):
-        result = the_plan = None
-        gc.collect()
-        start = time.perf_counter()
-        result = merge(
+
+    def merge_world() -> MergeResult:
+        return merge(
             world.issues,
             world.accounts,
             world.cases,
@@ -295,6 +293,12 @@ def run(issues: int, accounts: int, seed: int, repeat: int) -> dict[str, Any]:
             jira_url="https://jira.example",
             instance_url="https://example.my.salesforce.com",
         )
+
+    for _ in range(repeat):
+        result = the_plan = None
+        gc.collect()
+        start = time.perf_counter()
+        result = merge_world()
         merged = time.perf_counter()
         the_plan = plan(result, rules)
         end = time.perf_counter()
@@ -313,17 +317,7 @@ def run(issues: int, accounts: int, seed: int, repeat: int) -> dict[str, Any]:
     # The next cycle, nothing changed: the ledgers hold what the first plan wrote.
     crm_ledger, jira_ledger = ledgers_after(the_plan, {}, {})
     start = time.perf_counter()
-    again = merge(
-        world.issues,
-        world.accounts,
-        world.cases,
-        world.surveys,
-        rules=rules,
-        as_of=world.as_of,
-        deleted_account_ids=world.deleted_account_ids,
-        jira_url="https://jira.example",
-        instance_url="https://example.my.salesforce.com",
-    )
+    again = merge_world()
     steady = plan(again, rules, crm_ledger=crm_ledger, jira_ledger=jira_ledger)
     steady_seconds = time.perf_counter() - start
     return {

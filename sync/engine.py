@@ -113,7 +113,7 @@ class Engine:
     ) -> CycleResult:
         """One cycle over ``assignment`` (default: every shard); never raises for remote or
         config trouble (see the result's exit code)."""
-        work = assignment or everything(self.config)
+        work = assignment or everything()
         now = self.clock()
         run_id = None
         if not options.dry_run:

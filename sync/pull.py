@@ -240,12 +240,6 @@ def pull_crm(
             repo.mark_dirty(tx, named | linked, at=now)
             if page.cursor is not None:
                 repo.set_cursor(tx, "salesforce", kind, page.cursor.to_json(), at=now)
-    if changes.customers and overlay is None:
-        # Projects the changed customers were linked to, and those they were named by.
-        with store.read() as conn:
-            changes.named_projects.update(
-                link.project_key for link in repo.get_links(conn, customer_ids=changes.customers)
-            )
 
 
 def _named_projects(accounts: Iterable[dict[str, Any]], field_name: str) -> set[str]:

@@ -12,7 +12,7 @@ already show the level (a comment posted just before a crash is found, not repea
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -205,6 +205,21 @@ def push(
     _push_jira(store, jira, now, run_id, result, shards, should_stop)
 
 
+def _due_batches(
+    store: Store, target: str, now: datetime, shards: list[str] | None
+) -> Iterator[list[Any]]:
+    """Due outbox rows of ``target`` in batches, until none is left (each batch read after
+    the previous one was handled, so rows it marked done or parked are not read again)."""
+    while True:
+        with store.read() as conn:
+            due = repo.due(conn, target, now, OUTBOX_BATCH, shard=shards)
+        if not due:
+            return
+        yield due
+        if len(due) < OUTBOX_BATCH:
+            return
+
+
 def _push_crm(
     store: Store,
     crm: SalesforceConnector,
@@ -214,11 +229,7 @@ def _push_crm(
     shards: list[str] | None,
     should_stop: Callable[[], bool],
 ) -> None:
-    while True:
-        with store.read() as conn:
-            due = repo.due(conn, "crm", now, OUTBOX_BATCH, shard=shards)
-        if not due:
-            return
+    for due in _due_batches(store, "crm", now, shards):
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for entry in due:
             groups[(entry.payload["object"], entry.payload["external_id_field"])].append(entry)
@@ -258,8 +269,6 @@ def _push_crm(
                             )
                     repo.mark_done(tx, done, ledger, now=now)
                 result.count("salesforce_records", len(done))
-        if len(due) < OUTBOX_BATCH:
-            return
 
 
 def _push_jira(
@@ -271,11 +280,7 @@ def _push_jira(
     shards: list[str] | None,
     should_stop: Callable[[], bool],
 ) -> None:
-    while True:
-        with store.read() as conn:
-            due = repo.due(conn, "jira", now, OUTBOX_BATCH, shard=shards)
-        if not due:
-            return
+    for due in _due_batches(store, "jira", now, shards):
         for entry in due:
             if should_stop():
                 return
@@ -297,8 +302,6 @@ def _push_jira(
                 else:
                     repo.mark_done(tx, [entry.id], [_jira_ledger_row(ledger, run_id)], now=now)
             result.count("jira_issues")
-        if len(due) < OUTBOX_BATCH:
-            return
 
 
 def _apply_jira(jira: JiraConnector, payload: dict[str, Any], result: PushResult) -> None:

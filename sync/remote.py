@@ -110,7 +110,7 @@ def prepare_crm(
                 else repo.cache_get(conn, f"salesforce:describe:{sobject}", now, METADATA_MAX_AGE)
             )
             if cached:
-                crm._describes[sobject.lower()] = cached
+                crm.restore_describe(sobject, cached)
             else:
                 fresh[sobject] = None
     for sobject in fresh:

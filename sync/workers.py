@@ -55,7 +55,7 @@ def all_shards(config: Config) -> list[str]:
     return [CRM_SHARD, *(JIRA_PREFIX + p for p in projects)]
 
 
-def everything(config: Config) -> Assignment:
+def everything() -> Assignment:
     """All shards: the single worker of a SQLite store (or a test)."""
     return Assignment(crm=True, projects=None)
 
@@ -78,7 +78,7 @@ def shard_of_record(record_key: str, target: str) -> str:
 def lease(store: Store, config: Config, owner: str, ttl: timedelta) -> Assignment:
     """Lease this worker's fair share of the shards (renewing the ones it holds)."""
     if store.dialect != "postgresql":
-        return everything(config)
+        return everything()
     lease_shards(store.engine, owner, [WORKER_PREFIX + owner], ttl)
     now = datetime.now(UTC)
     leases = list_leases(store.engine)

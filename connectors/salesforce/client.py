@@ -253,6 +253,10 @@ class SalesforceClient:
 
     # -- describe -------------------------------------------------------------------------
 
+    def restore_describe(self, sobject: str, describe: dict[str, Any]) -> None:
+        """Use a describe cached from an earlier run instead of reading it again."""
+        self._describes[soql.identifier(sobject).lower()] = dict(describe)
+
     def describe(self, sobject: str) -> dict[str, Any]:
         """The describe of one object, fetched once per client (one per run)."""
         key = soql.identifier(sobject).lower()
