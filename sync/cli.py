@@ -95,7 +95,7 @@ def main_options(
 ) -> None:
     """Options every command takes."""
     _setup_logging(log_format, verbose, quiet)
-    ctx.obj = {"config": config}
+    ctx.obj = {"config": config, "quiet": quiet, "log_format": log_format}
 
 
 @app.command()
@@ -179,14 +179,20 @@ def run(
 ) -> None:
     """One sync cycle (pull, merge, push), then exit: for cron and systemd timers."""
     from sync.engine import CycleOptions
+    from sync.progress import pull_bars
     from sync.runner import one_cycle
     from sync.store import LockHeld
 
     config = _config(ctx)
     store = _store(config)
-    options = CycleOptions(dry_run=dry_run, full=full, only=only.value if only else None)
     try:
-        result = _guarded(lambda: one_cycle(config, store, options), expected=(LockHeld,))
+        with pull_bars(_bar_stream(ctx)) as progress:
+            options = CycleOptions(
+                dry_run=dry_run, full=full, only=only.value if only else None, progress=progress
+            )
+            result = _guarded(
+                lambda: one_cycle(config, store, options), expected=(LockHeld,), store=store
+            )
     except LockHeld as exc:
         _fail(ExitCode.LOCKED, str(exc))
     finally:
@@ -262,6 +268,297 @@ def serve(
         store.close()
 
 
+@app.command("status")
+def status_command(
+    ctx: typer.Context,
+    runs: Annotated[int, typer.Option(min=1, max=1000, help="How many recent runs to list.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """Last runs, cursors, pending and parked writes, API budget used: from the state store
+    only, no network."""
+    from sync import status as view
+
+    config = _config(ctx)
+    if view.missing_state_file(config.state.url) is not None:
+        report = view.empty(config)  # a status check does not create the state file
+    else:
+        store = _store(config)
+        try:
+            report = _guarded(lambda: view.collect(store, config, runs=runs))
+        finally:
+            store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, default=str) + "\n")
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        view.render_rich(report, Console())
+    else:
+        sys.stdout.write(view.render_text(report))
+
+
+@app.command("demo")
+def demo_command(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the HTML report.")
+    ] = Path("jira-crm-sync-demo-report.html"),
+    keep_state: Annotated[
+        Path | None,
+        typer.Option(help="Keep the demo's config and state store in this directory."),
+    ] = None,
+) -> None:
+    """The sandbox, a full sync, some changes, an incremental sync and an HTML report;
+    needs no account anywhere and leaves nothing running."""
+    from sync.demo import Demo, DemoError
+
+    try:
+        _guarded(lambda: Demo(typer.echo, output, keep_state).run(), expected=(DemoError,))
+    except DemoError as exc:
+        _fail(ExitCode(exc.exit_code), str(exc))
+
+
+@app.command("init")
+def init_command(
+    ctx: typer.Context,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Where to write (default --config, else ./jira-crm-sync.toml)."
+        ),
+    ] = None,
+    jira_url: Annotated[str | None, typer.Option(help="Jira site URL.")] = None,
+    jira_auth: Annotated[
+        str | None,
+        typer.Option(help="cloud (email + API token) or server (personal access token)."),
+    ] = None,
+    jira_email: Annotated[
+        str | None, typer.Option(help="Atlassian account e-mail (cloud).")
+    ] = None,
+    projects: Annotated[
+        str | None, typer.Option(help="Jira project keys, comma-separated.")
+    ] = None,
+    salesforce_auth: Annotated[
+        str | None,
+        typer.Option(help="password, oauth_password, jwt, client_credentials or session."),
+    ] = None,
+    salesforce_login_url: Annotated[
+        str | None, typer.Option(help="Login or My Domain URL.")
+    ] = None,
+    salesforce_instance_url: Annotated[
+        str | None, typer.Option(help="Instance URL (session auth).")
+    ] = None,
+    salesforce_username: Annotated[str | None, typer.Option(help="Salesforce username.")] = None,
+    salesforce_private_key_file: Annotated[
+        str | None, typer.Option(help="JWT private key file (jwt auth).")
+    ] = None,
+    state_url: Annotated[
+        str | None, typer.Option(help="State store URL (default: SQLite in the state dir).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    prompt: Annotated[
+        bool | None,
+        typer.Option(
+            "--prompt/--no-input",
+            help="Ask for values not given as flags (default: only when stdin is a terminal).",
+        ),
+    ] = None,
+) -> None:
+    """Write a commented config from config.example.toml; never writes a secret into it."""
+    from sync.config import DEFAULT_CONFIG_NAME
+    from sync.init_config import (
+        InitError,
+        collect,
+        example_text,
+        render,
+        secret_variables,
+        write_config,
+    )
+
+    path = output or ctx.obj["config"] or Path(DEFAULT_CONFIG_NAME)
+    given = {
+        "jira-url": jira_url,
+        "jira-auth": jira_auth,
+        "jira-email": jira_email,
+        "projects": projects,
+        "salesforce-auth": salesforce_auth,
+        "salesforce-login-url": salesforce_login_url,
+        "salesforce-instance-url": salesforce_instance_url,
+        "salesforce-username": salesforce_username,
+        "salesforce-private-key-file": salesforce_private_key_file,
+        "state-url": state_url,
+    }
+    interactive = sys.stdin.isatty() if prompt is None else prompt
+
+    def ask(question: str, default: str | None) -> str:
+        return str(typer.prompt(question, default=default, err=True))
+
+    def tell(message: str) -> None:
+        typer.echo(message, err=True)
+
+    try:
+        if path.exists() and not force:  # before any question is asked
+            raise InitError(
+                f"{path} exists; pass --force to overwrite it, or --output PATH to write elsewhere"
+            )
+        answers = collect(given, ask if interactive else None, tell)
+        variables = secret_variables(answers)
+        _guarded(lambda: write_config(path, render(example_text(), answers), variables, force))
+    except InitError as exc:
+        _fail(ExitCode.USAGE, str(exc))
+    typer.echo(f"wrote {path} (readable by you only); it holds no secret.")
+    typer.echo("Set these in the environment of every run (or use *_file keys instead):")
+    for name, what in variables:
+        typer.echo(f"  {name:<28} {what}")
+    if answers.salesforce_private_key_file:
+        typer.echo(
+            f"and put the JWT private key at {answers.salesforce_private_key_file} (chmod 600)."
+        )
+    typer.echo(f"Then run: jira-crm-sync --config {path} check --online")
+
+
+@app.command("check")
+def check_command(
+    ctx: typer.Context,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Also sign in to both sides; check permissions, fields, objects, budgets.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """Validate the config (every problem names its key and the fix); one line per check."""
+    from sync.check import run_checks
+
+    report = _guarded(lambda: run_checks(ctx.obj["config"], online=online))
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False) + "\n")
+    else:
+        for item in report.checks:
+            typer.echo(item.line())
+    if report.exit_code != ExitCode.OK:
+        _fail(report.exit_code, report.summary())
+
+
+@app.command("reconcile")
+def reconcile_command(
+    ctx: typer.Context,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Write the fixes, through the same path as run.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """Re-read both sides in full: drift, conflicts, duplicates, unlinked projects and
+    customers with suggested links, deleted records; --apply writes the fixes."""
+    from datetime import UTC, datetime
+
+    from sync import reconcile as view
+    from sync.progress import pull_bars
+    from sync.remote import build_remotes
+    from sync.store import LockHeld
+
+    config = _config(ctx)
+    store = _store(config)
+    try:
+        with pull_bars(_bar_stream(ctx)) as progress:
+            report = _guarded(
+                lambda: view.reconcile(
+                    config,
+                    store,
+                    build_remotes(config),
+                    apply=apply,
+                    now=datetime.now(UTC),
+                    progress=progress,
+                ),
+                expected=(LockHeld,),
+            )
+    except LockHeld as exc:
+        _fail(ExitCode.LOCKED, str(exc))
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, default=str) + "\n")
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        view.render_rich(report, Console())
+    else:
+        sys.stdout.write(view.render_text(report))
+    if report.exit_code != ExitCode.OK:
+        _fail(report.exit_code, report.message)
+
+
+class ReportFormat(StrEnum):
+    """How ``report`` renders."""
+
+    text = "text"
+    markdown = "markdown"
+    html = "html"
+
+
+class ReportView(StrEnum):
+    """Other views of ``report`` (``--by``)."""
+
+    segment = "segment"
+
+
+@app.command("report")
+def report_command(
+    ctx: typer.Context,
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="Only this customer (CRM Account Id).")
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Only this Jira project (key).")
+    ] = None,
+    by: Annotated[
+        ReportView | None, typer.Option("--by", help="segment: the customer-group view.")
+    ] = None,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", help="text, markdown, or one HTML file.")
+    ] = ReportFormat.text,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (default stdout).")
+    ] = None,
+) -> None:
+    """The progress report people read, from the state store alone (no network)."""
+    from sync.report import ReportError, render_report, state_missing
+
+    config = _config(ctx)
+    missing = state_missing(config.state.url)
+    if missing is not None:
+        _fail(ExitCode.USAGE, missing)
+    store = _store(config)
+    try:
+        text = _guarded(
+            lambda: render_report(
+                store,
+                config,
+                fmt=fmt.value,
+                customer=customer,
+                project=project,
+                by=by.value if by else None,
+            ),
+            expected=(ReportError,),
+        )
+    except ReportError as exc:
+        _fail(ExitCode.USAGE, str(exc))
+    finally:
+        store.close()
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(
+            ExitCode.USAGE,
+            f"cannot write {output} ({exc.strerror}); choose a writable path for -o",
+        )
+    typer.echo(f"report written to {output}", err=True)
+
+
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply state-store migrations (also done automatically on an empty database)."""
@@ -279,6 +576,19 @@ def db_upgrade(ctx: typer.Context) -> None:
         )
     finally:
         engine.dispose()
+
+
+def _bar_stream(ctx: typer.Context) -> Any:
+    """stderr when progress bars belong there (a terminal; not -q, not JSON logs); else None."""
+    from sync.progress import wanted
+
+    options = ctx.obj or {}
+    show = wanted(
+        sys.stderr,
+        quiet=bool(options.get("quiet")),
+        json_logs=options.get("log_format") is LogFormat.json,
+    )
+    return sys.stderr if show else None
 
 
 def _config(ctx: typer.Context) -> Any:
@@ -300,21 +610,38 @@ def _store(config: Any) -> Any:
         _fail(ExitCode.USAGE, str(exc))
 
 
-def _guarded(work: Callable[[], Any], expected: tuple[type[Exception], ...] = ()) -> Any:
+def _guarded(
+    work: Callable[[], Any], expected: tuple[type[Exception], ...] = (), store: Any = None
+) -> Any:
     """Run ``work``; an unexpected exception becomes exit 5 with one line (traceback at -v).
-    Exceptions in ``expected`` are the caller's to turn into their own exit code."""
+    Exceptions in ``expected`` are the caller's to turn into their own exit code. With
+    ``store``, a write it refuses for want of disk space or write access is exit 2."""
+    import sqlalchemy as sa
+
+    from sync.store.db import storage_failure
+
     passthrough: tuple[type[BaseException], ...] = (typer.Exit, *expected)
     try:
         return work()
     except passthrough:
         raise
+    except sa.exc.DBAPIError as exc:
+        failure = storage_failure(store.engine, exc) if store is not None else None
+        if failure is None:
+            _internal(exc)
+        _fail(ExitCode.USAGE, str(failure))
     except Exception as exc:  # the one place that turns a bug into exit code 5
-        logging.getLogger("jira_crm_sync").debug("internal error", exc_info=True)
-        _fail(
-            ExitCode.INTERNAL,
-            f"internal error ({type(exc).__name__}: {exc}); run again "
-            "with -vv for the traceback and report it",
-        )
+        _internal(exc)
+
+
+def _internal(exc: Exception) -> NoReturn:
+    """Exit 5 for a bug: one line, the traceback only at -vv."""
+    logging.getLogger("jira_crm_sync").debug("internal error", exc_info=exc)
+    _fail(
+        ExitCode.INTERNAL,
+        f"internal error ({type(exc).__name__}: {exc}); run again "
+        "with -vv for the traceback and report it",
+    )
 
 
 def _fail(code: ExitCode, message: str) -> NoReturn:

@@ -8,6 +8,7 @@ never appear in a repr, a log line or an error message.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from connectors.exceptions import ConfigError
 from connectors.jira.settings import JiraSettings
 from connectors.salesforce.settings import SalesforceSettings
+from mappings.config import rules_from_config
 
 DEFAULT_CONFIG_NAME = "jira-crm-sync.toml"
 CONFIG_ENV = "JIRA_CRM_SYNC_CONFIG"
@@ -180,6 +182,35 @@ class LimitsConfig(_Section):
     crm_calls_per_day: int = Field(default=15000, ge=1)
 
 
+#: Placeholders a [report] title may use.
+REPORT_TITLE_FIELDS = ("period", "customer", "account_id")
+
+
+class ReportConfig(_Section):
+    upload: bool = False
+    period: Literal["daily", "weekly", "monthly"] = "weekly"
+    title: str = "Progress report {period}"
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        import string
+
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError:
+            raise ValueError("unbalanced { or }; write {period} and {customer}") from None
+        unknown = sorted(names - set(REPORT_TITLE_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder {{{unknown[0]}}}; use {{period}}, {{customer}}, "
+                "{account_id}"
+            )
+        if "period" not in names:
+            raise ValueError("must contain {period}: the upload is found again by its title")
+        return value
+
+
 class Config(_Section):
     """The whole validated config."""
 
@@ -193,6 +224,7 @@ class Config(_Section):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
     def jira_settings(self) -> JiraSettings:
         """What the Jira connector needs (raises ConfigError on inconsistent credentials)."""
@@ -295,9 +327,32 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
             build()
         except ConfigError as exc:
             problems.append(exc.message)
+    problems.extend(_missing_ca_bundles(config))
+    try:
+        rules_from_config(config.model_dump(mode="python"))
+    except ValueError as exc:  # a rule the mapping layer cannot use, named by its key
+        problems.append(f"{exc}; fix that key (config.example.toml documents it)")
     if problems:
         raise ConfigFileError(source, problems)
     return config
+
+
+def _missing_ca_bundles(config: Config) -> list[str]:
+    """A ca_bundle that is not a file would only fail at the first HTTPS call."""
+    bundles = (
+        ("jira.ca_bundle", config.jira.ca_bundle),
+        ("crm.salesforce.ca_bundle", config.crm.salesforce.ca_bundle),
+    )
+    return [
+        f"{key}: {path} is not a readable file; point it at the PEM file of the CA that "
+        "signed the server's certificate, or remove the key to use the system CAs"
+        for key, path in bundles
+        if path and not _readable_file(Path(path).expanduser())
+    ]
+
+
+def _readable_file(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.R_OK)
 
 
 def _expand(value: Any, path: tuple[str, ...], env: dict[str, str], problems: list[str]) -> Any:
@@ -356,13 +411,28 @@ def _describe(error: Any) -> str:
     if kind == "extra_forbidden":
         section = ".".join(str(part) for part in error["loc"][:-1]) or "the top level"
         return (
-            f"{location}: unknown key in {section}; check its spelling against "
-            "config.example.toml or remove it"
+            f"{location}: unknown key in {section}{_did_you_mean(error['loc'])}; check its "
+            "spelling against config.example.toml or remove it"
         )
     if kind == "missing":
         return f"{location}: required; add it (see config.example.toml)"
     message = error["msg"]
-    if kind == "literal_error":
+    if kind == "literal_error":  # "Input should be 'a' or 'b'": the fix is in it
         return f"{location}: {message}"
+    if kind == "value_error":  # our validators' messages say what to write
+        return f"{location}: {message.removeprefix('Value error, ')}"
     # Never echo the offending input: it may be a secret.
-    return f"{location}: {message}"
+    return f"{location}: {message}; fix the value (config.example.toml has a working one)"
+
+
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    """`` (did you mean x?)`` for a misspelt key, from the keys its section allows."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        inner = field.annotation if field is not None else None
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return ""
+        model = inner
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""

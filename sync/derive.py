@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from mappings.config import Rules
 from mappings.merge import MergeResult, merge, plan, remote_from_items
 from mappings.model import SatisfactionFlag
-from mappings.writes import JiraLedger, Plan
+from mappings.writes import JiraLedger, Plan, RemoteJira
 from sync.pull import Changes, Overlay
 from sync.store import Store, repo
 from sync.store.schema import crm_cases
@@ -77,8 +78,14 @@ def derive(
     instance_url: str,
     overlay: Overlay | None,
     survey_window_days: int,
+    crm_remote: Mapping[str, Mapping[str, Any]] | None = None,
+    jira_remote: Mapping[str, RemoteJira] | None = None,
 ) -> Derived:
-    """Merge the stored (and overlaid) records of ``projects`` and plan their writes."""
+    """Merge the stored (and overlaid) records of ``projects`` and plan their writes.
+
+    ``crm_remote`` and ``jira_remote`` (reconcile) say what each side holds now; without
+    them the plan judges by the ledger and the labels of the issues in the store.
+    """
     with store.read() as conn:
         # Read first: every mark read here has its records visible to the reads below.
         marks = repo.dirty_marks(conn)
@@ -137,7 +144,8 @@ def derive(
         rules,
         crm_ledger=crm_ledger,
         jira_ledger=jira_ledger,
-        jira_remote=remote_from_items(result.items),
+        crm_remote=crm_remote,
+        jira_remote=jira_remote if jira_remote is not None else remote_from_items(result.items),
     )
     covered = tuple(projects) if projects is not None else tuple(p.key for p in result.projects)
     done = tuple(

@@ -26,7 +26,7 @@ from mappings.config import rules_from_config
 from sync.config import Config
 from sync.derive import derive, projects_to_derive, rules_digest
 from sync.exitcodes import ExitCode
-from sync.pull import Changes, Overlay, crm_objects, pull_crm, pull_jira
+from sync.pull import Changes, Overlay, PullProgress, crm_objects, pull_crm, pull_jira
 from sync.push import PushResult, push, record
 from sync.remote import (
     Remotes,
@@ -50,6 +50,8 @@ class CycleOptions:
     dry_run: bool = False
     full: bool = False
     only: Literal["pull", "push"] | None = None
+    #: Told how many records the pull has read so far (the CLI's progress bars).
+    progress: PullProgress | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -171,9 +173,19 @@ class Engine:
                     full=options.full,
                     overlay=overlay,
                     projects=held,
+                    progress=options.progress,
                 )
             if work.crm:
-                pull_crm(crm, store, config, changes, now, full=options.full, overlay=overlay)
+                pull_crm(
+                    crm,
+                    store,
+                    config,
+                    changes,
+                    now,
+                    full=options.full,
+                    overlay=overlay,
+                    progress=options.progress,
+                )
         result.pulled = dict(changes.counts)
         if options.only == "pull" or self.should_stop():
             return
@@ -198,6 +210,13 @@ class Engine:
         finally:
             result.written = pushed.written
             result.failed = pushed.failed
+        if config.report.upload and work.crm and not self.should_stop():
+            from sync.report.upload import upload_reports  # Jinja2 only when uploads are on
+
+            uploads = upload_reports(config, store, crm, now, should_stop=self.should_stop)
+            if uploads.uploaded:
+                pushed.count("report_uploads", len(uploads.uploaded))
+            pushed.failed.extend(uploads.failed)  # reported like a parked record, not fatal
         if pushed.failed:
             result.status, result.exit_code = "parked", ExitCode.PARKED
             result.message = (

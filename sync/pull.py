@@ -12,7 +12,7 @@ the marks, and the next cycle derives those projects though its pull finds nothi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +27,10 @@ from sync.store import Store, repo
 
 #: How often every key in scope is listed to find issues deleted in Jira.
 JIRA_DELETE_SCAN_EVERY = timedelta(hours=1)
+
+#: Told, as pages arrive, how many records of a kind a pull has read so far, e.g.
+#: ``("jira_issues", 200)``: for progress bars (sync.progress).
+PullProgress = Callable[[str, int], None]
 
 ACCOUNT = "Account"
 CASE = "Case"
@@ -86,6 +90,7 @@ def pull_jira(
     full: bool,
     overlay: Overlay | None,
     projects: list[str] | None = None,
+    progress: PullProgress | None = None,
 ) -> None:
     """Issues of ``projects`` (None: the whole scope) changed since their cursors (all with
     ``full``), in one search; then deletes when a key scan is due.
@@ -115,6 +120,8 @@ def pull_jira(
         ]
         changes.projects.update(row["project_key"] for row in rows)
         changes.add("jira_issues", len(rows))
+        if progress is not None:
+            progress("jira_issues", changes.counts.get("jira_issues", 0))
         if overlay is not None:
             overlay.items.update((row["key"], row["data"]) for row in rows)
             continue
@@ -129,7 +136,7 @@ def pull_jira(
     stamps = [parse_datetime(scan["at"]) for scan in scans if scan]
     due = len(stamps) < len(names) or now - min(stamps) >= JIRA_DELETE_SCAN_EVERY
     if full or due:
-        _scan_deletes(jira, store, changes, now, overlay, projects)
+        _scan_deletes(jira, store, changes, now, overlay, projects, progress)
 
 
 def _scan_deletes(
@@ -139,11 +146,14 @@ def _scan_deletes(
     now: datetime,
     overlay: Overlay | None,
     projects: list[str] | None,
+    progress: PullProgress | None = None,
 ) -> None:
     """List every key in scope (5000 a page) and mark stored issues missing from it."""
     present: set[str] = set()
     for page in jira.list_keys(projects):
         present.update(key for _id, key in page)
+        if progress is not None:
+            progress("jira_keys", len(present))
     scope = projects if projects is not None else (list(jira.settings.projects) or None)
     with store.read() as conn:
         stored = {
@@ -200,6 +210,7 @@ def pull_crm(
     *,
     full: bool,
     overlay: Overlay | None,
+    progress: PullProgress | None = None,
 ) -> None:
     """Accounts, cases (and survey responses) changed or deleted since their cursors."""
     survey = config.satisfaction.survey
@@ -216,6 +227,9 @@ def pull_crm(
         kind = page.sobject
         changes.add(f"{kind}", len(page.live))
         changes.add(f"{kind}_deleted", len(page.deleted_ids))
+        if progress is not None:
+            read = changes.counts.get(kind, 0) + changes.counts.get(f"{kind}_deleted", 0)
+            progress(kind, read)
         customers: set[str] = set()
         named: set[str] = set()
         if kind == ACCOUNT:

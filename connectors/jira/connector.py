@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote as quote_path
+from urllib.parse import urlsplit
 
 from jira import JIRA
 from jira.exceptions import JIRAError
@@ -24,7 +25,7 @@ from jira.exceptions import JIRAError
 from connectors import jql
 from connectors.calls import CallMeter
 from connectors.exceptions import ConfigError, RemoteError
-from connectors.jira.errors import ErrorBoundary
+from connectors.jira.errors import ErrorBoundary, read_json
 from connectors.jira.fields import FieldCatalog
 from connectors.jira.paging import (
     CLOUD_PAGE,
@@ -36,6 +37,7 @@ from connectors.jira.paging import (
     RawIssue,
     offset_pages,
     token_pages,
+    updated_ms,
 )
 from connectors.jira.settings import SIDE, JiraSettings, build_client
 
@@ -115,6 +117,7 @@ class JiraConnector:
         self.client = client
         self.settings = settings
         self.boundary = ErrorBoundary(settings)
+        client._session.hooks["response"].append(self.boundary.observe)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._facts: ServerFacts | None = None
         self._catalog: FieldCatalog | None = None
@@ -221,6 +224,35 @@ class JiraConnector:
         catalog = self.field_catalog()
         return {ref: catalog.resolve(ref) for ref in refs}
 
+    # -- what `check --online` asks -----------------------------------------------------------
+
+    def my_permissions(self, keys: Sequence[str], project: str | None = None) -> dict[str, bool]:
+        """``{permission key: held}`` for the signed-in user, in ``project`` or globally (one
+        ``GET /mypermissions``); ConfigError when the project is missing or not browsable."""
+        params = {"permissions": ",".join(keys)}
+        if project is not None:
+            params["projectKey"] = project
+        where = f"project {project}" if project else "the site"
+        try:
+            with self.boundary.guard(f"read the user's permissions in {where}"):
+                doc = self.client._get_json("mypermissions", params=params)
+        except RemoteError as exc:
+            if project is None or exc.status != 404:
+                raise
+            raise ConfigError(
+                f"Jira has no project {project} that this user can browse; check the key in "
+                "[jira] projects, or ask a Jira admin for Browse Projects on it",
+                side=SIDE,
+            ) from None
+        held = (doc or {}).get("permissions") or {}
+        return {key: bool((held.get(key) or {}).get("havePermission")) for key in keys}
+
+    def scope_has_issues(self) -> bool:
+        """Whether the configured scope matches any issue: one search for one key (a JQL the
+        site refuses raises QueryError)."""
+        first = next(iter(self._search(self.scope_jql(), "id,key", 1)), [])
+        return bool(first)
+
     # -- searches ---------------------------------------------------------------------------
 
     def scope_jql(self, projects: Sequence[str] | None = None) -> str:
@@ -252,7 +284,7 @@ class JiraConnector:
         overlap_ms = self.settings.overlap_seconds * 1000
         bound = None
         if since is not None:
-            bound = jql.updated_since(max(0, since.updated_ms - overlap_ms))
+            bound = jql.updated_since(since.lower_bound(overlap_ms))
         query = jql.all_of(self.scope_jql(projects), bound) + _ORDER
         started_ms = int(self._clock().timestamp() * 1000) + facts.clock_offset_ms
         size = CLOUD_PAGE if facts.deployment == "cloud" else SERVER_PAGE
@@ -300,11 +332,26 @@ class JiraConnector:
 
         return offset_pages(fetch_offset, page_size)
 
+    def _read(self, path: str, params: dict[str, Any], action: str, **guard: Any) -> Any:
+        """GET one API document. Not ``client._get_json``: that logs a body it cannot parse
+        in full (megabytes of a proxy page) and reads an empty body as ``{}``."""
+        url = self.client._get_url(path)
+        with self.boundary.guard(action, **guard):
+            response = self.client._session.get(url, params=params)
+        return read_json(response, action, self.settings.url)
+
     def _get_page(self, path: str, params: dict[str, Any], query: str) -> Page:
-        with self.boundary.guard("search issues", jql=query):
-            page = self.client._get_json(path, params=params)
-        if not isinstance(page, dict):
-            raise RemoteError(f"Jira answered {path} with a non-object", side=SIDE)
+        page = self._read(path, params, "search issues", jql=query)
+        where = f"search issues (GET {urlsplit(self.client._get_url(path)).path})"
+        problem = _malformed_page(page, str(params.get("fields") or ""))
+        if problem:
+            # Storing it would file a broken issue under a cursor that then moves past it.
+            raise RemoteError(
+                f"Jira at {self.settings.url} answered {where} with {problem}; nothing of "
+                "that page was stored; the next cycle tries again (check for a proxy that "
+                "rewrites answers if it persists)",
+                side=SIDE,
+            )
         return page
 
     # -- writes -----------------------------------------------------------------------------
@@ -316,14 +363,20 @@ class JiraConnector:
         add_labels: Iterable[str] = (),
         remove_labels: Iterable[str] = (),
         fields: Mapping[str, Any] | None = None,
+        comments: Iterable[str] = (),
     ) -> bool:
-        """Add/remove labels and set fields in ONE ``PUT /issue/{key}``; False when there
-        is nothing to change (no call). A refusal raises RejectedRecord for ``key``."""
+        """Add/remove labels, set fields and add comments (wiki-markup bodies, API v2) in ONE
+        ``PUT /issue/{key}``; False when there is nothing to change (no call). A refusal
+        raises RejectedRecord for ``key``."""
         ops = [{"add": label} for label in add_labels]
         ops += [{"remove": label} for label in remove_labels]
+        notes = [{"add": {"body": body}} for body in comments]
         payload: dict[str, Any] = {}
-        if ops:
-            payload["update"] = {"labels": ops}
+        if ops or notes:
+            payload["update"] = {
+                **({"labels": ops} if ops else {}),
+                **({"comment": notes} if notes else {}),
+            }
         if fields:
             payload["fields"] = dict(fields)
         if not payload:
@@ -350,9 +403,14 @@ class JiraConnector:
         while True:
             params = {"startAt": start, "maxResults": COMMENT_PAGE}
             path = f"issue/{quote_path(key, safe='')}/comment"
-            with self.boundary.guard(f"read the comments of issue {key}", key=key):
-                page = self.client._get_json(path, params=params)
-            comments = page.get("comments") or []
+            page = self._read(path, params, f"read the comments of issue {key}", key=key)
+            comments = page.get("comments") if isinstance(page, dict) else None
+            if not isinstance(comments, list):
+                raise RemoteError(
+                    f"Jira answered the comments of issue {key} without a comment list; "
+                    "the next cycle tries again",
+                    side=SIDE,
+                )
             for comment in comments:
                 body = comment.get("body")
                 text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
@@ -394,6 +452,45 @@ class JiraConnector:
                 return None
             raise
         return found.raw.get("value")
+
+
+#: Fields every issue has when asked for: an answer without them is malformed.
+_ALWAYS_SET = ("updated", "status", "issuetype")
+#: List fields that are ``[]``, never null, when empty (a null would read as "no labels"
+#: and the label we own would never be taken off).
+_ALWAYS_LISTS = ("labels", "fixVersions")
+
+
+def _malformed_page(page: Any, fields: str) -> str | None:
+    """What is wrong with a search answer (None: nothing the pull relies on)."""
+    if not isinstance(page, dict) or not isinstance(page.get("issues"), list):
+        return "a document that has no issues list"
+    asked = set(fields.split(","))
+    required = [f for f in _ALWAYS_SET if f in asked]
+    for issue in page["issues"]:
+        key = issue.get("key") if isinstance(issue, dict) else None
+        if not isinstance(key, str) or not key:
+            return "an issue without a key"
+        values = issue.get("fields")
+        if asked - {"id", "key"} and not isinstance(values, dict):
+            return f"issue {key} without fields"
+        for name in required:
+            value = values.get(name) if isinstance(values, dict) else None
+            if value is None or (name != "updated" and not isinstance(value, dict)):
+                return f"issue {key} without fields.{name}"
+        for name in asked.intersection(_ALWAYS_LISTS):
+            if not isinstance(values, dict) or not isinstance(values.get(name), list):
+                return f"issue {key} whose fields.{name} is not a list"
+        if "updated" in required and not _readable_time(issue):
+            return f"issue {key} with an unreadable fields.updated"
+    return None
+
+
+def _readable_time(issue: RawIssue) -> bool:
+    try:
+        return updated_ms(issue) is not None
+    except ValueError:
+        return False
 
 
 def open_jira(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +54,10 @@ class SalesforceConnector(SalesforceClient):
         for sobject, fields in objects.items():
             self.resolve_fields(sobject, fields)
 
+    def limits(self) -> dict[str, Any]:
+        """The org's limits (``GET /limits``), e.g. ``DailyApiRequests: {Max, Remaining}``."""
+        return dict(self.call("read the org's limits", lambda sf: sf.limits()) or {})
+
     def query_pages(self, query: str, *, include_deleted: bool = False) -> Iterator[list[Record]]:
         """Pages of any SOQL query built with :mod:`connectors.soql`."""
         return pull.query_pages(self, query, include_deleted=include_deleted)
@@ -96,3 +101,36 @@ class SalesforceConnector(SalesforceClient):
     def create(self, sobject: str, record: Mapping[str, Any]) -> str:
         """Create one record; its Id (RejectedRecord when refused)."""
         return push.create(self, sobject, record)
+
+    def attach_file(self, record_id: str, title: str, path_on_client: str, data: bytes) -> str:
+        """Upload a Salesforce File (a ContentVersion) published to ``record_id`` (e.g. an
+        Account): one call; the ContentVersion Id (RejectedRecord when refused). Not retried
+        after a broken connection: look for it with :meth:`files_on` first."""
+        return push.create(
+            self,
+            "ContentVersion",
+            {
+                "Title": title,
+                "PathOnClient": path_on_client,
+                "VersionData": base64.b64encode(data).decode("ascii"),
+                "FirstPublishLocationId": record_id,
+            },
+        )
+
+    def files_on(self, record_ids: Sequence[str], since: datetime) -> list[Record]:
+        """ContentVersions first published to any of ``record_ids`` and created at or after
+        ``since`` (Id, Title, PathOnClient, FirstPublishLocationId); one query per 200 ids."""
+        found: list[Record] = []
+        ids = list(dict.fromkeys(record_ids))
+        for start in range(0, len(ids), 200):
+            query = soql.select(
+                "ContentVersion",
+                ["Id", "Title", "PathOnClient", "FirstPublishLocationId"],
+                where=soql.and_(
+                    soql.in_("FirstPublishLocationId", ids[start : start + 200]),
+                    soql.compare("CreatedDate", ">=", since),
+                ),
+            )
+            for page in pull.query_pages(self, query):
+                found.extend(page)
+        return found

@@ -230,3 +230,31 @@ def test_server_mode_documents(
     ).json()
     assert (page["startAt"], page["maxResults"], len(page["issues"])) == (3, 5, 5)
     check_response(registry, page, "/rest/api/3/search", "get")
+
+
+def test_my_permissions(cloud: tuple[requests.Session, JiraBackend], registry: Registry) -> None:
+    """``GET /mypermissions`` (what ``check --online`` asks): the schema's shape, Jira's 400
+    without ``permissions``, 404 for a project the user cannot see, and the denial switch."""
+    http, backend = cloud
+    api = f"{BASE}/rest/api/2"
+    key = backend.project_order[0]
+    wanted = "BROWSE_PROJECTS,EDIT_ISSUES,ADD_COMMENTS"
+    doc = http.get(f"{api}/mypermissions", params={"permissions": wanted, "projectKey": key})
+    check_response(registry, doc.json(), "/rest/api/3/mypermissions", "get")
+    assert {k: v["havePermission"] for k, v in doc.json()["permissions"].items()} == {
+        "BROWSE_PROJECTS": True,
+        "EDIT_ISSUES": True,
+        "ADD_COMMENTS": True,
+    }
+    assert http.get(f"{api}/mypermissions").status_code == 400
+    assert http.get(f"{api}/mypermissions", params={"permissions": "FLY"}).status_code == 400
+    missing = http.get(f"{api}/mypermissions", params={"permissions": wanted, "projectKey": "NOPE"})
+    assert missing.status_code == 404
+    check_response(registry, missing.json(), "/rest/api/3/mypermissions", "get", "404")
+    backend.denied_permissions = {"EDIT_ISSUES"}
+    denied = http.get(f"{api}/mypermissions", params={"permissions": wanted}).json()
+    assert denied["permissions"]["EDIT_ISSUES"]["havePermission"] is False
+    assert denied["permissions"]["ADD_COMMENTS"]["havePermission"] is True
+    backend.denied_permissions = {"BROWSE_PROJECTS"}
+    hidden = http.get(f"{api}/mypermissions", params={"permissions": wanted, "projectKey": key})
+    assert hidden.status_code == 404

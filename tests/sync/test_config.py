@@ -103,3 +103,18 @@ def test_config_is_found_explicit_then_local_then_env(
     (tmp_path / "jira-crm-sync.toml").unlink()
     with pytest.raises(ConfigFileError, match="no config file"):
         find_config(None, cwd=tmp_path)
+
+
+def test_a_missing_ca_bundle_and_a_rule_the_mapping_layer_refuses_are_config_problems(
+    tmp_path: Path,
+) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace(
+        'order = ["jira_field", "crm_field", "static"]', 'order = ["jira_field", "jira_field"]'
+    )
+    text = text.replace('ca_bundle = ""', f'ca_bundle = "{tmp_path / "no-such-ca.pem"}"', 1)
+    with pytest.raises(ConfigFileError) as caught:
+        load_config(_write(tmp_path, text), environ=ENV)
+    joined = "\n".join(caught.value.problems)
+    assert f"jira.ca_bundle: {tmp_path / 'no-such-ca.pem'} is not a readable file" in joined
+    assert "link.order: a rule is repeated; fix that key" in joined

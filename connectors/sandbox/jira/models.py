@@ -92,6 +92,9 @@ class JiraBackend:
         self.password = password
         self.time_zone = time_zone
         self.zone: tzinfo = ZoneInfo(time_zone)
+        #: Permission keys (``EDIT_ISSUES``...) the signed-in user lacks in every project, as
+        #: ``GET /mypermissions`` reports them; a test switch, kept across ``reset()``.
+        self.denied_permissions: set[str] = set()
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.me = JiraUser(
             account_id="712020:5a4d1c2e-0000-4000-8000-5a4db0c5ed01",

@@ -26,6 +26,23 @@ SEARCH_REMOVED = (
     "https://developer.atlassian.com/changelog/#CHANGE-2046"
 )
 MAX_PROPERTIES = 5
+#: Built-in permissions ``/mypermissions`` knows: key -> (id, name, description, type).
+PERMISSIONS: dict[str, tuple[str, str, str, str]] = {
+    "ADMINISTER": ("0", "Administer Jira", "Ability to administer Jira.", "GLOBAL"),
+    "BROWSE_PROJECTS": ("10", "Browse Projects", "Ability to browse projects.", "PROJECT"),
+    "CREATE_ISSUES": ("11", "Create Issues", "Ability to create issues.", "PROJECT"),
+    "EDIT_ISSUES": ("12", "Edit Issues", "Ability to edit issues.", "PROJECT"),
+    "ASSIGN_ISSUES": ("13", "Assign Issues", "Ability to assign issues.", "PROJECT"),
+    "ADD_COMMENTS": ("15", "Add Comments", "Ability to comment on issues.", "PROJECT"),
+    "DELETE_ISSUES": ("16", "Delete Issues", "Ability to delete issues.", "PROJECT"),
+    "ADMINISTER_PROJECTS": (
+        "23",
+        "Administer Projects",
+        "Ability to administer a project.",
+        "PROJECT",
+    ),
+    "TRANSITION_ISSUES": ("46", "Transition Issues", "Ability to transition issues.", "PROJECT"),
+}
 
 
 class BadRequest(ValueError):
@@ -90,6 +107,7 @@ class MetaRoutes(Api):
         """Add this version's routes."""
         self.add(router, "GET", "/serverInfo", self.server_info)
         self.add(router, "GET", "/myself", self.myself)
+        self.add(router, "GET", "/mypermissions", self.my_permissions)
         self.add(router, "GET", "/field", self.fields)
         self.add(router, "GET", "/issuetype", self.issue_types)
         self.add(router, "GET", "/project", self.projects)
@@ -126,6 +144,33 @@ class MetaRoutes(Api):
             }
         )
         return SandboxResponse.json(doc)
+
+    def my_permissions(self, request: SandboxRequest) -> SandboxResponse:
+        """``GET /mypermissions``: which of ``permissions`` the caller holds, globally or
+        in ``projectKey``/``projectId`` (404 for an unknown project or one it cannot browse,
+        as Jira answers); ``backend.denied_permissions`` takes some away."""
+        keys = listed(request.arg("permissions"))
+        if not keys:
+            return self.backend.error(400, "The 'permissions' query parameter is required.")
+        unknown = [key for key in keys if key not in PERMISSIONS]
+        if unknown:
+            return self.backend.error(400, f"Unrecognized permission keys: {', '.join(unknown)}")
+        denied = self.backend.denied_permissions
+        project = request.arg("projectKey") or request.arg("projectId")
+        if project and (self.backend.get_project(project) is None or "BROWSE_PROJECTS" in denied):
+            return self.backend.error(404, f"No project could be found with key '{project}'.")
+        out: dict[str, Any] = {}
+        for key in keys:
+            permission_id, name, description, kind = PERMISSIONS[key]
+            out[key] = {
+                "id": permission_id,
+                "key": key,
+                "name": name,
+                "type": kind,
+                "description": description,
+                "havePermission": key not in denied,
+            }
+        return SandboxResponse.json({"permissions": out})
 
     def fields(self, request: SandboxRequest) -> SandboxResponse:
         """``GET /field``."""

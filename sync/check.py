@@ -1,0 +1,625 @@
+"""`check [--online]`: is this config usable, and if not, what to do about it.
+
+Offline, the file itself: it loads (every problem listed, the mapping rules' included),
+the schedule parses, CA bundles and secret files are readable (and private), the state
+store's location is usable. ``--online`` also signs in to both sides and checks what a
+cycle relies on: permissions, projects, every configured field and object, time zone and
+API budgets. Each check is one line: a name, ok/warn/fail, and what to do. A failed
+check is a config problem (exit 2) or a remote one (exit 3, cannot reach or sign in).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import ssl
+import tomllib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from connectors.exceptions import ConfigError, ConnectorError
+from connectors.jira import JiraConnector, open_jira
+from connectors.retry import RetryPolicy
+from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.auth import jwt_assertion, new_meter
+from mappings.config import DEFAULT_CRM_FIELDS
+from sync.config import SECRET_FILE_KEYS, Config, ConfigFileError, find_config, load_config
+from sync.exitcodes import ExitCode
+from sync.pull import ACCOUNT, CASE, CASE_FIELDS
+from sync.schedule import Schedule, ScheduleError
+
+Status = Literal["ok", "warn", "fail"]
+Kind = Literal["config", "remote"]
+
+_LABELS = {"ok": "OK", "warn": "WARN", "fail": "FAIL"}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DATE_LITERAL = re.compile(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}")
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "Universal", "Zulu"})
+#: What each Jira permission is needed for.
+_JIRA_PERMISSIONS = {
+    "BROWSE_PROJECTS": "to read the issues",
+    "EDIT_ISSUES": "to set the flag label or field",
+    "ADD_COMMENTS": "to comment when a customer's level changes",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report; ``kind`` says which exit code a failure means."""
+
+    name: str
+    status: Status
+    detail: str
+    kind: Kind = "config"
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON shape of ``check --json``."""
+        return {"name": self.name, "status": self.status, "detail": self.detail}
+
+    def line(self) -> str:
+        """``OK    name: detail``."""
+        return f"{_LABELS[self.status]:<6}{self.name}: {self.detail}"
+
+
+@dataclass
+class CheckReport:
+    """Every check that ran, in order."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    def ok(self, name: str, detail: str) -> None:
+        """Record a passed check."""
+        self.checks.append(Check(name, "ok", detail))
+
+    def warn(self, name: str, detail: str) -> None:
+        """Record a warning (never fails the run)."""
+        self.checks.append(Check(name, "warn", detail))
+
+    def fail(self, name: str, detail: str, kind: Kind = "config") -> None:
+        """Record a failure: a config problem, or a remote one (cannot reach or sign in)."""
+        self.checks.append(Check(name, "fail", detail, kind))
+
+    def failed(self, name: str, exc: ConnectorError) -> None:
+        """Record a connector error: ConfigError is the config's, the rest the remote's."""
+        kind: Kind = "config" if isinstance(exc, ConfigError) else "remote"
+        self.fail(name, exc.message, kind)
+
+    @property
+    def failures(self) -> list[Check]:
+        """The failed checks."""
+        return [c for c in self.checks if c.status == "fail"]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 when nothing failed; 2 for any config problem; else 3 (reach or sign in)."""
+        failures = self.failures
+        if not failures:
+            return ExitCode.OK
+        if any(c.kind == "config" for c in failures):
+            return ExitCode.USAGE
+        return ExitCode.REMOTE
+
+    def summary(self) -> str:
+        """The one line a failed check run ends with (stderr)."""
+        failures = self.failures
+        return (
+            f"{len(failures)} check(s) failed, first {failures[0].name}; do what the FAIL "
+            "line(s) say, then run `jira-crm-sync check` again"
+            if failures
+            else "every check passed"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The document ``check --json`` prints."""
+        return {"ok": not self.failures, "checks": [c.as_dict() for c in self.checks]}
+
+
+def run_checks(explicit: Path | None, *, online: bool) -> CheckReport:
+    """Every check for the config at ``explicit`` (or the one found the usual way)."""
+    report = CheckReport()
+    try:
+        path = find_config(explicit)
+    except ConfigFileError as exc:
+        for problem in exc.problems:
+            report.fail("config", problem)
+        return report
+    if path.is_file():
+        _private(report, "config file", path)
+    try:
+        config = load_config(path)
+    except ConfigFileError as exc:
+        for problem in exc.problems:
+            report.fail("config", problem)
+        return report
+    report.ok("config", f"{path} loads; every key is valid")
+    _secret_files(report, path, config)
+    unusable_ca = _ca_bundles(report, config)
+    _schedule(report, config)
+    _labels(report, config)
+    used = _state(report, config, online)
+    if online:  # a side whose CA bundle failed above cannot be reached: skip it
+        if "jira" not in unusable_ca:
+            _jira(report, config, used.get("jira"))
+        if "crm.salesforce" not in unusable_ca:
+            _salesforce(report, config, used.get("salesforce"))
+    return report
+
+
+# -- offline ------------------------------------------------------------------------------
+
+
+def _private(report: CheckReport, what: str, path: Path) -> None:
+    """Warn when a file holding secrets can be read (or changed) by other users."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return
+    if mode & 0o077:
+        report.warn(
+            f"{what} permissions",
+            f"{path} is open to other users (mode {mode:04o}); run chmod 600 {path}",
+        )
+
+
+def _expand(value: str) -> str:
+    return _ENV_REF.sub(lambda m: os.environ.get(m.group(1), m.group(0)), value)
+
+
+def _secret_files(report: CheckReport, path: Path, config: Config) -> None:
+    """Modes of the ``*_file`` secrets (already read by the loader) and the JWT key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        raw = {}
+    for section_path, keys in SECRET_FILE_KEYS.items():
+        section: Any = raw
+        for part in section_path:
+            section = section.get(part) if isinstance(section, dict) else None
+        if not isinstance(section, dict):
+            continue
+        for key in keys:
+            value = section.get(f"{key}_file")
+            if not isinstance(value, str):
+                continue
+            secret = Path(_expand(value)).expanduser()
+            if not secret.is_absolute():
+                secret = path.parent / secret
+            _private(report, f"{'.'.join(section_path)}.{key}_file", secret)
+    sf = config.crm.salesforce
+    if sf.auth != "jwt" or not sf.private_key_file:
+        return
+    name = "crm.salesforce.private_key_file"
+    try:
+        jwt_assertion(config.salesforce_settings())
+    except ConfigError as exc:
+        report.fail(name, exc.message)
+        return
+    report.ok(name, f"{sf.private_key_file} holds a usable RSA private key")
+    _private(report, name, Path(sf.private_key_file))
+
+
+def _ca_bundles(report: CheckReport, config: Config) -> set[str]:
+    """Check each configured CA bundle loads; returns the sections whose bundle does not."""
+    unusable: set[str] = set()
+    for section, bundle in (
+        ("jira", config.jira.ca_bundle),
+        ("crm.salesforce", config.crm.salesforce.ca_bundle),
+    ):
+        name = f"{section}.ca_bundle"
+        if not bundle:
+            continue
+        where = Path(bundle)
+        fix = (
+            f"set [{section}] ca_bundle to the PEM file of the CA that signed the site's "
+            "certificate, or to an empty string for the system store"
+        )
+        try:
+            if where.is_dir():
+                ssl.create_default_context(capath=str(where))
+            else:
+                ssl.create_default_context(cafile=str(where))
+        except FileNotFoundError:
+            report.fail(name, f"{bundle} does not exist; {fix}")
+        except ssl.SSLError:
+            report.fail(name, f"{bundle} holds no PEM certificate; {fix}")
+        except OSError as exc:
+            report.fail(name, f"cannot read {bundle} ({exc.strerror}); {fix}")
+        else:
+            report.ok(name, f"{bundle} is a readable CA bundle")
+            continue
+        unusable.add(section)
+    return unusable
+
+
+def _schedule(report: CheckReport, config: Config) -> None:
+    try:
+        schedule = Schedule.parse(config.schedule.every)
+    except ScheduleError as exc:
+        report.fail("schedule", f"{exc}; fix it in the config")
+        return
+    kind = "every" if schedule.interval is not None else "cron (UTC)"
+    report.ok("schedule", f"{kind} {schedule.text}")
+
+
+def _labels(report: CheckReport, config: Config) -> None:
+    """Jira labels cannot hold spaces and are at most 255 characters."""
+    wanted = [("push.jira.label", config.push.jira.label)]
+    wanted += [("progress.blocked_labels", label) for label in config.progress.blocked_labels]
+    bad = [(key, label) for key, label in wanted if not label or re.search(r"\s", label)]
+    bad += [(key, label) for key, label in wanted if len(label) > 255]
+    if bad:
+        for key, label in bad:
+            report.fail(
+                "jira labels",
+                f"{key} {label!r} is not a Jira label: labels are 1 to 255 characters "
+                "without spaces; use e.g. customer-at-risk",
+            )
+        return
+    report.ok("jira labels", f"{config.push.jira.label} is a valid Jira label")
+
+
+def _state(report: CheckReport, config: Config, online: bool) -> dict[str, int]:
+    """Where the state store lives; online, its schema and today's API calls per side."""
+    from sync.store.db import default_url, sqlite_path
+
+    url = config.state.url or default_url()
+    name = "state store"
+    fix = "set [state] url to a sqlite:/// path or a postgresql+psycopg:// URL"
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        report.fail(name, f"[state] url is not a database URL; {fix}")
+        return {}
+    backend = parsed.get_backend_name()
+    shown = parsed.render_as_string(hide_password=True)
+    if backend not in ("sqlite", "postgresql"):
+        report.fail(name, f"{shown} is not supported; {fix}")
+        return {}
+    path = sqlite_path(parsed)
+    if path is not None and not _sqlite_place_usable(report, path):
+        return {}
+    if path is not None and not path.exists():
+        report.ok(name, f"SQLite file {path} does not exist yet; the first run creates it")
+        return {}
+    if not online:
+        where = f"SQLite file {path}" if path else shown
+        more = "" if path else "; --online connects to it"
+        report.ok(name, f"{where}{more}")
+        return {}
+    return _state_online(report, url, shown)
+
+
+def _sqlite_place_usable(report: CheckReport, path: Path) -> bool:
+    fix = "set [state] url to a writable location, or fix the permissions"
+    if path.exists():
+        if not path.is_file() or not os.access(path, os.R_OK | os.W_OK):
+            report.fail("state store", f"{path} is not a readable, writable file; {fix}")
+            return False
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            report.fail("state store", f"{path.parent} is not writable (SQLite needs it); {fix}")
+            return False
+        return True
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        report.fail("state store", f"cannot create {path}: {existing} is not writable; {fix}")
+        return False
+    return True
+
+
+def _state_online(report: CheckReport, url: str, shown: str) -> dict[str, int]:
+    from sync.store import StoreError, current_revision, head_revision, repo
+    from sync.store.db import create_engine
+
+    name = "state store"
+    try:
+        engine = create_engine(url)
+    except StoreError as exc:
+        report.fail(name, str(exc))
+        return {}
+    try:
+        with engine.connect() as conn:
+            revision = current_revision(engine)
+            head = head_revision()
+            if revision is None:
+                report.ok(name, f"{shown} is empty; the first run creates the schema")
+                return {}
+            if revision != head:
+                report.fail(
+                    name,
+                    f"{shown} is at schema {revision}, this version needs {head}; "
+                    "run `jira-crm-sync db upgrade`",
+                )
+                return {}
+            day = datetime.now(UTC).date()
+            used = {side: repo.calls_today(conn, side, day) for side in ("jira", "salesforce")}
+        report.ok(name, f"{shown} is reachable, schema {revision}")
+        return used
+    except sa.exc.DBAPIError as exc:
+        detail = " ".join(str(exc.orig if exc.orig is not None else exc).split())[:300]
+        report.fail(
+            name,
+            f"cannot use {shown} ({detail}); check [state] url and that the database is up",
+        )
+        return {}
+    finally:
+        engine.dispose()
+
+
+# -- online: Jira -------------------------------------------------------------------------
+
+
+@contextmanager
+def _guard(report: CheckReport, name: str) -> Iterator[list[bool]]:
+    """Record a connector error as the failure of check ``name``; yields [passed]."""
+    passed = [True]
+    try:
+        yield passed
+    except ConnectorError as exc:
+        passed[0] = False
+        report.failed(name, exc)
+
+
+def _jira(report: CheckReport, config: Config, used_today: int | None) -> None:
+    jira = open_jira(config.jira_settings())
+    try:
+        with _guard(report, "jira login") as passed:
+            facts = jira.connect()
+        if not passed[0]:
+            return  # the other Jira checks need a login
+        who = config.jira.email or facts.display_name or facts.user
+        version = ".".join(str(v) for v in facts.version)
+        report.ok("jira login", f"{who} on {facts.base_url} (Jira {facts.deployment} {version})")
+        _jira_time_zone(report, config, facts.time_zone)
+        _jira_projects(report, config, jira)
+        _jira_fields(report, config, jira)
+    finally:
+        jira.close()
+    _jira_budget(report, config, used_today)
+
+
+def _jira_time_zone(report: CheckReport, config: Config, zone: str) -> None:
+    if zone in _UTC_NAMES:
+        report.ok("jira time zone", f"{zone}: JQL dates read as UTC")
+        return
+    detail = (
+        f"{zone}, not UTC: Jira reads zone-less JQL dates in it; the sync's own searches "
+        "use epoch milliseconds, so only dates in [jira] jql are affected"
+    )
+    if _DATE_LITERAL.search(config.jira.jql):
+        report.warn(
+            "jira time zone", f"{detail}: the dates in [jira] jql are read in {zone}, not UTC"
+        )
+    else:
+        report.ok("jira time zone", detail)
+
+
+def _needed_permissions(config: Config) -> list[str]:
+    needed = ["BROWSE_PROJECTS", "EDIT_ISSUES"]
+    if config.push.jira.comment_on_change:
+        needed.append("ADD_COMMENTS")
+    return needed
+
+
+def _jira_projects(report: CheckReport, config: Config, jira: JiraConnector) -> None:
+    needed = _needed_permissions(config)
+    contexts: Sequence[str | None] = config.jira.projects or [None]
+    for project in contexts:
+        name = f"jira project {project}" if project else "jira permissions"
+        with _guard(report, name):
+            held = jira.my_permissions(needed, project)
+            missing = [key for key in needed if not held.get(key)]
+            if missing:
+                why = "; ".join(f"{key} {_JIRA_PERMISSIONS[key]}" for key in missing)
+                report.fail(
+                    name,
+                    f"the user lacks {', '.join(missing)} ({why}); ask a Jira admin to grant "
+                    "them to it in the project's permission scheme",
+                    "remote",
+                )
+            else:
+                report.ok(name, f"found; the user has {', '.join(needed)}")
+    with _guard(report, "jira scope"):
+        if jira.scope_has_issues():
+            report.ok("jira scope", "the search of [jira] projects and jql finds issues")
+        else:
+            report.warn(
+                "jira scope",
+                "no issue matches [jira] projects and jql; check the keys and the clause",
+            )
+
+
+def _jira_fields(report: CheckReport, config: Config, jira: JiraConnector) -> None:
+    """Mirrors sync.remote.resolve_field_ids: every field name a cycle resolves."""
+    targets: list[tuple[str, str]] = []
+    if "jira_field" in config.link.order:
+        targets.append(("[link] jira_field", config.link.jira_field))
+    if config.progress.measure == "story_points" or config.progress.story_points_field:
+        targets.append(("[progress] story_points_field", config.progress.story_points_field))
+    if config.push.jira.field:
+        targets.append(("[push.jira] field", config.push.jira.field))
+    for setting, ref in targets:
+        name = f"jira field {ref}"
+        with _guard(report, name):
+            report.ok(name, f"{setting} resolves to {jira.resolve_field(ref, setting)}")
+
+
+def _jira_budget(report: CheckReport, config: Config, used_today: int | None) -> None:
+    limits = config.limits
+    used = "no run recorded yet" if used_today is None else f"{used_today:,} used today (UTC)"
+    detail = (
+        f"Jira reports no budget; [limits] allows {limits.jira_calls_per_cycle:,} calls a "
+        f"cycle and {limits.jira_calls_per_day:,} a day; {used}"
+    )
+    if used_today is not None and used_today >= limits.jira_calls_per_day:
+        report.warn(
+            "jira API budget",
+            f"{detail}: spent, so cycles skip Jira until tomorrow (UTC) unless you raise "
+            "[limits] jira_calls_per_day",
+        )
+    else:
+        report.ok("jira API budget", detail)
+
+
+# -- online: Salesforce -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One configured Salesforce field: where it is set, and whether the sync writes it."""
+
+    field: str
+    setting: str
+    write: bool = False
+    external_id: bool = False
+
+
+def _salesforce_targets(config: Config) -> list[tuple[str, str, list[_Target]]]:
+    """(object, the setting naming it, its fields): mirrors sync.pull and sync.push."""
+    account = config.crm.salesforce.account
+    standard = "a standard field"
+    account_fields = [
+        _Target("Name", standard),
+        _Target("OwnerId", standard),
+        _Target(account.segment_field, "[crm.salesforce.account] segment_field"),
+    ]
+    if config.satisfaction.source == "account_field":
+        account_fields.append(
+            _Target(account.satisfaction_field, "[crm.salesforce.account] satisfaction_field")
+        )
+    if "crm_field" in config.link.order:
+        account_fields.append(_Target(config.link.crm_field, "[link] crm_field"))
+    objects = [
+        (ACCOUNT, "a standard object", account_fields),
+        (CASE, "a standard object", [_Target(f, standard) for f in CASE_FIELDS]),
+    ]
+    if config.satisfaction.source == "survey":
+        survey = config.satisfaction.survey
+        where = "[satisfaction.survey]"
+        objects.append(
+            (
+                survey.object,
+                f"{where} object",
+                [
+                    _Target(survey.account_field, f"{where} account_field"),
+                    _Target(survey.score_field, f"{where} score_field"),
+                    _Target(survey.date_field, f"{where} date_field"),
+                ],
+            )
+        )
+    push = config.push.crm
+    mapped = tuple(push.fields.items()) or DEFAULT_CRM_FIELDS
+    report_fields = [
+        _Target(push.external_id_field, "[push.crm] external_id_field", True, True),
+        *(_Target(crm, f"[push.crm.fields] {name}", True) for name, crm in mapped),
+    ]
+    objects.append((push.object, "[push.crm] object", report_fields))
+    return objects
+
+
+def _salesforce(report: CheckReport, config: Config, used_today: int | None) -> None:
+    # One quick retry, not a cycle's minutes of back-off: a person is waiting.
+    quick = RetryPolicy(attempts=2, initial_wait=0.5)
+    crm = SalesforceConnector(config.salesforce_settings(), meter=new_meter(), retry=quick)
+    try:
+        with _guard(report, "salesforce login") as passed:
+            crm.connect()
+            limits = crm.limits()  # also proves a session-token login works
+        if not passed[0]:
+            return  # the other Salesforce checks need a login
+        sf = config.crm.salesforce
+        who = f" as {sf.username}" if sf.username else ""
+        report.ok("salesforce login", f"{sf.auth}{who} on {crm.instance_url}")
+        for sobject, setting, targets in _salesforce_targets(config):
+            _salesforce_object(report, crm, sobject, setting, targets)
+        _salesforce_budget(report, config, limits, used_today)
+    finally:
+        crm.session.close()
+
+
+def _salesforce_object(
+    report: CheckReport,
+    crm: SalesforceConnector,
+    sobject: str,
+    setting: str,
+    targets: list[_Target],
+) -> None:
+    name = f"salesforce object {sobject}"
+    with _guard(report, name) as passed:
+        described = crm.describe(sobject)
+    if not passed[0]:
+        return
+    fields = {str(f.get("name")).lower(): f for f in described.get("fields") or []}
+    names = [str(f.get("name")) for f in fields.values()]
+    problems = [
+        (target, problem)
+        for target in targets
+        if (problem := _field_problem(target, fields.get(target.field.lower()), names))
+    ]
+    if problems:
+        report.ok(name, f"found; {len(problems)} of its {len(targets)} configured field(s) fail")
+    else:
+        report.ok(name, f"found, with all {len(targets)} configured field(s)")
+    for target, problem in problems:
+        report.fail(f"salesforce field {sobject}.{target.field}", problem)
+
+
+def _field_problem(target: _Target, info: dict[str, Any] | None, names: list[str]) -> str | None:
+    """What is wrong with one configured field (None when it is fine)."""
+    if info is None:
+        lowered = {n.lower(): n for n in names}
+        close = difflib.get_close_matches(target.field.lower(), list(lowered), n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(lowered[c] for c in close)}?)" if close else ""
+        return (
+            f"not found, or not visible to the integration user{hint}; fix {target.setting} "
+            "in the config, or grant the user field-level access"
+        )
+    if target.write and not (info.get("createable") and info.get("updateable")):
+        return (
+            f"the integration user cannot write it (createable/updateable false); the sync "
+            f"upserts it: grant edit access, or map another field in {target.setting}"
+        )
+    if target.external_id and not info.get("externalId"):
+        return (
+            "is not an External ID field; mark it External ID (and Unique) in Setup, or name "
+            f"one that is in {target.setting}"
+        )
+    return None
+
+
+def _salesforce_budget(
+    report: CheckReport, config: Config, limits: dict[str, Any], used_today: int | None
+) -> None:
+    name = "salesforce API budget"
+    ours = config.limits
+    used = "no run recorded yet" if used_today is None else f"{used_today:,} used today (UTC)"
+    allowed = (
+        f"[limits] lets this tool use {ours.crm_calls_per_cycle:,} a cycle and "
+        f"{ours.crm_calls_per_day:,} a day; {used}"
+    )
+    daily = limits.get("DailyApiRequests") or {}
+    remaining, most = daily.get("Remaining"), daily.get("Max")
+    if not isinstance(remaining, int) or not isinstance(most, int):
+        report.warn(name, f"the org did not report DailyApiRequests; {allowed}")
+        return
+    detail = f"{remaining:,} of the org's {most:,} daily API calls left; {allowed}"
+    if remaining < ours.crm_calls_per_cycle:
+        report.warn(
+            name,
+            f"{detail}: fewer left than a cycle may use, so cycles may stop early; wait for "
+            "the rolling 24 hours, or lower [limits] crm_calls_per_cycle",
+        )
+    elif used_today is not None and used_today >= ours.crm_calls_per_day:
+        report.warn(
+            name, f"{detail}: this tool's own daily budget is spent; raise crm_calls_per_day"
+        )
+    else:
+        report.ok(name, detail)

@@ -1,0 +1,548 @@
+"""``jira-crm-sync status``: what the state store says, read without any network call.
+
+Last runs, cursors and the projects waiting for a re-derive, the outbox per side and
+state, parked writes with their errors and next retry, API calls used today against
+``[limits]``, shard leases (PostgreSQL) and whether a run holds the lock, read without
+taking it (a status check must never make a `run` exit 4). The same :class:`Status`
+renders as rich tables on a terminal, aligned plain text otherwise, or one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from sync.config import Config
+from sync.store import Store, default_url, repo
+from sync.store.db import sqlite_path
+from sync.store.locks import _pg_key, list_leases, lock_path
+from sync.store.records import DIRTY
+from sync.store.schema import outbox
+
+#: Sides as the run history and the API budget name them.
+SIDES = ("jira", "salesforce")
+RUNS = 10
+PARKED = 50
+NEVER = "-"
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value else NEVER
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def display_url(url: str | None) -> str:
+    """The state store's URL with any password hidden."""
+    return sa.make_url(url or default_url()).render_as_string(hide_password=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One section of the status: a titled table, or a line saying it is empty."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    empty: str
+    numeric: frozenset[int] = frozenset()  # right-aligned columns
+
+
+@dataclass
+class Status:
+    """Everything ``status`` shows; JSON-ready through :meth:`as_dict`."""
+
+    store: str
+    dialect: str
+    now: datetime
+    exists: bool = True
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    cursors: list[dict[str, Any]] = field(default_factory=list)
+    rederives: list[dict[str, Any]] = field(default_factory=list)
+    outbox: dict[str, dict[str, int]] = field(default_factory=dict)
+    parked: list[dict[str, Any]] = field(default_factory=list)
+    parked_total: int = 0
+    budget: dict[str, dict[str, int]] = field(default_factory=dict)
+    leases: list[dict[str, Any]] = field(default_factory=list)
+    lock: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headline(self) -> str:
+        """One line: the last run, or that there has been none."""
+        if not self.exists:
+            return (
+                f"no runs yet: there is no state store at {self.store} "
+                "(`jira-crm-sync run` creates it)"
+            )
+        if not self.runs:
+            return "no runs yet: `jira-crm-sync run` does the first sync"
+        last = self.runs[0]
+        ended = _when_text(last["finished_at"] or last["started_at"])
+        exit_code = NEVER if last["exit_code"] is None else last["exit_code"]
+        return f"last run #{last['id']}: {last['status']} (exit {exit_code}) at {ended}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``status --json`` document."""
+        return {
+            "store": self.store,
+            "dialect": self.dialect,
+            "now": _iso(self.now),
+            "exists": self.exists,
+            "summary": self.headline,
+            "lock": self.lock,
+            "runs": self.runs,
+            "cursors": self.cursors,
+            "pending_rederives": self.rederives,
+            "outbox": self.outbox,
+            "parked": self.parked,
+            "parked_total": self.parked_total,
+            "budget": self.budget,
+            "leases": self.leases,
+        }
+
+    def tables(self) -> list[Table]:
+        """The sections, in the order people read them."""
+        runs = Table(
+            "Last runs",
+            (
+                *("run", "started", "took", "status", "exit", "pulled"),
+                *("wrote sf/jira", "failed", "calls jira/sf"),
+                "note",
+            ),
+            [_run_row(run) for run in self.runs],
+            "no runs yet",
+            frozenset({0, 4, 5, 6, 7, 8}),
+        )
+        budget = Table(
+            "API calls today (UTC) against [limits]",
+            ("side", "used", "per day", "left today", "per cycle"),
+            [
+                (side, *(str(b[k]) for k in ("used", "per_day", "left", "per_cycle")))
+                for side, b in self.budget.items()
+            ],
+            "no limits configured",
+            frozenset({1, 2, 3, 4}),
+        )
+        queue = Table(
+            "Writes in the outbox",
+            ("side", "pending", "in flight", "parked", "not retried", "done"),
+            [
+                (
+                    side,
+                    *(str(n[k]) for k in ("pending", "inflight", "parked", "exhausted", "done")),
+                )
+                for side, n in self.outbox.items()
+            ],
+            "no writes queued yet",
+            frozenset({1, 2, 3, 4, 5}),
+        )
+        parked_title = "Parked writes"
+        if self.parked_total > len(self.parked):
+            parked_title += f" (the first {len(self.parked)} of {self.parked_total})"
+        parked = Table(
+            parked_title,
+            ("side", "record", "op", "attempts", "next retry", "error"),
+            [
+                (
+                    p["side"],
+                    p["record"],
+                    p["op"],
+                    str(p["attempts"]),
+                    _when_text(p["next_attempt_at"]) if p["retried"] else "not retried",
+                    p["error"] or "",
+                )
+                for p in self.parked
+            ],
+            "no parked writes",
+            frozenset({3}),
+        )
+        cursors = Table(
+            "Cursors",
+            ("source", "object", "position", "saved"),
+            [
+                (c["source"], c["object"], c["position"], _when_text(c["updated_at"]))
+                for c in self.cursors
+            ],
+            "no cursors yet (the first run reads everything)",
+        )
+        rederives = Table(
+            "Projects waiting for a re-derive",
+            ("project", "marks", "since"),
+            [(r["project"], str(r["marks"]), _when_text(r["since"])) for r in self.rederives],
+            "none: every change pulled has been merged",
+            frozenset({1}),
+        )
+        tables = [runs, parked, queue, budget, cursors, rederives]
+        if self.dialect == "postgresql":
+            tables.append(
+                Table(
+                    "Shard leases",
+                    ("shard", "owner", "state", "expires", "heartbeat"),
+                    [
+                        (
+                            lease["shard"],
+                            lease["owner"] or NEVER,
+                            lease["state"],
+                            _when_text(lease["expires_at"]),
+                            _when_text(lease["heartbeat_at"]),
+                        )
+                        for lease in self.leases
+                    ],
+                    "no shard has been leased yet",
+                )
+            )
+        return tables
+
+    def lock_line(self) -> str:
+        """Whether a run holds the store now."""
+        lock = self.lock
+        if lock.get("held") is None:
+            return f"run lock: cannot tell ({lock.get('detail', 'unknown')})"
+        if lock["held"]:
+            return f"run lock: held by {lock.get('holder') or 'an unknown process'}"
+        return "run lock: free"
+
+
+def _when_text(iso: str | None) -> str:
+    return _when(datetime.fromisoformat(iso)) if iso else NEVER
+
+
+def _run_row(run: dict[str, Any]) -> tuple[str, ...]:
+    started = datetime.fromisoformat(run["started_at"])
+    finished = datetime.fromisoformat(run["finished_at"]) if run["finished_at"] else None
+    took = f"{(finished - started).total_seconds():.1f}s" if finished else NEVER
+    notes = [flag for flag in ("dry run", "full") if run[flag.replace(" ", "_")]]
+    if run["error"]:
+        notes.append(run["error"])
+    return (
+        str(run["id"]),
+        _when(started),
+        took,
+        run["status"],
+        NEVER if run["exit_code"] is None else str(run["exit_code"]),
+        str(run["pulled_total"]),
+        f"{run['written'].get('salesforce_records', 0)}/{run['written'].get('jira_issues', 0)}",
+        str(run["failed"]),
+        "/".join(str(run["calls"].get(side, NEVER)) for side in SIDES),
+        "; ".join(notes),
+    )
+
+
+# --- reading the store -------------------------------------------------------------------------
+
+
+def missing_state_file(url: str | None) -> Path | None:
+    """The SQLite state file when it does not exist yet (status must not create it)."""
+    path = sqlite_path(url or default_url())
+    return path if path is not None and not path.exists() else None
+
+
+def empty(config: Config, now: datetime | None = None) -> Status:
+    """The status of a state store that does not exist yet."""
+    status = Status(display_url(config.state.url), "sqlite", now or datetime.now(UTC), exists=False)
+    status.budget = _budget(config, {})
+    status.lock = {"held": False, "holder": None}
+    return status
+
+
+def collect(
+    store: Store, config: Config, *, runs: int = RUNS, now: datetime | None = None
+) -> Status:
+    """Read the status from an opened store (no network, no lock taken)."""
+    now = now or datetime.now(UTC)
+    status = Status(display_url(config.state.url), store.dialect, now)
+    with store.read() as conn:
+        status.runs = [_run(record) for record in repo.last_runs(conn, runs)]
+        cursors = repo.all_cursors(conn)
+        status.outbox = _outbox(conn)
+        status.parked = [_parked(entry) for entry in repo.parked(conn, PARKED)]
+        status.parked_total = sum(n["parked"] for n in status.outbox.values())
+        status.budget = _budget(config, repo.calls_on(conn, now.date()))
+        db_now = conn.scalar(sa.select(sa.func.now())) if store.dialect == "postgresql" else now
+    status.cursors = [_cursor(c) for c in cursors if c.source != DIRTY]
+    status.rederives = _rederives([c for c in cursors if c.source == DIRTY])
+    status.leases = [
+        {
+            "shard": lease.shard,
+            "owner": lease.owner,
+            "state": _lease_state(lease.owner, lease.expires_at, db_now or now),
+            "expires_at": _iso(lease.expires_at),
+            "heartbeat_at": _iso(lease.heartbeat_at),
+        }
+        for lease in list_leases(store.engine)
+    ]
+    status.lock = lock_state(store)
+    return status
+
+
+def _run(record: repo.RunRecord) -> dict[str, Any]:
+    written = dict(record.written or {})
+    failed = int(written.pop("failed", 0) or 0)
+    calls = record.calls or {}
+    return {
+        "id": record.id,
+        "worker": record.worker,
+        "started_at": _iso(record.started_at),
+        "finished_at": _iso(record.finished_at),
+        "status": record.status,
+        "exit_code": record.exit_code,
+        "dry_run": record.dry_run,
+        "full": record.full,
+        "pulled": record.pulled or {},
+        "pulled_total": sum(int(n) for n in (record.pulled or {}).values()),
+        "written": written,
+        "failed": failed,
+        "calls": {
+            side: int(calls[side]["total"])
+            for side in SIDES
+            if isinstance(calls.get(side), dict) and "total" in calls[side]
+        },
+        "error": record.error,
+    }
+
+
+def _position(value: Any) -> str:
+    """A cursor's value in a few words."""
+    if isinstance(value, dict):
+        if "updated_ms" in value:
+            stamp = datetime.fromtimestamp(int(value["updated_ms"]) / 1000, UTC)
+            return f"updated {_when(stamp)}"
+        if "at" in value:
+            at = _when(datetime.fromisoformat(str(value["at"]).replace("Z", "+00:00")))
+            return f"{at}" + (f" after {value['last_id']}" if value.get("last_id") else "")
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _cursor(cursor: repo.CursorRecord) -> dict[str, Any]:
+    return {
+        "source": cursor.source,
+        "object": cursor.object,
+        "position": _position(cursor.value),
+        "value": cursor.value,
+        "updated_at": _iso(cursor.updated_at),
+    }
+
+
+def _rederives(marks: list[repo.CursorRecord]) -> list[dict[str, Any]]:
+    by_project: dict[str, list[datetime]] = {}
+    for mark in marks:
+        by_project.setdefault(str(mark.value), []).append(mark.updated_at)
+    return [
+        {"project": project, "marks": len(stamps), "since": _iso(min(stamps))}
+        for project, stamps in sorted(by_project.items())
+    ]
+
+
+def _outbox(conn: sa.Connection) -> dict[str, dict[str, int]]:
+    """Outbox rows per side and state, with the parked ones no longer retried."""
+    found: dict[str, dict[str, int]] = {}
+
+    def side(target: str) -> dict[str, int]:
+        return found.setdefault(
+            target, dict.fromkeys(("pending", "inflight", "parked", "exhausted", "done"), 0)
+        )
+
+    stmt = sa.select(outbox.c.target, outbox.c.state, sa.func.count()).group_by(
+        outbox.c.target, outbox.c.state
+    )
+    for target, state, n in conn.execute(stmt):
+        side(str(target))[str(state)] = int(n)
+    exhausted = (
+        sa.select(outbox.c.target, sa.func.count())
+        .where(outbox.c.state == "parked", outbox.c.attempts >= repo.MAX_ATTEMPTS)
+        .group_by(outbox.c.target)
+    )
+    for target, n in conn.execute(exhausted):
+        side(str(target))["exhausted"] = int(n)
+    return dict(sorted(found.items()))
+
+
+def _parked(entry: repo.OutboxEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "side": entry.target,
+        "record": entry.record_key,
+        "op": entry.op,
+        "attempts": entry.attempts,
+        "retried": entry.attempts < repo.MAX_ATTEMPTS,
+        "next_attempt_at": _iso(entry.next_attempt_at),
+        "error": entry.last_error,
+        "since": _iso(entry.created_at),
+    }
+
+
+def _budget(config: Config, used: dict[str, int]) -> dict[str, dict[str, int]]:
+    limits = config.limits
+    caps = {
+        "jira": (limits.jira_calls_per_day, limits.jira_calls_per_cycle),
+        "salesforce": (limits.crm_calls_per_day, limits.crm_calls_per_cycle),
+    }
+    return {
+        side: {
+            "used": used.get(side, 0),
+            "per_day": per_day,
+            "left": max(0, per_day - used.get(side, 0)),
+            "per_cycle": per_cycle,
+        }
+        for side, (per_day, per_cycle) in caps.items()
+    }
+
+
+def _lease_state(owner: str | None, expires: datetime | None, now: datetime) -> str:
+    if owner is None or expires is None:
+        return "free"
+    return "live" if expires > now else "expired"
+
+
+# --- the run lock, read without taking it ------------------------------------------------------
+
+
+def lock_state(store: Store) -> dict[str, Any]:
+    """``{"held": True/False/None, "holder": ..., "detail": ...}`` (None: cannot tell)."""
+    if store.dialect == "postgresql":
+        return _pg_lock_state(store)
+    path = store.path
+    if path is None:
+        return {"held": None, "holder": None, "detail": "an in-memory store has no lock file"}
+    return _file_lock_state(lock_path(path))
+
+
+def _file_lock_state(path: Path) -> dict[str, Any]:
+    """Whether some process holds ``flock`` on the lock file, from ``/proc/locks`` (Linux):
+    flock has no way to test a lock without taking it."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return {"held": False, "holder": None}
+    try:
+        table = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return {"held": None, "holder": None, "detail": "no /proc/locks on this system"}
+    pids = []
+    for line in table.splitlines():
+        parts = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:131 0 EOF"; waiters have a "->" after the id.
+        if len(parts) < 6 or parts[1] != "FLOCK":
+            continue
+        try:
+            major, minor, inode = parts[5].split(":")
+            device = os.makedev(int(major, 16), int(minor, 16))
+            if int(inode) == stat.st_ino and device == stat.st_dev:
+                pids.append(int(parts[4]))
+        except ValueError:
+            continue
+    if not pids:
+        return {"held": False, "holder": None}
+    return {"held": True, "holder": _holder(path) or f"pid {pids[0]}", "pid": pids[0]}
+
+
+def _holder(path: Path) -> str | None:
+    """What the holder wrote into the lock file: its name, pid, host and since when."""
+    try:
+        info = json.loads(path.read_bytes() or b"{}")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not info:
+        return None
+    parts = [str(info.get("holder") or "a run"), f"pid {info.get('pid', '?')}"]
+    if info.get("host"):
+        parts.append(f"on {info['host']}")
+    if info.get("since"):
+        parts.append(f"since {info['since']}")
+    return " ".join(parts)
+
+
+_PG_HOLDER = sa.text(
+    "SELECT a.application_name, a.pid, a.backend_start "
+    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted "
+    "AND CAST(l.classid AS bigint) = :a AND CAST(l.objid AS bigint) = :b AND l.objsubid = 2"
+)
+
+
+def _pg_lock_state(store: Store) -> dict[str, Any]:
+    """The advisory lock, from ``pg_locks`` (looking does not take it)."""
+    with store.read() as conn:
+        key = _pg_key(conn)
+        row = conn.execute(_PG_HOLDER, {"a": key[0], "b": key[1]}).first()
+    if row is None:
+        return {"held": False, "holder": None}
+    since = f" since {_when(row.backend_start)}" if row.backend_start else ""
+    name = row.application_name or "an unnamed session"
+    return {"held": True, "holder": f"{name} (backend pid {row.pid}){since}", "pid": row.pid}
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def render_text(status: Status) -> str:
+    """Aligned plain text, for pipes, files and cron mail."""
+    lines = [f"state store: {status.store}", status.headline, status.lock_line()]
+    if status.exists:
+        for table in status.tables():
+            lines.append("")
+            if not table.rows:
+                lines.append(f"{table.title}: {table.empty}")
+                continue
+            lines.append(f"{table.title}:")
+            widths = [
+                max(len(cell) for cell in column)
+                for column in zip(table.headers, *table.rows, strict=True)
+            ]
+            for row in (table.headers, *table.rows):
+                cells = [
+                    cell.rjust(width) if i in table.numeric else cell.ljust(width)
+                    for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+                ]
+                lines.append(("  " + "  ".join(cells)).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def render_rich(status: Status, console: Console) -> None:
+    """Rich tables, for a person at a terminal."""
+    console.print(f"[bold]state store[/bold] {escape(status.store)}", highlight=False)
+    console.print(Text(status.headline))
+    console.print(Text(status.lock_line()))
+    if not status.exists:
+        return
+    for table in status.tables():
+        console.print()
+        if not table.rows:
+            console.print(f"[bold]{escape(table.title)}[/bold]: {escape(table.empty)}")
+            continue
+        shown = RichTable(
+            title=Text(table.title),
+            title_justify="left",
+            title_style="bold",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            collapse_padding=True,
+        )
+        last = len(table.headers) - 1
+        for i, header in enumerate(table.headers):
+            # On a narrow terminal headers wrap and the last column (errors, notes) folds;
+            # figures and times are never cut.
+            widest = max(len(row[i]) for row in table.rows)
+            shown.add_column(
+                header,
+                justify="right" if i in table.numeric else "left",
+                min_width=None if i == last else widest,
+                overflow="fold",
+            )
+        for row in table.rows:
+            shown.add_row(*(Text(cell) for cell in row))
+        console.print(shown)
