@@ -151,6 +151,11 @@ jira_calls_per_cycle = 5000
 jira_calls_per_day = 100000
 crm_calls_per_cycle = 5000
 crm_calls_per_day = 100000
+
+[report]
+upload = false
+period = "weekly"
+title = "Progress report {{period}}"
 """
 
 

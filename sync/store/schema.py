@@ -26,6 +26,7 @@ __all__ = [
     "outbox",
     "progress_snapshots",
     "remote_cache",
+    "report_uploads",
     "runs",
     "satisfaction_flags",
     "satisfaction_history",
@@ -269,4 +270,16 @@ remote_cache = sa.Table(
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("value", sa.JSON, nullable=False),
     sa.Column("fetched_at", UtcDateTime, nullable=False),
+)
+
+#: Progress reports uploaded to the CRM (a file attached to the account), one per account
+#: and report period: with the remote check by title, an upload is never repeated.
+report_uploads = sa.Table(
+    "report_uploads",
+    metadata,
+    sa.Column("account_id", sa.String(18), primary_key=True),
+    sa.Column("period", sa.String(16), primary_key=True),
+    sa.Column("title", sa.String(255), nullable=False),
+    sa.Column("content_version_id", sa.String(18), nullable=False),
+    sa.Column("uploaded_at", UtcDateTime, nullable=False),
 )

@@ -1,0 +1,448 @@
+"""What the progress report people read says (SPEC section 4, ``report``): pure assembly.
+
+Values in, values out: the merged model (:class:`~mappings.merge.MergeResult`'s reports,
+customers, flags, rollups), the stored progress snapshots and satisfaction history. The
+rules that make those values (progress, health, flags) stay where they are; this module
+only arranges them for a reader: burn-up series, milestone table, overdue and blocked
+lists, satisfaction trend, risks worst first, and a plain-language paragraph per customer.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+from mappings.config import ProgressRules
+from mappings.model import (
+    FLAG_LEVELS,
+    Customer,
+    HealthLevel,
+    ProgressReport,
+    SatisfactionFlag,
+    SegmentRollup,
+    WorkItem,
+)
+from mappings.progress import _blocked_sets  # the one definition of "blocked"
+from mappings.rollup import UNASSIGNED
+from mappings.satisfaction import score_label
+from mappings.text import LEVEL_WORDS, join_reasons, number, percent, plural
+
+__all__ = [
+    "HEALTH_ORDER",
+    "BurnPoint",
+    "CustomerReport",
+    "ItemLine",
+    "MilestoneLine",
+    "PairReport",
+    "ScorePoint",
+    "SegmentReport",
+    "Trend",
+    "blocked_lines",
+    "burnup_series",
+    "customer_report",
+    "customer_summary",
+    "milestone_lines",
+    "overdue_lines",
+    "score_trend",
+    "scores_by_customer",
+    "segment_reports",
+    "top_risks",
+]
+
+#: Health from worst to best: sorting by this index puts the worst first.
+HEALTH_ORDER: tuple[HealthLevel, ...] = ("red", "amber", "green")
+#: A score moving less than this (in the score's own units) is "steady".
+STEADY_WITHIN = 0.1
+#: How far back the trend looks: the newest score against the last one this old.
+TREND_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class BurnPoint:
+    """One day of a burn-up chart: work done against the total scope."""
+
+    day: date
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScorePoint:
+    """A customer's (or a group's average) satisfaction score on one day."""
+
+    day: date
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """Where a score is heading: ``direction`` and the words for it."""
+
+    direction: Literal["up", "down", "steady", "new", "none"]
+    delta: float | None
+    since: date | None
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLine:
+    """A work item as the overdue and blocked lists show it."""
+
+    key: str
+    summary: str
+    status: str
+    assignee: str | None
+    priority: str | None
+    due: date | None
+    days_overdue: int
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneLine:
+    """A dated fix version of the pair's items, and how done its items are."""
+
+    name: str
+    release_date: date
+    released: bool
+    overdue: bool
+    items_total: int
+    items_done: int
+    percent_complete: float
+
+
+@dataclass(frozen=True, slots=True)
+class PairReport:
+    """Everything the report shows for one linked (customer, project) pair."""
+
+    progress: ProgressReport
+    milestones: tuple[MilestoneLine, ...]
+    overdue: tuple[ItemLine, ...]
+    blocked: tuple[ItemLine, ...]
+    burnup: tuple[BurnPoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerReport:
+    """One customer: satisfaction with its trend, cases, its projects, risks, a summary."""
+
+    customer: Customer
+    flag: SatisfactionFlag | None
+    scores: tuple[ScorePoint, ...]
+    trend: Trend
+    projects: tuple[PairReport, ...]
+    health: HealthLevel | None
+    top_risks: tuple[str, ...]
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentReport:
+    """One customer group: its rollup, score trend, customers and projects worst first."""
+
+    rollup: SegmentRollup
+    trend: Trend
+    customers: tuple[tuple[Customer, SatisfactionFlag | None], ...]
+    projects: tuple[ProgressReport, ...]
+
+
+# -- series and trends ---------------------------------------------------------------------
+
+
+def burnup_series(snapshots: Iterable[tuple[date, int, int]]) -> tuple[BurnPoint, ...]:
+    """(day, done, total) snapshots as a burn-up series, oldest first, one point a day."""
+    by_day = {day: BurnPoint(day, done, total) for day, done, total in snapshots}
+    return tuple(by_day[day] for day in sorted(by_day))
+
+
+def score_trend(
+    points: Sequence[ScorePoint], scale: int | None = None, window_days: int = TREND_DAYS
+) -> Trend:
+    """The newest score against the last one at least ``window_days`` older (else the
+    oldest), as a direction and words such as "down 0.5 since 2026-02-01"."""
+    if not points:
+        return Trend("none", None, None, "no satisfaction data")
+    ordered = sorted(points, key=lambda p: p.day)
+    latest = ordered[-1]
+    if len(ordered) == 1 or ordered[0].day == latest.day:
+        return Trend("new", None, latest.day, f"first measured {latest.day}")
+    cutoff = latest.day - timedelta(days=window_days)
+    older = [p for p in ordered[:-1] if p.day <= cutoff]
+    base = older[-1] if older else ordered[0]
+    delta = round(latest.score - base.score, 2)
+    out_of = f"/{scale}" if scale else ""
+    if abs(delta) < STEADY_WITHIN:
+        return Trend("steady", delta, base.day, f"steady since {base.day}")
+    direction: Literal["up", "down"] = "up" if delta > 0 else "down"
+    return Trend(
+        direction,
+        delta,
+        base.day,
+        f"{direction} {number(abs(delta))} since {base.day} (from {number(base.score)}{out_of})",
+    )
+
+
+# -- work items ----------------------------------------------------------------------------
+
+
+def _line(item: WorkItem, today: date) -> ItemLine:
+    late = (today - item.due).days if item.due is not None and item.due < today else 0
+    return ItemLine(
+        item.key, item.summary, item.status, item.assignee, item.priority, item.due, late
+    )
+
+
+def overdue_lines(items: Iterable[WorkItem], today: date) -> tuple[ItemLine, ...]:
+    """Open, counted items past their due date, longest overdue first (SPEC section 6)."""
+    late = [
+        i for i in items if not i.is_epic and not i.is_done and i.due is not None and i.due < today
+    ]
+    late.sort(key=lambda i: (i.due, i.number, i.key))
+    return tuple(_line(i, today) for i in late)
+
+
+def blocked_lines(
+    items: Iterable[WorkItem], rules: ProgressRules, today: date
+) -> tuple[ItemLine, ...]:
+    """Open, counted items that are blocked by status or label, in key order."""
+    statuses, labels = _blocked_sets(rules)
+    blocked = [
+        i
+        for i in items
+        if not i.is_epic
+        and not i.is_done
+        and (i.status.casefold() in statuses or not labels.isdisjoint(i.labels))
+    ]
+    blocked.sort(key=lambda i: (i.project_key, i.number, i.key))
+    return tuple(_line(i, today) for i in blocked)
+
+
+def milestone_lines(items: Iterable[WorkItem], today: date) -> tuple[MilestoneLine, ...]:
+    """Every dated, unarchived fix version of the counted items, by date."""
+    found: dict[str, list[int]] = {}
+    versions = {}
+    for item in items:
+        if item.is_epic:
+            continue
+        for version in item.fix_versions:
+            if version.archived or version.release_date is None:
+                continue
+            versions[version.id] = version
+            tally = found.setdefault(version.id, [0, 0])
+            tally[0] += 1
+            tally[1] += item.is_done
+    lines = []
+    for version_id, (total, done) in found.items():
+        version = versions[version_id]
+        assert version.release_date is not None
+        lines.append(
+            MilestoneLine(
+                name=version.name,
+                release_date=version.release_date,
+                released=version.released,
+                overdue=not version.released and version.release_date < today,
+                items_total=total,
+                items_done=done,
+                percent_complete=round(done * 100 / total, 1) if total else 0.0,
+            )
+        )
+    lines.sort(key=lambda m: (m.release_date, m.name))
+    return tuple(lines)
+
+
+# -- customers -----------------------------------------------------------------------------
+
+
+def _health_rank(health: HealthLevel) -> int:
+    return HEALTH_ORDER.index(health)
+
+
+def top_risks(pairs: Sequence[PairReport], limit: int = 5) -> tuple[str, ...]:
+    """The customer's risks, worst project first: health reasons, then its item risks."""
+    ordered = sorted(pairs, key=lambda p: (_health_rank(p.progress.health), p.progress.project_key))
+    risks: list[str] = []
+    for pair in ordered:
+        report = pair.progress
+        for reason in report.health_reasons:
+            risks.append(f"{report.project_key}: {reason}")
+        risks.extend(report.top_risks)
+    return tuple(dict.fromkeys(risks))[:limit]
+
+
+def _satisfaction_sentence(customer: Customer, flag: SatisfactionFlag | None, trend: Trend) -> str:
+    sat = customer.satisfaction
+    if sat is None:
+        text = "There is no satisfaction score for this customer yet"
+    else:
+        text = f"Satisfaction is {score_label(sat.scale)} {number(sat.score)}/{sat.scale}"
+        if trend.direction in ("up", "down", "steady"):
+            text += f", {trend.words}"
+    if flag is not None and flag.level != "ok":
+        text += f"; the customer is {LEVEL_WORDS[flag.level]} ({join_reasons(flag.reasons)})"
+    return text + "."
+
+
+def _cases_sentence(customer: Customer) -> str:
+    if customer.open_cases == 0:
+        return "No support cases are open."
+    escalated = (
+        f", {customer.escalated_cases} of them escalated" if customer.escalated_cases else ""
+    )
+    return f"{plural(customer.open_cases, 'support case')} open{escalated}."
+
+
+def _project_clause(report: ProgressReport) -> str:
+    if report.total == 0:
+        return f"{report.project_name} ({report.project_key}) has no work items linked yet"
+    clause = (
+        f"{report.project_name} ({report.project_key}) is {percent(report.percent_complete)}% "
+        f"complete and {report.health}"
+    )
+    if report.health_reasons:
+        clause += f" ({report.health_reasons[0]})"
+    return clause
+
+
+def customer_summary(
+    customer: Customer, flag: SatisfactionFlag | None, trend: Trend, pairs: Sequence[PairReport]
+) -> str:
+    """One paragraph in plain language, the first thing a reader of the report sees."""
+    segment = f" ({customer.segment})" if customer.segment else ""
+    if not pairs:
+        opening = f"{customer.name}{segment} has no Jira project linked yet."
+    else:
+        clauses = [
+            _project_clause(p.progress)
+            for p in sorted(
+                pairs, key=lambda p: (_health_rank(p.progress.health), p.progress.project_key)
+            )
+        ]
+        opening = (
+            f"{customer.name}{segment} has {plural(len(pairs), 'linked project')}: "
+            + "; ".join(clauses)
+            + "."
+        )
+    parts = [opening]
+    milestones = [p.progress.next_milestone for p in pairs if p.progress.next_milestone]
+    if milestones:
+        nearest = min(milestones, key=lambda m: (m.release_date, m.name))
+        due = "was due" if nearest.overdue else "is due"
+        parts.append(
+            f"The next milestone, {nearest.name}, {due} {nearest.release_date} and is "
+            f"{percent(nearest.percent_complete)}% done."
+        )
+    parts.append(_satisfaction_sentence(customer, flag, trend))
+    parts.append(_cases_sentence(customer))
+    return " ".join(parts)
+
+
+def customer_report(
+    customer: Customer,
+    flag: SatisfactionFlag | None,
+    scores: Sequence[ScorePoint],
+    pairs: Sequence[PairReport],
+    risk_limit: int = 5,
+) -> CustomerReport:
+    """The report of one customer from its pairs (any order: worst first here)."""
+    ordered = tuple(
+        sorted(pairs, key=lambda p: (_health_rank(p.progress.health), p.progress.project_key))
+    )
+    scale = customer.satisfaction.scale if customer.satisfaction else None
+    trend = score_trend(scores, scale)
+    health = ordered[0].progress.health if ordered else None
+    return CustomerReport(
+        customer=customer,
+        flag=flag,
+        scores=tuple(sorted(scores, key=lambda p: p.day)),
+        trend=trend,
+        projects=ordered,
+        health=health,
+        top_risks=top_risks(ordered, risk_limit),
+        summary=customer_summary(customer, flag, trend, ordered),
+    )
+
+
+# -- customer groups -----------------------------------------------------------------------
+
+
+def _segment_scores(
+    members: Sequence[Customer], history: Mapping[str, Sequence[ScorePoint]]
+) -> tuple[ScorePoint, ...]:
+    """The group's average score per day, over the members scored that day."""
+    days: dict[date, list[float]] = defaultdict(list)
+    for customer in members:
+        for point in history.get(customer.id, ()):
+            days[point.day].append(point.score)
+    return tuple(ScorePoint(day, round(sum(v) / len(v), 2)) for day, v in sorted(days.items()))
+
+
+def _segment_badness(segment: SegmentReport) -> tuple[float, ...]:
+    r = segment.rollup
+    average = r.average_satisfaction if r.average_satisfaction is not None else float("inf")
+    return (-r.red, -r.at_risk, -r.amber, -r.watch, average)
+
+
+def segment_reports(
+    rollups: Iterable[SegmentRollup],
+    customers: Iterable[Customer],
+    flags: Iterable[SatisfactionFlag],
+    reports: Iterable[ProgressReport],
+    history: Mapping[str, Sequence[ScorePoint]],
+    scale: int | None = None,
+) -> tuple[SegmentReport, ...]:
+    """One entry per customer group, worst first (red projects, at-risk customers, amber,
+    on watch, then lowest average satisfaction); projects and customers worst first too."""
+    flag_of = {f.customer_id: f for f in flags}
+    members: dict[str, list[Customer]] = defaultdict(list)
+    segment_of: dict[str, str] = {}
+    for customer in customers:
+        segment = customer.segment or UNASSIGNED
+        members[segment].append(customer)
+        segment_of[customer.id] = segment
+    projects: dict[str, list[ProgressReport]] = defaultdict(list)
+    for report in reports:
+        if report.customer_id in segment_of:
+            projects[segment_of[report.customer_id]].append(report)
+
+    def customer_key(customer: Customer) -> tuple[int, float, str]:
+        flag = flag_of.get(customer.id)
+        level = FLAG_LEVELS.index(flag.level) if flag else 0
+        score = customer.satisfaction.score if customer.satisfaction else float("inf")
+        return (-level, score, customer.name)
+
+    out = [
+        SegmentReport(
+            rollup=rollup,
+            trend=score_trend(_segment_scores(members[rollup.segment], history), scale),
+            customers=tuple(
+                (c, flag_of.get(c.id)) for c in sorted(members[rollup.segment], key=customer_key)
+            ),
+            projects=tuple(
+                sorted(
+                    projects[rollup.segment],
+                    key=lambda r: (
+                        _health_rank(r.health),
+                        -r.overdue,
+                        r.project_key,
+                        r.customer_name,
+                    ),
+                )
+            ),
+        )
+        for rollup in rollups
+    ]
+    out.sort(key=lambda s: (*_segment_badness(s), s.rollup.segment))
+    return tuple(out)
+
+
+def scores_by_customer(
+    rows: Iterable[tuple[str, date, float | None]],
+) -> dict[str, tuple[ScorePoint, ...]]:
+    """Stored satisfaction days (customer id, day, score) as series; unscored days dropped."""
+    series: dict[str, list[ScorePoint]] = defaultdict(list)
+    for customer_id, day, score in rows:
+        if score is not None:
+            series[customer_id].append(ScorePoint(day, score))
+    return {cid: tuple(sorted(points, key=lambda p: p.day)) for cid, points in series.items()}

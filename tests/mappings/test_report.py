@@ -1,0 +1,213 @@
+"""What the progress report says, from the pure assembly in mappings/report.py."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from mappings.merge import MergeResult, merge
+from mappings.model import SatisfactionFlag
+from mappings.report import (
+    BurnPoint,
+    PairReport,
+    ScorePoint,
+    blocked_lines,
+    burnup_series,
+    customer_report,
+    milestone_lines,
+    overdue_lines,
+    score_trend,
+    scores_by_customer,
+    segment_reports,
+    top_risks,
+)
+
+from .factories import ACME, AS_OF, GLOBEX, INITECH, RULES, TODAY, account, case, issue
+
+D = TODAY
+
+
+def _version(vid: str, name: str, day: date | None, released: bool = False) -> dict[str, object]:
+    return {
+        "id": vid,
+        "name": name,
+        "released": released,
+        "archived": False,
+        "releaseDate": day.isoformat() if day else None,
+    }
+
+
+def _world() -> MergeResult:
+    v1 = _version("1", "Apollo 1.0", D - timedelta(days=30), released=True)
+    v2 = _version("2", "Apollo 2.0", D + timedelta(days=10))
+    v3 = _version("3", "Apollo 3.0", None)
+    issues = [
+        issue("APOLLO-1", account=ACME, type_name="Epic", due="2020-01-01"),
+        issue("APOLLO-2", account=ACME, status="Done", versions=[v1]),
+        issue("APOLLO-3", account=ACME, due=(D - timedelta(days=5)).isoformat(), versions=[v2]),
+        issue(
+            "APOLLO-4",
+            account=ACME,
+            status="Blocked",
+            due=(D - timedelta(days=40)).isoformat(),
+            priority="Highest",
+            summary="Fix | the *export*",
+            versions=[v2, v3],
+        ),
+        issue(
+            "APOLLO-5", account=ACME, labels=["blocked"], due=(D + timedelta(days=3)).isoformat()
+        ),
+        issue("APOLLO-6", account=ACME, status="Done", due=(D - timedelta(days=9)).isoformat()),
+        issue("ORION-1", account=GLOBEX, status="In Progress"),
+        # An epic alone: the pair exists but counts nothing (an empty project).
+        issue("VEGA-1", account=INITECH, type_name="Epic"),
+    ]
+    accounts = [
+        account(ACME, "Acme Corp", csat=3.2, segment="Enterprise"),
+        account(GLOBEX, "环球科技有限公司", csat=None, segment="大客户"),
+        account(INITECH, "Initech", csat=4.6, segment="Enterprise"),
+    ]
+    cases = [case(ACME, escalated=True), case(ACME), case(GLOBEX, closed=True)]
+    return merge(issues, accounts, cases, rules=RULES, as_of=AS_OF)
+
+
+def _pairs(result: MergeResult, customer_id: str) -> list[PairReport]:
+    reports = {(r.customer_id, r.project_key): r for r in result.reports}
+    return [
+        PairReport(
+            progress=reports[(link.customer_id, link.project_key)],
+            milestones=milestone_lines(result.links.items_of(link), TODAY),
+            overdue=overdue_lines(result.links.items_of(link), TODAY),
+            blocked=blocked_lines(result.links.items_of(link), RULES.progress, TODAY),
+            burnup=(),
+        )
+        for link in result.links.links
+        if link.customer_id == customer_id
+    ]
+
+
+def test_overdue_lists_open_counted_items_past_due_longest_first() -> None:
+    result = _world()
+    items = result.links.items_of(result.links.links[0])
+    lines = overdue_lines(items, TODAY)
+    assert [line.key for line in lines] == ["APOLLO-4", "APOLLO-3"]  # not the epic, not done
+    assert [line.days_overdue for line in lines] == [40, 5]
+    assert lines[0].summary == "Fix | the *export*"
+
+
+def test_blocked_uses_the_configured_statuses_and_labels() -> None:
+    result = _world()
+    items = result.links.items_of(result.links.links[0])
+    assert [line.key for line in blocked_lines(items, RULES.progress, TODAY)] == [
+        "APOLLO-4",
+        "APOLLO-5",
+    ]
+    reports = {r.project_key: r for r in result.reports}
+    assert reports["APOLLO"].blocked == 2  # the same rule as the CRM record's
+
+
+def test_milestones_are_dated_versions_by_date_with_completion() -> None:
+    result = _world()
+    lines = milestone_lines(result.links.items_of(result.links.links[0]), TODAY)
+    assert [(m.name, m.released, m.overdue) for m in lines] == [
+        ("Apollo 1.0", True, False),
+        ("Apollo 2.0", False, False),
+    ]
+    assert (lines[0].items_done, lines[0].items_total, lines[0].percent_complete) == (1, 1, 100.0)
+    assert (lines[1].items_done, lines[1].items_total, lines[1].percent_complete) == (0, 2, 0.0)
+
+
+def test_burnup_series_is_one_point_a_day_oldest_first() -> None:
+    series = burnup_series([(D, 5, 10), (D - timedelta(days=2), 1, 8), (D, 6, 10)])
+    assert series == (BurnPoint(D - timedelta(days=2), 1, 8), BurnPoint(D, 6, 10))
+    assert burnup_series([]) == ()
+
+
+def test_score_trend_directions() -> None:
+    assert score_trend([]).direction == "none"
+    assert score_trend([ScorePoint(D, 4.0)]).words == f"first measured {D}"
+    steady = score_trend([ScorePoint(D - timedelta(days=3), 4.0), ScorePoint(D, 4.05)], 5)
+    assert steady.direction == "steady"
+    down = score_trend(
+        [
+            ScorePoint(D - timedelta(days=60), 4.6),
+            ScorePoint(D - timedelta(days=31), 4.2),
+            ScorePoint(D - timedelta(days=10), 3.9),
+            ScorePoint(D, 3.7),
+        ],
+        5,
+    )
+    # Against the last score at least 30 days old (4.2), not the oldest one.
+    assert (down.direction, down.delta, down.since) == ("down", -0.5, D - timedelta(days=31))
+    assert down.words == f"down 0.5 since {D - timedelta(days=31)} (from 4.2/5)"
+    up = score_trend([ScorePoint(D - timedelta(days=5), 3.0), ScorePoint(D, 3.5)])
+    assert (up.direction, up.since) == ("up", D - timedelta(days=5))
+
+
+def test_scores_by_customer_drops_unscored_days() -> None:
+    rows = [(ACME, D, 4.0), (ACME, D - timedelta(days=1), None), (GLOBEX, D, None)]
+    assert scores_by_customer(rows) == {ACME: (ScorePoint(D, 4.0),)}
+
+
+def test_customer_report_orders_worst_first_and_says_it_in_plain_words() -> None:
+    result = _world()
+    acme = next(c for c in result.customers if c.id == ACME)
+    flag = next(f for f in result.flags if f.customer_id == ACME)
+    scores = [ScorePoint(D - timedelta(days=40), 4.0), ScorePoint(D, 3.2)]
+    report = customer_report(acme, flag, scores, _pairs(result, ACME))
+    assert report.health == "red"
+    assert report.trend.direction == "down"
+    summary = report.summary
+    assert summary.startswith("Acme Corp (Enterprise) has 1 linked project: Apollo Rollout")
+    assert "is 40% complete and red (" in summary
+    assert "The next milestone, Apollo 2.0, is due" in summary
+    assert "Satisfaction is CSAT 3.2/5, down 0.8 since" in summary
+    assert "the customer is at risk (CSAT 3.2/5 below 3.5; 1 escalated case)" in summary
+    assert summary.endswith("2 support cases open, 1 of them escalated.")
+    # Health reasons first, then the items most at risk.
+    assert report.top_risks[0].startswith("APOLLO: ")
+    assert any("APOLLO-4" in risk and "blocked" in risk for risk in report.top_risks)
+
+
+def test_customer_without_satisfaction_or_projects() -> None:
+    result = _world()
+    globex = next(c for c in result.customers if c.id == GLOBEX)
+    lonely = customer_report(globex, None, [], [])
+    assert lonely.health is None and lonely.top_risks == ()
+    assert lonely.summary == (
+        "环球科技有限公司 (大客户) has no Jira project linked yet. There is no satisfaction "
+        "score for this customer yet. No support cases are open."
+    )
+    assert lonely.trend.words == "no satisfaction data"
+
+
+def test_an_empty_project_is_said_to_have_no_work_yet() -> None:
+    result = _world()
+    initech = next(c for c in result.customers if c.id == INITECH)
+    report = customer_report(initech, None, [], _pairs(result, INITECH))
+    (pair,) = report.projects
+    assert pair.progress.total == 0 and pair.overdue == () and pair.milestones == ()
+    assert "Vega Rollout (VEGA) has no work items linked yet" in report.summary
+
+
+def test_top_risks_put_red_projects_before_amber_and_dedupe() -> None:
+    result = _world()
+    pairs = _pairs(result, ACME) + _pairs(result, GLOBEX)
+    risks = top_risks(pairs, limit=10)
+    assert len(risks) == len(set(risks))
+    assert risks[0].startswith("APOLLO")  # red before ORION's green
+    assert len(top_risks(pairs, limit=2)) == 2
+
+
+def test_segment_reports_worst_first_with_projects_and_customers_worst_first() -> None:
+    result = _world()
+    history = {ACME: (ScorePoint(D - timedelta(days=40), 4.4), ScorePoint(D, 3.2))}
+    segments = segment_reports(
+        result.rollups, result.customers, result.flags, result.reports, history, 5
+    )
+    assert [s.rollup.segment for s in segments] == ["Enterprise", "大客户"]
+    enterprise = segments[0]
+    assert [r.project_key for r in enterprise.projects] == ["APOLLO", "VEGA"]
+    assert [c.id for c, _flag in enterprise.customers] == [ACME, INITECH]
+    assert enterprise.trend.direction == "down"
+    assert segments[1].trend.direction == "none"
+    assert isinstance(enterprise.customers[0][1], SatisfactionFlag)

@@ -1,0 +1,349 @@
+"""`jira-crm-sync report` (SPEC section 4) over a generated world after real sync cycles.
+
+One world is synced for the module, over three days of the sandbox's clock, with cases the
+report must handle: a customer named in Chinese whose issue summary carries a ``<script>``
+and Markdown table syntax, a customer without a satisfaction score, an empty project (a
+pair whose only linked work is an epic), a falling score and work getting done (burn-up).
+Every format is rendered from the store with no network call; the real CLI writes files.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.sandbox.server import Tls
+from sync.cli import app
+from sync.report import ReportError, render_report
+from sync.report.build import build_report
+from sync.store import open_store
+from tests.sync.e2e import (
+    CATEGORY,
+    CLI,
+    SyncEnv,
+    calls,
+    cli_env,
+    expected,
+    in_process_env,
+    reset_calls,
+)
+
+SCRIPT = '<script>alert("pwned")</script> | *bold* 华信'
+CHINESE_NAME = "华信科技有限公司（测试）"
+
+
+@dataclass
+class World:
+    """The synced environment and the records the tests look for."""
+
+    env: SyncEnv
+    chinese: str  # account renamed in Chinese; its issue carries SCRIPT; its CSAT falls
+    chinese_project: str
+    script_issue: str
+    unscored: str  # account without a satisfaction score
+    empty: str  # account whose only linked work is an epic
+    empty_project: str
+    done_on_day_two: tuple[str, ...]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, tls: Tls) -> Iterator[World]:
+    directory = tmp_path_factory.mktemp("report")
+    with in_process_env(f"sqlite:///{directory / 'state.db'}", directory, tls) as env:
+        box = env.box
+        want = expected(box, env.clock().date())
+        pairs = sorted(want.reports.items(), key=lambda kv: (-kv[1]["Issues_Total__c"], kv[0]))
+        chinese_project, chinese = pairs[0][0].split(":")
+        unscored = next(acc for pair, _ in pairs if (acc := pair.split(":")[1]) != chinese)
+        linked = {pair.split(":")[1] for pair, _ in pairs}
+        empty = next(a["Id"] for a in box.salesforce.records("Account") if a["Id"] not in linked)
+        open_own = [
+            key
+            for key, issue in sorted(box.jira.issues.items())
+            if issue.account_id == chinese
+            and issue.project_key == chinese_project
+            and issue.issue_type != "Epic"
+            and CATEGORY[issue.status] != "done"
+        ]
+        script_issue, *others = open_own
+        box.salesforce.update_record("Account", chinese, Name=CHINESE_NAME, CSAT__c=4.6)
+        box.salesforce.update_record("Account", unscored, CSAT__c=None)
+        box.jira.update_issue(
+            script_issue,
+            summary=SCRIPT,
+            status="Blocked",
+            due=env.clock().date() - timedelta(days=3),
+        )
+        empty_project = sorted(p.key for p in box.world.projects)[-1]
+        box.jira.create_issue(empty_project, "Epic: 准备工作", issue_type="Epic", account_id=empty)
+        assert env.cycle().exit_code == 0
+        env.clock.advance(days=1)
+        done = tuple(others[:2])
+        for key in done:
+            box.jira.update_issue(key, status="Done")
+        box.salesforce.update_record("Account", chinese, CSAT__c=3.1)
+        assert env.cycle().exit_code == 0
+        env.clock.advance(days=1)
+        assert env.cycle().exit_code == 0
+        yield World(
+            env, chinese, chinese_project, script_issue, unscored, empty, empty_project, done
+        )
+
+
+def _section(html: str, element_id: str) -> str:
+    """The HTML of the element with ``id`` up to the next element of the same class."""
+    start = html.index(f'id="{element_id}"')
+    kind = "customer" if element_id.startswith("customer-") else "project"
+    following = html.find(f'<div class="{kind}', start)
+    return html[start : following if following != -1 else len(html)]
+
+
+def test_every_format_renders_from_the_store_without_a_network_call(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = world.env
+    reset_calls(env.box)
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the report opened a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    out = {
+        fmt: render_report(env.store, env.config, fmt=fmt) for fmt in ("html", "markdown", "text")
+    }
+    monkeypatch.undo()
+    assert calls(env.box).reads == calls(env.box).writes == 0
+    for fmt, text in out.items():
+        assert CHINESE_NAME in text, fmt
+        assert "no satisfaction data" in text, fmt
+        assert f"No work items are linked to this customer in {world.empty_project} yet" in text
+        assert world.script_issue in text, fmt
+    assert out["html"].startswith("<!DOCTYPE html>")
+    assert out["markdown"].startswith("# Progress report\n")
+    assert out["text"].startswith("Progress report\n")
+
+
+def test_html_is_self_contained_and_escapes_untrusted_text(world: World) -> None:
+    html = render_report(world.env.store, world.env.config, fmt="html")
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt; | *bold* 华信" in html
+    # Nothing fetched: no external stylesheet, font, image or script; CSS inline.
+    assert not re.search(r"<(link|img|iframe|object|embed)\b", html, re.IGNORECASE)
+    assert "@import" not in html and "url(" not in html
+    assert html.count("<style>") == 1 and "@media print" in html
+    assert 'src="' not in html
+    section = _section(html, f"customer-{world.chinese}")
+    assert section.count("<svg") >= 2  # the satisfaction trend and a burn-up per project
+    empty = _section(html, f"project-{world.empty_project}-{world.empty}")
+    assert "No work items are linked" in empty and "<svg" in empty
+
+
+def test_markdown_escapes_table_syntax_and_html(world: World) -> None:
+    md = render_report(world.env.store, world.env.config, fmt="markdown")
+    assert "<script" not in md
+    assert r'&lt;script&gt;alert("pwned")&lt;/script&gt; \| \*bold\* 华信' in md
+    row = next(line for line in md.splitlines() if line.startswith(f"| {world.script_issue} |"))
+    header = next(line for line in md.splitlines() if line.startswith("| Issue | Summary |"))
+    unescaped = re.compile(r"(?<!\\)\|")
+    assert len(unescaped.findall(row)) == len(unescaped.findall(header)) == 7
+
+
+def test_burnup_and_trend_come_from_the_stored_history(world: World) -> None:
+    env = world.env
+    doc = build_report(env.store, env.config, customer=world.chinese)
+    (customer,) = doc.customers
+    pair = next(p for p in customer.projects if p.progress.project_key == world.chinese_project)
+    days = [point.day for point in pair.burnup]
+    assert len(days) == 3 and days == sorted(days)
+    first, _, last = pair.burnup
+    assert last.done == first.done + len(world.done_on_day_two)
+    assert customer.trend.direction == "down"
+    assert customer.trend.words.startswith("down 1.5 since")
+    assert customer.customer.name == CHINESE_NAME
+    assert customer.flag is not None and customer.flag.level == "at_risk"
+    assert world.script_issue in [line.key for line in pair.blocked]
+    assert world.script_issue in [line.key for line in pair.overdue]
+    text = render_report(env.store, env.config, fmt="text", customer=world.chinese)
+    assert "down 1.5 since" in text and "Burn-up (done/total):" in text
+
+
+def test_filters_by_customer_and_project(world: World) -> None:
+    env = world.env
+    html = render_report(env.store, env.config, fmt="html", customer=world.unscored)
+    assert html.count('class="customer') == 1 and f'id="customer-{world.unscored}"' in html
+    only = render_report(env.store, env.config, fmt="html", project=world.chinese_project)
+    keys = set(re.findall(r'id="project-([A-Z0-9]+)-', only))
+    assert keys == {world.chinese_project}
+    both = build_report(
+        env.store, env.config, customer=world.chinese, project=world.chinese_project.lower()
+    )
+    assert [p.progress.project_key for c in both.customers for p in c.projects] == [
+        world.chinese_project
+    ]
+    # A customer named with nothing linked still gets its page; unnamed, it is only counted.
+    everyone = build_report(env.store, env.config)
+    shown = {c.customer.id for c in everyone.customers}
+    lonely = min(a["Id"] for a in env.box.salesforce.records("Account") if a["Id"] not in shown)
+    (page,) = build_report(env.store, env.config, customer=lonely).customers
+    assert page.customer.id == lonely and page.projects == ()
+    assert "has no Jira project linked yet" in page.summary
+    assert everyone.unlinked_customers == len(env.box.salesforce.records("Account")) - len(shown)
+
+
+def test_segment_view_lists_groups_worst_first(world: World) -> None:
+    env = world.env
+    doc = build_report(env.store, env.config, by="segment")
+    segments = [s.rollup for s in doc.segments]
+    accounts = env.box.salesforce.records("Account")
+    assert {s.segment for s in segments} == {a["Segment__c"] for a in accounts}
+    assert sum(s.customers for s in segments) == len(accounts)
+    worst = segments[0]
+    assert all(worst.red >= s.red for s in segments)
+    for segment in doc.segments:
+        health = [r.health for r in segment.projects]
+        order = {"red": 0, "amber": 1, "green": 2}
+        assert health == sorted(health, key=order.__getitem__)
+    for fmt in ("html", "markdown", "text"):
+        text = render_report(env.store, env.config, fmt=fmt, by="segment")
+        assert "worst first" in text
+        for segment in segments:
+            assert segment.segment in text
+        assert CHINESE_NAME in text and world.chinese in text  # customers listed with ids
+    narrowed = build_report(env.store, env.config, by="segment", customer=world.chinese)
+    assert [s.rollup.customers for s in narrowed.segments] == [1]
+
+
+def test_unknown_customer_or_project_is_a_usage_error(world: World) -> None:
+    env = world.env
+    with pytest.raises(ReportError, match="no customer with Account Id '001000000000000AAA'"):
+        render_report(env.store, env.config, customer="001000000000000AAA")
+    runner = CliRunner()
+    args = ["--config", str(env.config_path), "report"]
+    result = runner.invoke(app, [*args, "--customer", "nope"])
+    assert result.exit_code == 2
+    assert "no customer with Account Id 'nope'" in result.output
+    assert "report --by segment" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, [*args, "--project", "NOPE"])
+    assert result.exit_code == 2 and "no Jira project 'NOPE'" in result.output
+    result = runner.invoke(app, [*args, "--format", "pdf"])
+    assert result.exit_code == 2
+
+
+def test_the_real_cli_writes_each_format_with_no_remote_reachable(
+    world: World, tmp_path: Path
+) -> None:
+    # A copy of the store and a config whose remotes are a closed port: nothing to reach.
+    env = world.env
+    source = env.store_url.removeprefix("sqlite:///")
+    store_file = tmp_path / "state.db"
+    env.store.close()
+    shutil.copy(source, store_file)
+    text = env.config_path.read_text(encoding="utf-8")
+    text = re.sub(r"https://127\.0\.0\.1:\d+", "https://127.0.0.1:9", text)
+    text = text.replace(env.store_url, f"sqlite:///{store_file}")
+    config = tmp_path / "offline.toml"
+    config.write_text(text, encoding="utf-8")
+    out = tmp_path / "report.html"
+    done = subprocess.run(
+        [str(CLI), "--config", str(config), "report", "--format", "html", "-o", str(out)],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and f"report written to {out}" in done.stderr
+    assert CHINESE_NAME in out.read_text(encoding="utf-8")
+    md = subprocess.run(
+        [str(CLI), "--config", str(config), "report", "--format", "markdown", "--by", "segment"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert md.returncode == 0 and md.stdout.startswith("# Customer groups")
+    bad = CliRunner().invoke(
+        app, ["--config", str(config), "report", "-o", str(tmp_path / "no" / "x.html")]
+    )
+    assert bad.exit_code == 2 and "cannot write" in bad.output and "Traceback" not in bad.output
+
+
+def test_an_empty_store_says_to_run_first(world: World, tmp_path: Path) -> None:
+    runner = CliRunner()
+    text = world.env.config_path.read_text(encoding="utf-8")
+    missing = tmp_path / "missing.db"
+    config = tmp_path / "fresh.toml"
+    config.write_text(text.replace(world.env.store_url, f"sqlite:///{missing}"), encoding="utf-8")
+    result = runner.invoke(app, ["--config", str(config), "report"])
+    assert result.exit_code == 2 and "no state store at" in result.output
+    assert "jira-crm-sync run" in result.output and not missing.exists()
+    open_store(f"sqlite:///{missing}").close()  # created, migrated, never synced
+    result = runner.invoke(app, ["--config", str(config), "report"])
+    assert result.exit_code == 2 and "no synced data yet" in result.output
+
+
+def test_report_on_each_store_backend(store_url: str, tmp_path: Path, tls: Tls) -> None:
+    with in_process_env(store_url, tmp_path, tls, issues=60, accounts=8, seed=5) as env:
+        assert env.cycle().exit_code == 0
+        env.clock.advance(days=1)
+        assert env.cycle().exit_code == 0
+        doc = build_report(env.store, env.config)
+        assert doc.customers and all(len(p.burnup) == 2 for c in doc.customers for p in c.projects)
+        assert doc.last_synced is not None and doc.as_of == doc.last_synced
+        assert doc.as_of.date() == date(2026, 3, 3)
+        html = render_report(env.store, env.config, fmt="html", by="segment")
+        assert "Customer groups" in html
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (`make test` installs it where apt-get runs "
+    "as root); the browser check of the HTML report needs it",
+)
+def test_the_html_report_renders_in_headless_chromium(world: World, tmp_path: Path) -> None:
+    assert CHROMIUM is not None
+    page = tmp_path / "report.html"
+    page.write_text(render_report(world.env.store, world.env.config, fmt="html"), encoding="utf-8")
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--host-resolver-rules=MAP * ~NOTFOUND",  # nothing may be fetched from anywhere
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    # The browser built the document: title, tables, inline SVG charts, the Chinese name,
+    # and the issue summary as text (never as an element).
+    assert '<h1 id="report-title">Progress report</h1>' in dom
+    assert dom.count("<svg") >= 2 and "<polyline" in dom and "<table" in dom
+    assert CHINESE_NAME in dom
+    assert '&lt;script&gt;alert("pwned")&lt;/script&gt;' in dom
+    assert "<script" not in dom.lower() and "parsererror" not in dom
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console
