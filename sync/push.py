@@ -7,6 +7,11 @@ idempotent, so a row found in flight after a crash is simply sent again: CRM rec
 upserted by external id, labels are added/removed (not toggled), a field is set, and a
 flag comment is posted only when the issue's latest marker for that customer does not
 already show the level (a comment posted just before a crash is found, not repeated).
+
+A Jira write is one ``PUT /issue/{key}`` carrying its labels, field and comments. The
+comments are read back first only for a write that may already have reached Jira: one
+found in flight, and its re-plans (``verify`` in the payload), until it is done. A write
+never sent cannot have posted anything, so the common case costs one call per issue.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from connectors.exceptions import RejectedRecord
 from connectors.jira import JiraConnector
 from connectors.salesforce import SalesforceConnector
@@ -25,7 +32,8 @@ from mappings.text import parse_marker
 from mappings.writes import JiraLedger
 from sync.derive import LEDGER_FIELD, Derived, ledger_digest, r_key
 from sync.store import Store, repo
-from sync.workers import shard_of_record
+from sync.store.schema import outbox
+from sync.workers import JIRA_PREFIX, shard_of_record
 
 CRM_BATCH = 200
 OUTBOX_BATCH = 1000
@@ -111,6 +119,8 @@ def record(store: Store, derived: Derived, run_id: int | None, now: datetime) ->
         )
         _ledger_only(tx, derived, run_id)
         repo.clear_dirty(tx, derived.marks)
+        _drop_superseded(tx, derived, now)
+        suspects = _may_have_been_sent(tx)
         rows: list[repo.OutboxRow] = []
         for write in plan.crm:
             payload = {
@@ -123,14 +133,53 @@ def record(store: Store, derived: Derived, run_id: int | None, now: datetime) ->
             # keeps a parked write's attempts and backoff instead of starting it afresh.
             rows.append(_row("crm", write.external_id, "crm_upsert", payload, run_id, write.digest))
         for jira_write in plan.jira:
-            payload = {
+            jira_payload: dict[str, Any] = {
                 **jira_write.as_dict(),
                 "comment_markers": [c.marker for c in jira_write.comments],
                 "ledger": jira_write.ledger.as_dict(),
             }
-            rows.append(_row("jira", jira_write.issue_key, "jira_update", payload, run_id))
+            if jira_write.issue_key in suspects:
+                jira_payload["verify"] = True
+            rows.append(_row("jira", jira_write.issue_key, "jira_update", jira_payload, run_id))
         repo.enqueue_many(tx, rows, now=now)
     return {"crm": len(plan.crm), "jira": len(plan.jira)}
+
+
+def _drop_superseded(tx: Any, derived: Derived, now: datetime) -> None:
+    """Queued writes of the derived projects that the new plan does not want are stale:
+    they waited out faults or a budget stop while people changed the data, and sending
+    them now would undo those changes (a label put back on a finished issue). Pending and
+    parked ones are dropped. One in flight may already have reached the remote: it is sent
+    again as it is (its ledger must match what the remote may hold) and its project is
+    marked to be derived again, so the next cycle writes what is wanted now."""
+    plan = derived.plan
+    wanted = {("crm", w.external_id) for w in plan.crm}
+    wanted |= {("jira", w.issue_key) for w in plan.jira}
+    shards = None if derived.everything else [JIRA_PREFIX + p for p in derived.projects]
+    stale = [
+        entry
+        for entry in repo.unfinished(tx, shards)
+        if (entry.target, entry.record_key) not in wanted
+    ]
+    repo.cancel_ids(tx, [entry.id for entry in stale if entry.state != "inflight"])
+    resent = {entry.shard for entry in stale if entry.state == "inflight" and entry.shard}
+    if resent:
+        repo.mark_dirty(tx, sorted(s.removeprefix(JIRA_PREFIX) for s in resent), at=now)
+
+
+def _may_have_been_sent(tx: Any) -> set[str]:
+    """Issue keys whose unfinished Jira write may have reached Jira: in flight when a run
+    stopped, or already marked ``verify`` (a re-plan keeps the mark until done)."""
+    rows = tx.execute(
+        sa.select(outbox.c.record_key, outbox.c.state, outbox.c.payload).where(
+            outbox.c.target == "jira", outbox.c.state != "done"
+        )
+    )
+    return {
+        key
+        for key, state, payload in rows
+        if state == "inflight" or (isinstance(payload, dict) and payload.get("verify"))
+    }
 
 
 def _row(
@@ -200,9 +249,11 @@ def push(
     200, Jira one call each. ``should_stop`` is asked between writes: a stopping process
     finishes the write in flight, records it, and leaves the rest queued."""
     with store.transaction() as tx:
-        repo.requeue_inflight(tx, now=now, shards=shards)  # a crash's: writes are idempotent
+        # A crash's: writes are idempotent, Jira comments are checked before resending.
+        suspect = {e.id for e in repo.inflight(tx, "jira") if shards is None or e.shard in shards}
+        repo.requeue_inflight(tx, now=now, shards=shards)
     _push_crm(store, crm, now, run_id, result, shards, should_stop)
-    _push_jira(store, jira, now, run_id, result, shards, should_stop)
+    _push_jira(store, jira, now, run_id, result, shards, should_stop, suspect)
 
 
 def _due_batches(
@@ -279,6 +330,7 @@ def _push_jira(
     result: PushResult,
     shards: list[str] | None,
     should_stop: Callable[[], bool],
+    suspect: set[int],
 ) -> None:
     for due in _due_batches(store, "jira", now, shards):
         for entry in due:
@@ -287,7 +339,8 @@ def _push_jira(
             with store.transaction() as tx:
                 repo.mark_inflight(tx, [entry.id], now=now)
             try:
-                _apply_jira(jira, entry.payload, result)
+                verify = entry.id in suspect or bool(entry.payload.get("verify"))
+                _apply_jira(jira, entry.payload, result, verify)
             except RejectedRecord as exc:
                 error = "; ".join(str(e) for e in exc.errors) or exc.message
                 with store.transaction() as tx:
@@ -304,30 +357,35 @@ def _push_jira(
             result.count("jira_issues")
 
 
-def _apply_jira(jira: JiraConnector, payload: dict[str, Any], result: PushResult) -> None:
+def _apply_jira(
+    jira: JiraConnector, payload: dict[str, Any], result: PushResult, verify: bool
+) -> None:
+    """One PUT with labels, field and comments; with ``verify``, comments the issue already
+    carries (posted before a crash) are left out."""
     key = payload["issue_key"]
     fields = None
     if payload.get("set_field"):
         fields = {payload["set_field"]["id"]: payload["set_field"]["value"]}
+    comments: list[str] = list(payload.get("comments") or [])
+    if comments and verify:
+        latest = dict(remote_flags_from_comments(jira.comment_bodies(key)))
+        unposted: list[str] = []
+        for body in comments:
+            markers = parse_marker(body)
+            if markers and all(latest.get(customer) == level for customer, level in markers):
+                continue  # posted before a crash: the issue already says so
+            unposted.append(body)
+            for customer, level in markers:
+                latest[customer] = level  # type: ignore[assignment]
+        comments = unposted
+    add, remove = payload.get("add_labels", ()), payload.get("remove_labels", ())
     if jira.update_issue(
-        key,
-        add_labels=payload.get("add_labels", ()),
-        remove_labels=payload.get("remove_labels", ()),
-        fields=fields,
+        key, add_labels=add, remove_labels=remove, fields=fields, comments=comments
     ):
-        result.count("jira_updates")
-    comments = payload.get("comments") or []
-    if not comments:
-        return
-    latest = dict(remote_flags_from_comments(jira.comment_bodies(key)))
-    for body in comments:
-        markers = parse_marker(body)
-        if markers and all(latest.get(customer) == level for customer, level in markers):
-            continue  # posted before a crash: the issue already says so
-        jira.add_comment(key, body)
-        for customer, level in markers:
-            latest[customer] = level  # type: ignore[assignment]
-        result.count("jira_comments")
+        if add or remove or fields:
+            result.count("jira_updates")
+        if comments:
+            result.count("jira_comments", len(comments))
 
 
 __all__ = ["PushResult", "push", "r_key", "record"]

@@ -99,22 +99,49 @@ class IssueCursor:
     """Where the next incremental pull starts.
 
     ``updated_ms`` is a high-water mark of ``updated`` (server clock); the next pull asks
-    for ``updated >= updated_ms - overlap``. ``seen`` holds the (key, updated) pairs already
+    for ``updated >= lower_bound(overlap)``. ``seen`` holds the (key, updated) pairs already
     delivered inside that overlap, so re-reading the overlap delivers nothing twice.
+    ``read_at_ms`` is when (server clock) the pull that made this cursor started.
     """
 
     updated_ms: int
     seen: frozenset[tuple[str, int]] = field(default_factory=frozenset)
+    # Not part of the position (equal mark and pairs are the same cursor); see lower_bound.
+    read_at_ms: int | None = field(default=None, compare=False)
+
+    def lower_bound(self, overlap_ms: int) -> int:
+        """Where the next pull starts: ``updated_ms - overlap``, or later when the pull that
+        made this cursor started well after its mark.
+
+        The overlap catches issues that were not yet searchable when that pull read (an
+        index lag up to ``overlap``): such an issue was updated after ``read_at - overlap``.
+        Anything earlier and up to the mark was delivered. So ``min(mark, read_at -
+        overlap)`` misses nothing, and a quiet site is not re-read back to ``mark -
+        overlap`` every cycle (the whole burst of our own writes, measured in bench/).
+        """
+        bound = self.updated_ms - overlap_ms
+        if self.read_at_ms is not None:
+            bound = max(bound, min(self.updated_ms, self.read_at_ms - overlap_ms))
+        return max(0, bound)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON document for the state store."""
-        return {"updated_ms": self.updated_ms, "seen": sorted([k, ms] for k, ms in self.seen)}
+        doc: dict[str, Any] = {
+            "updated_ms": self.updated_ms,
+            "seen": sorted([k, ms] for k, ms in self.seen),
+        }
+        if self.read_at_ms is not None:
+            doc["read_at_ms"] = self.read_at_ms
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> IssueCursor:
         """The cursor a :meth:`to_json` document describes."""
+        read_at = doc.get("read_at_ms")
         return cls(
-            int(doc["updated_ms"]), frozenset((str(k), int(ms)) for k, ms in doc.get("seen", ()))
+            int(doc["updated_ms"]),
+            frozenset((str(k), int(ms)) for k, ms in doc.get("seen", ())),
+            int(read_at) if read_at is not None else None,
         )
 
 
@@ -204,4 +231,4 @@ class IssuePull:
         floor = high - self._overlap_ms
         prior = self._since.seen if self._since else frozenset()
         seen = {p for p in self._window if p[1] >= floor} | {p for p in prior if p[1] >= floor}
-        return IssueCursor(high, frozenset(seen))
+        return IssueCursor(high, frozenset(seen), self._started_ms)

@@ -92,6 +92,7 @@ from sync.store.writes import (
     OutboxEntry,
     OutboxRow,
     cancel,
+    cancel_ids,
     counts,
     default_backoff,
     due,
@@ -107,6 +108,7 @@ from sync.store.writes import (
     prune_done,
     requeue_inflight,
     retry_parked,
+    unfinished,
 )
 
 __all__ = [
@@ -140,6 +142,7 @@ __all__ = [
     "calls_on",
     "calls_today",
     "cancel",
+    "cancel_ids",
     "case_counts",
     "clear_cursors",
     "clear_dirty",
@@ -190,6 +193,7 @@ __all__ = [
     "set_links",
     "start_run",
     "surveys_by_account",
+    "unfinished",
     "upsert_accounts",
     "upsert_cases",
     "upsert_items",

@@ -35,6 +35,7 @@ __all__ = [
     "OutboxEntry",
     "OutboxRow",
     "cancel",
+    "cancel_ids",
     "counts",
     "default_backoff",
     "due",
@@ -49,6 +50,7 @@ __all__ = [
     "parked",
     "prune_done",
     "retry_parked",
+    "unfinished",
 ]
 
 #: After this many failed attempts a write stays parked until someone looks at it.
@@ -231,6 +233,24 @@ def cancel(conn: Connection, target: str, record_key: str, op: str | None = None
     if op is not None:
         stmt = stmt.where(outbox.c.op == op)
     return conn.execute(stmt).rowcount
+
+
+def unfinished(conn: Connection, shards: Iterable[str] | None = None) -> list[OutboxEntry]:
+    """Writes not done yet (pending, in flight or parked), of ``shards`` when given."""
+    stmt = sa.select(outbox).where(outbox.c.state != "done").order_by(outbox.c.id)
+    if shards is not None:
+        stmt = stmt.where(outbox.c.shard.in_(list(shards)))
+    return [_entry(row) for row in conn.execute(stmt)]
+
+
+def cancel_ids(conn: Connection, ids: Sequence[int]) -> int:
+    """Drop these unfinished writes (a done write's row is kept for its history)."""
+    removed = 0
+    for batch in in_chunks(ids):
+        removed += conn.execute(
+            sa.delete(outbox).where(outbox.c.id.in_(batch), outbox.c.state != "done")
+        ).rowcount
+    return removed
 
 
 def due(

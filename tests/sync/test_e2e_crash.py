@@ -189,11 +189,6 @@ FIRST_SYNC = _cases(
         KillPoint("first Jira write applied, not recorded", "jira", 1, None, True, "after"),
         True,
     ),
-    (
-        KillPoint("first comment posted, not recorded", "jira", 1, JIRA_COMMENT, when="after"),
-        True,
-    ),
-    (KillPoint("reading an issue's comments", "jira", 7, JIRA_COMMENTS), False),
     (KillPoint("mid Jira writes, one applied", "jira", 20, None, True, "after"), True),
     (
         KillPoint("last Jira write applied, not recorded", "jira", -1, None, True, "after"),
@@ -222,9 +217,7 @@ def test_killed_twice_then_rerun_ends_like_an_uninterrupted_run(
     code, _out, _err = switch.run(env, "run")
     assert (switch.fired, code) == (True, -9)
     env.expire_leases()
-    _kill_then_finish(
-        env, switch, KillPoint("then a comment", "jira", 2, JIRA_COMMENT, when="after")
-    )
+    _kill_then_finish(env, switch, KillPoint("then re-checking comments", "jira", 1, JIRA_COMMENTS))
     _assert_same(env.box, reference.first, reference)
 
 
@@ -232,7 +225,7 @@ INCREMENTAL = _cases(
     (KillPoint("changes pulled from Jira, mid CRM pull", "salesforce", 1, COMPOSITE), True),
     (KillPoint("changes planned, before the report batch", "salesforce", 1, UPSERT), True),
     (
-        KillPoint("comment of a new flag posted", "jira", 1, JIRA_COMMENT, when="after"),
+        KillPoint("Jira write of a new flag applied", "jira", 1, JIRA_PUT, when="after"),
         False,
     ),
 )
@@ -256,7 +249,9 @@ def test_the_reference_runs_cover_the_kill_points(reference: Reference) -> None:
     assert made.count(f"jira {JIRA_SEARCH}") >= 3
     assert made.count(f"salesforce {UPSERT}") == 1
     assert made.count(f"jira {JIRA_PUT}") >= 5
-    assert made.count(f"jira {JIRA_COMMENT}") >= 5
+    # Flag comments ride in the PUT (tests/reliability/test_crash_matrix.py kills
+    # on those by their marker); a comment is read back only after a crash.
+    assert made.count(f"jira {JIRA_COMMENT}") == made.count(f"jira {JIRA_COMMENTS}") == 0
     assert _jira_writes(made) > 20
     assert reference.first.report_records >= 3
     assert reference.first.labels != reference.second.labels

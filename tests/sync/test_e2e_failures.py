@@ -143,3 +143,35 @@ def test_a_cycle_stops_before_its_budget_and_the_next_cycles_finish_the_work(
     with sync_env(fresh, tmp_path / "reference", url, tls) as reference:
         assert reference.cycle().status == "ok"
         assert remote_state(env.box).differences(remote_state(fresh)) == []
+
+
+def test_a_parked_write_the_data_no_longer_calls_for_is_dropped_not_sent(env: SyncEnv) -> None:
+    """Found by the fault soak: a write waiting out its backoff while people undo the change
+    behind it must not be sent later (it would put back a value nobody wants now)."""
+    assert int(env.cycle().exit_code) == 0
+    before = report_counts(env.box)
+    want = expected(env.box, env.clock().date())
+    key, victim = next(
+        (key, pair)
+        for key, issue in sorted(env.box.jira.issues.items())
+        if issue.status != "Done" and issue.issue_type != "Epic"
+        for pair in sorted(want.pairs_of(key, issue.project_key))
+    )
+    status = env.box.jira.issue(key).status
+    env.box.salesforce.add_validation_rule(REPORT, lambda r: r.get(EXTERNAL_ID) == victim, RULE)
+    env.clock.advance(minutes=1)
+    env.box.jira.update_issue(key, status="Done")
+    parked = env.cycle()
+    assert int(parked.exit_code) == 1, (parked.planned, parked.written, key, victim)
+    with env.store.read() as conn:
+        assert [p.record_key for p in repo.parked(conn)] == [victim]
+
+    env.clock.advance(minutes=1)
+    env.box.jira.update_issue(key, status=status)  # a person undoes the change
+    env.box.salesforce.clear_validation_rules()
+    env.clock.advance(minutes=5)  # past the parked write's backoff
+    result = env.cycle()
+    assert int(result.exit_code) == 0, result.message
+    assert report_counts(env.box)[victim] == before[victim], (result.pulled, result.written)
+    with env.store.read() as conn:
+        assert repo.unfinished(conn) == []

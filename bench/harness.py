@@ -1,0 +1,303 @@
+"""One benchmark world: a seeded sandbox, a config and state store for it, a simulated
+clock shared by both, and cycles measured with the work they had to do.
+
+Transport ``https``: the sandbox serves over HTTPS on loopback from this (the bench)
+process and every cycle runs in a child process (``python -m bench.cycle``), so its wall
+time, CPU time and peak RSS are the product's alone, start-up included, as a cron ``run``
+costs. Transport ``inprocess``: the sandbox is mounted with ``responses`` and cycles run
+in this process; RSS is then the growth during the cycle (the sandbox shares the process)
+and CPU time includes the sandbox answering.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from bench.cycle import measure_cycle, run_cycle, run_reconcile
+from bench.model import Work
+from connectors.sandbox.config_file import write_sandbox_config
+from connectors.sandbox.schema import SF_REPORT_EXTERNAL_ID, SF_REPORT_OBJECT
+from connectors.sandbox.stack import Sandbox
+from sync.config import load_config
+from sync.derive import LEDGER_FIELD
+from sync.store import open_store
+from sync.store.schema import write_ledger
+
+Transport = Literal["https", "inprocess"]
+#: Objects the product queries (their changes are what a cycle must read).
+QUERIED = ("Account", "Case")
+#: Report fields that change on every write whatever the content.
+VOLATILE = frozenset({"Last_Synced__c", "SystemModstamp", "LastModifiedDate"})
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SimClock:
+    """Real time plus a shift the bench moves forward ("ten minutes later")."""
+
+    def __init__(self, start: datetime) -> None:
+        self.delta = start - datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.delta
+
+    def advance(self, **delta: float) -> None:
+        """Let simulated time pass."""
+        self.delta += timedelta(**delta)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the sandbox holds, as far as the cost model needs it."""
+
+    jira_updated: dict[str, datetime]
+    jira_owned: dict[str, tuple[Any, ...]]  # labels, comment count, custom values
+    crm_stamps: dict[str, dict[str, Any]]  # object -> {Id: SystemModstamp}
+    reports: dict[str, tuple[Any, ...]]
+    crm_live: dict[str, int]  # object -> records not deleted
+
+
+class BenchWorld:
+    """A sandbox of ``issues`` issues and ``accounts`` accounts, with a config and state
+    store in ``directory``; :meth:`cycle` runs and measures one sync cycle."""
+
+    def __init__(
+        self,
+        issues: int,
+        accounts: int,
+        directory: Path,
+        *,
+        transport: Transport = "https",
+        latency_ms: int = 0,
+        seed: int = 1,
+    ) -> None:
+        self.issues = issues
+        self.accounts = accounts
+        self.directory = directory
+        self.transport = transport
+        self.latency_ms = latency_ms
+        today = datetime.now(UTC).date()
+        anchor = datetime(today.year, today.month, today.day, tzinfo=UTC)
+        # Simulated time starts at 02:00 of the world's day: hours can pass in a run
+        # without crossing midnight (which would re-derive everything).
+        self.clock = SimClock(anchor + timedelta(hours=2))
+        self.box = Sandbox(
+            issues=issues, accounts=accounts, seed=seed, anchor=anchor, latency_ms=latency_ms
+        )
+        self.box.jira.clock = self.clock
+        self.box.salesforce.clock = self.clock
+        self.config_path = directory / "jira-crm-sync.toml"
+        self.state_url = f"sqlite:///{directory / 'state.db'}"
+        self._stack = ExitStack()
+        self._previous: Snapshot | None = None
+        self.cycles = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> BenchWorld:
+        """Serve (or mount) the sandbox and write the config."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.transport == "https":
+            self.box.serve(self.directory / "tls")
+            self._stack.callback(self.box.stop)
+        else:
+            self.box.endpoints = self._stack.enter_context(self.box.in_process())
+        write_sandbox_config(self.box, self.config_path, state_url=self.state_url)
+        text = self.config_path.read_text(encoding="utf-8")
+        # The budget is not what is measured here: let the full sync of 100,000 issues run.
+        for key in ("jira_calls_per_cycle", "crm_calls_per_cycle"):
+            text = text.replace(f"{key} = 5000", f"{key} = 10000000")
+        for key in ("jira_calls_per_day", "crm_calls_per_day"):
+            text = text.replace(f"{key} = 100000", f"{key} = 10000000")
+        self.config_path.write_text(text, encoding="utf-8")
+        self.box.salesforce.daily_api_limit = 10_000_000
+        return self
+
+    def close(self) -> None:
+        """Stop the sandbox."""
+        self._stack.close()
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The sandbox's records, under the apps' locks."""
+        jira, sf = self.box.jira, self.box.salesforce
+        with self.box.jira_app.lock:
+            updated = {key: issue.updated for key, issue in jira.issues.items()}
+            owned = {
+                key: (
+                    tuple(sorted(issue.labels)),
+                    len(jira.comments.get(key, ())),
+                    tuple(sorted(jira.custom_values.get(key, {}).items())),
+                )
+                for key, issue in jira.issues.items()
+            }
+        with self.box.salesforce_app.lock:
+            stamps = {
+                name: {
+                    str(r["Id"]): r.get("SystemModstamp")
+                    for r in sf.records(name, include_deleted=True)
+                }
+                for name in QUERIED
+            }
+            reports = {
+                str(r[SF_REPORT_EXTERNAL_ID]): tuple(
+                    sorted(
+                        (k, str(v)) for k, v in r.items() if k.endswith("__c") and k not in VOLATILE
+                    )
+                )
+                for r in sf.records(SF_REPORT_OBJECT)
+            }
+            live = {name: len(sf.records(name)) for name in QUERIED}
+        return Snapshot(updated, owned, stamps, reports, live)
+
+    def _ledger_commented(self, keys: set[str]) -> int:
+        """Issues of ``keys`` (those still in Jira) whose ledger records a flag comment of
+        ours: the comments reconcile must read back (the others are not ours to judge)."""
+        store = open_store(self.state_url)
+        try:
+            with store.read() as conn:
+                rows = conn.execute(
+                    sa.select(write_ledger.c.record_key, write_ledger.c.value).where(
+                        write_ledger.c.target == "jira", write_ledger.c.field == LEDGER_FIELD
+                    )
+                )
+                return sum(
+                    1
+                    for key, value in rows
+                    if key in keys and isinstance(value, dict) and value.get("flags")
+                )
+        finally:
+            store.close()
+
+    def _work(self, before: Snapshot, after: Snapshot, *, key_scan: bool, reconcile: bool) -> Work:
+        """What the cycle between ``before`` and ``after`` had to do."""
+        previous = self._previous
+        commented = 0
+        if reconcile:
+            # Everything, once: every issue, every live account and case, every report
+            # record; and the comments of each issue carrying any.
+            jira_read = len(before.jira_updated)
+            crm_read = {**before.crm_live, "reports": len(before.reports)}
+            commented = self._ledger_commented(set(before.jira_updated))
+        elif previous is None:
+            jira_read = len(before.jira_updated)
+            crm_read = {name: len(stamps) for name, stamps in before.crm_stamps.items()}
+        else:
+            # Changed since the previous cycle started reading: our own writes of that
+            # cycle too (they move `updated`), which it could not have read.
+            jira_read = sum(
+                1 for k, u in before.jira_updated.items() if previous.jira_updated.get(k) != u
+            )
+            crm_read = {
+                name: sum(1 for i, s in stamps.items() if previous.crm_stamps[name].get(i) != s)
+                for name, stamps in before.crm_stamps.items()
+            }
+        jira_written = sum(
+            1 for k, owned in after.jira_owned.items() if before.jira_owned.get(k) != owned
+        )
+        crm_written = sum(1 for k, r in after.reports.items() if before.reports.get(k) != r)
+        return Work(
+            jira_read=jira_read,
+            crm_read=crm_read,
+            scope=len(before.jira_updated),
+            key_scan=key_scan,
+            first=previous is None,
+            jira_written=jira_written,
+            crm_written=crm_written,
+            jira_comment_reads=commented,
+        )
+
+    # -- cycles ---------------------------------------------------------------------------
+
+    def _stats(self) -> tuple[dict[str, dict[str, int]], int, int]:
+        by_endpoint: dict[str, dict[str, int]] = {}
+        reads = writes = 0
+        for side, app in (("jira", self.box.jira_app), ("salesforce", self.box.salesforce_app)):
+            snap = app.stats.snapshot()
+            by_endpoint[side] = dict(snap["by_endpoint"])
+            reads += int(snap["reads"])
+            writes += int(snap["writes"])
+        return by_endpoint, reads, writes
+
+    def cycle(
+        self, *, key_scan: bool = False, full: bool = False, reconcile: bool = False
+    ) -> dict[str, Any]:
+        """Run and measure one cycle (``reconcile``: reconcile without --apply instead);
+        returns its figures, the sandbox's call counts and the work it had to do
+        (``key_scan``: whether finding Jira deletes is part of it)."""
+        before = self.snapshot()
+        self.box.jira_app.stats.reset()
+        self.box.salesforce_app.stats.reset()
+        figures = self._run(full, reconcile)
+        if figures.get("exit_code") != 0:
+            raise RuntimeError(f"the cycle failed: {figures.get('message') or figures}")
+        by_endpoint, reads, writes = self._stats()
+        after = self.snapshot()
+        work = self._work(before, after, key_scan=key_scan, reconcile=reconcile)
+        if not reconcile:  # it reads everything but moves no cursor
+            self._previous = before
+        self.cycles += 1
+        return {
+            "figures": figures,
+            "calls": by_endpoint,
+            "reads": reads,
+            "writes": writes,
+            "work": work,
+        }
+
+    def _run(self, full: bool, reconcile: bool = False) -> dict[str, Any]:
+        delta = self.clock.delta.total_seconds()
+        if self.transport == "inprocess":
+            config = load_config(self.config_path)
+            store = open_store(config.state.url)
+            try:
+                if reconcile:
+                    return measure_cycle(lambda: run_reconcile(config, store, self.clock))
+                return measure_cycle(lambda: run_cycle(config, store, self.clock, full))
+            finally:
+                store.close()
+        args = [sys.executable, "-m", "bench.cycle", "--config", str(self.config_path)]
+        args += ["--clock-delta", repr(delta), *(["--full"] if full else [])]
+        args += ["--reconcile"] if reconcile else []
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+        }
+        done = subprocess.run(
+            args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False
+        )
+        if done.returncode != 0 or not done.stdout.strip():
+            tail = (done.stderr or "").strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"bench.cycle exited {done.returncode}: {tail[0]}")
+        figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return figures
+
+
+@contextmanager
+def bench_world(
+    issues: int,
+    accounts: int,
+    directory: Path,
+    *,
+    transport: Transport = "https",
+    latency_ms: int = 0,
+    seed: int = 1,
+) -> Iterator[BenchWorld]:
+    """A started :class:`BenchWorld` for the ``with`` body."""
+    world = BenchWorld(
+        issues, accounts, directory, transport=transport, latency_ms=latency_ms, seed=seed
+    )
+    try:
+        yield world.start()
+    finally:
+        world.close()

@@ -1,0 +1,206 @@
+"""The minimum-calls model: how few API calls the work of a cycle allows (SPEC section 9).
+
+Pure arithmetic over record counts and the APIs' page sizes; the bench fills in the
+counts from the sandbox (what changed, what had to be written) and compares them with the
+calls the sandbox counted. Each call the sandbox counts falls into one bucket; each
+bucket has a minimum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+from typing import Any, Final
+
+from connectors.jira.paging import CLOUD_PAGE, KEYS_PAGE
+from connectors.salesforce.pull import PAGE_SIZE as SOQL_PAGE
+from connectors.salesforce.push import BATCH_SIZE as COLLECTION_SIZE
+from connectors.sandbox.jira.search import PAGE_RULES
+
+#: Jira enhanced search: the largest page with fields, and with ids/keys only.
+SEARCH_PAGE: Final = PAGE_RULES["search/jql"].maximum
+KEY_PAGE: Final = PAGE_RULES["search/jql"].maximum_identity
+#: Jira metadata read once and cached by the product: serverInfo, /myself, /field.
+JIRA_METADATA_CALLS: Final = 3
+#: Targets of SPEC section 9.
+FULL_SYNC_SLACK: Final = 1.05
+NO_CHANGE_MAX_READS: Final = 3
+MERGE_MIN_RATE: Final = 50_000
+RSS_LIMIT_MB: Final = 300
+
+#: Bucket of each endpoint, by a fragment of its stats key (first match wins).
+_BUCKETS: Final = (
+    ("jira", "/serverInfo", "jira metadata"),
+    ("jira", "/myself", "jira metadata"),
+    ("jira", "/field", "jira metadata"),
+    ("jira", "/search", "jira search"),
+    ("jira", "/comment", "jira comments"),
+    ("jira", "PUT /rest/api/2/issue/", "jira issue writes"),
+    ("salesforce", "/oauth2/token", "salesforce login"),
+    ("salesforce", "/describe", "salesforce metadata"),
+    ("salesforce", "/composite/sobjects", "salesforce writes"),
+    ("salesforce", "/composite", "salesforce queries"),
+    ("salesforce", "/query", "salesforce queries"),
+)
+BUCKETS: Final = tuple(dict.fromkeys(name for _side, _frag, name in _BUCKETS))
+
+
+def bucket_of(side: str, endpoint: str) -> str:
+    """The model bucket of one endpoint (``"<side> other"`` when none fits)."""
+    for bucket_side, fragment, name in _BUCKETS:
+        if side == bucket_side and fragment in endpoint:
+            return name
+    return f"{side} other"
+
+
+def pages(records: int, size: int) -> int:
+    """Pages needed to read ``records`` at ``size`` a page (at least one call to learn
+    that there is nothing)."""
+    return max(1, ceil(records / size))
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a cycle had to do, counted from the sandbox.
+
+    ``jira_read`` issues changed since the previous cycle read (ours included: a write
+    moves ``updated``); ``crm_read`` records per queried object changed since then;
+    ``key_scan`` whether the cycle must list every key to find Jira deletes (``scope``
+    keys); ``first`` whether no metadata is cached yet; ``jira_written`` issues and
+    ``crm_written`` report records whose content had to change.
+    """
+
+    jira_read: int
+    crm_read: dict[str, int]
+    scope: int
+    key_scan: bool
+    first: bool
+    jira_written: int
+    crm_written: int
+    crm_objects: int = 3
+    jira_comment_reads: int = 0
+
+    def minimum(self) -> dict[str, int]:
+        """The fewest calls per bucket the APIs allow for this work."""
+        search = pages(self.jira_read, SEARCH_PAGE)
+        if self.key_scan:
+            search += pages(self.scope, KEY_PAGE)
+        # One Composite call carries every object's first page; then 2000 a page.
+        queries = 1 + sum(pages(n, SOQL_PAGE) - 1 for n in self.crm_read.values())
+        return {
+            "jira metadata": JIRA_METADATA_CALLS if self.first else 0,
+            "jira search": search,
+            # Labels, a field and a comment all fit in one PUT /issue/{key}.
+            "jira issue writes": self.jira_written,
+            # Only reconcile reads comments (one page per issue we commented on).
+            "jira comments": self.jira_comment_reads,
+            "salesforce login": 1,
+            "salesforce metadata": self.crm_objects if self.first else 0,
+            "salesforce queries": queries,
+            "salesforce writes": ceil(self.crm_written / COLLECTION_SIZE),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready counts."""
+        return {
+            "jira_issues_to_read": self.jira_read,
+            "crm_records_to_read": self.crm_read,
+            "jira_scope": self.scope,
+            "key_scan_due": self.key_scan,
+            "metadata_cold": self.first,
+            "jira_issues_to_write": self.jira_written,
+            "crm_records_to_write": self.crm_written,
+            "jira_comment_pages_to_read": self.jira_comment_reads,
+        }
+
+
+@dataclass
+class Comparison:
+    """Actual calls per bucket against the minimum."""
+
+    actual: dict[str, int]
+    minimum: dict[str, int]
+    reads: int
+    writes: int
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def total_actual(self) -> int:
+        """Every call counted."""
+        return sum(self.actual.values())
+
+    @property
+    def total_minimum(self) -> int:
+        """The fewest calls in all."""
+        return sum(self.minimum.values())
+
+    @property
+    def ratio(self) -> float | None:
+        """Actual over minimum."""
+        return self.total_actual / self.total_minimum if self.total_minimum else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, one row per bucket."""
+        names = list(dict.fromkeys([*BUCKETS, *self.actual, *self.minimum]))
+        return {
+            "by_bucket": {
+                name: {"actual": self.actual.get(name, 0), "minimum": self.minimum.get(name, 0)}
+                for name in names
+                if self.actual.get(name) or self.minimum.get(name)
+            },
+            "total_actual": self.total_actual,
+            "total_minimum": self.total_minimum,
+            "ratio": round(self.ratio, 3) if self.ratio is not None else None,
+            "reads": self.reads,
+            "writes": self.writes,
+        }
+
+
+def compare(
+    by_endpoint: dict[str, dict[str, int]], reads: int, writes: int, work: Work
+) -> Comparison:
+    """Bucket the sandbox's counts (``{side: {endpoint: n}}``) and set them beside the
+    minimum of ``work``."""
+    actual: dict[str, int] = {}
+    for side, counts in by_endpoint.items():
+        for endpoint, n in counts.items():
+            name = bucket_of(side, endpoint)
+            actual[name] = actual.get(name, 0) + n
+    return Comparison(actual, work.minimum(), reads, writes)
+
+
+def judge(scenario: str, comparison: Comparison) -> list[str]:
+    """The SPEC section 9 call targets this scenario misses, one line each."""
+    missed: list[str] = []
+    if scenario == "full_first_sync":
+        limit = FULL_SYNC_SLACK * comparison.total_minimum
+        if comparison.total_actual > limit:
+            missed.append(
+                f"calls {comparison.total_actual} > {FULL_SYNC_SLACK:.2f} x minimum "
+                f"{comparison.total_minimum}"
+            )
+    if scenario == "no_change":
+        if comparison.reads > NO_CHANGE_MAX_READS:
+            missed.append(f"reads {comparison.reads} > {NO_CHANGE_MAX_READS}")
+        if comparison.writes:
+            missed.append(f"writes {comparison.writes} > 0")
+    return missed
+
+
+__all__ = [
+    "BUCKETS",
+    "CLOUD_PAGE",
+    "COLLECTION_SIZE",
+    "KEYS_PAGE",
+    "KEY_PAGE",
+    "MERGE_MIN_RATE",
+    "RSS_LIMIT_MB",
+    "SEARCH_PAGE",
+    "SOQL_PAGE",
+    "Comparison",
+    "Work",
+    "bucket_of",
+    "compare",
+    "judge",
+    "pages",
+]

@@ -1,0 +1,150 @@
+"""The scenarios, each a function of a :class:`~bench.harness.BenchWorld` run in order:
+a full first sync, the cycle that reads back our own writes, a cycle with no change, 1%
+of issues and accounts changed, a deletes-only cycle, and reconcile.
+
+Simulated time moves ten minutes between cycles (an hour before the deletes, so the
+hourly key scan is due), so no scenario waits on the Jira pull's overlap window.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from collections.abc import Callable
+from typing import Any
+
+from bench.harness import BenchWorld
+from bench.model import compare, judge
+from connectors.sandbox.schema import SF_ACCOUNT_CSAT_FIELD
+
+Scenario = Callable[[BenchWorld], dict[str, Any]]
+STATUSES = ("To Do", "In Progress", "Blocked", "Done")
+
+
+def _result(name: str, what: str, world: BenchWorld, ran: dict[str, Any]) -> dict[str, Any]:
+    """One scenario's JSON: figures, calls against the minimum, targets missed."""
+    comparison = compare(ran["calls"], ran["reads"], ran["writes"], ran["work"])
+    figures = dict(ran["figures"])
+    product_calls = figures.pop("product_calls", {})
+    out: dict[str, Any] = {
+        "scenario": name,
+        "what": what,
+        **comparison.as_dict(),
+        "by_endpoint": ran["calls"],
+        "product_meter_total": sum(int(side.get("total", 0)) for side in product_calls.values()),
+        "work": ran["work"].as_dict(),
+        **figures,
+    }
+    if world.latency_ms:
+        bound = comparison.total_actual * world.latency_ms / 1000
+        out["latency_bound_seconds"] = round(bound, 3)
+        out["wall_over_latency_bound"] = (
+            round(figures["wall_seconds"] / bound, 3) if bound else None
+        )
+    out["targets_missed"] = judge(name, comparison)
+    return out
+
+
+def full_first_sync(world: BenchWorld) -> dict[str, Any]:
+    """Empty state store: read everything, write every report and label."""
+    ran = world.cycle()
+    return _result("full_first_sync", "empty state store: read all, write all", world, ran)
+
+
+def settle(world: BenchWorld, name: str = "settle") -> dict[str, Any]:
+    """Ten minutes on: the cycle that reads back the issues our own writes touched."""
+    world.clock.advance(minutes=10)
+    ran = world.cycle()
+    return _result(name, "10 min later: reads back the issues our writes touched", world, ran)
+
+
+def no_change(world: BenchWorld) -> dict[str, Any]:
+    """Ten minutes on, nothing changed on either side."""
+    world.clock.advance(minutes=10)
+    ran = world.cycle()
+    return _result("no_change", "nothing changed on either side", world, ran)
+
+
+def changed_1pct(world: BenchWorld, seed: int = 7) -> dict[str, Any]:
+    """1% of issues (status or summary) and 1% of accounts (CSAT) changed by people."""
+    rng = random.Random(seed)
+    box = world.box
+    with box.jira_app.lock:
+        keys = sorted(box.jira.issues)
+        chosen = rng.sample(keys, max(1, len(keys) // 100))
+        for n, key in enumerate(chosen):
+            issue = box.jira.issue(key)
+            if n % 2:
+                box.jira.update_issue(key, summary=f"{issue.summary} (edited)")
+            else:
+                other = [s for s in STATUSES if s != issue.status]
+                box.jira.update_issue(key, status=rng.choice(other))
+    with box.salesforce_app.lock:
+        accounts = sorted(str(a["Id"]) for a in box.salesforce.records("Account"))
+        for account in rng.sample(accounts, max(1, len(accounts) // 100)):
+            box.salesforce.update_record(
+                "Account", account, **{SF_ACCOUNT_CSAT_FIELD: round(rng.uniform(1, 5), 1)}
+            )
+    world.clock.advance(minutes=10)
+    ran = world.cycle()
+    what = f"{len(chosen)} issues and {max(1, len(accounts) // 100)} accounts changed"
+    return _result("changed_1pct", what, world, ran)
+
+
+def deletes_only(world: BenchWorld, seed: int = 11) -> dict[str, Any]:
+    """0.1% of issues (not epics) and of accounts deleted; an hour on, so the key scan
+    that finds Jira deletes is due."""
+    rng = random.Random(seed)
+    box = world.box
+    with box.jira_app.lock:
+        keys = sorted(k for k, i in box.jira.issues.items() if i.issue_type != "Epic")
+        gone = rng.sample(keys, max(1, len(keys) // 1000))
+        for key in gone:
+            box.jira.delete_issue(key)
+    with box.salesforce_app.lock:
+        accounts = sorted(str(a["Id"]) for a in box.salesforce.records("Account"))
+        dropped = rng.sample(accounts, max(1, len(accounts) // 1000))
+        for account in dropped:
+            box.salesforce.delete_record("Account", account)
+    world.clock.advance(minutes=61)
+    ran = world.cycle(key_scan=True)
+    what = f"{len(gone)} issues and {len(dropped)} accounts deleted; key scan due"
+    return _result("deletes_only", what, world, ran)
+
+
+def reconcile(world: BenchWorld) -> dict[str, Any]:
+    """``reconcile`` without ``--apply`` (sync/reconcile.py): both sides read in full and
+    compared; when that module is absent, the result says so."""
+    if importlib.util.find_spec("sync.reconcile") is None:
+        return {
+            "scenario": "reconcile",
+            "missing": "sync/reconcile.py does not exist: no reconcile to measure",
+            "targets_missed": [],
+        }
+    world.clock.advance(minutes=10)
+    ran = world.cycle(reconcile=True)
+    return _result("reconcile", "both sides read in full and compared; no --apply", world, ran)
+
+
+#: Reconcile reads every issue and the comments of every issue we flagged: at 100,000
+#: issues that alone takes minutes here, so by default it runs on the smaller worlds.
+RECONCILE_UP_TO = 10_000
+
+
+def run_all(world: BenchWorld, reconcile_up_to: int = RECONCILE_UP_TO) -> list[dict[str, Any]]:
+    """Every scenario, in order, on one world (reconcile up to ``reconcile_up_to`` issues)."""
+    results = [full_first_sync(world), settle(world, "settle_after_full"), no_change(world)]
+    results.append(changed_1pct(world))
+    results.append(settle(world, "settle_after_changes"))
+    results.append(deletes_only(world))
+    if world.issues <= reconcile_up_to:
+        results.append(reconcile(world))
+    else:
+        results.append(
+            {
+                "scenario": "reconcile",
+                "skipped": f"more than {reconcile_up_to} issues (--reconcile-up-to to include)",
+                "targets_missed": [],
+            }
+        )
+    return results

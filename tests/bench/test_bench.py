@@ -1,0 +1,124 @@
+"""The benchmark at a tiny size, through its real entry point (``python -m bench``, cycles
+in child processes over HTTPS): the JSON has every scenario and figure, the minimum-call
+model never exceeds what was really needed, the product's own call meter agrees with the
+sandbox's counts, and the SPEC section 9 call targets hold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.model import NO_CHANGE_MAX_READS, Comparison, Work, bucket_of, judge, pages
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = [
+    "full_first_sync",
+    "settle_after_full",
+    "no_change",
+    "changed_1pct",
+    "settle_after_changes",
+    "deletes_only",
+    "reconcile",
+]
+FIGURES = ("wall_seconds", "cpu_seconds", "peak_rss_mb", "merge_seconds", "by_endpoint", "work")
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--sizes", "200", "--json-out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "full_first_sync" in done.stderr  # the table
+    parsed: dict[str, Any] = json.loads(done.stdout)
+    assert json.loads(out.read_text(encoding="utf-8")) == parsed
+    return parsed
+
+
+def _scenarios(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (size,) = document["sizes"]
+    assert (size["issues"], size["accounts"]) == (200, 40)
+    return {s["scenario"]: s for s in size["scenarios"]}
+
+
+def test_every_scenario_reports_every_figure(document: dict[str, Any]) -> None:
+    scenarios = _scenarios(document)
+    assert list(scenarios) == SCENARIOS
+    for name in SCENARIOS:
+        s = scenarios[name]
+        missing = [f for f in FIGURES if f not in s]
+        assert not missing, (name, missing)
+        assert s["wall_seconds"] > 0 and s["cpu_seconds"] > 0 and s["peak_rss_mb"] > 30
+        assert set(s["by_endpoint"]) == {"jira", "salesforce"}
+    assert scenarios["full_first_sync"]["merge_issues_per_second"] > 0
+    assert scenarios["full_first_sync"]["work"]["jira_issues_to_read"] == 200
+    for key in ("total_minimum", "peak_rss_mb", "merge_issues_per_second"):
+        assert key in document["figures"]
+
+
+def test_the_minimum_never_exceeds_the_calls_made(document: dict[str, Any]) -> None:
+    for name, s in _scenarios(document).items():
+        assert s["total_minimum"] <= s["total_actual"], name
+        for bucket, row in s["by_bucket"].items():
+            assert row["minimum"] <= row["actual"], (name, bucket, row)
+        # The sandbox's count and the product's own meter agree.
+        assert s["product_meter_total"] == s["total_actual"], name
+        assert s["reads"] + s["writes"] == s["total_actual"], name
+
+
+def test_the_call_targets_hold(document: dict[str, Any]) -> None:
+    scenarios = _scenarios(document)
+    full = scenarios["full_first_sync"]
+    assert full["total_actual"] <= 1.05 * full["total_minimum"], full["by_bucket"]
+    quiet = scenarios["no_change"]
+    assert quiet["reads"] <= NO_CHANGE_MAX_READS and quiet["writes"] == 0, quiet["by_endpoint"]
+    # Deletes are found by one key listing (5000 keys a page), not by re-reading issues.
+    deletes = scenarios["deletes_only"]
+    assert deletes["by_bucket"]["jira search"]["actual"] == 2
+    assert deletes["work"]["key_scan_due"] is True
+    # Reconcile reads everything once: no write, and nothing beyond the minimum.
+    assert scenarios["reconcile"]["writes"] == 0
+    assert scenarios["reconcile"]["total_actual"] == scenarios["reconcile"]["total_minimum"]
+    assert document["targets_missed"] == []
+
+
+def test_the_model_counts_pages_and_flags_misses() -> None:
+    assert (pages(0, 100), pages(100, 100), pages(101, 100)) == (1, 1, 2)
+    work = Work(
+        jira_read=250,
+        crm_read={"Account": 4001, "Case": 0},
+        scope=12_000,
+        key_scan=True,
+        first=True,
+        jira_written=7,
+        crm_written=401,
+    )
+    minimum = work.minimum()
+    assert minimum["jira search"] == 3 + 3  # 250 issues at 100, 12,000 keys at 5000
+    assert minimum["salesforce queries"] == 1 + 2  # one Composite, two more Account pages
+    assert minimum["salesforce writes"] == 3
+    assert (minimum["jira metadata"], minimum["salesforce metadata"]) == (3, 3)
+    assert bucket_of("jira", "PUT /rest/api/2/issue/{key}") == "jira issue writes"
+    assert bucket_of("salesforce", "POST /services/data/v{version}/composite") == (
+        "salesforce queries"
+    )
+    quiet = Comparison({"jira search": 3, "salesforce login": 1}, {"jira search": 1}, 4, 0)
+    assert judge("no_change", quiet) == ["reads 4 > 3"]
+    full = Comparison({"jira search": 106}, {"jira search": 100}, 106, 0)
+    assert judge("full_first_sync", full) == ["calls 106 > 1.05 x minimum 100"]
+    assert judge("full_first_sync", Comparison({"x": 105}, {"x": 100}, 105, 0)) == []
