@@ -8,9 +8,11 @@ carry a credential.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from jira.exceptions import JIRAError
@@ -37,6 +39,40 @@ def _retry_after(response: requests.Response | None) -> float | None:
         return None
 
 
+def endpoint_of(url: str | None, method: str = "GET") -> str:
+    """``METHOD /path`` of a request URL (no host, no query: short, and never a secret)."""
+    path = urlsplit(url or "").path or "/"
+    return f"{method} {path}"
+
+
+def read_json(response: requests.Response, action: str, url: str) -> Any:
+    """The JSON document of a 2xx answer; RemoteError naming the endpoint when the body is
+    empty or not JSON (a proxy's or login page, a transfer cut short)."""
+    method = response.request.method if response.request is not None else None
+    where = endpoint_of(response.url, method or "GET")
+    kind = response.headers.get("Content-Type") or "no content type"
+    if not response.content:
+        problem = "an empty body"
+    else:
+        try:
+            # Invalid UTF-8 inside a string is kept as U+FFFD, as requests' .json() does.
+            return json.loads(response.content.decode("utf-8", errors="replace"))
+        except ValueError:
+            problem = f"{len(response.content)} bytes that are not JSON ({kind})"
+    raise RemoteError(
+        f"Jira at {url} answered {action} ({where}, HTTP {response.status_code}) with "
+        f"{problem}; check that [jira] url is the site root and that no proxy or login "
+        "page intercepts the API; the next cycle tries again",
+        side=SIDE,
+        status=response.status_code,
+    )
+
+
+def _endpoint(exc: JIRAError) -> str:
+    request = exc.response.request if exc.response is not None else None
+    return endpoint_of(exc.url, (request.method if request is not None else None) or "GET")
+
+
 def _record_errors(exc: JIRAError) -> list[RecordError]:
     """Jira's ``errorMessages``/``errors`` as record errors (``errors`` names fields)."""
     status = f"HTTP_{exc.status_code}"
@@ -60,6 +96,17 @@ class ErrorBoundary:
 
     def __init__(self, settings: JiraSettings) -> None:
         self.settings = settings
+        #: ``METHOD /path (HTTP n, content type)`` of the last answer, for messages.
+        self.last_answer = ""
+
+    def observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Response hook: remember what answered last (the client hides it on a body
+        that is not JSON)."""
+        method = response.request.method if response.request is not None else None
+        kind = response.headers.get("Content-Type") or "no content type"
+        self.last_answer = (
+            f"{endpoint_of(response.url, method or 'GET')}, HTTP {response.status_code}, {kind}"
+        )
 
     @contextmanager
     def guard(
@@ -106,12 +153,14 @@ class ErrorBoundary:
             raise ConfigError(
                 f"[jira] url {self.settings.url!r} is not usable: {exc}", side=SIDE
             ) from None
-        except ValueError as exc:  # a 2xx answer that is not JSON (a login or proxy page)
+        except ValueError:  # a 2xx answer that is not JSON (a login or proxy page)
+            where = f" ({self.last_answer})" if self.last_answer else ""
             raise RemoteError(
-                f"Jira at {self.settings.url} answered {action} with something that is not "
-                "JSON; check that [jira] url is the site root and no proxy intercepts it",
+                f"Jira at {self.settings.url} answered {action}{where} with something that "
+                "is not JSON; check that [jira] url is the site root and that no proxy or "
+                "login page intercepts the API; the next cycle tries again",
                 side=SIDE,
-            ) from exc
+            ) from None
 
     def from_jira(
         self, exc: JIRAError, action: str, *, key: str | None = None, jql: str | None = None
@@ -143,7 +192,10 @@ class ErrorBoundary:
                     "tries again (raise [jira] max_retries to wait longer)"
                 )
             else:
-                detail = f"answered HTTP {status} to {action}; the next cycle tries again"
+                detail = (
+                    f"answered HTTP {status} to {action} ({_endpoint(exc)}); the next "
+                    "cycle tries again"
+                )
             return RetriableError(f"Jira {detail}", side=SIDE, retry_after=retry_after)
         if key is not None and status in (400, 404, 409, 413):
             return RejectedRecord(key, _record_errors(exc), side=SIDE)

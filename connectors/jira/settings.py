@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -132,6 +133,9 @@ def build_client(settings: JiraSettings, meter: CallMeter | None = None) -> JIRA
         get_server_info=False,
         max_retries=settings.max_retries,
         timeout=settings.timeout_seconds,
+        # Its own log repeats, at ERROR, every failure the connector converts into one
+        # line, with a body it cannot parse in full (megabytes of a proxy page): -vv only.
+        logging=logging.getLogger().isEnabledFor(logging.DEBUG),
     )
     instrument(client._session, meter or jira_meter(), settings.ca_bundle)
     if settings.deployment != "auto":

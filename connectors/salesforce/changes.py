@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 from simple_salesforce import Salesforce
 
@@ -25,7 +25,7 @@ from connectors.salesforce.pull import (
     QUERY_OPTIONS,
     ModstampCursor,
     Record,
-    strip_attributes,
+    page_records,
 )
 
 #: Composite takes at most 25 subrequests.
@@ -120,8 +120,10 @@ def _pages(
 ) -> Iterator[ChangePage]:
     result = first
     seen: set[str] = set()
+    where = f"POST /services/data/v{client.sf.sf_version}/composite"
     while True:
-        records = [strip_attributes(r) for r in result.get("records") or ()]
+        what = f"queryAll {query.sobject} ({where})"
+        records = page_records(result, what, stamped=True)
         kept = records if query.cursor is None else [r for r in records if query.cursor.admits(r)]
         if kept:
             live = [r for r in kept if not r.get("IsDeleted")]
@@ -136,6 +138,7 @@ def _pages(
                 side=SIDE,
             )
         seen.add(next_url)
+        where = f"GET {urlsplit(next_url).path}"
         result = client.call(f"queryAll {query.sobject} page", _more(next_url))
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from simple_salesforce import Salesforce
@@ -76,6 +78,8 @@ class SalesforceClient:
         self._usage: ApiUsage | None = None
         self._retry_after: float | None = None
         self._last_status = 0
+        self._last_endpoint = ""
+        self._last_type = ""
         self._describes: dict[str, dict[str, Any]] = {}
 
     # -- session --------------------------------------------------------------------------
@@ -115,6 +119,9 @@ class SalesforceClient:
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Response hook: remember limit usage, Retry-After and status of the last answer."""
         self._last_status = response.status_code
+        method = response.request.method if response.request is not None else None
+        self._last_endpoint = f"{method or 'GET'} {urlsplit(response.url).path or '/'}"
+        self._last_type = response.headers.get("Content-Type") or "no content type"
         self._retry_after = parse_retry_after(response.headers.get("Retry-After"))
         info = response.headers.get("Sforce-Limit-Info")
         if info:
@@ -242,6 +249,16 @@ class SalesforceClient:
                     side=SIDE,
                 ) from None
             raise TransientFailure(f"timeout: {_reason(exc)}") from None
+        except (json.JSONDecodeError, requests.exceptions.JSONDecodeError):
+            # A 2xx answer that is not JSON: a proxy's or login page, a transfer cut short.
+            raise RemoteError(
+                f"Salesforce at {origin(base)} answered {self._last_endpoint} (HTTP "
+                f"{self._last_status}, {self._last_type}) with a body that is not JSON; check "
+                f"{SECTION} instance_url and login_url and that no proxy or login page "
+                "intercepts the API; the next cycle tries again",
+                side=SIDE,
+                status=self._last_status,
+            ) from None
 
     def _unreachable(self, base: str, reason: str) -> UnreachableError:
         bundle = self.settings.ca_bundle or "not set, so the system CA store is used"

@@ -81,6 +81,36 @@ def strip_attributes(record: Mapping[str, Any]) -> Record:
     }
 
 
+def page_records(result: Any, what: str, *, stamped: bool = False) -> list[Record]:
+    """The records of one query answer, checked: a page without a records list, or a
+    record without Id or (``stamped``: it was selected) a readable SystemModstamp, is a
+    RemoteError (storing it would move a cursor past records that were never read)."""
+    records = result.get("records") if isinstance(result, Mapping) else None
+    if not isinstance(records, list):
+        raise RemoteError(
+            f"Salesforce answered {what} without a records list; nothing of it was "
+            "stored; the next cycle tries again",
+            side=SIDE,
+        )
+    out = [strip_attributes(r) for r in records if isinstance(r, Mapping)]
+    for record in out:
+        problem = None
+        if not isinstance(record.get("Id"), str) or not record["Id"]:
+            problem = "a record without Id"
+        elif stamped or MODSTAMP in record:
+            try:
+                parse_datetime(str(record[MODSTAMP]))
+            except ValueError:
+                problem = f"record {record['Id']} with an unreadable {MODSTAMP}"
+        if problem or len(out) != len(records):
+            raise RemoteError(
+                f"Salesforce answered {what} with {problem or 'a record that is not an object'}"
+                "; nothing of that page was stored; the next cycle tries again",
+                side=SIDE,
+            )
+    return out
+
+
 def query_pages(
     client: SalesforceClient, query: str, *, include_deleted: bool = False
 ) -> Iterator[list[Record]]:
@@ -96,7 +126,7 @@ def query_pages(
     )
     seen: set[str] = set()
     while True:
-        records = [strip_attributes(r) for r in result.get("records") or ()]
+        records = page_records(result, verb)
         if records:
             yield records
         if result.get("done", True):

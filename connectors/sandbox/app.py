@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-from connectors.sandbox.faults import Fault, FaultInjector, FaultSpecError
+from connectors.sandbox.faults import CONTENT_KINDS, Fault, FaultInjector, FaultSpecError
 from connectors.sandbox.http import (
     DropConnection,
+    Route,
     Router,
     SandboxRequest,
     SandboxResponse,
@@ -115,10 +116,17 @@ class SandboxApp:
         if self.latency_ms:
             self.sleep(self.latency_ms / 1000.0)
         fault = self.faults.draw(request.method, route.stats_key)
-        if fault is not None:
+        if fault is not None and fault.kind not in CONTENT_KINDS:
             injected = self._apply_fault(fault)
             if injected is not None:
                 return injected
+        response = self._serve(route, request, write)
+        if fault is not None and fault.kind in CONTENT_KINDS:
+            # The call was served (a write applied); a proxy or a cut transfer garbles it.
+            return fault.garble(response)
+        return response
+
+    def _serve(self, route: Route, request: SandboxRequest, write: bool) -> SandboxResponse:
         with self.lock:
             stop = self.backend.before_call(request, write)
             if stop is not None:

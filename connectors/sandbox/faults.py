@@ -3,16 +3,43 @@
 A fault applies to the next ``count`` matching calls, or to a ``rate`` share of them
 (drawn from a seeded generator, so a run is repeatable), optionally only to calls whose
 endpoint template contains ``endpoint`` and whose method is ``method``.
+
+Besides refusals (429, 5xx, a dropped connection...), a fault can garble the answer the
+way a broken proxy or a truncated transfer does (:data:`CONTENT_KINDS`): the call is
+served as usual, then its answer is truncated, replaced by an HTML page or an empty
+body, given invalid UTF-8, or rewritten (``set``/``remove`` JSON paths such as
+``issues.*.fields.summary``, ``*`` meaning every element of a list or object).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("429", "500", "502", "503", "slow", "drop", "expired_session", "timeout")
+from connectors.sandbox.http import SandboxResponse
+
+#: Faults that serve the call, then garble its answer (a proxy page, a cut transfer...).
+CONTENT_KINDS = ("truncated", "html", "empty", "invalid_utf8", "rewrite")
+KINDS = (
+    "429",
+    "500",
+    "502",
+    "503",
+    "slow",
+    "drop",
+    "expired_session",
+    "timeout",
+    *CONTENT_KINDS,
+)
+#: What a proxy in front of the API answers with (kind "html").
+PROXY_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>{status} Bad Gateway</title></head>\n"
+    "<body><h1>Bad Gateway</h1><p>The proxy server received an invalid response from an "
+    "upstream server.</p><hr><address>corporate-proxy/2.4</address></body></html>\n"
+)
 
 
 class FaultSpecError(ValueError):
@@ -30,6 +57,16 @@ class Fault:
     delay_ms: int = 0
     endpoint: str | None = None
     method: str | None = None
+    #: kind "html": the status of the page (502 by default; 200 for a login page).
+    status: int | None = None
+    #: kind "rewrite": JSON path -> new value; paths to delete.
+    set_values: dict[str, Any] = field(default_factory=dict)
+    remove_paths: list[str] = field(default_factory=list)
+    #: kind "rewrite": string values of ``set`` are repeated to this many characters.
+    repeat_to: int | None = None
+    #: kind "invalid_utf8": the key whose string values get the bytes (default: the first
+    #: string value of the answer).
+    key: str | None = None
 
     @classmethod
     def from_json(cls, payload: Any) -> Fault:
@@ -54,6 +91,17 @@ class Fault:
             raise FaultSpecError("'delay_ms' must be a non-negative integer")
         endpoint = payload.get("endpoint")
         method = payload.get("method")
+        status = payload.get("status")
+        if status is not None and (not isinstance(status, int) or not 100 <= status <= 599):
+            raise FaultSpecError("'status' must be an HTTP status code")
+        to_set, to_remove = payload.get("set") or {}, payload.get("remove") or []
+        if not isinstance(to_set, dict) or not isinstance(to_remove, list):
+            raise FaultSpecError("'set' is an object of path -> value, 'remove' a list of paths")
+        if kind == "rewrite" and not (to_set or to_remove):
+            raise FaultSpecError("a rewrite fault needs 'set' and/or 'remove'")
+        repeat_to = payload.get("repeat_to")
+        if repeat_to is not None and (not isinstance(repeat_to, int) or repeat_to < 1):
+            raise FaultSpecError("'repeat_to' must be a positive integer (characters)")
         return cls(
             kind=kind,
             count=count,
@@ -62,6 +110,11 @@ class Fault:
             delay_ms=delay_ms,
             endpoint=str(endpoint) if endpoint else None,
             method=str(method).upper() if method else None,
+            status=status,
+            set_values={str(k): v for k, v in to_set.items()},
+            remove_paths=[str(p) for p in to_remove],
+            repeat_to=repeat_to,
+            key=str(payload["key"]) if payload.get("key") else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -74,6 +127,12 @@ class Fault:
             "delay_ms": self.delay_ms,
             "endpoint": self.endpoint,
             "method": self.method,
+            **({"status": self.status} if self.status is not None else {}),
+            **(
+                {"set": sorted(self.set_values), "remove": self.remove_paths}
+                if self.kind == "rewrite"
+                else {}
+            ),
         }
 
     def matches(self, method: str, stats_key: str) -> bool:
@@ -81,6 +140,65 @@ class Fault:
         if self.method and self.method != method:
             return False
         return not (self.endpoint and self.endpoint not in stats_key)
+
+    def garble(self, response: SandboxResponse) -> SandboxResponse:
+        """The answer a content fault turns ``response`` into (see :data:`CONTENT_KINDS`)."""
+        if self.kind == "html":
+            status = self.status or 502
+            page = PROXY_PAGE.format(status=status).encode()
+            return SandboxResponse(status, page, {"Content-Type": "text/html; charset=utf-8"})
+        if self.kind == "empty":
+            return SandboxResponse(200, b"", dict(response.headers))
+        if self.kind == "truncated":
+            body = response.body[: max(1, len(response.body) // 2)]
+            return SandboxResponse(response.status, body, dict(response.headers))
+        if self.kind == "invalid_utf8":
+            # Bytes that are never UTF-8, inside the first string value of the document.
+            bad = b"\xff\xfe\xc3("
+            if self.key:
+                marker = f'"{self.key}":"'.encode()
+                body = response.body.replace(marker, marker + bad)
+            else:
+                at = response.body.find(b'":"')
+                at = at + 3 if at >= 0 else len(response.body) // 2
+                body = response.body[:at] + bad + response.body[at:]
+            return SandboxResponse(response.status, body, dict(response.headers))
+        return self._rewrite(response)
+
+    def _rewrite(self, response: SandboxResponse) -> SandboxResponse:
+        try:
+            document = json.loads(response.body.decode("utf-8"))
+        except ValueError:
+            return response  # nothing to rewrite in an answer that is not JSON
+        for path, value in self.set_values.items():
+            if isinstance(value, str) and self.repeat_to:
+                value = (value * (self.repeat_to // max(1, len(value)) + 1))[: self.repeat_to]
+            _apply(document, path.split("."), value, remove=False)
+        for path in self.remove_paths:
+            _apply(document, path.split("."), None, remove=True)
+        return SandboxResponse.json(document, response.status, response.headers)
+
+
+def _apply(node: Any, parts: list[str], value: Any, *, remove: bool) -> None:
+    """Set (or delete) the value at a dotted path in a JSON document; ``*`` fans out."""
+    head, rest = parts[0], parts[1:]
+    if head == "*":
+        children = list(node.keys()) if isinstance(node, dict) else range(len(node))
+        targets: list[Any] = list(children) if isinstance(node, (dict, list)) else []
+    elif isinstance(node, dict):
+        targets = [head] if (head in node or not rest) else []
+    elif isinstance(node, list) and head.isdigit() and int(head) < len(node):
+        targets = [int(head)]
+    else:
+        targets = []
+    for target in targets:
+        if rest:
+            _apply(node[target], rest, value, remove=remove)
+        elif remove:
+            if isinstance(node, dict):
+                node.pop(target, None)
+        else:
+            node[target] = value
 
 
 class FaultInjector:

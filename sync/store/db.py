@@ -8,6 +8,7 @@ current schema on first use; an older one asks for ``jira-crm-sync db upgrade``.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "head_revision",
     "open_store",
     "sqlite_path",
+    "storage_failure",
     "upgrade",
 ]
 
@@ -193,11 +195,40 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         raise _unusable(engine, err) from err
 
 
+def _disk_full(err: sa.exc.DBAPIError, path: Path | None) -> bool:
+    """SQLite says "database or disk is full" when it is; creating its -wal/-shm files on
+    a full disk it reports only as "disk I/O error", so the free space decides then."""
+    detail = str(err.orig if err.orig is not None else err).lower()
+    if "disk is full" in detail or "no space left" in detail:
+        return True
+    if path is None or "disk i/o error" not in detail:
+        return False
+    try:
+        return shutil.disk_usage(path.parent).free < 64 * 1024
+    except OSError:
+        return False
+
+
+def storage_failure(engine: Engine, err: sa.exc.DBAPIError) -> StoreError | None:
+    """A write the state store refused for want of space or of write access, mid-cycle, as
+    a StoreError naming the file and the fix; None for any other database error."""
+    path = sqlite_path(engine.url)
+    if _disk_full(err, path) or _read_only(err):
+        return _unusable(engine, err)
+    return None
+
+
 def _unusable(engine: Engine, err: sa.exc.DBAPIError) -> StoreError:
     detail = " ".join(str(err.orig if err.orig is not None else err).split())
     path = sqlite_path(engine.url)
     where = f"the state file {path}" if path else f"the state database {_display(engine.url)}"
-    if _read_only(err):
+    if _disk_full(err, path):
+        where = f"the state file {path}" if path else where
+        what = (
+            "the disk is full; free space there (or set [state].url to a disk with room) "
+            "and run again: the last good state was kept"
+        )
+    elif _read_only(err):
         what = "set [state].url to a writable location, or fix the permissions"
     elif path is not None:
         what = "check the path in [state].url and its permissions"
