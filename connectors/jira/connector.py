@@ -12,6 +12,7 @@ either way.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from connectors.jira.paging import (
     updated_ms,
 )
 from connectors.jira.settings import SIDE, JiraSettings, build_client
+from connectors.retry import RetryPolicy, TransientFailure
 
 #: Comments read per page when looking for a marker (Jira Cloud's default and maximum).
 COMMENT_PAGE = 5000
@@ -121,6 +123,7 @@ class JiraConnector:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._facts: ServerFacts | None = None
         self._catalog: FieldCatalog | None = None
+        self._sleep: Callable[[float], None] = time.sleep  # between our own write retries
 
     # -- first contact ----------------------------------------------------------------------
 
@@ -383,8 +386,42 @@ class JiraConnector:
             return False
         url = self.client._get_url(f"issue/{quote_path(key, safe='')}")
         with self.boundary.guard(f"update issue {key}", key=key):
-            self.client._session.put(url, data=json.dumps(payload))
+            if notes:
+                self._put_not_resent(url, json.dumps(payload))
+            else:  # labels and fields: sending twice changes nothing
+                self.client._session.put(url, data=json.dumps(payload))
         return True
+
+    def _put_not_resent(self, url: str, body: str) -> None:
+        """A PUT that posts comments, never re-sent blind. The client retries a dropped
+        connection too, and if Jira had applied the PUT the comments would be posted twice;
+        so its retries are off for this call. A 429/503 (not applied) is retried here,
+        honouring Retry-After; a dropped connection ends the cycle with the write in flight,
+        and the next cycle reads the issue's comments back before sending it again."""
+        session = self.client._session
+        saved = session.max_retries
+        session.max_retries = 0
+
+        def attempt() -> None:
+            try:
+                session.put(url, data=body)
+            except JIRAError as exc:
+                if exc.status_code not in (429, 503):
+                    raise
+                response = exc.response
+                after = response.headers.get("Retry-After") if response is not None else None
+                raise TransientFailure(
+                    f"HTTP {exc.status_code}", float(after) if after and after.isdigit() else None
+                ) from exc
+
+        try:
+            RetryPolicy(attempts=self.settings.max_retries + 1).call(attempt, self._sleep)
+        except TransientFailure as exc:  # retries spent: the boundary classifies the refusal
+            cause = exc.__cause__
+            assert isinstance(cause, JIRAError)
+            raise cause from None
+        finally:
+            session.max_retries = saved
 
     def set_field(self, key: str, field_id: str, value: Any) -> None:
         """Set one field of one issue (one call)."""

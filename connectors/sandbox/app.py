@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-from connectors.sandbox.faults import CONTENT_KINDS, Fault, FaultInjector, FaultSpecError
+from connectors.sandbox.faults import (
+    AFTER_KINDS,
+    CONTENT_KINDS,
+    Fault,
+    FaultInjector,
+    FaultSpecError,
+)
 from connectors.sandbox.http import (
     DropConnection,
     Route,
@@ -116,11 +122,13 @@ class SandboxApp:
         if self.latency_ms:
             self.sleep(self.latency_ms / 1000.0)
         fault = self.faults.draw(request.method, route.stats_key)
-        if fault is not None and fault.kind not in CONTENT_KINDS:
+        if fault is not None and fault.kind not in AFTER_KINDS:
             injected = self._apply_fault(fault)
             if injected is not None:
                 return injected
         response = self._serve(route, request, write)
+        if fault is not None and fault.kind == "drop_after":
+            raise DropConnection("connection dropped after the call was applied")
         if fault is not None and fault.kind in CONTENT_KINDS:
             # The call was served (a write applied); a proxy or a cut transfer garbles it.
             return fault.garble(response)

@@ -4,7 +4,9 @@ A fault applies to the next ``count`` matching calls, or to a ``rate`` share of 
 (drawn from a seeded generator, so a run is repeatable), optionally only to calls whose
 endpoint template contains ``endpoint`` and whose method is ``method``.
 
-Besides refusals (429, 5xx, a dropped connection...), a fault can garble the answer the
+Besides refusals (429, 5xx, a dropped connection...), ``drop_after`` applies the call and
+then drops the connection (the client cannot tell that its write happened), and a fault
+can garble the answer the
 way a broken proxy or a truncated transfer does (:data:`CONTENT_KINDS`): the call is
 served as usual, then its answer is truncated, replaced by an HTML page or an empty
 body, given invalid UTF-8, or rewritten (``set``/``remove`` JSON paths such as
@@ -23,6 +25,9 @@ from connectors.sandbox.http import SandboxResponse
 
 #: Faults that serve the call, then garble its answer (a proxy page, a cut transfer...).
 CONTENT_KINDS = ("truncated", "html", "empty", "invalid_utf8", "rewrite")
+#: Faults that serve the call (a write is applied) and then cut the connection before the
+#: answer leaves: the client cannot tell whether its write happened.
+AFTER_KINDS = (*CONTENT_KINDS, "drop_after")
 KINDS = (
     "429",
     "500",
@@ -30,6 +35,7 @@ KINDS = (
     "503",
     "slow",
     "drop",
+    "drop_after",
     "expired_session",
     "timeout",
     *CONTENT_KINDS,

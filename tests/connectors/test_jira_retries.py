@@ -172,3 +172,53 @@ def test_budget_stops_before_the_call() -> None:
         with pytest.raises(BudgetExhausted):
             next(pages)
     assert box.jira_app.stats.snapshot()["total"] == 4 == meter.total
+
+
+PUT = "PUT /rest/api/2/issue/{key}"
+MARKER = "[jira-crm-sync:flag:at_risk:001Dn0000000007IAA]"
+
+
+def _comments_and_puts(box: Sandbox, key: str) -> tuple[int, int]:
+    made = box.jira_app.stats.snapshot()["by_endpoint"].get(PUT, 0)
+    return len(box.jira.comments.get(key, [])), int(made)
+
+
+def test_a_put_with_comments_is_not_resent_after_a_dropped_answer(
+    site: tuple[Sandbox, str, Any], sleeps: list[float]
+) -> None:
+    """Jira applied the PUT, then the connection dropped: the client would resend it and
+    post the comment twice. It is sent once; the cycle ends and the next one re-checks."""
+    box, url, ca = site
+    connector = ready(box, url, ca)
+    key = sorted(box.jira.issues)[3]
+    fault(box, kind="drop_after", count=1, method="PUT")
+    with pytest.raises(RetriableError):
+        connector.update_issue(key, add_labels=["customer-at-risk"], comments=[f"x {MARKER}"])
+    assert _comments_and_puts(box, key) == (1, 1)
+    assert sleeps == []
+
+
+def test_a_put_with_comments_refused_by_429_is_retried_here_after_retry_after(
+    site: tuple[Sandbox, str, Any], sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box, url, ca = site
+    connector = ready(box, url, ca)
+    ours: list[float] = []
+    connector._sleep = ours.append
+    key = sorted(box.jira.issues)[3]
+    fault(box, kind="429", count=2, retry_after=4, method="PUT")
+    assert connector.update_issue(key, comments=[f"x {MARKER}"])
+    assert _comments_and_puts(box, key) == (1, 3)
+    assert (ours, sleeps) == ([4.0, 4.0], [])
+
+
+def test_a_put_of_labels_only_keeps_the_clients_retries(
+    site: tuple[Sandbox, str, Any], sleeps: list[float]
+) -> None:
+    box, url, ca = site
+    connector = ready(box, url, ca)
+    key = sorted(box.jira.issues)[3]
+    fault(box, kind="drop_after", count=1, method="PUT")
+    assert connector.update_issue(key, add_labels=["customer-at-risk"])
+    assert "customer-at-risk" in box.jira.issue(key).labels
+    assert _comments_and_puts(box, key)[1] == 2 and len(sleeps) == 1  # resent: harmless
