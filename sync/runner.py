@@ -15,7 +15,7 @@ from sync.config import Config
 from sync.engine import CycleOptions, CycleResult, Engine
 from sync.remote import build_remotes
 from sync.store import LockHeld, Store, run_lock
-from sync.workers import give_back, lease
+from sync.workers import give_back, kept_alive, lease
 
 
 def lease_ttl(config: Config) -> timedelta:
@@ -44,6 +44,7 @@ def one_cycle(config: Config, store: Store, options: CycleOptions) -> CycleResul
                 "other workers hold every shard of this state store (see `jira-crm-sync "
                 "status`); wait for them, or stop them, and run again"
             )
-        return engine.run(options, work)
+        with kept_alive(store, owner, work, lease_ttl(config)):
+            return engine.run(options, work)
     finally:
         give_back(store, owner)

@@ -27,7 +27,7 @@ from sync.remote import build_remotes
 from sync.runner import lease_ttl, worker_name
 from sync.schedule import Schedule
 from sync.store import LockHeld, Store, repo, run_lock
-from sync.workers import give_back, lease
+from sync.workers import give_back, kept_alive, lease
 
 log = logging.getLogger(__name__)
 
@@ -215,4 +215,5 @@ def _cycle(engine: Engine, store: Store, config: Config, owner: str) -> CycleRes
     if work.empty:
         log.info("every shard is leased by other workers; waiting for the next cycle")
         return None
-    return engine.run(options, work)
+    with kept_alive(store, owner, work, lease_ttl(config)):
+        return engine.run(options, work)

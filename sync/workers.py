@@ -12,14 +12,19 @@ On SQLite there is one worker at a time (the run lock), and it owns every shard.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sync.config import Config
 from sync.store import Store, lease_shards, release
-from sync.store.locks import list_leases
+from sync.store.locks import list_leases, renew
+
+log = logging.getLogger(__name__)
 
 CRM_SHARD = "crm"
 WORKER_PREFIX = "worker:"
@@ -104,6 +109,37 @@ def lease(store: Store, config: Config, owner: str, ttl: timedelta) -> Assignmen
         release(store.engine, owner, mine[share:])
     held = lease_shards(store.engine, owner, shards, ttl, limit=share)
     return assignment_of(held)
+
+
+@contextmanager
+def kept_alive(store: Store, owner: str, work: Assignment, ttl: timedelta) -> Iterator[None]:
+    """Renew ``work``'s leases (and the presence shard) every third of ``ttl`` while the
+    ``with`` body runs, so a cycle longer than the lease keeps its shards; a worker that
+    dies stops renewing and its shards free up as before."""
+    if store.dialect != "postgresql":
+        yield
+        return
+    shards = [WORKER_PREFIX + owner, *work.shards()]
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(ttl.total_seconds() / 3):
+            try:
+                held = renew(store.engine, owner, shards, ttl)
+            except Exception as exc:  # the next beat tries again; the cycle goes on
+                log.warning("could not renew the shard leases of %s: %s", owner, exc)
+                continue
+            lost = sorted(set(shards) - set(held))
+            if lost:
+                log.warning("leases lost to another worker: %s", ", ".join(lost))
+
+    thread = threading.Thread(target=beat, name=f"lease-renewal {owner}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def give_back(store: Store, owner: str) -> None:

@@ -274,3 +274,17 @@ def test_renew_extends_and_release_frees(pg_store: Store) -> None:
     assert lease_shards(engine, "w2", shards, ttl=60) == ["crm"]
     assert release(engine, "w1") == 1
     assert lease_shards(engine, "w2", shards, ttl=60) == shards
+
+
+def test_leases_are_kept_alive_while_a_cycle_runs_longer_than_them(pg_store: Store) -> None:
+    from sync.workers import WORKER_PREFIX, Assignment, kept_alive
+
+    ttl = timedelta(seconds=1.2)
+    work = Assignment(crm=True, projects=("APOLLO",))
+    mine = [WORKER_PREFIX + "a", *work.shards()]
+    assert sorted(lease_shards(pg_store.engine, "a", mine, ttl)) == sorted(mine)
+    with kept_alive(pg_store, "a", work, ttl):
+        time.sleep(3 * ttl.total_seconds())  # a cycle three leases long
+        assert lease_shards(pg_store.engine, "b", mine, ttl) == []
+    time.sleep(ttl.total_seconds() + 0.3)  # renewals stopped: the leases run out
+    assert sorted(lease_shards(pg_store.engine, "b", mine, ttl)) == sorted(mine)
