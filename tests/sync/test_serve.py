@@ -174,7 +174,14 @@ def test_two_workers_split_the_shards_and_one_takes_over(
             held = owners()
             return held if set(held) == shards and len(set(held.values())) == 2 else None
 
-        held = _until(split, 60, "both workers to hold a share of the shards")
+        try:
+            held = _until(split, 60, "both workers to hold a share of the shards")
+        except AssertionError:
+            print("OWNERS", owners())
+            for w in workers:
+                w.kill()
+                print("STDERR", w.pid, w.communicate()[1][-3000:])
+            raise
         by_pid = {w.pid: {s for s, o in held.items() if o.endswith(f":{w.pid}")} for w in workers}
         assert all(by_pid.values()) and not set.intersection(*by_pid.values())
         assert set.union(*by_pid.values()) == shards
