@@ -30,7 +30,14 @@ from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import jwt_assertion, new_meter
 from mappings.config import DEFAULT_CRM_FIELDS
-from sync.config import SECRET_FILE_KEYS, Config, ConfigFileError, find_config, load_config
+from sync.config import (
+    Config,
+    ConfigFileError,
+    find_config,
+    load_config,
+    secret_file_entries,
+    secret_file_path,
+)
 from sync.exitcodes import ExitCode
 from sync.pull import ACCOUNT, CASE, CASE_FIELDS
 from sync.schedule import Schedule, ScheduleError
@@ -178,20 +185,10 @@ def _secret_files(report: CheckReport, path: Path, config: Config) -> None:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
         raw = {}
-    for section_path, keys in SECRET_FILE_KEYS.items():
-        section: Any = raw
-        for part in section_path:
-            section = section.get(part) if isinstance(section, dict) else None
-        if not isinstance(section, dict):
-            continue
-        for key in keys:
-            value = section.get(f"{key}_file")
-            if not isinstance(value, str):
-                continue
-            secret = Path(_expand(value)).expanduser()
-            if not secret.is_absolute():
-                secret = path.parent / secret
-            _private(report, f"{'.'.join(section_path)}.{key}_file", secret)
+    for section, key, where in secret_file_entries(raw):
+        value = section[f"{key}_file"]
+        if isinstance(value, str):
+            _private(report, where, secret_file_path(_expand(value), path.parent))
     sf = config.crm.salesforce
     if sf.auth != "jwt" or not sf.private_key_file:
         return

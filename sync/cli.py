@@ -198,7 +198,7 @@ def run(
     finally:
         store.close()
     if as_json:
-        sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, default=str) + "\n")
+        _print_json(result.as_dict())
     else:
         _print_cycle(result, dry_run)
     if result.exit_code != ExitCode.OK:
@@ -287,14 +287,7 @@ def status_command(
             report = _guarded(lambda: view.collect(store, config, runs=runs))
         finally:
             store.close()
-    if as_json:
-        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, default=str) + "\n")
-    elif sys.stdout.isatty():
-        from rich.console import Console
-
-        view.render_rich(report, Console())
-    else:
-        sys.stdout.write(view.render_text(report))
+    _show(report, view, as_json)
 
 
 @app.command("demo")
@@ -433,7 +426,7 @@ def check_command(
 
     report = _guarded(lambda: run_checks(ctx.obj["config"], online=online))
     if as_json:
-        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False) + "\n")
+        _print_json(report.as_dict())
     else:
         for item in report.checks:
             typer.echo(item.line())
@@ -477,14 +470,7 @@ def reconcile_command(
         _fail(ExitCode.LOCKED, str(exc))
     finally:
         store.close()
-    if as_json:
-        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False, default=str) + "\n")
-    elif sys.stdout.isatty():
-        from rich.console import Console
-
-        view.render_rich(report, Console())
-    else:
-        sys.stdout.write(view.render_text(report))
+    _show(report, view, as_json)
     if report.exit_code != ExitCode.OK:
         _fail(report.exit_code, report.message)
 
@@ -642,6 +628,23 @@ def _internal(exc: Exception) -> NoReturn:
         f"internal error ({type(exc).__name__}: {exc}); run again "
         "with -vv for the traceback and report it",
     )
+
+
+def _print_json(document: Any) -> None:
+    """The one JSON document a command prints on stdout with --json."""
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+
+
+def _show(report: Any, view: Any, as_json: bool) -> None:
+    """A report as JSON (--json), rich tables on a terminal, else aligned plain text."""
+    if as_json:
+        _print_json(report.as_dict())
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        view.render_rich(report, Console())
+    else:
+        sys.stdout.write(view.render_text(report))
 
 
 def _fail(code: ExitCode, message: str) -> NoReturn:

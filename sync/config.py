@@ -12,6 +12,7 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -376,7 +377,8 @@ def _expand(value: Any, path: tuple[str, ...], env: dict[str, str], problems: li
     return _ENV_REF.sub(substitute, value)
 
 
-def _read_secret_files(raw: dict[str, Any], base: Path, problems: list[str]) -> None:
+def secret_file_entries(raw: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(section, key, dotted ``<key>_file`` name) of each ``*_file`` key set in ``raw``."""
     for section_path, keys in SECRET_FILE_KEYS.items():
         section: Any = raw
         for part in section_path:
@@ -384,24 +386,29 @@ def _read_secret_files(raw: dict[str, Any], base: Path, problems: list[str]) -> 
         if not isinstance(section, dict):
             continue
         for key in keys:
-            file_key = f"{key}_file"
-            if file_key not in section:
-                continue
-            where = ".".join((*section_path, file_key))
-            file_name = section.pop(file_key)
-            if key in section:
-                problems.append(f"{where}: both {key} and {file_key} are set; keep one")
-                continue
-            secret_path = Path(str(file_name)).expanduser()
-            if not secret_path.is_absolute():
-                secret_path = base / secret_path
-            try:
-                section[key] = secret_path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                problems.append(
-                    f"{where}: cannot read {secret_path} ({exc.strerror}); "
-                    "check the path and that this user may read it"
-                )
+            if f"{key}_file" in section:
+                yield section, key, ".".join((*section_path, f"{key}_file"))
+
+
+def secret_file_path(value: Any, base: Path) -> Path:
+    """Where a ``*_file`` value points (relative to the config file's folder)."""
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _read_secret_files(raw: dict[str, Any], base: Path, problems: list[str]) -> None:
+    for section, key, where in list(secret_file_entries(raw)):
+        secret_path = secret_file_path(section.pop(f"{key}_file"), base)
+        if key in section:
+            problems.append(f"{where}: both {key} and {key}_file are set; keep one")
+            continue
+        try:
+            section[key] = secret_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(
+                f"{where}: cannot read {secret_path} ({exc.strerror}); "
+                "check the path and that this user may read it"
+            )
 
 
 def _describe(error: Any) -> str:
