@@ -308,7 +308,9 @@ def test_a_fault_soak_loses_nothing_and_doubles_nothing(soak: Soak) -> None:
         else:
             assert key in soak.victims, f"parked beyond the rejected: {entry}; {context}"
     assert {p["record"] for p in status["parked"]} == set(parked), context
-    assert (result["exit_code"] == 1) == bool(parked), context
+    # Exit 1 says this run parked something; a write parked earlier and still waiting out
+    # its backoff stays parked (listed above) while the run itself exits 0.
+    assert result["exit_code"] != 1 or parked, context
 
     # reconcile: no duplicates; drift only where a rejected record is parked.
     assert report["duplicates"] == [], context
