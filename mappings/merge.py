@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,11 +27,14 @@ from mappings.normalise_crm import build_customers
 from mappings.normalise_jira import canonical_order, index_issues
 from mappings.plan import CommentTexts, diff_crm, diff_jira
 from mappings.progress import progress_report
-from mappings.rollup import segment_rollups
+from mappings.rollup import SegmentCounts
 from mappings.satisfaction import satisfaction_flags
 from mappings.writes import JiraLedger, Plan, RemoteJira
 
-__all__ = ["MergeResult", "build_projects", "merge", "plan"]
+__all__ = ["CrmSide", "MergeResult", "build_projects", "merge", "plan"]
+
+#: Raw Jira issues by key, for keys outside the issues merged (see ``merge``'s ``ancestors``).
+AncestorLookup = Callable[[Collection[str]], Iterable[Mapping[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,26 @@ class MergeResult:
     reports: tuple[ProgressReport, ...]
     flags: tuple[SatisfactionFlag, ...]
     rollups: tuple[SegmentRollup, ...]
+    #: accounts deleted in the CRM (links naming them are reported, not made).
+    deleted_account_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CrmSide:
+    """Customers and their flags: they depend on the CRM records only, so a merge done in
+    batches of projects builds them once (the first batch) and shares them with the rest."""
+
+    customers: tuple[Customer, ...]
+    flags: tuple[SatisfactionFlag, ...]
+    deleted_account_ids: tuple[str, ...]
+    #: the rollups' customer, flag and case counts (each batch adds its reports).
+    segments: SegmentCounts
+
+    @classmethod
+    def of(cls, result: MergeResult) -> CrmSide:
+        """The CRM side of a merge result."""
+        segments = SegmentCounts.of(result.customers, result.flags)
+        return cls(result.customers, result.flags, result.deleted_account_ids, segments)
 
 
 @contextmanager
@@ -85,7 +108,7 @@ def build_projects(items: Iterable[WorkItem], jira_url: str = "") -> tuple[Proje
 
 def merge(
     issues: Iterable[Mapping[str, Any]],
-    accounts: Iterable[Mapping[str, Any]],
+    accounts: Iterable[Mapping[str, Any]] = (),
     cases: Iterable[Mapping[str, Any]] = (),
     surveys: Iterable[Mapping[str, Any]] = (),
     *,
@@ -96,8 +119,17 @@ def merge(
     previous_scores: Mapping[str, float] | None = None,
     jira_url: str = "",
     instance_url: str = "",
+    crm: CrmSide | None = None,
+    ancestors: AncestorLookup | None = None,
 ) -> MergeResult:
-    """Normalise, link, and derive progress, flags and rollups from raw vendor records."""
+    """Normalise, link, and derive progress, flags and rollups from raw vendor records.
+
+    ``crm`` (a previous batch's :meth:`CrmSide.of`) replaces the CRM records and flag
+    history: a merge of a batch of projects then builds no customer again. ``ancestors``
+    gives raw issues by key for parents and epics outside ``issues`` (another project, when
+    merging in batches): items inherit their link value through them as through the
+    issues merged, but they are not merged themselves. Rollups count ``issues``' reports.
+    """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     with _cyclic_gc_paused():
@@ -113,6 +145,8 @@ def merge(
             previous_scores=previous_scores,
             jira_url=jira_url,
             instance_url=instance_url,
+            crm=crm,
+            ancestors=ancestors,
         )
 
 
@@ -129,21 +163,34 @@ def _merge(
     previous_scores: Mapping[str, float] | None,
     jira_url: str,
     instance_url: str,
+    crm: CrmSide | None,
+    ancestors: AncestorLookup | None,
 ) -> MergeResult:
-    deleted = tuple(deleted_account_ids)
     index = index_issues(issues, rules.fields)
     items = canonical_order(index.values())
-    customers = build_customers(
-        accounts,
-        cases,
-        surveys,
-        fields=rules.account,
-        rules=rules.satisfaction,
-        as_of=as_of,
-        instance_url=instance_url,
-        deleted_ids=deleted,
-    )
-    links = link_items(items, customers, rules.link, deleted, index=index)
+    if crm is None:
+        deleted = tuple(deleted_account_ids)
+        customers = build_customers(
+            accounts,
+            cases,
+            surveys,
+            fields=rules.account,
+            rules=rules.satisfaction,
+            as_of=as_of,
+            instance_url=instance_url,
+            deleted_ids=deleted,
+        )
+        flags = satisfaction_flags(
+            customers, rules.satisfaction, as_of, previous_flags, previous_scores
+        )
+        segments = SegmentCounts.of(customers, flags)
+    else:
+        customers, flags, deleted = crm.customers, crm.flags, crm.deleted_account_ids
+        segments = crm.segments
+    lookup: Mapping[str, WorkItem] = index
+    if ancestors is not None and rules.link.inherit_from_epic:
+        lookup = _with_ancestors(index, items, ancestors, rules)
+    links = link_items(items, customers, rules.link, deleted, index=lookup)
     by_customer = {customer.id: customer for customer in customers}
     projects = build_projects(items, jira_url)
     project_names = {project.key: project.name for project in projects}
@@ -159,9 +206,6 @@ def _merge(
         )
         for link in links.links
     )
-    flags = satisfaction_flags(
-        customers, rules.satisfaction, as_of, previous_flags, previous_scores
-    )
     return MergeResult(
         as_of=as_of,
         customers=customers,
@@ -170,8 +214,36 @@ def _merge(
         links=links,
         reports=reports,
         flags=flags,
-        rollups=segment_rollups(customers, flags, reports),
+        rollups=segments.rollups(reports),
+        deleted_account_ids=deleted,
     )
+
+
+def _with_ancestors(
+    index: Mapping[str, WorkItem],
+    items: Iterable[WorkItem],
+    ancestors: AncestorLookup,
+    rules: Rules,
+) -> Mapping[str, WorkItem]:
+    """``index`` plus the parents and epics, up the chain, of the items that have no link
+    value of their own and whose ancestors are not in ``index``."""
+    found: dict[str, WorkItem] = {}
+    asked: set[str] = set()
+    wanting = [item for item in items if item.link_value is None]
+    while wanting:
+        missing = {
+            key
+            for item in wanting
+            for key in (item.parent_key, item.epic_key)
+            if key is not None and key not in index and key not in asked
+        }
+        if not missing:
+            break
+        asked |= missing
+        fetched = index_issues(ancestors(sorted(missing)), rules.fields)
+        found.update(fetched)
+        wanting = [item for item in fetched.values() if item.link_value is None]
+    return {**index, **found} if found else index
 
 
 def plan(

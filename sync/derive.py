@@ -1,19 +1,24 @@
 """Merge and plan from the store: only the projects and customers touched by what changed,
 and everything once a day (overdue and forecasts move with the date) or when the rules
-change. Then record what was derived and queue the writes, in one transaction.
+change. Then record what was derived and queue the writes.
+
+A sync cycle derives in batches of projects (:class:`BatchedDerive`), a bounded number of
+issues at a time, so its memory does not grow with the store; each batch is recorded in
+its own transaction. :func:`derive` merges everything at once, for reconcile and reports,
+which need the whole model.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from mappings.config import Rules
-from mappings.merge import MergeResult, merge, plan, remote_from_items
+from mappings.merge import CrmSide, MergeResult, merge, plan, remote_from_items
 from mappings.model import SatisfactionFlag
 from mappings.writes import JiraLedger, Plan, RemoteJira
 from sync.pull import Changes, Overlay
@@ -21,6 +26,10 @@ from sync.store import Store, repo
 from sync.store.schema import crm_cases
 
 LEDGER_FIELD = "*"  # one ledger row per record: the plan diffs whole records
+
+#: Issues merged at once when deriving in batches: bounds a cycle's memory however many
+#: issues the store holds (a project with more is one batch of its own).
+BATCH_ISSUES = 5000
 
 
 @dataclass
@@ -33,6 +42,184 @@ class Derived:
     everything: bool
     #: changed-project marks this derive covered (``record`` clears them).
     marks: tuple[str, ...] = ()
+
+
+@dataclass
+class DeriveEnd:
+    """What is left to record once every batch is: the flags (they depend on the CRM data
+    only), and, for a derive of everything, the marks and queued writes of projects that
+    no longer hold any issue."""
+
+    crm: CrmSide
+    #: every project some batch covered.
+    projects: tuple[str, ...]
+    everything: bool
+    #: changed-project marks no batch covered (cleared with the flags).
+    marks: tuple[str, ...] = ()
+
+
+@dataclass
+class _CrmInputs:
+    """The CRM records and flag history a merge reads: read once per cycle."""
+
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    deleted_accounts: list[str] = field(default_factory=list)
+    cases: list[dict[str, Any]] = field(default_factory=list)
+    surveys: list[dict[str, Any]] = field(default_factory=list)
+    previous_flags: dict[str, SatisfactionFlag] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+class BatchedDerive:
+    """Merge and plan ``projects`` (None: every project holding issues) in batches of about
+    ``batch_issues`` issues (default :data:`BATCH_ISSUES`), whole projects each, streamed
+    from the store.
+
+    Iterate to get one :class:`Derived` per batch (its ``marks`` are those of its projects
+    only); :attr:`end` is then what remains to record. Customers and flags are built once,
+    by the first batch's merge, and shared by the others. A parent or epic in a project of
+    another batch is read from the store, so links are those of a merge of everything.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        rules: Rules,
+        projects: list[str] | None,
+        now: datetime,
+        *,
+        jira_url: str,
+        instance_url: str,
+        survey_window_days: int,
+        batch_issues: int | None = None,
+    ) -> None:
+        self.store, self.rules, self.now = store, rules, now
+        self.projects = projects
+        self.jira_url, self.instance_url = jira_url, instance_url
+        self.survey_window_days = survey_window_days
+        self.batch_issues = max(1, BATCH_ISSUES if batch_issues is None else batch_issues)
+        self._end: DeriveEnd | None = None
+
+    @property
+    def end(self) -> DeriveEnd:
+        """What to record after the batches (available once they are all iterated)."""
+        if self._end is None:
+            raise RuntimeError("the batches have not all been derived yet")
+        return self._end
+
+    def __iter__(self) -> Iterator[Derived]:
+        store, rules, now = self.store, self.rules, self.now
+        with store.read() as conn:
+            # Read first: the records of every mark read here are visible to later reads.
+            marks = repo.dirty_marks(conn)
+            counts = repo.item_counts_by_project(conn)
+            crm = _crm_inputs(conn, rules, now, self.survey_window_days)
+        keys = sorted(counts) if self.projects is None else sorted(set(self.projects))
+        side: CrmSide | None = None
+        covered: list[str] = []
+        for batch in _batches(keys, counts, self.batch_issues):
+            with store.read() as conn:
+                issues = [record.data for record in repo.iter_items(conn, batch)]
+            result = self._merge(issues, crm, side)
+            del issues
+            if side is None:
+                side, crm = CrmSide.of(result), _CrmInputs()  # the raw CRM records are done
+            covered.extend(batch)
+            mine = set(batch)
+            done = tuple(sorted(name for name, project in marks.items() if project in mine))
+            yield Derived(result, _plan(store, result, rules), tuple(batch), False, done)
+            del result  # before the next batch is read: one batch in memory at a time
+        if side is None:  # no project to derive: the flags still move with the CRM data
+            side = CrmSide.of(self._merge([], crm, None))
+        everything = self.projects is None
+        taken = set(covered)
+        rest = tuple(
+            sorted(name for name, project in marks.items() if everything and project not in taken)
+        )
+        self._end = DeriveEnd(side, tuple(covered), everything, rest)
+
+    def _merge(
+        self, issues: list[dict[str, Any]], crm: _CrmInputs, side: CrmSide | None
+    ) -> MergeResult:
+        return merge(
+            issues,
+            crm.accounts,
+            crm.cases,
+            crm.surveys,
+            rules=self.rules,
+            as_of=self.now,
+            deleted_account_ids=crm.deleted_accounts,
+            previous_flags=crm.previous_flags,
+            previous_scores=crm.scores,
+            jira_url=self.jira_url,
+            instance_url=self.instance_url,
+            crm=side,
+            ancestors=self._ancestors,
+        )
+
+    def _ancestors(self, keys: Collection[str]) -> list[dict[str, Any]]:
+        with self.store.read() as conn:
+            return [record.data for record in repo.get_items(conn, keys)]
+
+
+def _batches(keys: list[str], counts: Mapping[str, int], size: int) -> Iterator[list[str]]:
+    """Consecutive projects, grouped until a group holds ``size`` issues or more."""
+    batch: list[str] = []
+    held = 0
+    for key in keys:
+        batch.append(key)
+        held += counts.get(key, 0)
+        if held >= size:
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
+
+
+def _crm_inputs(conn: Any, rules: Rules, now: datetime, survey_window_days: int) -> _CrmInputs:
+    crm = _CrmInputs()
+    for account in repo.iter_accounts(conn, include_deleted=True):
+        if account.deleted:
+            crm.deleted_accounts.append(account.id)
+        else:
+            crm.accounts.append(account.data)
+    crm.cases = _cases(conn)
+    crm.surveys = _surveys(conn, rules, now - timedelta(days=survey_window_days))
+    crm.previous_flags = _flags_of(repo.get_flags(conn))
+    crm.scores = repo.latest_scores(conn, now.date())
+    return crm
+
+
+def _flags_of(stored: Mapping[str, Any]) -> dict[str, SatisfactionFlag]:
+    return {
+        customer: SatisfactionFlag(customer, flag.level, tuple(flag.reasons), flag.since)
+        for customer, flag in stored.items()
+    }
+
+
+def _plan(
+    store: Store,
+    result: MergeResult,
+    rules: Rules,
+    crm_remote: Mapping[str, Mapping[str, Any]] | None = None,
+    jira_remote: Mapping[str, RemoteJira] | None = None,
+) -> Plan:
+    """The plan of a merge result, judged by the ledger (and the remote state given)."""
+    with store.read() as conn:
+        crm_rows = repo.ledger_get_many(conn, "crm", [r_key(r) for r in result.reports])
+        jira_rows = repo.ledger_get_many(conn, "jira", [item.key for item in result.items])
+    crm_ledger = {key: fields[LEDGER_FIELD][0] for key, fields in crm_rows.items()}
+    jira_ledger = {
+        key: JiraLedger.from_dict(fields[LEDGER_FIELD][1]) for key, fields in jira_rows.items()
+    }
+    return plan(
+        result,
+        rules,
+        crm_ledger=crm_ledger,
+        jira_ledger=jira_ledger,
+        crm_remote=crm_remote,
+        jira_remote=jira_remote if jira_remote is not None else remote_from_items(result.items),
+    )
 
 
 def rules_digest(rules: Rules) -> str:
@@ -103,8 +290,8 @@ def derive(
                 accounts.append(account.data)
         cases = _cases(conn)
         surveys = _surveys(conn, rules, now - timedelta(days=survey_window_days))
-        previous = repo.get_flags(conn)
-        scores = _previous_scores(conn, now.date())
+        previous_flags = _flags_of(repo.get_flags(conn))
+        scores = repo.latest_scores(conn, now.date())
     if overlay is not None:
         issues = _overlaid(issues, overlay.items, projects)
         accounts = [a for a in accounts if a["Id"] not in overlay.deleted_accounts]
@@ -115,10 +302,6 @@ def derive(
         gone = overlay.deleted_other
         cases = [c for c in cases if c["Id"] not in gone]
         surveys = [s for s in surveys if s["Id"] not in gone]
-    previous_flags = {
-        customer: SatisfactionFlag(customer, flag.level, tuple(flag.reasons), flag.since)  # type: ignore[arg-type]
-        for customer, flag in previous.items()
-    }
     result = merge(
         issues,
         accounts,
@@ -132,21 +315,7 @@ def derive(
         jira_url=jira_url,
         instance_url=instance_url,
     )
-    with store.read() as conn:
-        crm_rows = repo.ledger_get_many(conn, "crm", [r_key(r) for r in result.reports])
-        jira_rows = repo.ledger_get_many(conn, "jira", [item.key for item in result.items])
-    crm_ledger = {key: fields[LEDGER_FIELD][0] for key, fields in crm_rows.items()}
-    jira_ledger = {
-        key: JiraLedger.from_dict(fields[LEDGER_FIELD][1]) for key, fields in jira_rows.items()
-    }
-    the_plan = plan(
-        result,
-        rules,
-        crm_ledger=crm_ledger,
-        jira_ledger=jira_ledger,
-        crm_remote=crm_remote,
-        jira_remote=jira_remote if jira_remote is not None else remote_from_items(result.items),
-    )
+    the_plan = _plan(store, result, rules, crm_remote, jira_remote)
     covered = tuple(projects) if projects is not None else tuple(p.key for p in result.projects)
     done = tuple(
         sorted(name for name, project in marks.items() if projects is None or project in covered)
@@ -196,16 +365,6 @@ def _surveys(conn: Any, rules: Rules, since: datetime) -> list[dict[str, Any]]:
         }
         for row in repo.iter_surveys(conn, since=since)
     ]
-
-
-def _previous_scores(conn: Any, today: date) -> dict[str, float]:
-    latest: dict[str, tuple[date, float]] = {}
-    for row in repo.satisfaction_history_of(conn):
-        if row.day < today and row.score is not None:
-            seen = latest.get(row.customer_id)
-            if seen is None or row.day > seen[0]:
-                latest[row.customer_id] = (row.day, row.score)
-    return {customer: score for customer, (_day, score) in latest.items()}
 
 
 def ledger_digest(value: Any) -> str:

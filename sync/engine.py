@@ -24,10 +24,10 @@ from connectors.exceptions import (
 )
 from mappings.config import rules_from_config
 from sync.config import Config
-from sync.derive import derive, projects_to_derive, rules_digest
+from sync.derive import BatchedDerive, derive, projects_to_derive, rules_digest
 from sync.exitcodes import ExitCode
 from sync.pull import Changes, Overlay, PullProgress, crm_objects, pull_crm, pull_jira
-from sync.push import PushResult, push, record
+from sync.push import PushResult, push, record_batch, record_end
 from sync.remote import (
     Remotes,
     jira_fields,
@@ -234,27 +234,58 @@ class Engine:
         result: CycleResult,
         overlay: Overlay | None,
     ) -> bool:
-        """Merge, plan and (unless a dry run) record and queue; False for a dry run."""
+        """Merge, plan and (unless a dry run) record and queue; False for a dry run.
+
+        A real run derives and records in batches of projects (memory stays flat as the
+        store grows); the engine's ``derived:`` state is saved only after the last batch
+        and the flags, so a crash in between derives again what was not recorded."""
         config, store = self.config, self.store
-        derived = derive(
+        if options.dry_run:
+            derived = derive(
+                store,
+                rules,
+                projects,
+                now,
+                jira_url=config.jira.url,
+                instance_url=self.remotes.crm.instance_url,
+                overlay=overlay,
+                survey_window_days=config.satisfaction.survey.window_days,
+            )
+            plan = derived.plan
+            result.link_problems = len(derived.result.links.problems)
+            result.conflicts = [c.as_dict() for c in plan.conflicts]
+            result.planned = {"salesforce_records": len(plan.crm), "jira_issues": len(plan.jira)}
+            result.plan = plan.as_dict()
+            result.plan_text = plan.render_text()
+            return False
+        batches = BatchedDerive(
             store,
             rules,
             projects,
             now,
             jira_url=config.jira.url,
             instance_url=self.remotes.crm.instance_url,
-            overlay=overlay,
             survey_window_days=config.satisfaction.survey.window_days,
         )
-        plan = derived.plan
-        result.link_problems = len(derived.result.links.problems)
-        result.conflicts = [c.as_dict() for c in plan.conflicts]
-        result.planned = {"salesforce_records": len(plan.crm), "jira_issues": len(plan.jira)}
-        if options.dry_run:
-            result.plan = plan.as_dict()
-            result.plan_text = plan.render_text()
-            return False
-        record(store, derived, result.run_id, now)
+        item_problems = 0
+        table_problems: set[Any] = set()  # [link.static] problems: every batch repeats them
+        conflicts: list[dict[str, Any]] = []
+        planned = {"salesforce_records": 0, "jira_issues": 0}
+        for batch in batches:
+            for problem in batch.result.links.problems:
+                if problem.item_key is None:
+                    table_problems.add(problem)
+                else:
+                    item_problems += 1
+            conflicts.extend(c.as_dict() for c in batch.plan.conflicts)
+            planned["salesforce_records"] += len(batch.plan.crm)
+            planned["jira_issues"] += len(batch.plan.jira)
+            record_batch(store, batch, result.run_id, now)
+            del batch  # before the next one is derived
+        record_end(store, batches.end, now)
+        result.link_problems = item_problems + len(table_problems)
+        result.conflicts = conflicts
+        result.planned = planned
         with store.transaction() as tx:
             for name, state in engine_state.items():
                 repo.set_cursor(tx, "engine", name, state, at=now)

@@ -156,12 +156,14 @@ def _scan_deletes(
             progress("jira_keys", len(present))
     scope = projects if projects is not None else (list(jira.settings.projects) or None)
     with store.read() as conn:
-        stored = {
-            (record.key, record.project_key)
-            for record in repo.iter_items(conn, sorted(scope) if scope else None)
-        }
-    gone = sorted(key for key, _project_key in stored if key not in present)
-    changes.projects.update(p for key, p in stored if key not in present)
+        missing = [
+            (key, project_key)
+            for key, project_key in repo.iter_item_keys(conn, sorted(scope) if scope else None)
+            if key not in present
+        ]
+    gone = sorted(key for key, _project_key in missing)
+    projects_gone = {project_key for _key, project_key in missing}
+    changes.projects.update(projects_gone)
     changes.add("jira_deleted", len(gone))
     if overlay is not None:
         overlay.deleted_items.update(gone)
@@ -169,7 +171,7 @@ def _scan_deletes(
     stamp = {"at": now.astimezone(UTC).isoformat()}
     with store.transaction() as tx:
         repo.mark_items_deleted(tx, gone, at=now)
-        repo.mark_dirty(tx, (p for key, p in stored if key not in present), at=now)
+        repo.mark_dirty(tx, projects_gone, at=now)
         for name in _shard_names(projects):
             repo.set_cursor(tx, "jira", f"key_scan:{name}", stamp, at=now)
 

@@ -17,7 +17,7 @@ never sent cannot have posted anything, so the common case costs one call per is
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,10 +27,11 @@ import sqlalchemy as sa
 from connectors.exceptions import RejectedRecord
 from connectors.jira import JiraConnector
 from connectors.salesforce import SalesforceConnector
+from mappings.model import Customer, SatisfactionFlag
 from mappings.plan import remote_flags_from_comments
 from mappings.text import parse_marker
 from mappings.writes import JiraLedger
-from sync.derive import LEDGER_FIELD, Derived, ledger_digest, r_key
+from sync.derive import LEDGER_FIELD, Derived, DeriveEnd, ledger_digest, r_key
 from sync.store import Store, repo
 from sync.store.schema import outbox
 from sync.workers import JIRA_PREFIX, shard_of_record
@@ -54,6 +55,75 @@ class PushResult:
 def record(store: Store, derived: Derived, run_id: int | None, now: datetime) -> dict[str, int]:
     """Save links, progress, flags and history, apply ledger-only updates and queue the
     plan's writes, all in one transaction. Returns how many writes were queued."""
+    with store.transaction() as tx:
+        _record_flags(tx, derived.result.customers, derived.result.flags, now)
+        return _record_projects(tx, derived, run_id, now)
+
+
+def record_batch(
+    store: Store, derived: Derived, run_id: int | None, now: datetime
+) -> dict[str, int]:
+    """Record one batch of a :class:`~sync.derive.BatchedDerive` in its own transaction:
+    links, progress, ledger-only updates and queued writes of its projects, and the
+    clearing of their changed-project marks. Flags wait for :func:`record_end`.
+
+    A crash between batches leaves the marks (and the engine's ``derived:`` state) of
+    what was not recorded, so the next cycle derives it again."""
+    with store.transaction() as tx:
+        return _record_projects(tx, derived, run_id, now)
+
+
+def record_end(store: Store, end: DeriveEnd, now: datetime) -> None:
+    """After every batch: the flags and satisfaction history, and for a derive of
+    everything, the marks and stale queued writes of projects no batch covered."""
+    with store.transaction() as tx:
+        _record_flags(tx, end.crm.customers, end.crm.flags, now)
+        repo.clear_dirty(tx, end.marks)
+        if end.everything:
+            covered = {JIRA_PREFIX + project for project in end.projects}
+            gone = [e for e in repo.iter_unfinished_refs(tx) if e.shard not in covered]
+            _drop_stale(tx, gone, set(), now)
+
+
+def _record_flags(
+    tx: Any, customers: Iterable[Customer], flags: Iterable[SatisfactionFlag], now: datetime
+) -> None:
+    day = now.date()
+    by_id = {c.id: c for c in customers}
+    flags = tuple(flags)
+    repo.put_flags(
+        tx,
+        [
+            {
+                "customer_id": f.customer_id,
+                "level": f.level,
+                "since": f.since,
+                "reasons": list(f.reasons),
+            }
+            for f in flags
+        ],
+    )
+    repo.put_satisfaction(
+        tx,
+        [
+            {
+                "customer_id": f.customer_id,
+                "day": day,
+                "score": sat.score if (sat := by_id[f.customer_id].satisfaction) else None,
+                "scale": sat.scale if sat else None,
+                "level": f.level,
+                "reasons": list(f.reasons),
+            }
+            for f in flags
+            if f.customer_id in by_id
+        ],
+    )
+
+
+def _record_projects(
+    tx: Any, derived: Derived, run_id: int | None, now: datetime
+) -> dict[str, int]:
+    """Everything of ``derived`` but the flags, in the caller's transaction."""
     result, plan = derived.result, derived.plan
     links_by_project: dict[str, list[repo.LinkRow]] = defaultdict(list)
     for link in result.links.links:
@@ -66,82 +136,54 @@ def record(store: Store, derived: Derived, run_id: int | None, now: datetime) ->
             }
         )
     day = now.date()
-    customers = {c.id: c for c in result.customers}
-    with store.transaction() as tx:
-        for project in derived.projects:
-            repo.set_links(tx, project, links_by_project.get(project, []), at=now)
-        repo.put_progress(
-            tx,
-            [
-                repo.ProgressRecord(
-                    customer_id=r.customer_id,
-                    project_key=r.project_key,
-                    day=day,
-                    total=r.total,
-                    done=r.done,
-                    in_progress=r.in_progress,
-                    todo=r.todo,
-                    overdue=r.overdue,
-                    blocked=r.blocked,
-                    percent_complete=r.percent_complete,
-                    health=r.health,
-                    forecast_date=r.forecast.date,
-                )
-                for r in result.reports
-            ],
-        )
-        repo.put_flags(
-            tx,
-            [
-                {
-                    "customer_id": f.customer_id,
-                    "level": f.level,
-                    "since": f.since,
-                    "reasons": list(f.reasons),
-                }
-                for f in result.flags
-            ],
-        )
-        repo.put_satisfaction(
-            tx,
-            [
-                {
-                    "customer_id": f.customer_id,
-                    "day": day,
-                    "score": sat.score if (sat := customers[f.customer_id].satisfaction) else None,
-                    "scale": sat.scale if sat else None,
-                    "level": f.level,
-                    "reasons": list(f.reasons),
-                }
-                for f in result.flags
-                if f.customer_id in customers
-            ],
-        )
-        _ledger_only(tx, derived, run_id)
-        repo.clear_dirty(tx, derived.marks)
-        _drop_superseded(tx, derived, now)
-        suspects = _may_have_been_sent(tx)
-        rows: list[repo.OutboxRow] = []
-        for write in plan.crm:
-            payload = {
-                "object": write.object,
-                "external_id_field": write.external_id_field,
-                "record": write.record(),
-                "digest": write.digest,
-            }
-            # Hashed without the volatile fields (a sync time): re-planning the same content
-            # keeps a parked write's attempts and backoff instead of starting it afresh.
-            rows.append(_row("crm", write.external_id, "crm_upsert", payload, run_id, write.digest))
-        for jira_write in plan.jira:
-            jira_payload: dict[str, Any] = {
-                **jira_write.as_dict(),
-                "comment_markers": [c.marker for c in jira_write.comments],
-                "ledger": jira_write.ledger.as_dict(),
-            }
-            if jira_write.issue_key in suspects:
-                jira_payload["verify"] = True
-            rows.append(_row("jira", jira_write.issue_key, "jira_update", jira_payload, run_id))
-        repo.enqueue_many(tx, rows, now=now)
+    for project in derived.projects:
+        repo.set_links(tx, project, links_by_project.get(project, []), at=now)
+    repo.put_progress(
+        tx,
+        [
+            repo.ProgressRecord(
+                customer_id=r.customer_id,
+                project_key=r.project_key,
+                day=day,
+                total=r.total,
+                done=r.done,
+                in_progress=r.in_progress,
+                todo=r.todo,
+                overdue=r.overdue,
+                blocked=r.blocked,
+                percent_complete=r.percent_complete,
+                health=r.health,
+                forecast_date=r.forecast.date,
+            )
+            for r in result.reports
+        ],
+    )
+    _ledger_only(tx, derived, run_id)
+    repo.clear_dirty(tx, derived.marks)
+    _drop_superseded(tx, derived, now)
+    shards = None if derived.everything else [JIRA_PREFIX + p for p in derived.projects]
+    suspects = _may_have_been_sent(tx, shards)
+    rows: list[repo.OutboxRow] = []
+    for write in plan.crm:
+        payload = {
+            "object": write.object,
+            "external_id_field": write.external_id_field,
+            "record": write.record(),
+            "digest": write.digest,
+        }
+        # Hashed without the volatile fields (a sync time): re-planning the same content
+        # keeps a parked write's attempts and backoff instead of starting it afresh.
+        rows.append(_row("crm", write.external_id, "crm_upsert", payload, run_id, write.digest))
+    for jira_write in plan.jira:
+        jira_payload: dict[str, Any] = {
+            **jira_write.as_dict(),
+            "comment_markers": [c.marker for c in jira_write.comments],
+            "ledger": jira_write.ledger.as_dict(),
+        }
+        if jira_write.issue_key in suspects:
+            jira_payload["verify"] = True
+        rows.append(_row("jira", jira_write.issue_key, "jira_update", jira_payload, run_id))
+    repo.enqueue_many(tx, rows, now=now)
     return {"crm": len(plan.crm), "jira": len(plan.jira)}
 
 
@@ -156,25 +198,30 @@ def _drop_superseded(tx: Any, derived: Derived, now: datetime) -> None:
     wanted = {("crm", w.external_id) for w in plan.crm}
     wanted |= {("jira", w.issue_key) for w in plan.jira}
     shards = None if derived.everything else [JIRA_PREFIX + p for p in derived.projects]
-    stale = [
-        entry
-        for entry in repo.unfinished(tx, shards)
-        if (entry.target, entry.record_key) not in wanted
-    ]
+    _drop_stale(tx, repo.iter_unfinished_refs(tx, shards), wanted, now)
+
+
+def _drop_stale(
+    tx: Any, unfinished: Iterable[repo.OutboxRef], wanted: set[tuple[str, str]], now: datetime
+) -> None:
+    """Cancel the ``unfinished`` writes not ``wanted`` (see :func:`_drop_superseded`)."""
+    stale = [entry for entry in unfinished if (entry.target, entry.record_key) not in wanted]
     repo.cancel_ids(tx, [entry.id for entry in stale if entry.state != "inflight"])
     resent = {entry.shard for entry in stale if entry.state == "inflight" and entry.shard}
     if resent:
         repo.mark_dirty(tx, sorted(s.removeprefix(JIRA_PREFIX) for s in resent), at=now)
 
 
-def _may_have_been_sent(tx: Any) -> set[str]:
-    """Issue keys whose unfinished Jira write may have reached Jira: in flight when a run
-    stopped, or already marked ``verify`` (a re-plan keeps the mark until done)."""
-    rows = tx.execute(
-        sa.select(outbox.c.record_key, outbox.c.state, outbox.c.payload).where(
-            outbox.c.target == "jira", outbox.c.state != "done"
-        )
+def _may_have_been_sent(tx: Any, shards: list[str] | None = None) -> set[str]:
+    """Issue keys (of ``shards``, None: all) whose unfinished Jira write may have reached
+    Jira: in flight when a run stopped, or already marked ``verify`` (a re-plan keeps the
+    mark until done)."""
+    stmt = sa.select(outbox.c.record_key, outbox.c.state, outbox.c.payload).where(
+        outbox.c.target == "jira", outbox.c.state != "done"
     )
+    if shards is not None:
+        stmt = stmt.where(outbox.c.shard.in_(shards))
+    rows = tx.execute(stmt)
     return {
         key
         for key, state, payload in rows
@@ -388,4 +435,4 @@ def _apply_jira(
             result.count("jira_comments", len(comments))
 
 
-__all__ = ["PushResult", "push", "r_key", "record"]
+__all__ = ["PushResult", "push", "r_key", "record", "record_batch", "record_end"]

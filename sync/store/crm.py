@@ -131,7 +131,7 @@ def iter_accounts(
     stmt = sa.select(crm_accounts).order_by(crm_accounts.c.id)
     if not include_deleted:
         stmt = stmt.where(crm_accounts.c.deleted.is_(False))
-    result = conn.execution_options(yield_per=yield_per).execute(stmt)
+    result = conn.execute(stmt, execution_options={"yield_per": yield_per})
     try:
         for row in result:
             yield _account(row)
@@ -282,7 +282,7 @@ def iter_surveys(
     yield_per: int = YIELD_PER,
 ) -> Iterator[SurveyRecord]:
     """Stream live responses given in ``[since, until)``, by account then time."""
-    result = conn.execution_options(yield_per=yield_per).execute(_survey_query(since, until))
+    result = conn.execute(_survey_query(since, until), execution_options={"yield_per": yield_per})
     try:
         for row in result:
             yield SurveyRecord(row.id, row.account_id, row.score, row.responded_at)

@@ -23,6 +23,7 @@ __all__ = [
     "delete_flags",
     "get_flags",
     "latest_progress",
+    "latest_scores",
     "progress_history",
     "put_flags",
     "put_progress",
@@ -166,6 +167,23 @@ def satisfaction_history_of(
     if since is not None:
         stmt = stmt.where(s.c.day >= since)
     return [SatisfactionRecord(**row._mapping) for row in conn.execute(stmt)]
+
+
+def latest_scores(conn: Connection, before: date) -> dict[str, float]:
+    """Each customer's most recent satisfaction score stored for a day before ``before``
+    (customers with none are left out): one row per customer, however long the history."""
+    s = satisfaction_history
+    scored = sa.and_(s.c.day < before, s.c.score.is_not(None))
+    newest = (
+        sa.select(s.c.customer_id, sa.func.max(s.c.day).label("day"))
+        .where(scored)
+        .group_by(s.c.customer_id)
+        .subquery()
+    )
+    stmt = sa.select(s.c.customer_id, s.c.score).join(
+        newest, sa.and_(s.c.customer_id == newest.c.customer_id, s.c.day == newest.c.day)
+    )
+    return {str(customer): float(score) for customer, score in conn.execute(stmt)}
 
 
 class FlagRow(TypedDict):

@@ -35,9 +35,11 @@ __all__ = [
     "delete_links_for_customers",
     "dirty_marks",
     "get_cursor",
+    "get_items",
     "get_links",
     "item_counts_by_project",
     "item_keys",
+    "iter_item_keys",
     "iter_items",
     "mark_dirty",
     "mark_items_deleted",
@@ -228,10 +230,43 @@ def iter_items(
         if not wanted:
             return
         stmt = stmt.where(jira_items.c.project_key.in_(wanted))
-    result = conn.execution_options(yield_per=yield_per).execute(stmt)
+    result = conn.execute(stmt, execution_options={"yield_per": yield_per})
     try:
         for row in result:
             yield _record(row)
+    finally:
+        result.close()
+
+
+def get_items(conn: Connection, keys: Iterable[str]) -> list[ItemRecord]:
+    """The live work items of these keys (those stored), by key."""
+    found: list[ItemRecord] = []
+    for batch in in_chunks(sorted(set(keys))):
+        stmt = sa.select(jira_items).where(
+            jira_items.c.key.in_(batch), jira_items.c.deleted.is_(False)
+        )
+        found.extend(_record(row) for row in conn.execute(stmt))
+    found.sort(key=lambda record: record.key)
+    return found
+
+
+def iter_item_keys(
+    conn: Connection, projects: Iterable[str] | None = None, *, yield_per: int = YIELD_PER
+) -> Iterator[tuple[str, str]]:
+    """Stream (key, project key) of the live work items of ``projects`` (all when None),
+    without reading their data: what a scan for deleted issues compares."""
+    stmt = sa.select(jira_items.c.key, jira_items.c.project_key).where(
+        jira_items.c.deleted.is_(False)
+    )
+    if projects is not None:
+        wanted = sorted(set(projects))
+        if not wanted:
+            return
+        stmt = stmt.where(jira_items.c.project_key.in_(wanted))
+    result = conn.execute(stmt, execution_options={"yield_per": yield_per})
+    try:
+        for key, project_key in result:
+            yield str(key), str(project_key)
     finally:
         result.close()
 

@@ -9,7 +9,7 @@ by their marker), so nothing is lost and nothing is done twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict
@@ -33,6 +33,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "LedgerRow",
     "OutboxEntry",
+    "OutboxRef",
     "OutboxRow",
     "cancel",
     "cancel_ids",
@@ -41,6 +42,7 @@ __all__ = [
     "due",
     "enqueue_many",
     "inflight",
+    "iter_unfinished_refs",
     "ledger_delete",
     "ledger_get_many",
     "ledger_put_many",
@@ -241,6 +243,36 @@ def unfinished(conn: Connection, shards: Iterable[str] | None = None) -> list[Ou
     if shards is not None:
         stmt = stmt.where(outbox.c.shard.in_(list(shards)))
     return [_entry(row) for row in conn.execute(stmt)]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRef:
+    """An unfinished outbox row without its payload: what deciding to drop it needs."""
+
+    id: int
+    target: str
+    record_key: str
+    state: str
+    shard: str | None
+
+
+def iter_unfinished_refs(
+    conn: Connection, shards: Iterable[str] | None = None, *, yield_per: int = 1000
+) -> Iterator[OutboxRef]:
+    """Stream the writes not done yet, of ``shards`` when given, without their payloads."""
+    o = outbox
+    stmt = sa.select(o.c.id, o.c.target, o.c.record_key, o.c.state, o.c.shard).where(
+        o.c.state != "done"
+    )
+    groups: Iterable[list[str] | None] = [None] if shards is None else in_chunks(sorted(shards))
+    for group in groups:
+        query = stmt if group is None else stmt.where(o.c.shard.in_(group))
+        result = conn.execute(query.order_by(o.c.id), execution_options={"yield_per": yield_per})
+        try:
+            for row in result:
+                yield OutboxRef(row.id, row.target, row.record_key, row.state, row.shard)
+        finally:
+            result.close()
 
 
 def cancel_ids(conn: Connection, ids: Sequence[int]) -> int:
