@@ -96,14 +96,31 @@ def timed_merge() -> Iterator[MergeTimer]:
         finally:
             timer.derive_seconds += time.perf_counter() - start
 
+    real_batches = sync.derive.BatchedDerive.__iter__
+
+    def batches(self: sync.derive.BatchedDerive) -> Iterator[Any]:
+        """A real run derives in batches: time producing each one, not recording it."""
+        produced = real_batches(self)
+        while True:
+            start = time.perf_counter()
+            try:
+                batch = next(produced)
+            except StopIteration:
+                return
+            finally:
+                timer.derive_seconds += time.perf_counter() - start
+            yield batch
+
     sync.derive.merge = merge
     sync.derive.plan = plan
     sync.engine.derive = derive
+    sync.derive.BatchedDerive.__iter__ = batches  # type: ignore[method-assign]
     try:
         yield timer
     finally:
         sync.derive.merge, sync.derive.plan = real_merge, real_plan
         sync.engine.derive = real_derive
+        sync.derive.BatchedDerive.__iter__ = real_batches  # type: ignore[method-assign]
 
 
 def _cpu_seconds() -> float:
