@@ -10,7 +10,7 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from connectors.exceptions import (
@@ -309,17 +309,46 @@ class Engine:
 
     def _finish(self, result: CycleResult, now: datetime) -> None:
         assert result.run_id is not None
-        with self.store.transaction() as tx:
-            for side in SIDES:
-                repo.add_calls(tx, side, now.date(), int(result.calls[side]["total"]))
-            repo.finish_run(
-                tx,
-                result.run_id,
-                status=result.status,
-                exit_code=int(result.exit_code),
-                calls=result.calls,
-                pulled=result.pulled,
-                written={**result.written, "failed": len(result.failed)},
-                error=result.message or None,
-                finished_at=self.clock(),
-            )
+        finish_run(
+            self.store,
+            result.run_id,
+            day=now.date(),
+            status=result.status,
+            exit_code=int(result.exit_code),
+            calls=result.calls,
+            pulled=result.pulled,
+            written={**result.written, "failed": len(result.failed)},
+            message=result.message,
+            finished_at=self.clock(),
+        )
+
+
+def finish_run(
+    store: Store,
+    run_id: int,
+    *,
+    day: date,
+    status: str,
+    exit_code: int,
+    calls: dict[str, dict[str, Any]],
+    pulled: dict[str, int],
+    written: dict[str, int],
+    message: str,
+    finished_at: datetime,
+) -> None:
+    """Record how a run (a cycle, or a reconcile --apply) ended and the calls it made
+    today, in one transaction: the day's budget counts what every run spent."""
+    with store.transaction() as tx:
+        for side in SIDES:
+            repo.add_calls(tx, side, day, int(calls[side]["total"]))
+        repo.finish_run(
+            tx,
+            run_id,
+            status=status,
+            exit_code=exit_code,
+            calls=calls,
+            pulled=pulled,
+            written=written,
+            error=message or None,
+            finished_at=finished_at,
+        )

@@ -59,6 +59,7 @@ from mappings.similarity import NameIndex
 from mappings.writes import RemoteJira
 from sync.config import Config
 from sync.derive import LEDGER_FIELD, Derived, derive
+from sync.engine import finish_run
 from sync.exitcodes import ExitCode
 from sync.pull import ACCOUNT, CASE, Overlay, PullProgress, crm_objects, crm_queries
 from sync.pull import _store_page as store_crm_page  # the pull's own way to store a page
@@ -633,20 +634,18 @@ def _set_budgets(config: Config, store: Store, remotes: Remotes, now: datetime) 
 
 def _finish_run(store: Store, report: ReconcileReport, now: datetime) -> None:
     assert report.run_id is not None
-    with store.transaction() as tx:
-        for side in ("jira", "salesforce"):
-            repo.add_calls(tx, side, now.date(), int(report.calls[side]["total"]))
-        repo.finish_run(
-            tx,
-            report.run_id,
-            status=report.status,
-            exit_code=int(report.exit_code),
-            calls=report.calls,
-            pulled=report.read,
-            written={**report.written, "failed": len(report.failed)},
-            error=report.message or None,
-            finished_at=now,
-        )
+    finish_run(
+        store,
+        report.run_id,
+        day=now.date(),
+        status=report.status,
+        exit_code=int(report.exit_code),
+        calls=report.calls,
+        pulled=report.read,
+        written={**report.written, "failed": len(report.failed)},
+        message=report.message,
+        finished_at=now,
+    )
 
 
 # --- text --------------------------------------------------------------------------------------
