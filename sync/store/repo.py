@@ -11,7 +11,8 @@ so the engine groups what must commit together::
 
 The functions live by concern in :mod:`~sync.store.records` (cursors, Jira items,
 links), :mod:`~sync.store.crm`, :mod:`~sync.store.writes` (ledger, outbox),
-:mod:`~sync.store.runs` (runs, API usage) and :mod:`~sync.store.history`.
+:mod:`~sync.store.runs` (runs, API usage), :mod:`~sync.store.history` and
+:mod:`~sync.store.problems` (quarantined records, link problems).
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ from sync.store.history import (
     put_progress,
     put_satisfaction,
     satisfaction_history_of,
+)
+from sync.store.problems import (
+    LinkProblemRecord,
+    LinkProblemRow,
+    QuarantineRecord,
+    QuarantineRow,
+    count_link_problems,
+    count_quarantined,
+    iter_link_problems,
+    iter_quarantined,
+    quarantine_records,
+    quarantined_ids,
+    release_quarantined,
+    set_link_problems,
 )
 from sync.store.records import (
     CursorRecord,
@@ -129,12 +144,16 @@ __all__ = [
     "ItemRecord",
     "ItemRow",
     "LedgerRow",
+    "LinkProblemRecord",
+    "LinkProblemRow",
     "LinkRecord",
     "LinkRow",
     "OutboxEntry",
     "OutboxRef",
     "OutboxRow",
     "ProgressRecord",
+    "QuarantineRecord",
+    "QuarantineRow",
     "RunRecord",
     "SatisfactionRecord",
     "SatisfactionRow",
@@ -154,6 +173,8 @@ __all__ = [
     "clear_dirty",
     "count_accounts",
     "count_items",
+    "count_link_problems",
+    "count_quarantined",
     "counts",
     "default_backoff",
     "delete_flags",
@@ -174,6 +195,8 @@ __all__ = [
     "iter_accounts",
     "iter_item_keys",
     "iter_items",
+    "iter_link_problems",
+    "iter_quarantined",
     "iter_surveys",
     "iter_unfinished_refs",
     "last_runs",
@@ -196,10 +219,14 @@ __all__ = [
     "put_flags",
     "put_progress",
     "put_satisfaction",
+    "quarantine_records",
+    "quarantined_ids",
+    "release_quarantined",
     "requeue_inflight",
     "retry_parked",
     "satisfaction_history_of",
     "set_cursor",
+    "set_link_problems",
     "set_links",
     "start_run",
     "surveys_by_account",

@@ -21,10 +21,12 @@ __all__ = [
     "cursors",
     "jira_items",
     "leases",
+    "link_problems",
     "links",
     "metadata",
     "outbox",
     "progress_snapshots",
+    "quarantine",
     "remote_cache",
     "report_uploads",
     "runs",
@@ -282,4 +284,33 @@ report_uploads = sa.Table(
     sa.Column("title", sa.String(255), nullable=False),
     sa.Column("content_version_id", sa.String(18), nullable=False),
     sa.Column("uploaded_at", UtcDateTime, nullable=False),
+)
+
+#: Records a pull read but could not use (a value of the wrong type, a key it needs
+#: missing): set aside with the reason, so the rest of the page and the cursor go on.
+#: Shown by `status`, counted in `run --json`, read again at the next full pass; a row
+#: goes when the record is read cleanly (or is deleted remotely).
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("side", sa.String(16), primary_key=True),
+    sa.Column("kind", sa.String(80), primary_key=True),
+    sa.Column("record_id", sa.String(128), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("first_seen_at", UtcDateTime, nullable=False),
+    sa.Column("last_seen_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+)
+
+#: Work items whose link value could not be used (not an account id, an unknown
+#: account), with the rule they fell back to: replaced per project at each derive, so
+#: `status`, `run` and `reconcile` can list each issue and value.
+link_problems = sa.Table(
+    "link_problems",
+    metadata,
+    sa.Column("project_key", sa.String(64), primary_key=True),
+    sa.Column("item_key", sa.String(64), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("linked_by", sa.String(64), nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
