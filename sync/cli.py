@@ -215,12 +215,29 @@ def _print_cycle(result: Any, dry_run: bool) -> None:
         typer.echo("dry run: nothing was written, here or remotely; the plan:")
         for line in result.plan_text.splitlines():
             typer.echo(f"  {line}")
+        _print_set_aside(result)
         return
     typer.echo(f"written: {join(result.written)}")
     for failure in result.failed:
         typer.echo(f"parked: {failure['side']} {failure['record']}: {failure['error']}")
     for conflict in result.conflicts:
         typer.echo(f"conflict: {conflict}")
+    _print_set_aside(result)
+
+
+#: Set-aside records a cycle's text output lists (status lists more).
+SET_ASIDE_SHOWN = 10
+
+
+def _print_set_aside(result: Any) -> None:
+    """The records a cycle could not read and set aside, a line each (the first few)."""
+    for record in result.quarantined[:SET_ASIDE_SHOWN]:
+        typer.echo(
+            f"set aside: {record['side']} {record['kind']} {record['record']}: {record['reason']}"
+        )
+    more = result.quarantined_count - min(len(result.quarantined), SET_ASIDE_SHOWN)
+    if more > 0:
+        typer.echo(f"set aside: {more} more; `jira-crm-sync status` lists them")
 
 
 @app.command()

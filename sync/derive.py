@@ -21,7 +21,7 @@ from mappings.config import Rules
 from mappings.merge import CrmSide, MergeResult, merge, plan, remote_from_items
 from mappings.model import SatisfactionFlag
 from mappings.writes import JiraLedger, Plan, RemoteJira
-from sync.pull import Changes, Overlay
+from sync.pull import JIRA_KIND, Changes, Overlay
 from sync.store import Store, repo
 from sync.store.schema import crm_cases
 
@@ -208,18 +208,35 @@ def _plan(
     with store.read() as conn:
         crm_rows = repo.ledger_get_many(conn, "crm", [r_key(r) for r in result.reports])
         jira_rows = repo.ledger_get_many(conn, "jira", [item.key for item in result.items])
+        aside = repo.quarantined_ids(conn, "jira", JIRA_KIND).get(JIRA_KIND, [])
     crm_ledger = {key: fields[LEDGER_FIELD][0] for key, fields in crm_rows.items()}
     jira_ledger = {
         key: JiraLedger.from_dict(fields[LEDGER_FIELD][1]) for key, fields in jira_rows.items()
     }
+    if jira_remote is None:
+        jira_remote = _trusting_the_ledger(remote_from_items(result.items), jira_ledger, aside)
     return plan(
         result,
         rules,
         crm_ledger=crm_ledger,
         jira_ledger=jira_ledger,
         crm_remote=crm_remote,
-        jira_remote=jira_remote if jira_remote is not None else remote_from_items(result.items),
+        jira_remote=jira_remote,
     )
+
+
+def _trusting_the_ledger(
+    remote: dict[str, RemoteJira], ledger: Mapping[str, JiraLedger], aside: Collection[str]
+) -> dict[str, RemoteJira]:
+    """Remote labels known from stored issues, except where the stored version is stale: an
+    issue whose newer version was set aside (its re-read after our own write could not be
+    stored) still shows the labels from before that write, so its label is taken to be the
+    one the ledger says we wrote (else a label we put on would never come off)."""
+    for key in aside:
+        known, ours = remote.get(key), ledger.get(key)
+        if known is not None and ours is not None and ours.label is not None:
+            remote[key] = RemoteJira(key, known.labels | {ours.label}, field_known=False)
+    return remote
 
 
 def rules_digest(rules: Rules) -> str:

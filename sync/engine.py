@@ -22,7 +22,8 @@ from connectors.exceptions import (
     RetriableError,
     UnreachableError,
 )
-from mappings.config import rules_from_config
+from mappings.config import Rules, rules_from_config
+from mappings.validate import CrmCheck, IssueCheck
 from sync.config import Config
 from sync.derive import BatchedDerive, derive, projects_to_derive, rules_digest
 from sync.exitcodes import ExitCode
@@ -68,6 +69,11 @@ class CycleResult:
     failed: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     link_problems: int = 0
+    #: Records the pull set aside this cycle (listed up to sync.pull.LISTED), how many in
+    #: all, and how many set-aside records were read cleanly again (or found gone).
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    quarantined_count: int = 0
+    released: int = 0
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan: dict[str, Any] | None = None
     plan_text: str = ""
@@ -85,6 +91,11 @@ class CycleResult:
             "failed": self.failed,
             "conflicts": self.conflicts,
             "link_problems": self.link_problems,
+            "quarantined": {
+                "count": self.quarantined_count,
+                "released": self.released,
+                "records": self.quarantined,
+            },
             "calls": self.calls,
             **({"plan": self.plan} if self.plan is not None else {}),
         }
@@ -162,6 +173,41 @@ class Engine:
         overlay = Overlay() if options.dry_run else None
         changes = Changes()
         held = list(work.projects) if work.projects is not None else None
+        try:
+            self._pull(options, work, now, rules, field_ids, changes, overlay, held)
+        finally:
+            # Kept when the pull stopped part way (a spent budget): what it stored counts.
+            result.pulled = dict(changes.counts)
+            result.quarantined = [
+                {
+                    "side": r["side"],
+                    "kind": r["kind"],
+                    "record": r["record_id"],
+                    "reason": r["reason"],
+                }
+                for r in changes.quarantined
+            ]
+            result.quarantined_count = changes.quarantined_count
+            result.released = changes.released
+        if options.only == "pull" or self.should_stop():
+            self._set_aside_status(result)
+            return
+        self._after_pull(options, work, now, rules, changes, overlay, held, result)
+        self._set_aside_status(result)
+
+    def _pull(
+        self,
+        options: CycleOptions,
+        work: Assignment,
+        now: datetime,
+        rules: Rules,
+        field_ids: Any,
+        changes: Changes,
+        overlay: Overlay | None,
+        held: list[str] | None,
+    ) -> None:
+        config, store = self.config, self.store
+        jira, crm = self.remotes.jira, self.remotes.crm
         if options.only != "push":
             if held != []:
                 pull_jira(
@@ -174,6 +220,7 @@ class Engine:
                     overlay=overlay,
                     projects=held,
                     progress=options.progress,
+                    check=IssueCheck(field_ids, field_names(config, field_ids)),
                 )
             if work.crm:
                 pull_crm(
@@ -185,10 +232,39 @@ class Engine:
                     full=options.full,
                     overlay=overlay,
                     progress=options.progress,
+                    check=CrmCheck(
+                        rules.account, rules.satisfaction, crm_link="crm_field" in rules.link.order
+                    ),
                 )
-        result.pulled = dict(changes.counts)
-        if options.only == "pull" or self.should_stop():
+
+    def _set_aside_status(self, result: CycleResult) -> None:
+        """A cycle that set records aside finished but did not take everything in: exit 1,
+        like a parked write (unless something worse already set the exit code)."""
+        if not result.quarantined_count or result.exit_code not in (ExitCode.OK, ExitCode.PARKED):
             return
+        said = (
+            f"{result.quarantined_count} record(s) could not be read and were set aside (read "
+            "again next cycle)"
+        )
+        if result.exit_code == ExitCode.PARKED:
+            result.message = f"{result.message}; and {said}"
+            return
+        result.status, result.exit_code = "parked", ExitCode.PARKED
+        result.message = f"{said}; `jira-crm-sync status` lists them with the reason"
+
+    def _after_pull(
+        self,
+        options: CycleOptions,
+        work: Assignment,
+        now: datetime,
+        rules: Rules,
+        changes: Changes,
+        overlay: Overlay | None,
+        held: list[str] | None,
+        result: CycleResult,
+    ) -> None:
+        config, store = self.config, self.store
+        jira, crm = self.remotes.jira, self.remotes.crm
         digest = rules_digest(rules)
         projects, engine_state = projects_to_derive(
             store, changes, now.date(), digest, full=options.full or options.dry_run, held=held
@@ -321,6 +397,17 @@ class Engine:
             message=result.message,
             finished_at=self.clock(),
         )
+
+
+def field_names(config: Config, ids: Any) -> dict[str, str]:
+    """Field ids -> the names the config gives them (for the reasons of set-aside issues)."""
+    names = {
+        ids.account_link: config.link.jira_field,
+        ids.story_points: config.progress.story_points_field,
+        ids.flag_field: config.push.jira.field,
+        ids.epic_link: "Epic Link",
+    }
+    return {k: v for k, v in names.items() if k}
 
 
 def finish_run(

@@ -8,6 +8,13 @@ newer one). In a dry run the pages go to an in-memory :class:`Overlay` instead.
 The same transaction marks the projects the stored records show in (``repo.mark_dirty``):
 a crash after a cursor advanced but before the derive that covers those records leaves
 the marks, and the next cycle derives those projects though its pull finds nothing new.
+
+A record the model cannot read (mappings.validate: a value of the wrong type, a required
+field missing) is not stored: it is set aside in the quarantine with its reason, in the
+same transaction as the rest of its page, so the cursor never passes a record that was
+neither stored nor set aside. Set-aside records are read again by id: at the next cycle,
+then after an hour, four hours and daily (:func:`retry_due`), and by every full pull; a
+clean read stores the record and takes it out of the quarantine.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors import soql
 from connectors.jira import JiraConnector
-from connectors.jira.paging import IssueCursor
+from connectors.jira.paging import IssueCursor, RawIssue
 from connectors.salesforce import ModstampCursor, SalesforceConnector
-from connectors.salesforce.changes import ChangeQuery
+from connectors.salesforce.changes import ChangePage, ChangeQuery
 from connectors.salesforce.pull import parse_datetime
+from mappings.validate import CrmCheck, IssueCheck
 from sync.config import Config
 from sync.store import Store, repo
 
@@ -35,6 +44,21 @@ PullProgress = Callable[[str, int], None]
 ACCOUNT = "Account"
 CASE = "Case"
 CASE_FIELDS = ("AccountId", "IsClosed", "IsEscalated", "Status")
+
+#: Quarantined records listed in a cycle's result (all are counted, and stored).
+LISTED = 100
+#: Quarantined records read again per side and cycle (the rest wait for the next one).
+RETRY_BATCH = 50
+#: How long a record set aside waits before it is read again, by how often it was set
+#: aside: at once (the next cycle) after the first time, then 1 h, 4 h, then daily.
+RETRY_AFTER = (timedelta(0), timedelta(hours=1), timedelta(hours=4), timedelta(days=1))
+JIRA_KIND = "issue"
+
+
+def retry_due(record: repo.QuarantineRecord, now: datetime) -> bool:
+    """Whether a set-aside record is due to be read again."""
+    wait = RETRY_AFTER[min(record.attempts, len(RETRY_AFTER)) - 1]
+    return record.last_seen_at + wait <= now
 
 
 @dataclass
@@ -58,11 +82,23 @@ class Changes:
     customers: set[str] = field(default_factory=set)
     named_projects: set[str] = field(default_factory=set)  # by accounts' project-key field
     counts: dict[str, int] = field(default_factory=dict)
+    #: Records set aside this cycle (the first :data:`LISTED`), and how many in all.
+    quarantined: list[repo.QuarantineRow] = field(default_factory=list)
+    quarantined_count: int = 0
+    #: Records taken out of the quarantine this cycle (read cleanly, or gone).
+    released: int = 0
 
     def add(self, what: str, n: int) -> None:
         """Count ``n`` records of a kind."""
         if n:
             self.counts[what] = self.counts.get(what, 0) + n
+
+    def set_aside(self, rows: list[repo.QuarantineRow]) -> None:
+        """Note records set aside (listed up to :data:`LISTED`)."""
+        self.quarantined_count += len(rows)
+        room = LISTED - len(self.quarantined)
+        if room > 0:
+            self.quarantined.extend(rows[:room])
 
 
 def _updated(issue: Mapping[str, Any]) -> datetime | None:
@@ -91,9 +127,11 @@ def pull_jira(
     overlay: Overlay | None,
     projects: list[str] | None = None,
     progress: PullProgress | None = None,
+    check: IssueCheck | None = None,
 ) -> None:
     """Issues of ``projects`` (None: the whole scope) changed since their cursors (all with
-    ``full``), in one search; then deletes when a key scan is due.
+    ``full``), in one search; then set-aside issues due again; then deletes when a key scan
+    is due.
 
     Cursors are kept per project so that workers can split projects between them; a worker
     reads its projects from the oldest of their cursors and leaves them all at the new one.
@@ -102,41 +140,136 @@ def pull_jira(
     with store.read() as conn:
         saved = [repo.get_cursor(conn, "jira", f"issues:{name}") for name in names]
         scans = [repo.get_cursor(conn, "jira", f"key_scan:{name}") for name in names]
+        aside = _held_aside(conn, "jira", JIRA_KIND, projects)
     cursors = [IssueCursor.from_json(value) for value in saved if value]
     cursor = None
     if not full and len(cursors) == len(names):
         cursor = min(cursors, key=lambda c: c.updated_ms)
+    pages = JiraPages(store, changes, now, overlay, progress, check, aside)
     pull = jira.pull_issues(fields, cursor, projects)
     for page in pull:
-        rows: list[repo.ItemRow] = [
-            {
-                "key": str(issue["key"]),
-                "project_key": _project(issue),
-                "issue_id": str(issue.get("id") or ""),
-                "updated": _updated(issue),
-                "data": dict(issue),
-            }
-            for issue in page
-        ]
-        changes.projects.update(row["project_key"] for row in rows)
-        changes.add("jira_issues", len(rows))
-        if progress is not None:
-            progress("jira_issues", changes.counts.get("jira_issues", 0))
-        if overlay is not None:
-            overlay.items.update((row["key"], row["data"]) for row in rows)
-            continue
-        with store.transaction() as tx:
-            repo.upsert_items(tx, rows)
-            repo.mark_dirty(tx, (row["project_key"] for row in rows), at=now)
+        pages.take(page)
     reached = pull.cursor or cursor
     if overlay is None and reached is not None:
         with store.transaction() as tx:
             for name in names:
                 repo.set_cursor(tx, "jira", f"issues:{name}", reached.to_json(), at=now)
+    if overlay is None:
+        if full:
+            # Everything in scope was read: a set-aside key not seen is out of scope or gone.
+            pages.release([r.record_id for r in aside.values() if r.record_id not in pages.seen])
+        else:
+            _retry_jira(jira, fields, pages, aside, now, projects)
     stamps = [parse_datetime(scan["at"]) for scan in scans if scan]
     due = len(stamps) < len(names) or now - min(stamps) >= JIRA_DELETE_SCAN_EVERY
     if full or due:
         _scan_deletes(jira, store, changes, now, overlay, projects, progress)
+
+
+def _held_aside(
+    conn: Any, side: str, kind: str, projects: list[str] | None = None
+) -> dict[str, repo.QuarantineRecord]:
+    """The set-aside records of one kind (Jira: of ``projects``), by record id."""
+    held = {r.record_id: r for r in repo.iter_quarantined(conn) if (r.side, r.kind) == (side, kind)}
+    if projects is not None and side == "jira":
+        wanted = set(projects)
+        held = {k: r for k, r in held.items() if k.rsplit("-", 1)[0] in wanted}
+    return held
+
+
+class JiraPages:
+    """Stores pulled issue pages: the readable ones, each page in one transaction with the
+    issues of it that were set aside and the release of those now read cleanly."""
+
+    def __init__(
+        self,
+        store: Store,
+        changes: Changes,
+        now: datetime,
+        overlay: Overlay | None,
+        progress: PullProgress | None,
+        check: IssueCheck | None,
+        aside: dict[str, repo.QuarantineRecord],
+    ) -> None:
+        self.store, self.changes, self.now = store, changes, now
+        self.overlay, self.progress, self.check = overlay, progress, check
+        self.aside = aside
+        #: Set-aside keys seen in this pull (read cleanly or set aside again).
+        self.seen: set[str] = set()
+
+    def take(self, page: list[RawIssue]) -> None:
+        """Store one page (or, in a dry run, keep it in the overlay)."""
+        changes, now = self.changes, self.now
+        rows: list[repo.ItemRow] = []
+        bad: list[repo.QuarantineRow] = []
+        for issue in page:
+            key = str(issue["key"])
+            problem = self.check.problem(issue) if self.check is not None else None
+            if problem is not None:
+                bad.append(_aside_row("jira", JIRA_KIND, key, problem))
+                continue
+            rows.append(
+                {
+                    "key": key,
+                    "project_key": _project(issue),
+                    "issue_id": str(issue.get("id") or ""),
+                    "updated": _updated(issue),
+                    "data": dict(issue),
+                }
+            )
+        changes.projects.update(row["project_key"] for row in rows)
+        changes.add("jira_issues", len(rows))
+        changes.set_aside(bad)
+        if self.progress is not None:
+            self.progress("jira_issues", changes.counts.get("jira_issues", 0))
+        if self.overlay is not None:
+            self.overlay.items.update((row["key"], row["data"]) for row in rows)
+            return
+        read = [row["key"] for row in rows if row["key"] in self.aside]
+        self.seen.update(read)
+        self.seen.update(row["record_id"] for row in bad)
+        with self.store.transaction() as tx:
+            repo.upsert_items(tx, rows)
+            repo.mark_dirty(tx, (row["project_key"] for row in rows), at=now)
+            if bad:
+                repo.quarantine_records(tx, bad, at=now)
+            if read:
+                changes.released += repo.release_quarantined(tx, "jira", JIRA_KIND, read)
+
+    def release(self, keys: list[str]) -> None:
+        """Take set-aside issues that are gone (or out of scope) out of the quarantine."""
+        if keys:
+            with self.store.transaction() as tx:
+                self.changes.released += repo.release_quarantined(tx, "jira", JIRA_KIND, keys)
+
+
+def _aside_row(side: str, kind: str, record_id: str, reason: str) -> repo.QuarantineRow:
+    return {"side": side, "kind": kind, "record_id": record_id, "reason": reason}
+
+
+def _retry_jira(
+    jira: JiraConnector,
+    fields: list[str],
+    pages: JiraPages,
+    aside: dict[str, repo.QuarantineRecord],
+    now: datetime,
+    projects: list[str] | None,
+) -> None:
+    """Read set-aside issues that are due (and were not in this pull) again, one by one."""
+    due = [
+        r.record_id for r in aside.values() if r.record_id not in pages.seen and retry_due(r, now)
+    ]
+    scope = set(projects if projects is not None else jira.settings.projects)
+    gone: list[str] = []
+    for key in sorted(due)[:RETRY_BATCH]:
+        issue = jira.read_issue(key, fields)
+        if issue is None or (scope and _project(issue) not in scope):
+            gone.append(key)
+            continue
+        if str(issue["key"]) != key:
+            gone.append(key)  # moved: kept under its new key
+        pages.take([issue])
+    pages.release(gone)
 
 
 def _scan_deletes(
@@ -169,7 +302,11 @@ def _scan_deletes(
         overlay.deleted_items.update(gone)
         return
     stamp = {"at": now.astimezone(UTC).isoformat()}
+    with store.read() as conn:
+        aside = [k for k in _held_aside(conn, "jira", JIRA_KIND, projects) if k not in present]
     with store.transaction() as tx:
+        if aside:
+            changes.released += repo.release_quarantined(tx, "jira", JIRA_KIND, aside)
         repo.mark_items_deleted(tx, gone, at=now)
         repo.mark_dirty(tx, projects_gone, at=now)
         for name in _shard_names(projects):
@@ -213,49 +350,123 @@ def pull_crm(
     full: bool,
     overlay: Overlay | None,
     progress: PullProgress | None = None,
+    check: CrmCheck | None = None,
 ) -> None:
-    """Accounts, cases (and survey responses) changed or deleted since their cursors."""
-    survey = config.satisfaction.survey
-    names = [ACCOUNT, CASE, survey.object]
+    """Accounts, cases (and survey responses) changed or deleted since their cursors; then
+    the set-aside records that are due again, by id, in one more call."""
     cursors: dict[str, Any] = {}
-    if not full:
-        with store.read() as conn:
-            for name in names:
-                saved = repo.get_cursor(conn, "salesforce", name)
+    queries = crm_queries(config, {})
+    with store.read() as conn:
+        if not full:
+            for query in queries:
+                saved = repo.get_cursor(conn, "salesforce", query.sobject)
                 if saved:
-                    cursors[name] = ModstampCursor.from_json(saved)
-    project_field = config.link.crm_field
+                    cursors[query.sobject] = ModstampCursor.from_json(saved)
+        aside = {q.sobject: _held_aside(conn, "salesforce", q.sobject) for q in queries}
+    pages = CrmPages(store, config, changes, now, overlay, progress, check, aside)
     for page in crm.changes(crm_queries(config, cursors)):
-        kind = page.sobject
-        changes.add(f"{kind}", len(page.live))
+        pages.take(page, retry=False)
+    if overlay is not None:
+        return
+    if full:
+        # Everything was read: a set-aside id not seen is gone.
+        for kind, held in aside.items():
+            pages.release(kind, [i for i in held if i not in pages.seen])
+        return
+    asked: dict[str, list[str]] = {}
+    for kind, held in aside.items():
+        due = sorted(i for i, r in held.items() if i not in pages.seen and retry_due(r, now))
+        if due:
+            asked[kind] = due[:RETRY_BATCH]
+    retry = [
+        ChangeQuery(q.sobject, q.fields, None, soql.in_("Id", asked[q.sobject]))
+        for q in queries
+        if q.sobject in asked
+    ]
+    if retry:
+        for page in crm.changes(retry):
+            pages.take(page, retry=True)
+        for kind, ids in asked.items():
+            pages.release(kind, [i for i in ids if i not in pages.seen])
+
+
+class CrmPages:
+    """Stores pulled CRM pages: readable records, the ones set aside (with their reason)
+    and the release of set-aside ones now read cleanly or deleted, in one transaction with
+    the page's cursor."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        changes: Changes,
+        now: datetime,
+        overlay: Overlay | None,
+        progress: PullProgress | None,
+        check: CrmCheck | None,
+        aside: dict[str, dict[str, repo.QuarantineRecord]],
+    ) -> None:
+        self.store, self.config, self.changes, self.now = store, config, changes, now
+        self.overlay, self.progress, self.check, self.aside = overlay, progress, check, aside
+        #: Set-aside ids seen in this pull (read, set aside again, or deleted).
+        self.seen: set[str] = set()
+
+    def take(self, page: ChangePage, *, retry: bool) -> None:
+        """Store one page; a retry page (records read by id) moves no cursor."""
+        changes, config, kind, now = self.changes, self.config, page.sobject, self.now
+        survey = config.satisfaction.survey
+        live: list[dict[str, Any]] = []
+        bad = [_aside_row("salesforce", kind, i, why) for i, why in page.unreadable]
+        for record in page.live:
+            problem = self.check.problem(kind, record) if self.check is not None else None
+            if problem is None:
+                live.append(record)
+            else:
+                bad.append(_aside_row("salesforce", kind, str(record["Id"]), problem))
+        changes.add(f"{kind}", len(live))
         changes.add(f"{kind}_deleted", len(page.deleted_ids))
-        if progress is not None:
+        changes.set_aside(bad)
+        if self.progress is not None:
             read = changes.counts.get(kind, 0) + changes.counts.get(f"{kind}_deleted", 0)
-            progress(kind, read)
+            self.progress(kind, read)
         customers: set[str] = set()
         named: set[str] = set()
         if kind == ACCOUNT:
-            customers.update(r["Id"] for r in page.live)
+            customers.update(r["Id"] for r in live)
             customers.update(page.deleted_ids)
-            named = _named_projects(page.live, project_field)
+            named = _named_projects(live, config.link.crm_field)
         elif kind == CASE:
-            customers.update(str(r["AccountId"]) for r in page.live if r.get("AccountId"))
+            customers.update(str(r["AccountId"]) for r in live if r.get("AccountId"))
         else:
             customers.update(
-                str(r[survey.account_field]) for r in page.live if r.get(survey.account_field)
+                str(r[survey.account_field]) for r in live if r.get(survey.account_field)
             )
         changes.customers.update(customers)
         changes.named_projects.update(named)
-        if overlay is not None:
-            _overlay_page(overlay, kind, page.live, page.deleted_ids)
-            continue
-        with store.transaction() as tx:
-            _store_page(tx, config, kind, page.live, page.deleted_ids, now)
+        if self.overlay is not None:
+            _overlay_page(self.overlay, kind, live, page.deleted_ids)
+            return
+        held = self.aside.get(kind, {})
+        settled = [i for i in (*(str(r["Id"]) for r in live), *page.deleted_ids) if i in held]
+        self.seen.update(settled)
+        self.seen.update(row["record_id"] for row in bad)
+        with self.store.transaction() as tx:
+            _store_page(tx, config, kind, live, page.deleted_ids, now)
+            if bad:
+                repo.quarantine_records(tx, bad, at=now)
+            if settled:
+                changes.released += repo.release_quarantined(tx, "salesforce", kind, settled)
             # The projects these changes show in, marked until a derive covers them.
             linked = {link.project_key for link in repo.get_links(tx, customer_ids=customers)}
             repo.mark_dirty(tx, named | linked, at=now)
-            if page.cursor is not None:
+            if page.cursor is not None and not retry:
                 repo.set_cursor(tx, "salesforce", kind, page.cursor.to_json(), at=now)
+
+    def release(self, kind: str, ids: list[str]) -> None:
+        """Take set-aside records that are gone out of the quarantine."""
+        if ids:
+            with self.store.transaction() as tx:
+                self.changes.released += repo.release_quarantined(tx, "salesforce", kind, ids)
 
 
 def _named_projects(accounts: Iterable[dict[str, Any]], field_name: str) -> set[str]:

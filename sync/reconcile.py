@@ -56,10 +56,11 @@ from mappings.drift import (
     remote_jira,
 )
 from mappings.similarity import NameIndex
+from mappings.validate import CrmCheck, IssueCheck
 from mappings.writes import RemoteJira
 from sync.config import Config
 from sync.derive import LEDGER_FIELD, Derived, derive
-from sync.engine import finish_run
+from sync.engine import field_names, finish_run
 from sync.exitcodes import ExitCode
 from sync.pull import ACCOUNT, CASE, Overlay, PullProgress, crm_objects, crm_queries
 from sync.pull import _store_page as store_crm_page  # the pull's own way to store a page
@@ -103,6 +104,8 @@ class ReconcileReport:
     unlinked_projects: list[dict[str, Any]] = field(default_factory=list)
     unlinked_customers: list[dict[str, Any]] = field(default_factory=list)
     deleted: list[dict[str, Any]] = field(default_factory=list)
+    #: records read that the model cannot read, with why (left out, never stored).
+    unreadable: list[dict[str, str]] = field(default_factory=list)
     written: dict[str, int] = field(default_factory=dict)
     failed: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -120,6 +123,7 @@ class ReconcileReport:
             "unlinked_projects": len(self.unlinked_projects),
             "unlinked_customers": len(self.unlinked_customers),
             "deleted": len(self.deleted),
+            "unreadable": len(self.unreadable),
             "written": sum(self.written.values()),
             "failed": len(self.failed),
         }
@@ -142,6 +146,7 @@ class ReconcileReport:
             "unlinked_projects": self.unlinked_projects,
             "unlinked_customers": self.unlinked_customers,
             "deleted": self.deleted,
+            "unreadable": self.unreadable,
             "written": self.written,
             "failed": self.failed,
             "calls": self.calls,
@@ -160,6 +165,8 @@ class _Read:
     gone_accounts: dict[str, str] = field(default_factory=dict)
     deleted_cases: set[str] = field(default_factory=set)
     deleted_surveys: set[str] = field(default_factory=set)
+    #: records that could not be read (mappings.validate): left out of the comparison.
+    unreadable: list[dict[str, str]] = field(default_factory=list)
 
 
 def reconcile(
@@ -247,6 +254,7 @@ def _reconcile(
     plan = derived.plan
     volatile = frozenset(c for name, c in rules.crm_push.fields if name in VOLATILE_FIELDS)
     report.read = dict(sorted(read.counts.items()))
+    report.unreadable = read.unreadable
     report.drift = [*crm_drift(plan.crm, crm_remote, volatile), *jira_drift(plan.jira, jira_remote)]
     policy = config.push.jira.policy
     report.conflicts = [
@@ -278,8 +286,25 @@ def _read_both(
     read = _Read()
     overlay = read.overlay
     tell = progress or (lambda what, count: None)
+    issue_check = IssueCheck(rules.fields, field_names(config, rules.fields))
+    crm_check = CrmCheck(
+        rules.account, rules.satisfaction, crm_link="crm_field" in rules.link.order
+    )
+    unreadable: set[str] = set()  # present remotely, so not "deleted"
+
+    def readable(side: str, kind: str, record_id: str, problem: str | None) -> bool:
+        if problem is None:
+            return True
+        read.unreadable.append({"side": side, "kind": kind, "record": record_id, "reason": problem})
+        unreadable.add(record_id)
+        return False
+
     for issues in remotes.jira.pull_issues(fields, None, None):
-        overlay.items.update((str(issue["key"]), dict(issue)) for issue in issues)
+        overlay.items.update(
+            (str(issue["key"]), dict(issue))
+            for issue in issues
+            if readable("jira", "issue", str(issue["key"]), issue_check.problem(issue))
+        )
         tell("jira_issues", len(overlay.items))
     read.counts["jira_issues"] = len(overlay.items)
 
@@ -294,16 +319,25 @@ def _read_both(
     live: dict[str, set[str]] = {CASE: set(), survey: set()}
 
     def take(page: ChangePage) -> None:
-        read.counts[page.sobject] += len(page.live)
-        tell(page.sobject, read.counts[page.sobject])
-        live.setdefault(page.sobject, set()).update(r["Id"] for r in page.live)
-        if page.sobject == ACCOUNT:
-            overlay.accounts.update((r["Id"], r) for r in page.live)
+        kind = page.sobject
+        for record_id, why in page.unreadable:
+            readable("salesforce", kind, record_id, why)
+        records = [
+            r
+            for r in page.live
+            if readable("salesforce", kind, str(r["Id"]), crm_check.problem(kind, r))
+        ]
+        read.counts[kind] += len(records)
+        tell(kind, read.counts[kind])
+        live.setdefault(kind, set()).update(r["Id"] for r in records)
+        live[kind].update(i for i, _why in page.unreadable)
+        if kind == ACCOUNT:
+            overlay.accounts.update((r["Id"], r) for r in records)
             overlay.deleted_accounts.update(page.deleted_ids)
-        elif page.sobject == CASE:
-            overlay.cases.update((r["Id"], r) for r in page.live)
+        elif kind == CASE:
+            overlay.cases.update((r["Id"], r) for r in records)
         else:
-            overlay.surveys.update((r["Id"], r) for r in page.live)
+            overlay.surveys.update((r["Id"], r) for r in records)
 
     def take_reports(page: ChangePage) -> None:
         read.reports.extend(page.live)
@@ -320,6 +354,9 @@ def _read_both(
             (take_reports if page.sobject == push_crm.object else take)(page)
     surveys = live[survey] if survey in pulled else None
     _gone_from_store(store, read, live[CASE], surveys)
+    read.gone_items -= unreadable
+    for record_id in unreadable:
+        read.gone_accounts.pop(record_id, None)
     return read
 
 
@@ -714,6 +751,11 @@ def sections(report: ReconcileReport) -> list[Section]:
             "parked writes",
             ("side", "record", "attempts", "error"),
             [(p["side"], p["record"], str(p["attempts"]), str(p["error"])) for p in report.parked],
+        ),
+        Section(
+            "records that could not be read (left out of the comparison)",
+            ("side", "kind", "record", "why"),
+            [(u["side"], u["kind"], u["record"], u["reason"]) for u in report.unreadable],
         ),
         Section(
             "unlinked projects",

@@ -75,6 +75,8 @@ class Status:
     outbox: dict[str, dict[str, int]] = field(default_factory=dict)
     parked: list[dict[str, Any]] = field(default_factory=list)
     parked_total: int = 0
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    quarantined_total: int = 0
     budget: dict[str, dict[str, int]] = field(default_factory=dict)
     leases: list[dict[str, Any]] = field(default_factory=list)
     lock: dict[str, Any] = field(default_factory=dict)
@@ -109,6 +111,8 @@ class Status:
             "outbox": self.outbox,
             "parked": self.parked,
             "parked_total": self.parked_total,
+            "quarantined": self.quarantined,
+            "quarantined_total": self.quarantined_total,
             "budget": self.budget,
             "leases": self.leases,
         }
@@ -169,6 +173,27 @@ class Status:
             "no parked writes",
             frozenset({3}),
         )
+        aside_title = "Records set aside (not stored: read again next cycle, then less often)"
+        if self.quarantined_total > len(self.quarantined):
+            aside_title += f" (the first {len(self.quarantined)} of {self.quarantined_total})"
+        aside = Table(
+            aside_title,
+            ("side", "kind", "record", "times", "first seen", "last seen", "why"),
+            [
+                (
+                    q["side"],
+                    q["kind"],
+                    q["record"],
+                    str(q["attempts"]),
+                    _when_text(q["first_seen_at"]),
+                    _when_text(q["last_seen_at"]),
+                    q["reason"],
+                )
+                for q in self.quarantined
+            ],
+            "none: every record pulled could be read",
+            frozenset({3}),
+        )
         cursors = Table(
             "Cursors",
             ("source", "object", "position", "saved"),
@@ -185,7 +210,7 @@ class Status:
             "none: every change pulled has been merged",
             frozenset({1}),
         )
-        tables = [runs, parked, queue, budget, cursors, rederives]
+        tables = [runs, parked, aside, queue, budget, cursors, rederives]
         if self.dialect == "postgresql":
             tables.append(
                 Table(
@@ -270,6 +295,19 @@ def collect(
         status.outbox = _outbox(conn)
         status.parked = [_parked(entry) for entry in repo.parked(conn, PARKED)]
         status.parked_total = sum(n["parked"] for n in status.outbox.values())
+        status.quarantined = [
+            {
+                "side": q.side,
+                "kind": q.kind,
+                "record": q.record_id,
+                "reason": q.reason,
+                "attempts": q.attempts,
+                "first_seen_at": _iso(q.first_seen_at),
+                "last_seen_at": _iso(q.last_seen_at),
+            }
+            for q in repo.iter_quarantined(conn, PARKED)
+        ]
+        status.quarantined_total = repo.count_quarantined(conn)
         status.budget = _budget(config, repo.calls_on(conn, now.date()))
         db_now = conn.scalar(sa.select(sa.func.now())) if store.dialect == "postgresql" else now
     status.cursors = [_cursor(c) for c in cursors if c.source != DIRTY]

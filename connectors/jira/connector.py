@@ -38,7 +38,6 @@ from connectors.jira.paging import (
     RawIssue,
     offset_pages,
     token_pages,
-    updated_ms,
 )
 from connectors.jira.settings import SIDE, JiraSettings, build_client
 from connectors.retry import RetryPolicy, TransientFailure
@@ -357,6 +356,26 @@ class JiraConnector:
             )
         return page
 
+    def read_issue(self, key: str, fields: Sequence[str]) -> RawIssue | None:
+        """One issue by key (``GET /issue/{key}``), with the fields a pull asks for; None
+        when Jira has no such issue (deleted, or moved out of the user's sight). A moved
+        issue comes back under its new key."""
+        wanted = self._check_fields(fields)
+        path = f"issue/{quote_path(key, safe='')}"
+        try:
+            doc = self._read(path, {"fields": ",".join(wanted)}, f"read issue {key}")
+        except RemoteError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if not isinstance(doc, dict) or not isinstance(doc.get("key"), str) or not doc["key"]:
+            raise RemoteError(
+                f"Jira answered the read of issue {key} without an issue key; the next "
+                "cycle tries again",
+                side=SIDE,
+            )
+        return doc  # type: ignore[return-value]
+
     # -- writes -----------------------------------------------------------------------------
 
     def update_issue(
@@ -491,43 +510,17 @@ class JiraConnector:
         return found.raw.get("value")
 
 
-#: Fields every issue has when asked for: an answer without them is malformed.
-_ALWAYS_SET = ("updated", "status", "issuetype")
-#: List fields that are ``[]``, never null, when empty (a null would read as "no labels"
-#: and the label we own would never be taken off).
-_ALWAYS_LISTS = ("labels", "fixVersions")
-
-
 def _malformed_page(page: Any, fields: str) -> str | None:
-    """What is wrong with a search answer (None: nothing the pull relies on)."""
+    """What is wrong with a search answer as a whole (None: every issue on it can be
+    stored or set aside by its key). The fields of each issue are checked later, one
+    issue at a time (mappings.validate), so one odd issue does not stop the page."""
     if not isinstance(page, dict) or not isinstance(page.get("issues"), list):
         return "a document that has no issues list"
-    asked = set(fields.split(","))
-    required = [f for f in _ALWAYS_SET if f in asked]
     for issue in page["issues"]:
         key = issue.get("key") if isinstance(issue, dict) else None
         if not isinstance(key, str) or not key:
             return "an issue without a key"
-        values = issue.get("fields")
-        if asked - {"id", "key"} and not isinstance(values, dict):
-            return f"issue {key} without fields"
-        for name in required:
-            value = values.get(name) if isinstance(values, dict) else None
-            if value is None or (name != "updated" and not isinstance(value, dict)):
-                return f"issue {key} without fields.{name}"
-        for name in asked.intersection(_ALWAYS_LISTS):
-            if not isinstance(values, dict) or not isinstance(values.get(name), list):
-                return f"issue {key} whose fields.{name} is not a list"
-        if "updated" in required and not _readable_time(issue):
-            return f"issue {key} with an unreadable fields.updated"
     return None
-
-
-def _readable_time(issue: RawIssue) -> bool:
-    try:
-        return updated_ms(issue) is not None
-    except ValueError:
-        return False
 
 
 def open_jira(

@@ -36,15 +36,33 @@ Page = dict[str, Any]
 
 
 def token_pages(fetch: Callable[[str | None], Page]) -> Iterator[list[RawIssue]]:
-    """Pages of ``/search/jql``: ``fetch(token)`` until an answer has no ``nextPageToken``."""
+    """Pages of ``/search/jql``: ``fetch(token)`` until a page says ``isLast: true``.
+
+    The paging contract (Jira's schema, ``SearchAndReconcileResults``): every page says
+    ``isLast``; a page that is not the last carries a ``nextPageToken``. A page that breaks
+    it (no ``isLast`` and no token, ``isLast: false`` without a token, a token seen before)
+    is a RemoteError: taking it as the last page would end the pull early, and the cursor
+    would move past every issue on the pages never read.
+    """
     token: str | None = None
     used: set[str] = set()
     while True:
         page = fetch(token)
-        yield list(page.get("issues") or [])
+        last = page.get("isLast")
         token = page.get("nextPageToken")
-        if not token or page.get("isLast") is True:
+        if last is not True and not (isinstance(token, str) and token):
+            said = "isLast: false" if last is False else f"isLast {_shown(last)}"
+            raise RemoteError(
+                f"Jira answered a search page with {said} and no nextPageToken, so whether "
+                "more pages follow is unknown; nothing after the pages already stored was "
+                "read and no cursor moved; the next cycle tries again (check for a proxy "
+                "that rewrites answers if it persists)",
+                side=SIDE,
+            )
+        yield list(page.get("issues") or [])
+        if last is True:
             return
+        assert isinstance(token, str)
         if token in used:
             raise RemoteError(
                 "Jira returned a nextPageToken it had already given; stopping the search "
@@ -54,29 +72,45 @@ def token_pages(fetch: Callable[[str | None], Page]) -> Iterator[list[RawIssue]]
         used.add(token)
 
 
+def _shown(value: object) -> str:
+    """How a paging field was answered, short (for messages)."""
+    return "missing" if value is None else repr(value)[:40]
+
+
 def offset_pages(fetch: Callable[[int, int], Page], page_size: int) -> Iterator[list[RawIssue]]:
     """Pages of ``/search``: ``fetch(startAt, maxResults)`` while ``startAt < total``,
-    following the ``maxResults`` the server says it used."""
+    following the ``maxResults`` the server says it used.
+
+    Server/Data Center always answers ``startAt``, ``maxResults`` and ``total``; a page
+    without a numeric ``total``, or one that does not start where it was asked to, breaks
+    the paging contract and is a RemoteError rather than a guess at the end.
+    """
     start, size = 0, page_size
     while True:
         page = fetch(start, size)
         issues = list(page.get("issues") or [])
-        answered_start = int(page.get("startAt", start))
         total = page.get("total")
+        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+            raise RemoteError(
+                f"Jira answered a search page at startAt={start} with total {_shown(total)}, "
+                "so where the result ends is unknown; no cursor moved; the next cycle tries "
+                "again",
+                side=SIDE,
+            )
+        answered_start = page.get("startAt", start)
         if answered_start != start:
             raise RemoteError(
-                f"Jira answered startAt={answered_start} to a request for {start}; "
+                f"Jira answered startAt={_shown(answered_start)} to a request for {start}; "
                 "stopping the search rather than looping",
                 side=SIDE,
             )
-        size = int(page.get("maxResults") or size) or size
+        answered_size = page.get("maxResults")
+        if isinstance(answered_size, int) and not isinstance(answered_size, bool):
+            size = answered_size or size
         if issues:
             yield issues
         start += len(issues)
-        if total is None:
-            if len(issues) < size:
-                return
-        elif start >= int(total):
+        if start >= total:
             return
         if not issues:
             raise RemoteError(
@@ -87,11 +121,18 @@ def offset_pages(fetch: Callable[[int, int], Page], page_size: int) -> Iterator[
 
 
 def updated_ms(issue: RawIssue) -> int | None:
-    """``fields.updated`` (``2017-09-06T08:13:46.019+0000``) in epoch milliseconds."""
-    text = (issue.get("fields") or {}).get("updated")
-    if not text:
+    """``fields.updated`` (``2017-09-06T08:13:46.019+0000``) in epoch milliseconds; None
+    when it is missing or unreadable (such an issue is set aside by the pull, and no
+    cursor is made from it)."""
+    fields = issue.get("fields")
+    text = fields.get("updated") if isinstance(fields, dict) else None
+    if not isinstance(text, str) or not text:
         return None
-    return int(datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return None
+    return int(moment.timestamp() * 1000)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ CRM side; further pages follow each query's ``nextRecordsUrl``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
@@ -50,6 +50,9 @@ class ChangePage:
     live: list[Record]
     deleted_ids: list[str]
     cursor: ModstampCursor | None  # just past the last record of this page
+    #: Records whose SystemModstamp could not be read, as (Id, reason): left out of
+    #: ``live`` for the caller to set aside (the cursor comes from the readable ones).
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _soql(client: SalesforceClient, query: ChangeQuery) -> str:
@@ -123,12 +126,14 @@ def _pages(
     where = f"POST /services/data/v{client.sf.sf_version}/composite"
     while True:
         what = f"queryAll {query.sobject} ({where})"
-        records = page_records(result, what, stamped=True)
+        unreadable: list[tuple[str, str]] = []
+        records = page_records(result, what, stamped=True, unreadable=unreadable)
         kept = records if query.cursor is None else [r for r in records if query.cursor.admits(r)]
-        if kept:
+        if kept or unreadable:
             live = [r for r in kept if not r.get("IsDeleted")]
             gone = [str(r["Id"]) for r in kept if r.get("IsDeleted")]
-            yield ChangePage(query.sobject, live, gone, ModstampCursor.after(kept[-1]))
+            cursor = ModstampCursor.after(kept[-1]) if kept else None
+            yield ChangePage(query.sobject, live, gone, cursor, unreadable)
         if result.get("done", True):
             return
         next_url = str(result.get("nextRecordsUrl") or "")

@@ -81,10 +81,18 @@ def strip_attributes(record: Mapping[str, Any]) -> Record:
     }
 
 
-def page_records(result: Any, what: str, *, stamped: bool = False) -> list[Record]:
+def page_records(
+    result: Any,
+    what: str,
+    *,
+    stamped: bool = False,
+    unreadable: list[tuple[str, str]] | None = None,
+) -> list[Record]:
     """The records of one query answer, checked: a page without a records list, or a
-    record without Id or (``stamped``: it was selected) a readable SystemModstamp, is a
-    RemoteError (storing it would move a cursor past records that were never read)."""
+    record without Id, is a RemoteError (nothing of it can be stored or set aside). A
+    record whose SystemModstamp (``stamped``: it was selected) cannot be read is a
+    RemoteError too, unless ``unreadable`` is given: then it is left out of the result and
+    listed there as (Id, reason), for the caller to set aside while the rest goes on."""
     records = result.get("records") if isinstance(result, Mapping) else None
     if not isinstance(records, list):
         raise RemoteError(
@@ -93,6 +101,7 @@ def page_records(result: Any, what: str, *, stamped: bool = False) -> list[Recor
             side=SIDE,
         )
     out = [strip_attributes(r) for r in records if isinstance(r, Mapping)]
+    kept: list[Record] = []
     for record in out:
         problem = None
         if not isinstance(record.get("Id"), str) or not record["Id"]:
@@ -100,7 +109,11 @@ def page_records(result: Any, what: str, *, stamped: bool = False) -> list[Recor
         elif stamped or MODSTAMP in record:
             try:
                 parse_datetime(str(record[MODSTAMP]))
-            except ValueError:
+            except (KeyError, ValueError):
+                if unreadable is not None:
+                    shown = str(record.get(MODSTAMP))[:40]
+                    unreadable.append((record["Id"], f"{MODSTAMP} is {shown!r}, not a time"))
+                    continue
                 problem = f"record {record['Id']} with an unreadable {MODSTAMP}"
         if problem or len(out) != len(records):
             raise RemoteError(
@@ -108,7 +121,8 @@ def page_records(result: Any, what: str, *, stamped: bool = False) -> list[Recor
                 "; nothing of that page was stored; the next cycle tries again",
                 side=SIDE,
             )
-    return out
+        kept.append(record)
+    return kept
 
 
 def query_pages(

@@ -155,3 +155,47 @@ def test_window_stays_small_on_a_long_pull() -> None:
     assert len(pull._window) < 3000
     cursor = pull.cursor
     assert cursor is not None and len(cursor.seen) == 6  # the last 5 minutes, inclusive
+
+
+@pytest.mark.parametrize(
+    "last_page",
+    [
+        {"issues": []},  # neither isLast nor a token: the end is unknown
+        {"issues": [], "isLast": False},  # "more follow", but no token to fetch them
+        {"issues": [], "isLast": "true", "nextPageToken": ""},  # not a boolean, no token
+    ],
+)
+def test_token_pages_refuse_a_page_that_breaks_the_paging_contract(
+    last_page: dict[str, Any],
+) -> None:
+    answers = {None: {"issues": [issue("A-1", BASE)], "nextPageToken": "t1", "isLast": False}}
+    answers["t1"] = {**last_page, "issues": [issue("A-2", BASE)]}
+    pages = token_pages(lambda token: answers[token])
+    assert next(pages)[0]["key"] == "A-1"
+    with pytest.raises(RemoteError, match="no nextPageToken"):
+        next(pages)  # and A-2's page is never given out as if it were complete
+
+
+def test_token_pages_follow_a_token_even_without_is_last() -> None:
+    answers = {
+        None: {"issues": [issue("A-1", BASE)], "nextPageToken": "t1"},
+        "t1": {"issues": [issue("A-2", BASE)], "isLast": True},
+    }
+    assert [p[0]["key"] for p in token_pages(lambda token: answers[token])] == ["A-1", "A-2"]
+
+
+@pytest.mark.parametrize("total", [None, "100", -1, True])
+def test_offset_pages_refuse_a_page_without_a_total(total: Any) -> None:
+    def fetch(start: int, size: int) -> dict[str, Any]:
+        page: dict[str, Any] = {"startAt": start, "maxResults": 10, "issues": [issue("A-1", BASE)]}
+        if total is not None:
+            page["total"] = total
+        return page
+
+    with pytest.raises(RemoteError, match="total"):
+        next(offset_pages(fetch, 10))
+
+
+def test_updated_ms_is_none_for_an_unreadable_time() -> None:
+    broken = {"id": "1", "key": "A-1", "fields": {"updated": "yesterday"}}
+    assert updated_ms(broken) is None  # type: ignore[arg-type]
