@@ -1,12 +1,12 @@
 """The Jira connector: plain dict records out, plain write requests in, over ``jira.JIRA``.
 
 Public client methods are used where they cost exactly one call (``server_info``,
-``myself``, ``fields``, ``add_comment``, ``add_issue_property``, ``issue_property``).
-Searches, comment pages and issue updates go through the client's own session and URL
+``myself``, ``add_comment``, ``add_issue_property``, ``issue_property``). Searches, the
+field list, comment pages and issue updates go through the client's own session and URL
 builder (``_get_json``, ``_session``, ``_get_url``) instead, because the public methods
-translate field names with an extra ``GET /field``, hide the paging metadata, or re-GET
-the issue after an update (``Issue.update``). Auth, TLS and the client's retries apply
-either way.
+translate field names with an extra ``GET /field``, hide the paging metadata, read an
+empty answer as ``{}``, or re-GET the issue after an update (``Issue.update``). Auth,
+TLS and the client's retries apply either way.
 
 Retries: the client's ResilientSession retries 429, a 503 with Retry-After and dropped
 connections by itself, and gives up at once on 500, 502, 504 and a 503 without
