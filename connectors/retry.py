@@ -1,8 +1,12 @@
 """The one retry policy, written as data (tenacity), honouring ``Retry-After``.
 
-Used around calls whose client does not retry by itself (simple-salesforce, httpx).
-Never wrap ``jira`` client calls in it: its ResilientSession already retries 429/503
-and connection errors; tune its ``max_retries`` instead.
+Used around calls whose client does not retry by itself (simple-salesforce, httpx), and
+around ``jira`` client calls for exactly the answers its ResilientSession does not retry:
+500, 502, 504 and a 503 without Retry-After (``JiraConnector._retried``). What the
+ResilientSession retries itself (429, a 503 with Retry-After, dropped connections) is
+never retried again here, so attempts do not multiply; tune ``[jira] max_retries`` for
+both. A Jira PUT that posts comments is re-sent only after reading back what it posted
+(``JiraConnector._put_not_resent``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import re
 import ssl
 import tomllib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from sync.config import (
 )
 from sync.exitcodes import ExitCode
 from sync.pull import ACCOUNT, CASE, CASE_FIELDS
+from sync.remote import configured_fields, confirm_field_ids
 from sync.schedule import Schedule, ScheduleError
 
 Status = Literal["ok", "warn", "fail"]
@@ -435,15 +436,15 @@ def _jira_projects(report: CheckReport, config: Config, jira: JiraConnector) -> 
 
 
 def _jira_fields(report: CheckReport, config: Config, jira: JiraConnector) -> None:
-    """Mirrors sync.remote.resolve_field_ids: every field name a cycle resolves."""
-    targets: list[tuple[str, str]] = []
-    if "jira_field" in config.link.order:
-        targets.append(("[link] jira_field", config.link.jira_field))
-    if config.progress.measure == "story_points" or config.progress.story_points_field:
-        targets.append(("[progress] story_points_field", config.progress.story_points_field))
-    if config.push.jira.field:
-        targets.append(("[push.jira] field", config.push.jira.field))
-    for setting, ref in targets:
+    """Every field name a cycle resolves, resolved as a cycle does (one list, and
+    sync.remote.confirm_field_ids: /field read once more before a name is called
+    missing); a /field answer that is not a field list fails as a remote problem."""
+    # A field that does not resolve even then is reported below, under its config key.
+    with _guard(report, "jira field list") as passed, suppress(ConfigError):
+        confirm_field_ids(jira, config)
+    if not passed[0]:
+        return
+    for setting, ref in configured_fields(config).values():
         name = f"jira field {ref}"
         with _guard(report, name):
             report.ok(name, f"{setting} resolves to {jira.resolve_field(ref, setting)}")

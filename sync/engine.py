@@ -34,7 +34,6 @@ from sync.remote import (
     jira_fields,
     prepare_crm,
     prepare_jira,
-    resolve_field_ids,
 )
 from sync.store import Store, repo
 from sync.workers import Assignment, everything
@@ -166,8 +165,7 @@ class Engine:
         config, store = self.config, self.store
         save = not options.dry_run
         jira, crm = self.remotes.jira, self.remotes.crm
-        prepare_jira(jira, store, now, refresh=options.full, save=save)
-        field_ids = resolve_field_ids(jira, config)
+        field_ids = prepare_jira(jira, store, now, config, refresh=options.full, save=save)
         rules = rules_from_config(config.model_dump(mode="python"), field_ids)
         prepare_crm(crm, store, now, crm_objects(config), refresh=options.full, save=save)
         overlay = Overlay() if options.dry_run else None

@@ -408,26 +408,36 @@ def _apply_jira(
     jira: JiraConnector, payload: dict[str, Any], result: PushResult, verify: bool
 ) -> None:
     """One PUT with labels, field and comments; with ``verify``, comments the issue already
-    carries (posted before a crash) are left out."""
+    carries (posted before a crash) are left out. The same read-back runs when Jira
+    answers that PUT with a 5xx (it may have applied it): only what is missing is re-sent."""
     key = payload["issue_key"]
     fields = None
     if payload.get("set_field"):
         fields = {payload["set_field"]["id"]: payload["set_field"]["value"]}
-    comments: list[str] = list(payload.get("comments") or [])
-    if comments and verify:
+
+    def unposted(bodies: list[str]) -> list[str]:
         latest = dict(remote_flags_from_comments(jira.comment_bodies(key)))
-        unposted: list[str] = []
-        for body in comments:
+        missing: list[str] = []
+        for body in bodies:
             markers = parse_marker(body)
             if markers and all(latest.get(customer) == level for customer, level in markers):
-                continue  # posted before a crash: the issue already says so
-            unposted.append(body)
+                continue  # posted before a crash or a 5xx: the issue already says so
+            missing.append(body)
             for customer, level in markers:
                 latest[customer] = level  # type: ignore[assignment]
-        comments = unposted
+        return missing
+
+    comments: list[str] = list(payload.get("comments") or [])
+    if comments and verify:
+        comments = unposted(comments)
     add, remove = payload.get("add_labels", ()), payload.get("remove_labels", ())
     if jira.update_issue(
-        key, add_labels=add, remove_labels=remove, fields=fields, comments=comments
+        key,
+        add_labels=add,
+        remove_labels=remove,
+        fields=fields,
+        comments=comments,
+        unposted=unposted,
     ):
         if add or remove or fields:
             result.count("jira_updates")

@@ -65,7 +65,7 @@ from sync.exitcodes import ExitCode
 from sync.pull import ACCOUNT, CASE, Overlay, PullProgress, crm_objects, crm_queries
 from sync.pull import _store_page as store_crm_page  # the pull's own way to store a page
 from sync.push import PushResult, push, record
-from sync.remote import Remotes, jira_fields, prepare_crm, prepare_jira, resolve_field_ids
+from sync.remote import Remotes, jira_fields, prepare_crm, prepare_jira
 from sync.runner import lease_ttl, worker_name
 from sync.store import LockHeld, Store, lease_shards, release, renew, repo, run_lock
 from sync.store.schema import (
@@ -223,8 +223,7 @@ def _reconcile(
     progress: PullProgress | None,
 ) -> None:
     jira, crm = remotes.jira, remotes.crm
-    prepare_jira(jira, store, now, refresh=False, save=report.applied)
-    field_ids = resolve_field_ids(jira, config)
+    field_ids = prepare_jira(jira, store, now, config, refresh=False, save=report.applied)
     rules = rules_from_config(config.model_dump(mode="python"), field_ids)
     prepare_crm(crm, store, now, crm_objects(config), refresh=False, save=report.applied)
 

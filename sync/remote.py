@@ -2,7 +2,8 @@
 
 Jira's serverInfo, /myself and /field and Salesforce's describes change rarely; they are
 cached in the state store (never a secret) so a `run` process does not spend three or
-four calls on them every cycle.
+four calls on them every cycle. A field list is cached only once the configured fields
+resolve in it: a garbled answer must not turn every run for hours into a config error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.calls import CallMeter
+from connectors.exceptions import ConfigError
 from connectors.jira import JiraConnector
 from connectors.jira.connector import ServerFacts
 from connectors.jira.settings import build_client as build_jira_client
@@ -72,22 +74,38 @@ def build_remotes(config: Config) -> Remotes:
 
 
 def prepare_jira(
-    jira: JiraConnector, store: Store, now: datetime, *, refresh: bool, save: bool
-) -> None:
-    """Restore cached facts and fields, or read them (and cache them unless ``save`` is off)."""
+    jira: JiraConnector,
+    store: Store,
+    now: datetime,
+    config: Config,
+    *,
+    refresh: bool,
+    save: bool,
+) -> FieldIds:
+    """Restore cached facts and fields, or read them, and resolve the configured fields
+    (:func:`confirm_field_ids`); what was read is cached unless ``save`` is off, the
+    field list only when the configured fields resolve in it. A cached list they do not
+    resolve in is read again, and dropped from the cache when the fresh one agrees."""
+    restored = False
     if not refresh:
         with store.read() as conn:
             facts = repo.cache_get(conn, "jira:facts", now, METADATA_MAX_AGE)
             fields = repo.cache_get(conn, "jira:fields", now, METADATA_MAX_AGE)
         if facts and fields:
-            jira.restore(ServerFacts.from_json(facts), fields)
-            return
-    facts_read = jira.connect()
-    catalog = jira.field_catalog()
-    if save:
+            restored = jira.restore(ServerFacts.from_json(facts), fields)
+    facts_read = jira.connect()  # no call when restored
+    try:
+        ids, reread = confirm_field_ids(jira, config)
+    except ConfigError:
+        if save and restored:
+            with store.transaction() as tx:
+                repo.cache_clear(tx, "jira:fields")
+        raise
+    if save and (not restored or reread):
         with store.transaction() as tx:
             repo.cache_put(tx, "jira:facts", facts_read.to_json(), now)
-            repo.cache_put(tx, "jira:fields", catalog.fields, now)
+            repo.cache_put(tx, "jira:fields", jira.field_catalog().fields, now)
+    return ids
 
 
 def prepare_crm(
@@ -121,27 +139,48 @@ def prepare_crm(
                 repo.cache_put(tx, f"salesforce:describe:{sobject}", describe, now)
 
 
-def resolve_field_ids(jira: JiraConnector, config: Config) -> FieldIds:
-    """The configured Jira fields as ids (ConfigError naming a missing or ambiguous one)."""
-    catalog = jira.field_catalog()
-    link_field = None
+def configured_fields(config: Config) -> dict[str, tuple[str, str]]:
+    """The Jira fields the config names, by what they are for (the attribute of
+    :class:`FieldIds`): ``(config key, name or id)``. One list for `run` and `check`."""
+    named: dict[str, tuple[str, str]] = {}
     if "jira_field" in config.link.order:
-        link_field = jira.resolve_field(config.link.jira_field, "[link] jira_field")
-    story_points = None
+        named["account_link"] = ("[link] jira_field", config.link.jira_field)
     if config.progress.measure == "story_points" or config.progress.story_points_field:
-        story_points = jira.resolve_field(
-            config.progress.story_points_field, "[progress] story_points_field"
+        named["story_points"] = (
+            "[progress] story_points_field",
+            config.progress.story_points_field,
         )
-    flag_field = None
     if config.push.jira.field:
-        flag_field = jira.resolve_field(config.push.jira.field, "[push.jira] field")
+        named["flag_field"] = ("[push.jira] field", config.push.jira.field)
+    return named
+
+
+def resolve_field_ids(jira: JiraConnector, config: Config) -> FieldIds:
+    """The configured Jira fields as ids, in the field list the connector holds
+    (ConfigError naming a missing or ambiguous one)."""
+    catalog = jira.field_catalog()
+    ids = {
+        what: jira.resolve_field(ref, setting)
+        for what, (setting, ref) in configured_fields(config).items()
+    }
     epic_ids = [f["id"] for f in catalog.fields if f.get("name") == EPIC_LINK_NAME]
     return FieldIds(
-        account_link=link_field,
-        story_points=story_points,
+        account_link=ids.get("account_link"),
+        story_points=ids.get("story_points"),
         epic_link=epic_ids[0] if len(epic_ids) == 1 else None,
-        flag_field=flag_field,
+        flag_field=ids.get("flag_field"),
     )
+
+
+def confirm_field_ids(jira: JiraConnector, config: Config) -> tuple[FieldIds, bool]:
+    """:func:`resolve_field_ids`, reading ``GET /field`` once more when a configured field
+    does not resolve in the list held (cached, or a garbled answer): ConfigError only when
+    the fresh list agrees. Returns the ids and whether the list was read again."""
+    try:
+        return resolve_field_ids(jira, config), False
+    except ConfigError:
+        jira.reread_field_catalog()
+    return resolve_field_ids(jira, config), True
 
 
 def jira_fields(ids: FieldIds) -> list[str]:

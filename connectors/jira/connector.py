@@ -1,12 +1,18 @@
 """The Jira connector: plain dict records out, plain write requests in, over ``jira.JIRA``.
 
 Public client methods are used where they cost exactly one call (``server_info``,
-``myself``, ``fields``, ``add_comment``, ``add_issue_property``, ``issue_property``).
-Searches, comment pages and issue updates go through the client's own session and URL
+``myself``, ``add_comment``, ``add_issue_property``, ``issue_property``). Searches, the
+field list, comment pages and issue updates go through the client's own session and URL
 builder (``_get_json``, ``_session``, ``_get_url``) instead, because the public methods
-translate field names with an extra ``GET /field``, hide the paging metadata, or re-GET
-the issue after an update (``Issue.update``). Auth, TLS and the client's retries apply
-either way.
+translate field names with an extra ``GET /field``, hide the paging metadata, read an
+empty answer as ``{}``, or re-GET the issue after an update (``Issue.update``). Auth,
+TLS and the client's retries apply either way.
+
+Retries: the client's ResilientSession retries 429, a 503 with Retry-After and dropped
+connections by itself, and gives up at once on 500, 502, 504 and a 503 without
+Retry-After. Exactly those it gives up on are retried here (:meth:`JiraConnector._retried`,
+the one :class:`~connectors.retry.RetryPolicy`), around reads and idempotent writes; a
+PUT that posts comments is never re-sent blind (:meth:`JiraConnector._put_not_resent`).
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote as quote_path
 from urllib.parse import urlsplit
 
@@ -26,7 +33,12 @@ from jira.exceptions import JIRAError
 from connectors import jql
 from connectors.calls import CallMeter
 from connectors.exceptions import ConfigError, RemoteError
-from connectors.jira.errors import ErrorBoundary, read_json
+from connectors.jira.errors import (
+    ErrorBoundary,
+    not_retried_by_client,
+    read_json,
+    retry_after_of,
+)
 from connectors.jira.fields import FieldCatalog
 from connectors.jira.paging import (
     CLOUD_PAGE,
@@ -41,6 +53,11 @@ from connectors.jira.paging import (
 )
 from connectors.jira.settings import SIDE, JiraSettings, build_client
 from connectors.retry import RetryPolicy, TransientFailure
+
+T = TypeVar("T")
+
+#: Fields every Jira site has: a /field answer without them is not the site's catalogue.
+_SYSTEM_FIELDS = ("summary", "status", "issuetype", "updated")
 
 #: Comments read per page when looking for a marker (Jira Cloud's default and maximum).
 COMMENT_PAGE = 5000
@@ -138,27 +155,53 @@ class JiraConnector:
         with self.boundary.guard("read serverInfo", connecting=True):
             info = self._server_info()
         with self.boundary.guard("read the signed-in user (/myself)", connecting=True):
-            me = self.client.myself()
-        self._facts = self._apply(info, me or {})
+            me = self._retried(self.client.myself)
+        self._facts = self._apply(info, me)
         return self._facts
 
-    def _server_info(self) -> dict[str, Any]:
+    def _server_info(self) -> Any:
         session = self.client._session
         saved = session.max_retries
         session.max_retries = 0
         try:
-            return dict(self.client.server_info() or {})
+            return self._retried(self.client.server_info)
         except JIRAError as exc:
             if exc.status_code not in (429, 503):
                 raise
         finally:
             session.max_retries = saved
-        return dict(self.client.server_info() or {})  # now with the client's retries
+        return self._retried(self.client.server_info)  # now with the client's retries
 
-    def _apply(self, info: Mapping[str, Any], me: Mapping[str, Any]) -> ServerFacts:
-        reported = str(info.get("deploymentType") or "Server")
-        deployment: Literal["cloud", "server"] = "cloud" if reported == "Cloud" else "server"
+    def _unreadable(self, endpoint: str, problem: str, hint: str = "") -> RemoteError:
+        """A 2xx answer of the first contact we cannot use: a remote answer (exit 3)."""
+        path = urlsplit(self.client._get_url(endpoint)).path
+        return RemoteError(
+            f"Jira at {self.settings.url} answered GET {path} with {problem}; nothing was "
+            f"cached; the next cycle tries again{hint}",
+            side=SIDE,
+        )
+
+    def _apply(self, info: Any, me: Any) -> ServerFacts:
+        # The client reads an empty 200 as {} (after three tries of its own): taking that,
+        # or a document without deploymentType, as "Server" would be cached for hours and
+        # page a Cloud site with the removed /search.
+        if not isinstance(info, Mapping) or not info:
+            raise self._unreadable("serverInfo", "an empty document or one that is not an object")
         wanted = self.settings.deployment
+        reported = info.get("deploymentType")
+        if not isinstance(reported, str) or not reported:
+            if wanted == "auto" or not isinstance(info.get("versionNumbers"), list):
+                raise self._unreadable(
+                    "serverInfo",
+                    "a document without deploymentType",
+                    '; if it persists, set [jira] deployment = "cloud" or "server"'
+                    if wanted == "auto"
+                    else "",
+                )
+            reported = "Cloud" if wanted == "cloud" else "Server"  # as configured
+        if not isinstance(me, Mapping) or not (me.get("accountId") or me.get("name")):
+            raise self._unreadable("myself", "a document without accountId or name")
+        deployment: Literal["cloud", "server"] = "cloud" if reported == "Cloud" else "server"
         if wanted != "auto" and wanted != deployment:
             raise ConfigError(
                 f"[jira] deployment is {wanted} but {self.settings.url} reports "
@@ -167,7 +210,10 @@ class JiraConnector:
             )
         # What `JIRA._is_cloud` reads; the client skipped serverInfo (get_server_info=False).
         self.client.deploymentType = "Cloud" if deployment == "cloud" else reported
-        version = tuple(int(v) for v in info.get("versionNumbers") or (0, 0, 0))
+        try:
+            version = tuple(int(v) for v in info.get("versionNumbers") or (0, 0, 0))
+        except (TypeError, ValueError):
+            raise self._unreadable("serverInfo", "unreadable versionNumbers") from None
         self.client._version = version
         server_time = _parse_jira_time(info.get("serverTime"))
         offset = 0
@@ -183,9 +229,11 @@ class JiraConnector:
             clock_offset_ms=offset,
         )
 
-    def restore(self, facts: ServerFacts, fields: Sequence[Mapping[str, Any]]) -> None:
+    def restore(self, facts: ServerFacts, fields: Any) -> bool:
         """Use facts and a field list cached from an earlier run instead of reading them
-        again (three calls a run saved); the deployment must still match the config."""
+        again (three calls a run saved); the deployment must still match the config.
+        False when the field list is not one a site could have (then it is read afresh on
+        first need)."""
         wanted = self.settings.deployment
         if wanted != "auto" and wanted != facts.deployment:
             raise ConfigError(
@@ -195,7 +243,11 @@ class JiraConnector:
         self.client.deploymentType = "Cloud" if facts.deployment == "cloud" else "Server"
         self.client._version = facts.version
         self._facts = facts
-        self._catalog = FieldCatalog([dict(f) for f in fields])
+        if _malformed_catalog(fields):
+            self._catalog = None
+            return False
+        self._catalog = FieldCatalog(fields)
+        return True
 
     def close(self) -> None:
         """Close the client's HTTP session."""
@@ -211,10 +263,31 @@ class JiraConnector:
     def field_catalog(self) -> FieldCatalog:
         """Every field of the site, read with one ``GET /field`` per connector."""
         if self._catalog is None:
-            with self.boundary.guard("read the field list (/field)"):
-                fields = self.client.fields()
-            self._catalog = FieldCatalog(fields)
+            self._catalog = self._read_catalog()
         return self._catalog
+
+    def reread_field_catalog(self) -> FieldCatalog:
+        """Read ``GET /field`` again, whatever is held (read earlier or restored from a
+        cache): before a configured field that does not resolve is called a config error,
+        in case the catalogue held came from a garbled answer."""
+        self._catalog = self._read_catalog()
+        return self._catalog
+
+    def _read_catalog(self) -> FieldCatalog:
+        # Not client.fields(): it reads an empty 200 as {}, which would resolve nothing
+        # and end every run with "no field named ..." (exit 2) instead of a retry (exit 3).
+        action = "read the field list (/field)"
+        fields = self._read("field", {}, action)
+        problem = _malformed_catalog(fields)
+        if problem:
+            path = urlsplit(self.client._get_url("field")).path
+            raise RemoteError(
+                f"Jira at {self.settings.url} answered {action} (GET {path}) with {problem}; "
+                "nothing of it was used or cached; the next cycle tries again (check for a "
+                "proxy that rewrites answers if it persists)",
+                side=SIDE,
+            )
+        return FieldCatalog(fields)
 
     def resolve_field(self, ref: str, setting: str | None = None) -> str:
         """The id of a field named by display name or id; ConfigError when missing or
@@ -237,7 +310,7 @@ class JiraConnector:
         where = f"project {project}" if project else "the site"
         try:
             with self.boundary.guard(f"read the user's permissions in {where}"):
-                doc = self.client._get_json("mypermissions", params=params)
+                doc = self._retried(lambda: self.client._get_json("mypermissions", params=params))
         except RemoteError as exc:
             if project is None or exc.status != 404:
                 raise
@@ -339,8 +412,50 @@ class JiraConnector:
         in full (megabytes of a proxy page) and reads an empty body as ``{}``."""
         url = self.client._get_url(path)
         with self.boundary.guard(action, **guard):
-            response = self.client._session.get(url, params=params)
+            response = self._retried(lambda: self.client._session.get(url, params=params))
         return read_json(response, action, self.settings.url)
+
+    # -- the answers the client does not retry ------------------------------------------------
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Our retries of what the client gives up on: ``max_retries`` more attempts, like
+        the client's own, waiting Retry-After (capped) or backing off exponentially."""
+        return RetryPolicy(attempts=self.settings.max_retries + 1)
+
+    def _retried(self, call: Callable[[], T]) -> T:
+        """Run an idempotent client call (a read, a label or field PUT), retrying exactly
+        the answers the client gave up on at once (:func:`not_retried_by_client`: 500,
+        502, 504, a 503 without Retry-After) under :attr:`retry_policy`. The last refusal
+        propagates as the client raised it, for the boundary to classify."""
+
+        def attempt() -> T:
+            try:
+                return call()
+            except JIRAError as exc:
+                if not not_retried_by_client(exc):
+                    raise
+                raise TransientFailure(f"HTTP {exc.status_code}", retry_after_of(exc)) from exc
+
+        return self._under_policy(attempt)
+
+    def _under_policy(self, attempt: Callable[[], T]) -> T:
+        try:
+            return self.retry_policy.call(attempt, self._sleep)
+        except TransientFailure as exc:  # retries spent: the boundary classifies the refusal
+            cause = exc.__cause__
+            assert isinstance(cause, JIRAError)
+            raise cause from None
+
+    @contextmanager
+    def _without_client_retries(self) -> Iterator[None]:
+        session = self.client._session
+        saved = session.max_retries
+        session.max_retries = 0
+        try:
+            yield
+        finally:
+            session.max_retries = saved
 
     def _get_page(self, path: str, params: dict[str, Any], query: str) -> Page:
         page = self._read(path, params, "search issues", jql=query)
@@ -386,61 +501,83 @@ class JiraConnector:
         remove_labels: Iterable[str] = (),
         fields: Mapping[str, Any] | None = None,
         comments: Iterable[str] = (),
+        unposted: Callable[[list[str]], list[str]] | None = None,
     ) -> bool:
         """Add/remove labels, set fields and add comments (wiki-markup bodies, API v2) in ONE
         ``PUT /issue/{key}``; False when there is nothing to change (no call). A refusal
-        raises RejectedRecord for ``key``."""
+        raises RejectedRecord for ``key``.
+
+        ``unposted``: given comment bodies, those the issue does not carry yet (it reads
+        the comments back); with it, a comment-bearing PUT answered with a 5xx that may
+        have been applied is sent again in this cycle with only what is still missing."""
         ops = [{"add": label} for label in add_labels]
         ops += [{"remove": label} for label in remove_labels]
-        notes = [{"add": {"body": body}} for body in comments]
-        payload: dict[str, Any] = {}
-        if ops or notes:
-            payload["update"] = {
-                **({"labels": ops} if ops else {}),
-                **({"comment": notes} if notes else {}),
-            }
-        if fields:
-            payload["fields"] = dict(fields)
-        if not payload:
+        updates = dict(fields or {})
+
+        def body(bodies: Sequence[str]) -> str | None:
+            notes = [{"add": {"body": text}} for text in bodies]
+            payload: dict[str, Any] = {}
+            if ops or notes:
+                payload["update"] = {
+                    **({"labels": ops} if ops else {}),
+                    **({"comment": notes} if notes else {}),
+                }
+            if updates:
+                payload["fields"] = updates
+            return json.dumps(payload) if payload else None
+
+        bodies = list(comments)
+        first = body(bodies)
+        if first is None:
             return False
         url = self.client._get_url(f"issue/{quote_path(key, safe='')}")
         with self.boundary.guard(f"update issue {key}", key=key):
-            if notes:
-                self._put_not_resent(url, json.dumps(payload))
+            if bodies:
+                self._put_not_resent(url, body, bodies, unposted)
             else:  # labels and fields: sending twice changes nothing
-                self.client._session.put(url, data=json.dumps(payload))
+                self._retried(lambda: self.client._session.put(url, data=first))
         return True
 
-    def _put_not_resent(self, url: str, body: str) -> None:
+    def _put_not_resent(
+        self,
+        url: str,
+        body: Callable[[Sequence[str]], str | None],
+        bodies: list[str],
+        unposted: Callable[[list[str]], list[str]] | None,
+    ) -> None:
         """A PUT that posts comments, never re-sent blind. The client retries a dropped
-        connection too, and if Jira had applied the PUT the comments would be posted twice;
-        so its retries are off for this call. A 429/503 (not applied) is retried here,
-        honouring Retry-After; a dropped connection ends the cycle with the write in flight,
-        and the next cycle reads the issue's comments back before sending it again."""
-        session = self.client._session
-        saved = session.max_retries
-        session.max_retries = 0
+        connection, and if Jira had applied the PUT the comments would be posted twice; so
+        its retries are off for the PUT. A 429, or a 503 with Retry-After, refused it (not
+        applied): it is sent again as it is, honouring Retry-After. After any other 5xx
+        Jira may have applied it: with ``unposted`` the issue's comments are read back and
+        only the comments still missing are sent again (with the labels and fields, which
+        are harmless to send twice), within :attr:`retry_policy`'s attempts. Without it,
+        after a dropped connection, or when the read-back fails, the cycle ends with the
+        write in flight and the next cycle reads the comments back before sending it."""
+        pending = list(bodies)
+        unsure = False
 
         def attempt() -> None:
+            nonlocal pending, unsure
+            if unsure and unposted is not None:
+                pending = unposted(pending)  # raises (ends the cycle) when it cannot read
+                unsure = False
+            data = body(pending)
+            if data is None:
+                return  # the earlier attempt was applied: nothing is missing
             try:
-                session.put(url, data=body)
+                with self._without_client_retries():
+                    self.client._session.put(url, data=data)
             except JIRAError as exc:
-                if exc.status_code not in (429, 503):
-                    raise
-                response = exc.response
-                after = response.headers.get("Retry-After") if response is not None else None
-                raise TransientFailure(
-                    f"HTTP {exc.status_code}", float(after) if after and after.isdigit() else None
-                ) from exc
+                after = retry_after_of(exc)
+                if exc.status_code == 429 or (exc.status_code == 503 and after is not None):
+                    raise TransientFailure(f"HTTP {exc.status_code}", after) from exc
+                if unposted is not None and not_retried_by_client(exc):
+                    unsure = True
+                    raise TransientFailure(f"HTTP {exc.status_code}", after) from exc
+                raise
 
-        try:
-            RetryPolicy(attempts=self.settings.max_retries + 1).call(attempt, self._sleep)
-        except TransientFailure as exc:  # retries spent: the boundary classifies the refusal
-            cause = exc.__cause__
-            assert isinstance(cause, JIRAError)
-            raise cause from None
-        finally:
-            session.max_retries = saved
+        self._under_policy(attempt)
 
     def set_field(self, key: str, field_id: str, value: Any) -> None:
         """Set one field of one issue (one call)."""
@@ -496,13 +633,17 @@ class JiraConnector:
     def set_property(self, key: str, prop: str, value: Any) -> None:
         """Set an issue property (any JSON up to 32 KB)."""
         with self.boundary.guard(f"set property {prop} of issue {key}", key=key):
-            self.client.add_issue_property(key, quote_path(prop, safe=""), value)
+            self._retried(
+                lambda: self.client.add_issue_property(key, quote_path(prop, safe=""), value)
+            )
 
     def get_property(self, key: str, prop: str) -> Any | None:
         """An issue property's value, or None when it is not set."""
         try:
             with self.boundary.guard(f"read property {prop} of issue {key}"):
-                found = self.client.issue_property(key, quote_path(prop, safe=""))
+                found = self._retried(
+                    lambda: self.client.issue_property(key, quote_path(prop, safe=""))
+                )
         except RemoteError as exc:
             if exc.status == 404:
                 return None
@@ -520,6 +661,22 @@ def _malformed_page(page: Any, fields: str) -> str | None:
         key = issue.get("key") if isinstance(issue, dict) else None
         if not isinstance(key, str) or not key:
             return "an issue without a key"
+    return None
+
+
+def _malformed_catalog(fields: Any) -> str | None:
+    """What is wrong with a /field answer (None: a list of fields the site could have)."""
+    if not isinstance(fields, list):
+        return "a document that is not a list of fields"
+    for entry in fields:
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not entry["id"]:
+            return "a field without an id"
+        name = entry.get("name")
+        if name is not None and not isinstance(name, str):
+            return f"field {entry['id']} with a name that is not text"
+    missing = [f for f in _SYSTEM_FIELDS if f not in {e["id"] for e in fields}]
+    if missing:
+        return f"a field list without the system fields {', '.join(missing)}"
     return None
 
 

@@ -39,6 +39,22 @@ def _retry_after(response: requests.Response | None) -> float | None:
         return None
 
 
+def retry_after_of(exc: JIRAError) -> float | None:
+    """The ``Retry-After`` seconds of a refusal, if it carries a readable one."""
+    return _retry_after(exc.response)
+
+
+def not_retried_by_client(exc: JIRAError) -> bool:
+    """Whether the client's ResilientSession gave up on this answer at once: 500, 502, 504
+    and the other 5xx, and a 503 without Retry-After. (It retries 429, a 503 with
+    Retry-After and a dropped connection ``max_retries`` times by itself; those are not
+    ours to retry again.)"""
+    status = exc.status_code
+    if status is None or status < 500:
+        return False
+    return status != 503 or retry_after_of(exc) is None
+
+
 def endpoint_of(url: str | None, method: str = "GET") -> str:
     """``METHOD /path`` of a request URL (no host, no query: short, and never a secret)."""
     path = urlsplit(url or "").path or "/"

@@ -3,7 +3,8 @@
 ResilientSession makes ``max_retries + 1`` attempts. It retries 429 (waiting
 ``2 * Retry-After`` or ``10 * 2**n`` s, capped at 60, times a 0.5-1.0 jitter), 503 only
 when it carries Retry-After, and connection errors (``10 * 2**n`` s). Nothing in the
-connector retries on top of it.
+connector retries those on top of it; what the client gives up on at once (500, 502,
+504, a 503 without Retry-After) the connector retries: tests/connectors/test_jira_5xx.py.
 """
 
 from __future__ import annotations
@@ -109,15 +110,17 @@ def test_503_with_retry_after_survived(site: tuple[Sandbox, str, Any], sleeps: l
     assert len(sleeps) == 3
 
 
-def test_503_without_retry_after_is_not_retried_by_the_client(sleeps: list[float]) -> None:
+def test_503_without_retry_after_is_not_retried_by_the_client_but_by_us(
+    sleeps: list[float],
+) -> None:
     box = Sandbox(issues=50, accounts=5, seed=9, anchor=ANCHOR)
     with box.in_process() as ends:
         connector = ready(box, ends.jira_url, None)
+        ours: list[float] = []
+        connector._sleep = ours.append
         fault(box, kind="503", count=1, endpoint="search/jql")
-        with pytest.raises(RetriableError, match="503"):
-            pull_count(connector)
-        assert searches(box) == 1 and sleeps == []
-        assert pull_count(connector) == 50  # the next cycle succeeds
+        assert pull_count(connector) == 50
+        assert searches(box) == 2 and sleeps == [] and ours == [1.0]
 
 
 def test_dropped_connection_survived(site: tuple[Sandbox, str, Any], sleeps: list[float]) -> None:

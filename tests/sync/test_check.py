@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from connectors.sandbox.faults import Fault
 from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
 from sync.cli import app
@@ -160,6 +161,33 @@ def test_an_unknown_jira_project_and_field(env: SyncEnv) -> None:
         and '"Salesforce Account" (customfield_10100)' in f
         for f in fails
     ), fails
+
+
+def test_a_garbled_field_list_is_read_again_as_a_run_does(env: SyncEnv) -> None:
+    """`check --online` resolves the fields the way a cycle does: a name missing from one
+    garbled /field answer is read again before it is called a config problem."""
+    rename = {"kind": "rewrite", "endpoint": "/field", "set": {"*.name": "Garbled"}}
+    env.box.jira_app.faults.add(Fault.from_json(rename))
+    try:
+        code, out, err = check(env, "--online")
+    finally:
+        env.box.jira_app.faults.clear()
+    assert code == 0, out + err
+    assert "OK    jira field Salesforce Account: [link] jira_field resolves to" in out
+
+
+def test_a_field_list_that_is_not_one_is_a_remote_failure(env: SyncEnv) -> None:
+    """An empty 200 from /field: exit 3 naming the endpoint, as a run exits; not "no field
+    named ..." (exit 2)."""
+    env.box.jira_app.faults.add(Fault.from_json({"kind": "empty", "endpoint": "/field"}))
+    try:
+        code, out, err = check(env, "--online")
+    finally:
+        env.box.jira_app.faults.clear()
+    assert code == 3, out + err
+    (fail,) = lines(out, "FAIL")
+    assert fail.startswith("FAIL  jira field list: Jira at https://127.0.0.1:"), fail
+    assert "(GET /rest/api/2/field, HTTP 200) with an empty body" in fail
 
 
 def test_wrong_credentials_exit_3_name_the_side_and_never_show_the_secret(
