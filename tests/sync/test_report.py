@@ -322,6 +322,46 @@ def test_the_trend_is_dated_when_the_score_was_measured(world: World) -> None:
             assert c.trend.since is not None and c.trend.since < day
 
 
+def test_per_customer_writes_one_file_each_named_safely(world: World, tmp_path: Path) -> None:
+    env = world.env
+    runner = CliRunner()
+    args = ["--config", str(env.config_path), "report"]
+    out = tmp_path / "reports"
+    result = runner.invoke(app, [*args, "--format", "markdown", "--per-customer", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = build_report(env.store, env.config)
+    files = sorted(out.iterdir())
+    assert len(files) == len(doc.customers) and all(f.parent == out for f in files)
+    assert sorted(Path(line) for line in result.stdout.splitlines()) == files
+    assert f"{len(files)} customer report(s) written to {out}" in result.output
+    names = {f.name for f in files}
+    assert f"etc-passwd-con-unicode-{world.empty}.md" in names  # HOSTILE_NAME, contained
+    assert f"customer-{world.chinese}.md" in names  # a name with no ASCII letters
+    (long,) = (n for n in names if n.endswith(f"-{world.unscored}.md"))
+    assert long == f"{LONG_NAME.lower()[:60]}-{world.unscored}.md"
+    chinese = (out / f"customer-{world.chinese}.md").read_text(encoding="utf-8")
+    headings = [line for line in chinese.splitlines() if line.startswith("## ")]
+    assert len(headings) == 1 and CHINESE_NAME in headings[0]
+    assert LONG_NAME not in chinese and world.unscored not in chinese
+    # Narrowed like the report: one customer, in HTML.
+    one = tmp_path / "one"
+    result = runner.invoke(app, [*args, "--customer", world.chinese, "--per-customer", str(one)])
+    assert result.exit_code == 0, result.output
+    assert [f.name for f in one.iterdir()] == [f"customer-{world.chinese}.txt"]
+    # A directory that cannot be written, or options that contradict it: exit 2, one line.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    for extra in (
+        ["--per-customer", str(blocker)],
+        ["--per-customer", str(blocker / "below")],
+        ["--per-customer", str(out), "-o", str(tmp_path / "x.md")],
+        ["--per-customer", str(out), "--by", "segment"],
+    ):
+        result = runner.invoke(app, [*args, *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert "Traceback" not in result.output and "--per-customer" in result.output
+
+
 def test_unknown_customer_or_project_is_a_usage_error(world: World) -> None:
     env = world.env
     with pytest.raises(ReportError, match="no customer with Account Id '001000000000000AAA'"):
