@@ -194,6 +194,8 @@ def _merge(
     by_customer = {customer.id: customer for customer in customers}
     projects = build_projects(items, jira_url)
     project_names = {project.key: project.name for project in projects}
+    # Counted items of each whole project: a pair counting fewer says so in its summary.
+    project_totals = {p.key: sum(not item.is_epic for item in p.items) for p in projects}
     reports = tuple(
         progress_report(
             by_customer[link.customer_id],
@@ -203,6 +205,7 @@ def _merge(
             rules.progress,
             as_of,
             jira_url,
+            project_total=project_totals.get(link.project_key),
         )
         for link in links.links
     )

@@ -151,8 +151,14 @@ def progress_report(
     rules: ProgressRules,
     as_of: datetime,
     jira_url: str = "",
+    *,
+    project_total: int | None = None,
 ) -> ProgressReport:
-    """The progress report of one (customer, project) pair from its linked work items."""
+    """The progress report of one (customer, project) pair from its linked work items.
+
+    ``project_total`` (the counted items of the whole project) lets the summary say when
+    the pair counts only part of the project.
+    """
     today = utc_date(as_of)
     blocked_statuses, blocked_labels = _blocked_sets(rules)
     status_blocked: dict[str, bool] = {}
@@ -257,6 +263,8 @@ def progress_report(
             forecast=forecast,
             health=health,
             health_reasons=reasons,
+            customer_name=customer.name,
+            project_total=project_total,
         ),
         url=f"{jira_url.rstrip('/')}/browse/{project_key}" if jira_url else "",
     )

@@ -16,11 +16,14 @@ from datetime import date, timedelta
 from typing import Literal
 
 from mappings.config import ProgressRules
+from mappings.dates import utc_date
 from mappings.model import (
     FLAG_LEVELS,
     Customer,
+    FlagLevel,
     HealthLevel,
     ProgressReport,
+    Satisfaction,
     SatisfactionFlag,
     SegmentRollup,
     WorkItem,
@@ -28,10 +31,12 @@ from mappings.model import (
 from mappings.progress import _blocked_sets  # the one definition of "blocked"
 from mappings.rollup import UNASSIGNED
 from mappings.satisfaction import score_label
-from mappings.text import LEVEL_WORDS, join_reasons, number, percent, plural
+from mappings.text import LEVEL_WORDS, covered_items, join_reasons, number, percent, plural
 
 __all__ = [
     "HEALTH_ORDER",
+    "LEVEL_TITLES",
+    "NO_DATA_BADGE",
     "BurnPoint",
     "CustomerReport",
     "ItemLine",
@@ -46,6 +51,8 @@ __all__ = [
     "customer_summary",
     "milestone_lines",
     "overdue_lines",
+    "satisfaction_badge",
+    "score_series",
     "score_trend",
     "scores_by_customer",
     "segment_reports",
@@ -56,6 +63,10 @@ __all__ = [
 HEALTH_ORDER: tuple[HealthLevel, ...] = ("red", "amber", "green")
 #: A score moving less than this (in the score's own units) is "steady".
 STEADY_WITHIN = 0.1
+#: Flag levels as badge titles.
+LEVEL_TITLES: dict[FlagLevel, str] = {"ok": "OK", "watch": "On watch", "at_risk": "At risk"}
+#: The badge of a customer flagged "ok" only because it has no score.
+NO_DATA_BADGE = ("none", "No satisfaction data")
 #: How far back the trend looks: the newest score against the last one this old.
 TREND_DAYS = 30
 
@@ -122,6 +133,9 @@ class PairReport:
     overdue: tuple[ItemLine, ...]
     blocked: tuple[ItemLine, ...]
     burnup: tuple[BurnPoint, ...]
+    #: Counted items of the whole project (None: not known); more than
+    #: ``progress.total`` when the pair covers only part of the project.
+    project_total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +160,13 @@ class SegmentReport:
     trend: Trend
     customers: tuple[tuple[Customer, SatisfactionFlag | None], ...]
     projects: tuple[ProgressReport, ...]
+    #: Customers flagged "ok" only for want of a score (``rollup.ok`` counts them).
+    no_data: int = 0
+
+    @property
+    def ok(self) -> int:
+        """Customers whose score is OK: not those with no satisfaction data."""
+        return self.rollup.ok - self.no_data
 
 
 # -- series and trends ---------------------------------------------------------------------
@@ -155,6 +176,25 @@ def burnup_series(snapshots: Iterable[tuple[date, int, int]]) -> tuple[BurnPoint
     """(day, done, total) snapshots as a burn-up series, oldest first, one point a day."""
     by_day = {day: BurnPoint(day, done, total) for day, done, total in snapshots}
     return tuple(by_day[day] for day in sorted(by_day))
+
+
+def score_series(
+    stored: Iterable[ScorePoint], satisfaction: Satisfaction | None, today: date
+) -> tuple[ScorePoint, ...]:
+    """A customer's scores for the trend and its chart, oldest first: the stored days, then
+    the current score on the day it was measured (``measured_at``; the report's day when
+    unknown or later), so the trend's dates agree with the score's date.
+
+    Stored days are the days a sync saw a score, not when it was measured: those from the
+    measured day on saw the current score again (or one it replaced) and are left out.
+    """
+    points = sorted(stored, key=lambda p: p.day)
+    if satisfaction is None:
+        return tuple(p for p in points if p.day <= today)
+    measured = today
+    if satisfaction.measured_at is not None:
+        measured = min(utc_date(satisfaction.measured_at), today)
+    return (*(p for p in points if p.day < measured), ScorePoint(measured, satisfaction.score))
 
 
 def score_trend(
@@ -293,13 +333,23 @@ def _cases_sentence(customer: Customer) -> str:
     return f"{plural(customer.open_cases, 'support case')} open{escalated}."
 
 
-def _project_clause(report: ProgressReport) -> str:
+def _project_clause(pair: PairReport) -> str:
+    report = pair.progress
     if report.total == 0:
         return f"{report.project_name} ({report.project_key}) has no work items linked yet"
-    clause = (
-        f"{report.project_name} ({report.project_key}) is {percent(report.percent_complete)}% "
-        f"complete and {report.health}"
+    state = f"{percent(report.percent_complete)}% complete and {report.health}"
+    covered = covered_items(
+        report.total,
+        pair.project_total,
+        f"{report.project_name} ({report.project_key})",
+        report.customer_name,
     )
+    if covered is not None:
+        # Only part of the project is this customer's: say whose numbers these are.
+        verb = "is" if report.total == 1 else "are"
+        clause = f"{covered} {verb} {state}"
+    else:
+        clause = f"{report.project_name} ({report.project_key}) is {state}"
     if report.health_reasons:
         clause += f" ({report.health_reasons[0]})"
     return clause
@@ -314,7 +364,7 @@ def customer_summary(
         opening = f"{customer.name}{segment} has no Jira project linked yet."
     else:
         clauses = [
-            _project_clause(p.progress)
+            _project_clause(p)
             for p in sorted(
                 pairs, key=lambda p: (_health_rank(p.progress.health), p.progress.project_key)
             )
@@ -338,6 +388,20 @@ def customer_summary(
     return " ".join(parts)
 
 
+def satisfaction_badge(customer: Customer, flag: SatisfactionFlag | None) -> tuple[str, str] | None:
+    """The badge of a customer's flag as (CSS class suffix, title), or None for no flag.
+
+    A customer without a satisfaction score is flagged "ok" when nothing else (escalated
+    cases) counts against it: that is no data, not good news, so its badge says
+    "No satisfaction data" (class ``none``, not the green ``ok``).
+    """
+    if flag is None:
+        return None
+    if flag.level == "ok" and customer.satisfaction is None:
+        return NO_DATA_BADGE
+    return flag.level, LEVEL_TITLES[flag.level]
+
+
 def customer_report(
     customer: Customer,
     flag: SatisfactionFlag | None,
@@ -350,7 +414,8 @@ def customer_report(
         sorted(pairs, key=lambda p: (_health_rank(p.progress.health), p.progress.project_key))
     )
     scale = customer.satisfaction.scale if customer.satisfaction else None
-    trend = score_trend(scores, scale)
+    # Without a current score there is no newest score to trend (history stays charted).
+    trend = score_trend(scores, scale) if customer.satisfaction else score_trend(())
     health = ordered[0].progress.health if ordered else None
     return CustomerReport(
         customer=customer,
@@ -429,6 +494,10 @@ def segment_reports(
                         r.customer_name,
                     ),
                 )
+            ),
+            no_data=sum(
+                satisfaction_badge(c, flag_of.get(c.id)) == NO_DATA_BADGE
+                for c in members[rollup.segment]
             ),
         )
         for rollup in rollups

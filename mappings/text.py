@@ -9,6 +9,7 @@ from mappings.model import Customer, FlagLevel, Forecast, Milestone, Satisfactio
 
 __all__ = [
     "LEVEL_WORDS",
+    "covered_items",
     "flag_comment",
     "flag_marker",
     "join_reasons",
@@ -71,6 +72,22 @@ def _forecast_sentence(forecast: Forecast) -> str:
     return f"No completion forecast yet ({forecast.note})."
 
 
+def covered_items(
+    total: int, project_total: int | None, project_name: str, customer_name: str | None
+) -> str | None:
+    """What a pair's numbers count when it is not the whole project ("16 of the 40 items of
+    Orion Rollout linked to Acme Corp"); None when they count the whole project (or the
+    project's size is not known).
+
+    Several accounts can share a project (the crm_field rule links its unattributed items
+    to each of them): without this a shared subset reads as the project's own progress.
+    """
+    if project_total is None or total == 0 or total >= project_total:
+        return None
+    whom = f" linked to {customer_name}" if customer_name else " linked"
+    return f"{total} of the {project_total} items of {project_name}{whom}"
+
+
 def progress_summary(
     *,
     project_name: str,
@@ -84,14 +101,28 @@ def progress_summary(
     forecast: Forecast,
     health: str,
     health_reasons: Sequence[str],
+    customer_name: str | None = None,
+    project_total: int | None = None,
 ) -> str:
-    """A short plain-text progress summary in English."""
+    """A short plain-text progress summary in English.
+
+    ``project_total`` is the number of counted items of the whole project: when the pair
+    counts fewer, the summary opens with what its numbers cover (:func:`covered_items`).
+    """
     if total == 0:
         return f"{project_name}: no work items are linked yet."
-    parts = [
-        f"{project_name}: {percent(percent_complete)}% complete, "
-        f"{done} of {plural(total, 'item')} done and {in_progress} in progress."
-    ]
+    covered = covered_items(total, project_total, project_name, customer_name)
+    if covered is not None:
+        opening = (
+            f"{covered}: {percent(percent_complete)}% complete, "
+            f"{done} done and {in_progress} in progress."
+        )
+    else:
+        opening = (
+            f"{project_name}: {percent(percent_complete)}% complete, "
+            f"{done} of {plural(total, 'item')} done and {in_progress} in progress."
+        )
+    parts = [opening]
     concerns = []
     if overdue:
         concerns.append(f"{overdue} overdue")

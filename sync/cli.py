@@ -524,15 +524,32 @@ def report_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file (default stdout).")
     ] = None,
+    per_customer: Annotated[
+        Path | None,
+        typer.Option(
+            "--per-customer",
+            help="Write one file per customer into this directory (the one you can send).",
+        ),
+    ] = None,
 ) -> None:
     """The progress report people read, from the state store alone (no network)."""
     from sync.report import ReportError, render_report, state_missing
 
+    if per_customer is not None and (output is not None or by is not None):
+        other = "-o" if output is not None else "--by"
+        _fail(
+            ExitCode.USAGE,
+            f"--per-customer writes its own files and cannot be combined with {other}; "
+            "drop one of them",
+        )
     config = _config(ctx)
     missing = state_missing(config.state.url)
     if missing is not None:
         _fail(ExitCode.USAGE, missing)
     store = _store(config)
+    if per_customer is not None:
+        _report_per_customer(store, config, per_customer, fmt.value, customer, project)
+        return
     try:
         text = _guarded(
             lambda: render_report(
@@ -560,6 +577,41 @@ def report_command(
             f"cannot write {output} ({exc.strerror}); choose a writable path for -o",
         )
     typer.echo(f"report written to {output}", err=True)
+
+
+def _report_per_customer(
+    store: Any,
+    config: Any,
+    directory: Path,
+    fmt: Any,
+    customer: str | None,
+    project: str | None,
+) -> None:
+    """``report --per-customer DIR``: the files on stdout, one path a line."""
+    from sync.report import ReportError
+    from sync.report.files import write_per_customer
+
+    try:
+        written = _guarded(
+            lambda: write_per_customer(
+                store, config, directory, fmt=fmt, customer=customer, project=project
+            ),
+            expected=(ReportError,),
+        )
+    except ReportError as exc:
+        _fail(ExitCode.USAGE, str(exc))
+    finally:
+        store.close()
+    for report in written:
+        sys.stdout.write(f"{report.path}\n")
+    if written:
+        typer.echo(f"{len(written)} customer report(s) written to {directory}", err=True)
+    else:
+        typer.echo(
+            "no customer has a linked Jira project: no report written "
+            "(`jira-crm-sync reconcile` suggests links)",
+            err=True,
+        )
 
 
 @db_app.command("upgrade")

@@ -9,8 +9,9 @@ from the store as well.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal, cast
 
 from connectors.exceptions import ConfigError
@@ -29,6 +30,7 @@ from mappings.report import (
     customer_report,
     milestone_lines,
     overdue_lines,
+    score_series,
     scores_by_customer,
     segment_reports,
 )
@@ -68,6 +70,11 @@ class StoredModel:
         """The report's UTC day (overdue is judged against it)."""
         return utc_date(self.as_of)
 
+    @cached_property
+    def project_totals(self) -> dict[str, int]:
+        """Project key -> counted (non-epic) items of the whole project."""
+        return {p.key: sum(not item.is_epic for item in p.items) for p in self.result.projects}
+
 
 @dataclass(frozen=True)
 class ReportDocument:
@@ -83,6 +90,9 @@ class ReportDocument:
     rules: Rules
     #: Customers known but not shown because nothing is linked to them (customer view).
     unlinked_customers: int = 0
+    #: Project key -> counted items of the whole project: a pair counting fewer covers
+    #: only part of it, and the report says so.
+    project_totals: dict[str, int] = field(default_factory=dict)
 
 
 class _CachedFields:
@@ -166,7 +176,9 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
 # -- choosing and assembling -------------------------------------------------------------
 
 
-def _pair(model: StoredModel, link: Link, report: ProgressReport) -> PairReport:
+def _pair(
+    model: StoredModel, link: Link, report: ProgressReport, project_total: int | None
+) -> PairReport:
     items = model.result.links.items_of(link)
     today = model.today
     stored = [
@@ -180,28 +192,35 @@ def _pair(model: StoredModel, link: Link, report: ProgressReport) -> PairReport:
         overdue=overdue_lines(items, today),
         blocked=blocked_lines(items, model.rules.progress, today),
         burnup=series,
+        project_total=project_total,
     )
 
 
 def _scores(model: StoredModel, customer: Customer) -> tuple[ScorePoint, ...]:
-    """Stored scores, ending with the current one (as of the report)."""
-    stored = [p for p in model.scores.get(customer.id, ()) if p.day < model.today]
-    if customer.satisfaction is not None:
-        stored.append(ScorePoint(model.today, customer.satisfaction.score))
-    elif customer.id in model.scores:
-        stored += [p for p in model.scores[customer.id] if p.day == model.today]
-    return tuple(stored)
+    """Stored scores, ending with the current one on the day it was measured."""
+    return score_series(model.scores.get(customer.id, ()), customer.satisfaction, model.today)
 
 
 def customer_document(
-    model: StoredModel, customer_id: str, project: str | None = None
+    model: StoredModel,
+    customer_id: str,
+    project: str | None = None,
+    project_totals: dict[str, int] | None = None,
 ) -> CustomerReport:
-    """The report of one customer (its pairs, optionally only ``project``'s)."""
+    """The report of one customer (its pairs, optionally only ``project``'s);
+    ``project_totals`` saves counting the projects again (see
+    :attr:`StoredModel.project_totals`)."""
     result = model.result
     customer = next(c for c in result.customers if c.id == customer_id)
     reports = {(r.customer_id, r.project_key): r for r in result.reports}
+    totals = project_totals if project_totals is not None else model.project_totals
     pairs = [
-        _pair(model, link, reports[(link.customer_id, link.project_key)])
+        _pair(
+            model,
+            link,
+            reports[(link.customer_id, link.project_key)],
+            totals.get(link.project_key),
+        )
         for link in result.links.links
         if link.customer_id == customer_id and (project is None or link.project_key == project)
     ]
@@ -274,6 +293,7 @@ def document_of(
         and (customer_id is None or link.customer_id == customer_id)
     ]
     by_id = {c.id: c for c in result.customers}
+    totals = model.project_totals
     scope_parts = []
     if customer_id is not None:
         scope_parts.append(f"customer {by_id[customer_id].name} ({customer_id})")
@@ -310,13 +330,14 @@ def document_of(
             customers=(),
             segments=segments,
             rules=model.rules,
+            project_totals=totals,
         )
     if customer_id is not None:
         chosen_ids = [customer_id]
     else:
         chosen_ids = list(dict.fromkeys(link.customer_id for link in linked))
     customers = tuple(
-        customer_document(model, cid, project_key)
+        customer_document(model, cid, project_key, totals)
         for cid in sorted(chosen_ids, key=lambda i: (by_id[i].name.casefold(), i))
     )
     title = "Progress report"
@@ -335,4 +356,5 @@ def document_of(
         segments=(),
         rules=model.rules,
         unlinked_customers=unlinked,
+        project_totals=totals,
     )

@@ -17,7 +17,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from mappings.report import CustomerReport, PairReport
+from mappings.model import Customer, ProgressReport, SatisfactionFlag
+from mappings.report import CustomerReport, PairReport, satisfaction_badge
 from mappings.text import LEVEL_WORDS, number, percent
 from sync.report import Format
 from sync.report.build import ReportDocument
@@ -91,6 +92,20 @@ def _trend(report: CustomerReport, scale: int, risk: float, watch: float) -> Mar
     return Markup(chart)  # built by ElementTree: every text escaped
 
 
+def _flag_words(customer: Customer, flag: SatisfactionFlag | None) -> str:
+    """A flag in a plain-text column: "no data" for an unscored customer flagged "ok"."""
+    badge = satisfaction_badge(customer, flag)
+    if badge is None or flag is None:
+        return "-"
+    return "no data" if badge[0] == "none" else LEVEL_WORDS[flag.level]
+
+
+def _counted(report: ProgressReport, totals: dict[str, int]) -> str:
+    """The items a pair counts: "16", or "16 of 40" when the project has more."""
+    whole = totals.get(report.project_key, 0)
+    return f"{report.total} of {whole}" if whole > report.total else str(report.total)
+
+
 @cache
 def environment() -> Environment:
     """The Jinja2 environment: autoescape for ``*.html.j2``, strict about undefined names."""
@@ -114,7 +129,8 @@ def environment() -> Environment:
         burnup=_burnup,
         trend=_trend,
         level_words=LEVEL_WORDS,
-        level_title={"ok": "OK", "watch": "On watch", "at_risk": "At risk"},
+        badge=satisfaction_badge,
+        flag_words=_flag_words,
         list_limit=LIST_LIMIT,
     )
     return env
@@ -128,5 +144,6 @@ def render(document: ReportDocument, fmt: Format) -> str:
     context: dict[str, Any] = {
         "doc": document,
         "sat": document.rules.satisfaction,
+        "counted": lambda report: _counted(report, document.project_totals),
     }
     return template.render(**context)

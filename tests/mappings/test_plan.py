@@ -59,7 +59,11 @@ def test_crm_record_per_pair_with_mapped_fields() -> None:
     assert fields["Health__c"] == "Green" and fields["Health_Reasons__c"] == "On track"
     assert fields["Next_Milestone__c"] is None and fields["Next_Milestone_Date__c"] is None
     assert fields["Forecast_Date__c"] is None
-    assert str(fields["Summary__c"]).startswith("Apollo Rollout: 50% complete")
+    # APOLLO-4 is Globex's: Acme's numbers cover part of the project, and the summary says so.
+    assert str(fields["Summary__c"]).startswith(
+        "2 of the 3 items of Apollo Rollout linked to Acme Corp: 50% complete, 1 done and "
+        "1 in progress."
+    )
     assert fields["Last_Synced__c"] == "2026-11-21T09:30:00Z"
     assert [name for name, _ in acme.fields] == sorted(name for name, _ in acme.fields)
     record = acme.record()
@@ -97,9 +101,8 @@ def test_crm_only_what_changed() -> None:
     raws, _ = world()
     raws[1]["fields"]["status"] = {"name": "Done", "statusCategory": {"key": "done"}}
     raws[1]["fields"]["resolutiondate"] = "2026-11-20T10:00:00.000+0000"
-    changed = merge(
-        raws, [account(ACME, csat=2.8), account(GLOBEX, csat=4.6)], rules=RULES, as_of=AS_OF
-    )
+    accounts = [account(ACME, "Acme Corp", csat=2.8), account(GLOBEX, "Globex", csat=4.6)]
+    changed = merge(raws, accounts, rules=RULES, as_of=AS_OF)
     update = plan(changed, RULES, crm_ledger=crm_ledger, jira_ledger=jira_ledger)
     assert [w.external_id for w in update.crm] == [f"APOLLO:{ACME}"]
 

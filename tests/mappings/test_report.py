@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 from mappings.merge import MergeResult, merge
 from mappings.model import SatisfactionFlag
@@ -15,6 +16,8 @@ from mappings.report import (
     customer_report,
     milestone_lines,
     overdue_lines,
+    satisfaction_badge,
+    score_series,
     score_trend,
     scores_by_customer,
     segment_reports,
@@ -72,6 +75,7 @@ def _world() -> MergeResult:
 
 def _pairs(result: MergeResult, customer_id: str) -> list[PairReport]:
     reports = {(r.customer_id, r.project_key): r for r in result.reports}
+    totals = {p.key: sum(not i.is_epic for i in p.items) for p in result.projects}
     return [
         PairReport(
             progress=reports[(link.customer_id, link.project_key)],
@@ -79,6 +83,7 @@ def _pairs(result: MergeResult, customer_id: str) -> list[PairReport]:
             overdue=overdue_lines(result.links.items_of(link), TODAY),
             blocked=blocked_lines(result.links.items_of(link), RULES.progress, TODAY),
             burnup=(),
+            project_total=totals[link.project_key],
         )
         for link in result.links.links
         if link.customer_id == customer_id
@@ -211,3 +216,111 @@ def test_segment_reports_worst_first_with_projects_and_customers_worst_first() -
     assert enterprise.trend.direction == "down"
     assert segments[1].trend.direction == "none"
     assert isinstance(enterprise.customers[0][1], SatisfactionFlag)
+
+
+def _shared_world() -> MergeResult:
+    """ORION: two items are Acme's own (jira_field); the other three have no link value and
+    go to both accounts naming ORION in their project-key field (crm_field)."""
+    issues = [
+        issue("ORION-1", account=ACME, status="Done"),
+        issue("ORION-2", account=ACME),
+        issue("ORION-3", status="Done"),
+        issue("ORION-4", status="Done"),
+        issue("ORION-5", status="In Progress"),
+        issue("ORION-6", type_name="Epic"),  # not counted, in the pair nor in the project
+    ]
+    accounts = [
+        account(ACME, "Acme Corp"),
+        account(GLOBEX, "Globex", project_key="ORION"),
+        account(INITECH, "Initech", project_key="ORION"),
+    ]
+    return merge(issues, accounts, rules=RULES, as_of=AS_OF)
+
+
+def test_a_shared_part_of_a_project_says_what_its_numbers_cover() -> None:
+    result = _shared_world()
+    reports = {r.customer_id: r for r in result.reports}
+    assert {cid: r.total for cid, r in reports.items()} == {ACME: 2, GLOBEX: 3, INITECH: 3}
+    # The CRM summary (Summary__c) of a pair counting part of the project says which part.
+    assert reports[GLOBEX].summary.startswith(
+        "3 of the 5 items of Orion Rollout linked to Globex: 66.7% complete, 2 done and "
+        "1 in progress."
+    )
+    assert reports[ACME].summary.startswith(
+        "2 of the 5 items of Orion Rollout linked to Acme Corp: 50% complete, 1 done and "
+        "0 in progress."
+    )
+    globex = next(c for c in result.customers if c.id == GLOBEX)
+    report = customer_report(globex, None, [], _pairs(result, GLOBEX))
+    assert report.summary.startswith(
+        "Globex (Enterprise) has 1 linked project: 3 of the 5 items of Orion Rollout (ORION) "
+        "linked to Globex are 66.7% complete and "
+    )
+
+
+def test_a_whole_project_is_named_as_the_project() -> None:
+    result = _world()
+    (apollo,) = (r for r in result.reports if r.project_key == "APOLLO")
+    assert apollo.summary.startswith("Apollo Rollout: 40% complete, 2 of 5 items done")
+    acme = next(c for c in result.customers if c.id == ACME)
+    report = customer_report(acme, None, [], _pairs(result, ACME))
+    assert "linked project: Apollo Rollout (APOLLO) is 40% complete" in report.summary
+    assert "items of" not in report.summary
+
+
+def test_no_satisfaction_data_is_no_ok_badge() -> None:
+    result = _world()
+    by_id = {c.id: c for c in result.customers}
+    flags = {f.customer_id: f for f in result.flags}
+    # Globex has no score and nothing against it: flagged "ok", shown as no data.
+    assert flags[GLOBEX].level == "ok"
+    assert satisfaction_badge(by_id[GLOBEX], flags[GLOBEX]) == ("none", "No satisfaction data")
+    assert satisfaction_badge(by_id[INITECH], flags[INITECH]) == ("ok", "OK")
+    assert satisfaction_badge(by_id[ACME], flags[ACME]) == ("at_risk", "At risk")
+    at_risk = replace(flags[GLOBEX], level="at_risk", reasons=("1 escalated case",))
+    assert satisfaction_badge(by_id[GLOBEX], at_risk) == ("at_risk", "At risk")
+    assert satisfaction_badge(by_id[GLOBEX], None) is None
+    # Nor is it counted OK in its customer group.
+    segments = {
+        s.rollup.segment: s
+        for s in segment_reports(
+            result.rollups, result.customers, result.flags, result.reports, {}, 5
+        )
+    }
+    assert (segments["大客户"].rollup.ok, segments["大客户"].ok, segments["大客户"].no_data) == (
+        1,
+        0,
+        1,
+    )
+    assert (segments["Enterprise"].ok, segments["Enterprise"].no_data) == (1, 0)
+
+
+def test_the_current_score_is_dated_when_it_was_measured() -> None:
+    result = _world()
+    acme = next(c for c in result.customers if c.id == ACME)
+    assert acme.satisfaction is not None
+    measured = acme.satisfaction.measured_at
+    assert measured is not None and measured.date() == D - timedelta(days=1)
+    # Never stored before: the trend says when the score was measured, not the report's day.
+    series = score_series((), acme.satisfaction, TODAY)
+    assert series == (ScorePoint(D - timedelta(days=1), 3.2),)
+    assert score_trend(series).words == f"first measured {D - timedelta(days=1)}"
+    # Days a sync saw the score again (from the measured day on) are not newer scores.
+    stored = [
+        ScorePoint(D - timedelta(days=50), 4.2),
+        ScorePoint(D - timedelta(days=20), 4.0),
+        ScorePoint(D - timedelta(days=1), 3.2),
+    ]
+    old = replace(acme.satisfaction, measured_at=datetime(2026, 10, 22, 8, tzinfo=UTC))
+    series = score_series(stored, old, TODAY)
+    assert series == (ScorePoint(D - timedelta(days=50), 4.2), ScorePoint(date(2026, 10, 22), 3.2))
+    trend = score_trend(series, 5)
+    assert (trend.direction, trend.since) == ("down", D - timedelta(days=50))
+    # A measurement dated after the report (clock skew) is dated the report's day.
+    future = replace(acme.satisfaction, measured_at=AS_OF + timedelta(days=3))
+    assert score_series((), future, TODAY) == (ScorePoint(TODAY, 3.2),)
+    # No current score: the stored history is charted, but there is no trend to state.
+    globex = next(c for c in result.customers if c.id == GLOBEX)
+    assert score_series(stored, None, TODAY) == tuple(stored)
+    lonely = customer_report(globex, None, stored, [])
+    assert lonely.trend.words == "no satisfaction data" and lonely.scores == tuple(stored)

@@ -17,14 +17,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from typer.testing import CliRunner
 
 from connectors.sandbox.server import Tls
+from mappings.dates import utc_date
 from sync.cli import app
 from sync.report import ReportError, render_report
 from sync.report.build import build_report
+from sync.report.render import markdown_text
 from sync.store import open_store
 from tests.sync.e2e import (
     CATEGORY,
@@ -39,6 +42,11 @@ from tests.sync.e2e import (
 
 SCRIPT = '<script>alert("pwned")</script> | *bold* 华信'
 CHINESE_NAME = "华信科技有限公司（测试）"
+#: One unbroken word of 200 characters: it must wrap, not push the page sideways.
+LONG_NAME = "Donaudampfschifffahrtsgesellschaft" * 5 + "Kapitaenskajuetenschluessel"[:30]
+LONG_SUMMARY = "https://docs.example.com/" + "very-long-path-segment/" * 12 + "?q=" + "x" * 60
+#: A name that would climb out of the --per-customer directory if used as a file name.
+HOSTILE_NAME = "../../etc/passwd\\..\\CON: <Ünïcode> *?"
 
 
 @dataclass
@@ -49,10 +57,11 @@ class World:
     chinese: str  # account renamed in Chinese; its issue carries SCRIPT; its CSAT falls
     chinese_project: str
     script_issue: str
-    unscored: str  # account without a satisfaction score
-    empty: str  # account whose only linked work is an epic
+    unscored: str  # account without a satisfaction score, named LONG_NAME
+    empty: str  # account whose only linked work is an epic, named HOSTILE_NAME
     empty_project: str
     done_on_day_two: tuple[str, ...]
+    long_issue: str  # a blocked issue summarised LONG_SUMMARY
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +83,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, tls: Tls) -> Iterator[World]
             and issue.issue_type != "Epic"
             and CATEGORY[issue.status] != "done"
         ]
-        script_issue, *others = open_own
+        script_issue, long_issue, *others = open_own
         box.salesforce.update_record("Account", chinese, Name=CHINESE_NAME, CSAT__c=4.6)
-        box.salesforce.update_record("Account", unscored, CSAT__c=None)
+        box.salesforce.update_record("Account", unscored, Name=LONG_NAME, CSAT__c=None)
+        box.jira.update_issue(long_issue, summary=LONG_SUMMARY, status="Blocked")
         box.jira.update_issue(
             script_issue,
             summary=SCRIPT,
@@ -85,6 +95,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, tls: Tls) -> Iterator[World]
         )
         empty_project = sorted(p.key for p in box.world.projects)[-1]
         box.jira.create_issue(empty_project, "Epic: 准备工作", issue_type="Epic", account_id=empty)
+        box.salesforce.update_record("Account", empty, Name=HOSTILE_NAME)
         assert env.cycle().exit_code == 0
         env.clock.advance(days=1)
         done = tuple(others[:2])
@@ -95,7 +106,15 @@ def world(tmp_path_factory: pytest.TempPathFactory, tls: Tls) -> Iterator[World]
         env.clock.advance(days=1)
         assert env.cycle().exit_code == 0
         yield World(
-            env, chinese, chinese_project, script_issue, unscored, empty, empty_project, done
+            env,
+            chinese,
+            chinese_project,
+            script_issue,
+            unscored,
+            empty,
+            empty_project,
+            done,
+            long_issue,
         )
 
 
@@ -140,6 +159,8 @@ def test_html_is_self_contained_and_escapes_untrusted_text(world: World) -> None
     assert not re.search(r"<(link|img|iframe|object|embed)\b", html, re.IGNORECASE)
     assert "@import" not in html and "url(" not in html
     assert html.count("<style>") == 1 and "@media print" in html
+    # Long words wrap (the browser test measures it where chromium is installed).
+    assert "overflow-wrap: anywhere" in html and "table-layout: fixed" in html
     assert 'src="' not in html
     section = _section(html, f"customer-{world.chinese}")
     assert section.count("<svg") >= 2  # the satisfaction trend and a burn-up per project
@@ -220,6 +241,125 @@ def test_segment_view_lists_groups_worst_first(world: World) -> None:
         assert CHINESE_NAME in text and world.chinese in text  # customers listed with ids
     narrowed = build_report(env.store, env.config, by="segment", customer=world.chinese)
     assert [s.rollup.customers for s in narrowed.segments] == [1]
+
+
+def test_a_shared_part_of_a_project_says_what_its_numbers_cover(world: World) -> None:
+    env = world.env
+    doc = build_report(env.store, env.config)
+    # crm_field accounts share the items no Jira value attributes: their pairs are subsets.
+    partial = [
+        (c, p)
+        for c in doc.customers
+        for p in c.projects
+        if p.project_total is not None and 0 < p.progress.total < p.project_total
+    ]
+    assert partial
+    for customer, pair in partial:
+        r = pair.progress
+        covered = f"{r.total} of the {pair.project_total} items of {r.project_name}"
+        assert r.summary.startswith(f"{covered} linked to {customer.customer.name}: ")
+        assert f"{covered} ({r.project_key}) linked to {customer.customer.name} " in (
+            customer.summary
+        )
+    customer, pair = partial[0]
+    md = render_report(env.store, env.config, fmt="markdown", by="segment")
+    start = (
+        f"| {markdown_text(pair.progress.project_name)} ({pair.progress.project_key}) "
+        f"| {markdown_text(customer.customer.name)} |"
+    )
+    row = next(line for line in md.splitlines() if line.startswith(start))
+    assert f"| {pair.progress.total} of {pair.project_total} |" in row
+
+
+def test_no_satisfaction_data_gets_no_ok_badge(world: World) -> None:
+    env = world.env
+    (unscored,) = build_report(env.store, env.config, customer=world.unscored).customers
+    assert unscored.customer.satisfaction is None
+    assert unscored.flag is not None and unscored.flag.level == "ok"  # nothing against it
+    html = render_report(env.store, env.config, fmt="html")
+    section = _section(html, f"customer-{world.unscored}")
+    assert "flag-ok" not in section
+    assert '<span class="badge flag-none">No satisfaction data</span>' in section
+    text = render_report(env.store, env.config, fmt="text")
+    heading = next(line for line in text.splitlines() if line.startswith(LONG_NAME))
+    assert heading.endswith("[NO SATISFACTION DATA]") and "[OK]" not in heading
+    md = render_report(env.store, env.config, fmt="markdown")
+    heading = next(line for line in md.splitlines() if line.startswith(f"## {LONG_NAME}"))
+    assert heading.endswith(" — No satisfaction data") and "OK" not in heading
+    groups = render_report(env.store, env.config, fmt="html", by="segment")
+    row = next(
+        line
+        for line in groups.splitlines()
+        if line.startswith(f"<tr><td>{LONG_NAME}</td><td>{world.unscored}</td>")
+    )
+    assert "flag-ok" not in row and "No satisfaction data" in row
+    plain = render_report(env.store, env.config, fmt="text", by="segment")
+    row = next(line for line in plain.splitlines() if world.unscored in line)
+    assert row.split()[0:2] == ["no", "data"]
+
+
+def test_the_trend_is_dated_when_the_score_was_measured(world: World) -> None:
+    env = world.env
+    doc = build_report(env.store, env.config)
+    today = utc_date(doc.as_of)
+    measured = {
+        c.customer.id: min(utc_date(c.customer.satisfaction.measured_at), today)
+        for c in doc.customers
+        if c.customer.satisfaction is not None and c.customer.satisfaction.measured_at
+    }
+    assert any(day < today for day in measured.values())  # scores older than the last sync
+    html = render_report(env.store, env.config, fmt="html")
+    for c in doc.customers:
+        if c.customer.id not in measured:
+            continue
+        day = measured[c.customer.id]
+        assert c.scores[-1].day == day, c.customer.name
+        if c.trend.direction == "new":
+            assert c.trend.words == f"first measured {day}"
+            section = _section(html, f"customer-{c.customer.id}")
+            assert f"({day} " in section and f"first measured {day}" in section
+        else:
+            assert c.trend.since is not None and c.trend.since < day
+
+
+def test_per_customer_writes_one_file_each_named_safely(world: World, tmp_path: Path) -> None:
+    env = world.env
+    runner = CliRunner()
+    args = ["--config", str(env.config_path), "report"]
+    out = tmp_path / "reports"
+    result = runner.invoke(app, [*args, "--format", "markdown", "--per-customer", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = build_report(env.store, env.config)
+    files = sorted(out.iterdir())
+    assert len(files) == len(doc.customers) and all(f.parent == out for f in files)
+    assert sorted(Path(line) for line in result.stdout.splitlines()) == files
+    assert f"{len(files)} customer report(s) written to {out}" in result.output
+    names = {f.name for f in files}
+    assert f"etc-passwd-con-unicode-{world.empty}.md" in names  # HOSTILE_NAME, contained
+    assert f"customer-{world.chinese}.md" in names  # a name with no ASCII letters
+    (long,) = (n for n in names if n.endswith(f"-{world.unscored}.md"))
+    assert long == f"{LONG_NAME.lower()[:60]}-{world.unscored}.md"
+    chinese = (out / f"customer-{world.chinese}.md").read_text(encoding="utf-8")
+    headings = [line for line in chinese.splitlines() if line.startswith("## ")]
+    assert len(headings) == 1 and CHINESE_NAME in headings[0]
+    assert LONG_NAME not in chinese and world.unscored not in chinese
+    # Narrowed like the report: one customer, in HTML.
+    one = tmp_path / "one"
+    result = runner.invoke(app, [*args, "--customer", world.chinese, "--per-customer", str(one)])
+    assert result.exit_code == 0, result.output
+    assert [f.name for f in one.iterdir()] == [f"customer-{world.chinese}.txt"]
+    # A directory that cannot be written, or options that contradict it: exit 2, one line.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    for extra in (
+        ["--per-customer", str(blocker)],
+        ["--per-customer", str(blocker / "below")],
+        ["--per-customer", str(out), "-o", str(tmp_path / "x.md")],
+        ["--per-customer", str(out), "--by", "segment"],
+    ):
+        result = runner.invoke(app, [*args, *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert "Traceback" not in result.output and "--per-customer" in result.output
 
 
 def test_unknown_customer_or_project_is_a_usage_error(world: World) -> None:
@@ -307,17 +447,16 @@ def test_report_on_each_store_backend(store_url: str, tmp_path: Path, tls: Tls) 
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
     reason="Debian's chromium is not installed (`make test` installs it where apt-get runs "
     "as root); the browser check of the HTML report needs it",
 )
-def test_the_html_report_renders_in_headless_chromium(world: World, tmp_path: Path) -> None:
+
+
+def _chromium(page: Path, tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """``page`` loaded by headless chromium, with nothing reachable; its DOM on stdout."""
     assert CHROMIUM is not None
-    page = tmp_path / "report.html"
-    page.write_text(render_report(world.env.store, world.env.config, fmt="html"), encoding="utf-8")
     done = subprocess.run(
         [
             CHROMIUM,
@@ -328,6 +467,7 @@ def test_the_html_report_renders_in_headless_chromium(world: World, tmp_path: Pa
             "--enable-logging=stderr",
             "--v=0",
             "--host-resolver-rules=MAP * ~NOTFOUND",  # nothing may be fetched from anywhere
+            *options,
             "--dump-dom",
             page.as_uri(),
         ],
@@ -337,6 +477,14 @@ def test_the_html_report_renders_in_headless_chromium(world: World, tmp_path: Pa
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+@needs_chromium
+def test_the_html_report_renders_in_headless_chromium(world: World, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(render_report(world.env.store, world.env.config, fmt="html"), encoding="utf-8")
+    done = _chromium(page, tmp_path)
     dom = done.stdout
     # The browser built the document: title, tables, inline SVG charts, the Chinese name,
     # and the issue summary as text (never as an element).
@@ -347,3 +495,27 @@ def test_the_html_report_renders_in_headless_chromium(world: World, tmp_path: Pa
     assert "<script" not in dom.lower() and "parsererror" not in dom
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     assert console == [], console
+
+
+#: Measures the laid-out page: the probe is the test's, the report itself has no script.
+_PROBE = (
+    "<script>document.body.setAttribute('data-fit', "
+    "document.documentElement.scrollWidth + '/' + window.innerWidth)</script>"
+)
+
+
+@needs_chromium
+@pytest.mark.parametrize("by", [None, "segment"])
+def test_long_words_wrap_instead_of_widening_the_page(
+    world: World, tmp_path: Path, by: Literal["segment"] | None
+) -> None:
+    html = render_report(world.env.store, world.env.config, fmt="html", by=by)
+    assert LONG_NAME in html and (by or LONG_SUMMARY in html)
+    page = tmp_path / "report.html"
+    page.write_text(html.replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+    # 600 pixels: the width e-mail clients lay messages out in.
+    dom = _chromium(page, tmp_path, "--window-size=600,900").stdout
+    found = re.search(r'data-fit="(\d+)/(\d+)"', dom)
+    assert found is not None, dom[-500:]
+    scroll, viewport = map(int, found.groups())
+    assert 0 < scroll <= viewport, f"the page is {scroll}px wide in a {viewport}px window"
