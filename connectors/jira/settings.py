@@ -11,6 +11,7 @@ from jira import JIRA
 
 from connectors.calls import CallMeter, instrument
 from connectors.exceptions import ConfigError
+from connectors.jql_clause import ClauseError, check_clause
 
 SIDE = "jira"
 
@@ -72,6 +73,13 @@ class JiraSettings:
             )
         if any(not key.strip() for key in self.projects):
             raise ConfigError("[jira] projects contains an empty key", side=SIDE)
+        if self.jql and self.jql.strip():
+            # The clause goes inside the scope's parentheses: one that is not a balanced
+            # expression could close them and widen the search beyond the projects.
+            try:
+                check_clause(self.jql)
+            except ClauseError as exc:
+                raise ConfigError(f"[jira] jql: {exc}", side=SIDE) from None
         if self.max_retries < 0 or self.timeout_seconds <= 0 or self.overlap_seconds < 0:
             raise ConfigError(
                 "[jira] max_retries and overlap_seconds must be >= 0, timeout_seconds > 0",
