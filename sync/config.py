@@ -38,6 +38,18 @@ class ConfigFileError(Exception):
         super().__init__(f"{source}: {len(problems)} problem(s) in the config:\n{listing}")
 
 
+def _https_only(value: str, carried: str) -> str:
+    """``value`` when it is an https:// URL; the message never echoes it (it may hold
+    user:password@)."""
+    if value[:7].lower() == "http://":
+        raise ValueError(
+            f"starts with http://: {carried} would travel in clear text; write https://"
+        )
+    if not re.match(r"https://[^/\s]+", value, re.IGNORECASE):
+        raise ValueError("must be an https:// URL (the site's address, like https://host)")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -60,10 +72,8 @@ class JiraConfig(_Section):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https:// (the Jira site URL)")
-        return value.rstrip("/")
+    def _https_url(cls, value: str) -> str:
+        return _https_only(value, "the API token").rstrip("/")
 
 
 class AccountFieldsConfig(_Section):
@@ -86,6 +96,11 @@ class SalesforceConfig(_Section):
     ca_bundle: str = ""
     timeout_seconds: float = Field(default=60, gt=0)
     account: AccountFieldsConfig = Field(default_factory=AccountFieldsConfig)
+
+    @field_validator("login_url", "instance_url")
+    @classmethod
+    def _https_urls(cls, value: str) -> str:
+        return _https_only(value, "the password, keys and session") if value else value
 
     @field_validator("api_version")
     @classmethod

@@ -53,10 +53,16 @@ class JiraSettings:
     overlap_seconds: int = 300
 
     def __post_init__(self) -> None:
-        if not re.match(r"^https?://[^/\s]+", self.url or ""):
+        # The URL is not echoed: it may carry user:password@.
+        if (self.url or "").lower().startswith("http://"):
             raise ConfigError(
-                f"[jira] url {self.url!r} is not a site URL; write it like "
-                "https://example.atlassian.net",
+                "[jira] url starts with http://: the API token would travel in clear text; "
+                "write https:// (Jira Cloud and Server both serve HTTPS)",
+                side=SIDE,
+            )
+        if not re.match(r"^https://[^/\s]+", self.url or ""):
+            raise ConfigError(
+                "[jira] url is not a site URL; write it like https://example.atlassian.net",
                 side=SIDE,
             )
         if self.deployment not in ("auto", "cloud", "server"):
