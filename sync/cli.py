@@ -232,7 +232,7 @@ def serve(
 ) -> None:
     """Run cycles on [schedule] until SIGTERM; /healthz and /metrics on [serve] listen."""
     from sync.schedule import Schedule, ScheduleError
-    from sync.serve import serve_forever
+    from sync.serve import ListenError, serve_forever
 
     config = _config(ctx)
     try:
@@ -257,13 +257,11 @@ def serve(
 
     try:
         _guarded(
-            lambda: serve_forever(config, store, schedule, stop, max_cycles=cycles, on_ready=ready)
+            lambda: serve_forever(config, store, schedule, stop, max_cycles=cycles, on_ready=ready),
+            expected=(ListenError,),
         )
-    except OSError as exc:
-        _fail(
-            ExitCode.USAGE,
-            f"cannot listen on {config.serve.listen} ({exc.strerror}); change [serve] listen",
-        )
+    except ListenError as exc:  # the port is taken, or not ours to bind: a config problem
+        _fail(ExitCode.USAGE, str(exc))
     finally:
         store.close()
 

@@ -211,6 +211,34 @@ class ServeConfig(_Section):
     listen: str = "127.0.0.1:9465"
     lease_seconds: int = Field(default=300, ge=2, le=86400)
 
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``(host, port)`` of a ``[serve] listen`` value: ``host:port`` or ``[v6]:port``;
+    raises ValueError saying how to write it."""
+    how = "write host:port, like 127.0.0.1:9465 ([::1]:9465 for IPv6, 0.0.0.0:9465 for all)"
+    host, colon, port = listen.rpartition(":")
+    if not colon or not host:
+        raise ValueError(f"is not host:port; {how}")
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"has no port from 1 to 65535 after the last colon; {how}")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"holds no IPv6 address between [ and ]; {how}") from None
+        return host[1:-1], int(port)
+    if ":" in host:
+        raise ValueError(f"has an IPv6 address without brackets; {how}")
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?", host):
+        raise ValueError(f"has no valid host name or address before the port; {how}")
+    return host, int(port)
+
 
 class LimitsConfig(_Section):
     jira_calls_per_cycle: int = Field(default=2000, ge=1)
