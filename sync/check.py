@@ -282,6 +282,10 @@ def _state(report: CheckReport, config: Config, online: bool) -> dict[str, int]:
     path = sqlite_path(parsed)
     if path is not None and not _sqlite_place_usable(report, path):
         return {}
+    if path is not None:  # it holds customer names, scores and cases
+        for part in (path, *(Path(f"{path}{end}") for end in ("-wal", "-shm", "-journal"))):
+            if part.exists():
+                _private(report, name, part)
     if path is not None and not path.exists():
         report.ok(name, f"SQLite file {path} does not exist yet; the first run creates it")
         return {}

@@ -75,10 +75,16 @@ def _display(url: sa.URL) -> str:
 
 
 def _prepare_sqlite_file(path: Path) -> None:
-    """Create the state directory; refuse early, and clearly, where SQLite could not write."""
+    """Create the state directory (0700) and an empty state file (0600); refuse early, and
+    clearly, where SQLite could not write.
+
+    The file holds customer names, scores and cases: SQLite would create it 0644 (less the
+    umask), so it is created here, empty (which SQLite reads as a new database), and
+    SQLite gives its -wal, -shm and -journal files the database file's mode.
+    """
     fix = "set [state].url to a writable location, or fix the permissions"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
         raise StoreError(
             f"cannot create the state directory {path.parent}: {err.strerror or err}; {fix}"
@@ -92,6 +98,12 @@ def _prepare_sqlite_file(path: Path) -> None:
         raise StoreError(f"the state directory {path.parent} is not writable; {fix}")
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         raise StoreError(f"the state file {path} is read-only; {fix}")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        pass  # it exists (perhaps created by another process just now): SQLite opens it
+    except OSError as err:
+        raise StoreError(f"cannot create the state file {path}: {err.strerror}; {fix}") from err
 
 
 def _sqlite_listeners(engine: Engine) -> None:
