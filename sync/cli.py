@@ -546,11 +546,14 @@ def report_command(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply state-store migrations (also done automatically on an empty database)."""
-    from sync.store import current_revision, head_revision, upgrade
+    from sync.store import StoreError, current_revision, head_revision, upgrade
     from sync.store.db import create_engine
 
     config = _config(ctx)
-    engine = create_engine(config.state.url)
+    try:
+        engine = create_engine(config.state.url)
+    except StoreError as exc:  # e.g. a driver that is not installed: say what to install
+        _fail(ExitCode.USAGE, str(exc))
     try:
         before = current_revision(engine)
         upgrade(engine)

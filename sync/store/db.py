@@ -32,6 +32,7 @@ __all__ = [
     "current_revision",
     "default_state_path",
     "default_url",
+    "driver_problem",
     "head_revision",
     "open_store",
     "sqlite_path",
@@ -106,6 +107,41 @@ def _prepare_sqlite_file(path: Path) -> None:
         raise StoreError(f"cannot create the state file {path}: {err.strerror}; {fix}") from err
 
 
+#: The pip requirement that provides each database driver a URL may name.
+_DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "psycopg2cffi": "psycopg2cffi",
+    "pg8000": "pg8000",
+}
+_SUPPORTED = "use a sqlite:/// path or a postgresql+psycopg:// URL in [state].url"
+
+
+def driver_problem(url: str | sa.URL) -> str | None:
+    """What to install (or write instead) when the driver ``url`` names cannot be loaded;
+    None when it can. Imports the driver, connects to nothing."""
+    url = sa.make_url(url)
+    shown = _display(url)
+    try:
+        dialect = url.get_dialect()
+        dialect.import_dbapi()
+    except sa.exc.NoSuchModuleError:
+        return f"{shown}: SQLAlchemy knows no driver {url.drivername!r}; {_SUPPORTED}"
+    except ImportError as err:
+        driver = url.get_driver_name()
+        package = _DRIVER_PACKAGES.get(driver, err.name or driver)
+        bare = "+" not in url.drivername  # a bare postgresql:// means SQLAlchemy's default
+        implied = f" ({url.drivername}:// means {driver} to SQLAlchemy)" if bare else ""
+        return (
+            f"{shown} needs the Python package {package}, which is not installed{implied}: "
+            f"pip install '{package}' where jira-crm-sync is installed, or write "
+            "postgresql+psycopg:// (its driver comes with jira-crm-sync)"
+        )
+    if getattr(dialect, "is_async", False):
+        return f"{shown}: {url.get_driver_name()} is an asyncio driver; {_SUPPORTED}"
+    return None
+
+
 def _sqlite_listeners(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -134,6 +170,10 @@ def create_engine(url: str | sa.URL | None = None, **kwargs: Any) -> Engine:
     """
     url = sa.make_url(url or default_url())
     backend = url.get_backend_name()
+    if backend in ("sqlite", "postgresql"):
+        problem = driver_problem(url)
+        if problem is not None:
+            raise StoreError(problem)
     if backend == "sqlite":
         path = sqlite_path(url)
         if path is None:
@@ -148,10 +188,7 @@ def create_engine(url: str | sa.URL | None = None, **kwargs: Any) -> Engine:
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
         return sa.create_engine(url, **kwargs)
-    raise StoreError(
-        f"unsupported state database {_display(url)}: use a sqlite:/// path or a "
-        "postgresql+psycopg:// URL in [state].url"
-    )
+    raise StoreError(f"unsupported state database {_display(url)}: {_SUPPORTED}")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
