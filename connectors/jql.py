@@ -11,6 +11,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from connectors.jql_clause import check_clause
+
 #: Field references that can be written bare: identifiers and ``cf[10100]``.
 _BARE_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_]*|cf\[\d+\]", re.IGNORECASE)
 #: Words JQL reserves; a field reference spelled like one must be quoted.
@@ -87,7 +89,11 @@ def scope(projects: Iterable[str] = (), extra: str | None = None) -> str:
     """The configured scope: ``project in (...)`` and the extra clause, both bounded.
 
     The extra clause comes from the user's own config and is kept as written, inside
-    parentheses; project keys are values and are quoted.
+    parentheses, once :func:`~connectors.jql_clause.check_clause` has proved it one
+    balanced expression (ClauseError, a ValueError, otherwise); project keys are values
+    and are quoted.
     """
+    if extra and extra.strip():
+        check_clause(extra)
     keys = list(projects)
     return all_of(project_in(keys) if keys else None, extra)

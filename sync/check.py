@@ -265,7 +265,7 @@ def _labels(report: CheckReport, config: Config) -> None:
 
 def _state(report: CheckReport, config: Config, online: bool) -> dict[str, int]:
     """Where the state store lives; online, its schema and today's API calls per side."""
-    from sync.store.db import default_url, sqlite_path
+    from sync.store.db import default_url, driver_problem, sqlite_path
 
     url = config.state.url or default_url()
     name = "state store"
@@ -280,9 +280,17 @@ def _state(report: CheckReport, config: Config, online: bool) -> dict[str, int]:
     if backend not in ("sqlite", "postgresql"):
         report.fail(name, f"{shown} is not supported; {fix}")
         return {}
+    missing_driver = driver_problem(parsed)
+    if missing_driver is not None:
+        report.fail(name, missing_driver)
+        return {}
     path = sqlite_path(parsed)
     if path is not None and not _sqlite_place_usable(report, path):
         return {}
+    if path is not None:  # it holds customer names, scores and cases
+        for part in (path, *(Path(f"{path}{end}") for end in ("-wal", "-shm", "-journal"))):
+            if part.exists():
+                _private(report, name, part)
     if path is not None and not path.exists():
         report.ok(name, f"SQLite file {path} does not exist yet; the first run creates it")
         return {}

@@ -249,7 +249,7 @@ def serve(
 ) -> None:
     """Run cycles on [schedule] until SIGTERM; /healthz and /metrics on [serve] listen."""
     from sync.schedule import Schedule, ScheduleError
-    from sync.serve import serve_forever
+    from sync.serve import ListenError, serve_forever
 
     config = _config(ctx)
     try:
@@ -274,13 +274,11 @@ def serve(
 
     try:
         _guarded(
-            lambda: serve_forever(config, store, schedule, stop, max_cycles=cycles, on_ready=ready)
+            lambda: serve_forever(config, store, schedule, stop, max_cycles=cycles, on_ready=ready),
+            expected=(ListenError,),
         )
-    except OSError as exc:
-        _fail(
-            ExitCode.USAGE,
-            f"cannot listen on {config.serve.listen} ({exc.strerror}); change [serve] listen",
-        )
+    except ListenError as exc:  # the port is taken, or not ours to bind: a config problem
+        _fail(ExitCode.USAGE, str(exc))
     finally:
         store.close()
 
@@ -617,11 +615,14 @@ def _report_per_customer(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply state-store migrations (also done automatically on an empty database)."""
-    from sync.store import current_revision, head_revision, upgrade
+    from sync.store import StoreError, current_revision, head_revision, upgrade
     from sync.store.db import create_engine
 
     config = _config(ctx)
-    engine = create_engine(config.state.url)
+    try:
+        engine = create_engine(config.state.url)
+    except StoreError as exc:  # e.g. a driver that is not installed: say what to install
+        _fail(ExitCode.USAGE, str(exc))
     try:
         before = current_revision(engine)
         upgrade(engine)

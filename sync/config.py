@@ -9,8 +9,10 @@ never appear in a repr, a log line or an error message.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,15 @@ from mappings.config import rules_from_config
 DEFAULT_CONFIG_NAME = "jira-crm-sync.toml"
 CONFIG_ENV = "JIRA_CRM_SYNC_CONFIG"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Largest config file read: a real one is a few KiB; this bounds a wrong path's harm.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: Largest secret (``*_file``) or JWT private key file read.
+MAX_SECRET_BYTES = 64 * 1024
+#: Longest string a key may hold; ``[jira] jql`` has its own bound (connectors.jql_clause).
+MAX_VALUE_CHARS = 4096
+#: Deepest nesting of tables and arrays; the deepest real key is four levels down.
+MAX_NESTING = 8
+_BOM = b"\xef\xbb\xbf"
 
 
 class ConfigFileError(Exception):
@@ -36,6 +47,18 @@ class ConfigFileError(Exception):
         self.problems = problems
         listing = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{source}: {len(problems)} problem(s) in the config:\n{listing}")
+
+
+def _https_only(value: str, carried: str) -> str:
+    """``value`` when it is an https:// URL; the message never echoes it (it may hold
+    user:password@)."""
+    if value[:7].lower() == "http://":
+        raise ValueError(
+            f"starts with http://: {carried} would travel in clear text; write https://"
+        )
+    if not re.match(r"https://[^/\s]+", value, re.IGNORECASE):
+        raise ValueError("must be an https:// URL (the site's address, like https://host)")
+    return value
 
 
 class _Section(BaseModel):
@@ -60,10 +83,8 @@ class JiraConfig(_Section):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https:// (the Jira site URL)")
-        return value.rstrip("/")
+    def _https_url(cls, value: str) -> str:
+        return _https_only(value, "the API token").rstrip("/")
 
 
 class AccountFieldsConfig(_Section):
@@ -86,6 +107,11 @@ class SalesforceConfig(_Section):
     ca_bundle: str = ""
     timeout_seconds: float = Field(default=60, gt=0)
     account: AccountFieldsConfig = Field(default_factory=AccountFieldsConfig)
+
+    @field_validator("login_url", "instance_url")
+    @classmethod
+    def _https_urls(cls, value: str) -> str:
+        return _https_only(value, "the password, keys and session") if value else value
 
     @field_validator("api_version")
     @classmethod
@@ -110,6 +136,16 @@ class LinkConfig(_Section):
     crm_field: str = "Jira_Project_Key__c"
     inherit_from_epic: bool = True
     static: dict[str, str | list[str]] = Field(default_factory=dict)
+
+    @field_validator("order")
+    @classmethod
+    def _some_rule(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # An empty order would leave every work item unlinked, silently.
+        if not value:
+            raise ValueError(
+                'must name at least one rule, e.g. ["jira_field", "crm_field", "static"]'
+            )
+        return value
 
 
 class HealthConfig(_Section):
@@ -174,6 +210,34 @@ class ScheduleConfig(_Section):
 class ServeConfig(_Section):
     listen: str = "127.0.0.1:9465"
     lease_seconds: int = Field(default=300, ge=2, le=86400)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``(host, port)`` of a ``[serve] listen`` value: ``host:port`` or ``[v6]:port``;
+    raises ValueError saying how to write it."""
+    how = "write host:port, like 127.0.0.1:9465 ([::1]:9465 for IPv6, 0.0.0.0:9465 for all)"
+    host, colon, port = listen.rpartition(":")
+    if not colon or not host:
+        raise ValueError(f"is not host:port; {how}")
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"has no port from 1 to 65535 after the last colon; {how}")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"holds no IPv6 address between [ and ]; {how}") from None
+        return host[1:-1], int(port)
+    if ":" in host:
+        raise ValueError(f"has an IPv6 address without brackets; {how}")
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?", host):
+        raise ValueError(f"has no valid host name or address before the port; {how}")
+    return host, int(port)
 
 
 class LimitsConfig(_Section):
@@ -305,19 +369,12 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
     """Read, expand and validate a config file; every problem is reported at once."""
     env = dict(os.environ if environ is None else environ)
     source = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigFileError(
-            source, [f"{path} does not exist; create it with `jira-crm-sync init`"]
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigFileError(source, [f"cannot read {path}: {exc}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigFileError(source, [f"not valid TOML: {exc}; fix the syntax there"]) from None
+    raw = _parse(path)
     problems: list[str] = []
     expanded = _expand(raw, (), env, problems)
     _read_secret_files(expanded, path.parent, problems)
+    problems.extend(_long_strings(expanded))
+    problems.extend(_unusable_key_file(expanded))
     try:
         config = Config.model_validate(expanded)
     except ValidationError as exc:
@@ -336,6 +393,138 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
     if problems:
         raise ConfigFileError(source, problems)
     return config
+
+
+class UnreadableFile(Exception):
+    """A file the loader will not read; the message says why (no secret in it)."""
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+
+    Opened without blocking and checked before reading, so a FIFO, a device such as
+    /dev/zero or a huge file named by mistake fails at once instead of hanging or
+    filling memory. Raises FileNotFoundError, or UnreadableFile naming the problem.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read {path} ({exc.strerror})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise UnreadableFile(f"{path} is a directory, not a file")
+        if not stat.S_ISREG(mode):
+            raise UnreadableFile(f"{path} is not a regular file (a FIFO, device or socket)")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit and (chunk := os.read(fd, min(65536, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read {path} ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise UnreadableFile(f"{path} is larger than {limit // 1024:,} KiB")
+    return b"".join(chunks)
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    """The TOML document at ``path``, or a ConfigFileError naming what is wrong."""
+    source = str(path)
+    try:
+        data = read_regular_file(path, MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        raise ConfigFileError(
+            source, [f"{path} does not exist; create it with `jira-crm-sync init`"]
+        ) from None
+    except UnreadableFile as exc:
+        raise ConfigFileError(
+            source, [f"{exc}; point --config (or $JIRA_CRM_SYNC_CONFIG) at the TOML config"]
+        ) from None
+    if data.startswith(_BOM):
+        raise ConfigFileError(
+            source,
+            [f"{path} starts with a UTF-8 byte-order mark; save it as UTF-8 without BOM"],
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(
+            source,
+            [f"cannot read {path}: not UTF-8 (byte {exc.start + 1}); save it as UTF-8"],
+        ) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(source, [f"not valid TOML: {exc}; fix the syntax there"]) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigFileError(
+            source, [f"arrays or tables are nested far too deep; {_NESTING_FIX}"]
+        ) from None
+    deep = _too_deep(raw)
+    if deep is not None:
+        raise ConfigFileError(
+            source, [f"{deep}: nested more than {MAX_NESTING} levels deep; {_NESTING_FIX}"]
+        )
+    return raw
+
+
+_NESTING_FIX = "no key takes more than a list in a table; fix the brackets there"
+
+
+def _too_deep(raw: dict[str, Any]) -> str | None:
+    """The key path of the first value nested deeper than MAX_NESTING (iteratively, so
+    depth itself cannot exhaust the stack)."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(raw, ())]
+    while stack:
+        value, where = stack.pop()
+        if len(where) > MAX_NESTING:
+            return ".".join(where[:MAX_NESTING])
+        if isinstance(value, dict):
+            stack.extend((v, (*where, str(k))) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*where, str(i))) for i, v in enumerate(value))
+    return None
+
+
+def _long_strings(raw: Any, where: tuple[str, ...] = ()) -> Iterator[str]:
+    """A problem for each string longer than MAX_VALUE_CHARS (``[jira] jql`` excepted:
+    its clause check bounds it)."""
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            yield from _long_strings(value, (*where, str(key)))
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            yield from _long_strings(value, (*where, str(i)))
+    elif isinstance(raw, str) and len(raw) > MAX_VALUE_CHARS and where != ("jira", "jql"):
+        yield (
+            f"{'.'.join(where)}: {len(raw):,} characters, more than the {MAX_VALUE_CHARS:,} "
+            "a value may have; check what the key (or its ${VARIABLE}) holds"
+        )
+
+
+def _unusable_key_file(raw: dict[str, Any]) -> list[str]:
+    """crm.salesforce.private_key_file must be a bounded regular file: it is read at
+    every JWT login, where a FIFO would hang and /dev/zero fill memory."""
+    crm = raw.get("crm")
+    sf = crm.get("salesforce") if isinstance(crm, dict) else None
+    value = sf.get("private_key_file") if isinstance(sf, dict) else None
+    if not isinstance(value, str) or not value:
+        return []
+    try:
+        read_regular_file(Path(value).expanduser(), MAX_SECRET_BYTES)
+    except FileNotFoundError:
+        return []  # said by the JWT key check, which names the key and the fix
+    except UnreadableFile as exc:
+        return [
+            f"crm.salesforce.private_key_file: {exc}; point it at the PEM file of the "
+            "connected app's private key"
+        ]
+    return []
 
 
 def _missing_ca_bundles(config: Config) -> list[str]:
@@ -363,6 +552,11 @@ def _expand(value: Any, path: tuple[str, ...], env: dict[str, str], problems: li
         return [_expand(v, (*path, str(i)), env, problems) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
+    if "${" in _ENV_REF.sub("", value):  # not echoed: the value may be a secret
+        problems.append(
+            f"{'.'.join(path)}: has a ${{ that is not a whole ${{NAME}} (no closing }}, or a "
+            "name other than letters, digits and _); write ${NAME}"
+        )
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -402,13 +596,30 @@ def _read_secret_files(raw: dict[str, Any], base: Path, problems: list[str]) -> 
         if key in section:
             problems.append(f"{where}: both {key} and {key}_file are set; keep one")
             continue
-        try:
-            section[key] = secret_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            problems.append(
-                f"{where}: cannot read {secret_path} ({exc.strerror}); "
-                "check the path and that this user may read it"
-            )
+        value, problem = _read_secret(secret_path)
+        if problem is not None:
+            problems.append(f"{where}: {problem}")
+            # The key is set, only unreadable: a stand-in keeps the credential checks from
+            # also calling it missing. The load fails, so the stand-in is never used.
+            value = "(unreadable)"
+        section[key] = value
+
+
+def _read_secret(path: Path) -> tuple[str, str | None]:
+    """The secret a ``*_file`` holds (stripped), or a problem saying why it cannot be read."""
+    fix = "check the path and that this user may read it"
+    try:
+        data = read_regular_file(path, MAX_SECRET_BYTES)
+    except FileNotFoundError as exc:
+        return "", f"cannot read {path} ({exc.strerror}); {fix}"
+    except UnreadableFile as exc:
+        return "", f"{exc}; {fix}"
+    if data.startswith(_BOM):
+        return "", f"{path} starts with a UTF-8 byte-order mark; save it without BOM"
+    try:
+        return data.decode("utf-8").strip(), None
+    except UnicodeDecodeError:
+        return "", f"{path} is not UTF-8 text; save it as UTF-8"
 
 
 def _describe(error: Any) -> str:

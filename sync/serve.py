@@ -9,8 +9,10 @@ expire); on SQLite each cycle holds the run lock.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sync.config import Config
+from sync.config import Config, parse_listen
 from sync.engine import CycleOptions, CycleResult, Engine
 from sync.remote import build_remotes
 from sync.runner import lease_ttl, worker_name
@@ -142,24 +144,41 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("%s %s -> %s", self.command, self.path, code)
 
 
+#: What a bind failure means, in words that lead to the fix.
+_BIND_ERRORS = {
+    errno.EADDRINUSE: "address in use: another process holds that port",
+    errno.EADDRNOTAVAIL: "no such address on this machine",
+    errno.EACCES: "permission denied: ports below 1024 need privileges",
+}
+
+
 def start_http(listen: str, metrics: Metrics, health: Health) -> BaseWSGIServer:
-    """Serve /healthz and /metrics on ``host:port`` in a daemon thread."""
-    host, _, port = listen.rpartition(":")
-    if not port.isdigit():
-        raise ListenError(f"[serve] listen = {listen!r} needs host:port, like 127.0.0.1:9465")
+    """Serve /healthz and /metrics on ``host:port`` in a daemon thread.
+
+    The socket is bound here and handed to werkzeug: werkzeug's own bind prints its
+    advice and calls ``sys.exit(1)`` when the port is taken, which is no config error.
+    """
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise ListenError(f"[serve] listen {exc}") from None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        why = _BIND_ERRORS.get(exc.errno or 0) or exc.strerror or str(exc)
+        raise ListenError(f"cannot listen on {listen} ({why}); change [serve] listen") from None
     try:
         server = make_server(
-            host.strip("[]") or "127.0.0.1",
-            int(port),
+            host,
+            port,
             http_app(metrics, health),
             threaded=True,
             request_handler=_QuietHandler,
+            fd=sock.fileno(),
         )
-    except OSError as exc:
-        raise ListenError(
-            f"cannot listen on {listen} ({exc.strerror}); change [serve] listen "
-            "or stop what holds that port"
-        ) from None
+    finally:
+        sock.close()  # werkzeug holds its own duplicate of the socket
     threading.Thread(target=server.serve_forever, name="serve-http", daemon=True).start()
     return server
 

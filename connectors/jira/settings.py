@@ -11,6 +11,7 @@ from jira import JIRA
 
 from connectors.calls import CallMeter, instrument
 from connectors.exceptions import ConfigError
+from connectors.jql_clause import ClauseError, check_clause
 
 SIDE = "jira"
 
@@ -52,10 +53,16 @@ class JiraSettings:
     overlap_seconds: int = 300
 
     def __post_init__(self) -> None:
-        if not re.match(r"^https?://[^/\s]+", self.url or ""):
+        # The URL is not echoed: it may carry user:password@.
+        if (self.url or "").lower().startswith("http://"):
             raise ConfigError(
-                f"[jira] url {self.url!r} is not a site URL; write it like "
-                "https://example.atlassian.net",
+                "[jira] url starts with http://: the API token would travel in clear text; "
+                "write https:// (Jira Cloud and Server both serve HTTPS)",
+                side=SIDE,
+            )
+        if not re.match(r"^https://[^/\s]+", self.url or ""):
+            raise ConfigError(
+                "[jira] url is not a site URL; write it like https://example.atlassian.net",
                 side=SIDE,
             )
         if self.deployment not in ("auto", "cloud", "server"):
@@ -72,6 +79,13 @@ class JiraSettings:
             )
         if any(not key.strip() for key in self.projects):
             raise ConfigError("[jira] projects contains an empty key", side=SIDE)
+        if self.jql and self.jql.strip():
+            # The clause goes inside the scope's parentheses: one that is not a balanced
+            # expression could close them and widen the search beyond the projects.
+            try:
+                check_clause(self.jql)
+            except ClauseError as exc:
+                raise ConfigError(f"[jira] jql: {exc}", side=SIDE) from None
         if self.max_retries < 0 or self.timeout_seconds <= 0 or self.overlap_seconds < 0:
             raise ConfigError(
                 "[jira] max_retries and overlap_seconds must be >= 0, timeout_seconds > 0",

@@ -115,6 +115,16 @@ def origin(url: str) -> str:
 
 
 def _check_url(name: str, url: str) -> None:
+    # The URL is not echoed: it may carry user:password@.
     parts = urlsplit(url)
+    if parts.scheme.lower() == "http":
+        raise ConfigError(
+            f"{SECTION} {name} starts with http://: the password, keys and session would "
+            "travel in clear text; write https:// (Salesforce only serves HTTPS)",
+            side="salesforce",
+        )
     if parts.scheme != "https" or not parts.netloc:
-        raise ConfigError(f"{SECTION} {name} = {url!r} must be an https:// URL", side="salesforce")
+        raise ConfigError(
+            f"{SECTION} {name} must be an https:// URL, like https://login.salesforce.com",
+            side="salesforce",
+        )

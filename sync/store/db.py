@@ -32,6 +32,7 @@ __all__ = [
     "current_revision",
     "default_state_path",
     "default_url",
+    "driver_problem",
     "head_revision",
     "open_store",
     "sqlite_path",
@@ -75,10 +76,16 @@ def _display(url: sa.URL) -> str:
 
 
 def _prepare_sqlite_file(path: Path) -> None:
-    """Create the state directory; refuse early, and clearly, where SQLite could not write."""
+    """Create the state directory (0700) and an empty state file (0600); refuse early, and
+    clearly, where SQLite could not write.
+
+    The file holds customer names, scores and cases: SQLite would create it 0644 (less the
+    umask), so it is created here, empty (which SQLite reads as a new database), and
+    SQLite gives its -wal, -shm and -journal files the database file's mode.
+    """
     fix = "set [state].url to a writable location, or fix the permissions"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
         raise StoreError(
             f"cannot create the state directory {path.parent}: {err.strerror or err}; {fix}"
@@ -92,6 +99,47 @@ def _prepare_sqlite_file(path: Path) -> None:
         raise StoreError(f"the state directory {path.parent} is not writable; {fix}")
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         raise StoreError(f"the state file {path} is read-only; {fix}")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        pass  # it exists (perhaps created by another process just now): SQLite opens it
+    except OSError as err:
+        raise StoreError(f"cannot create the state file {path}: {err.strerror}; {fix}") from err
+
+
+#: The pip requirement that provides each database driver a URL may name.
+_DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "psycopg2cffi": "psycopg2cffi",
+    "pg8000": "pg8000",
+}
+_SUPPORTED = "use a sqlite:/// path or a postgresql+psycopg:// URL in [state].url"
+
+
+def driver_problem(url: str | sa.URL) -> str | None:
+    """What to install (or write instead) when the driver ``url`` names cannot be loaded;
+    None when it can. Imports the driver, connects to nothing."""
+    url = sa.make_url(url)
+    shown = _display(url)
+    try:
+        dialect = url.get_dialect()
+        dialect.import_dbapi()
+    except sa.exc.NoSuchModuleError:
+        return f"{shown}: SQLAlchemy knows no driver {url.drivername!r}; {_SUPPORTED}"
+    except ImportError as err:
+        driver = url.get_driver_name()
+        package = _DRIVER_PACKAGES.get(driver, err.name or driver)
+        bare = "+" not in url.drivername  # a bare postgresql:// means SQLAlchemy's default
+        implied = f" ({url.drivername}:// means {driver} to SQLAlchemy)" if bare else ""
+        return (
+            f"{shown} needs the Python package {package}, which is not installed{implied}: "
+            f"pip install '{package}' where jira-crm-sync is installed, or write "
+            "postgresql+psycopg:// (its driver comes with jira-crm-sync)"
+        )
+    if getattr(dialect, "is_async", False):
+        return f"{shown}: {url.get_driver_name()} is an asyncio driver; {_SUPPORTED}"
+    return None
 
 
 def _sqlite_listeners(engine: Engine) -> None:
@@ -122,6 +170,10 @@ def create_engine(url: str | sa.URL | None = None, **kwargs: Any) -> Engine:
     """
     url = sa.make_url(url or default_url())
     backend = url.get_backend_name()
+    if backend in ("sqlite", "postgresql"):
+        problem = driver_problem(url)
+        if problem is not None:
+            raise StoreError(problem)
     if backend == "sqlite":
         path = sqlite_path(url)
         if path is None:
@@ -136,10 +188,7 @@ def create_engine(url: str | sa.URL | None = None, **kwargs: Any) -> Engine:
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
         return sa.create_engine(url, **kwargs)
-    raise StoreError(
-        f"unsupported state database {_display(url)}: use a sqlite:/// path or a "
-        "postgresql+psycopg:// URL in [state].url"
-    )
+    raise StoreError(f"unsupported state database {_display(url)}: {_SUPPORTED}")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
