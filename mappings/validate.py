@@ -250,7 +250,7 @@ class CrmCheck:
         self, fields: AccountFields, rules: SatisfactionRules, *, crm_link: bool = True
     ) -> None:
         account: list[tuple[str, str]] = [
-            ("Name", "text"),
+            ("Name", "name"),
             (fields.segment_field, "text"),
             ("OwnerId", "id"),
         ]
@@ -281,6 +281,8 @@ class CrmCheck:
         for name, want in self._kinds.get(kind, ()):
             value = record.get(name)
             if value is None:
+                if want == "name":  # required by Salesforce: a null is a garbled answer
+                    return f"{kind}.{name} is {shown(value)}, but every {kind} has one"
                 continue
             if not _CRM[want](value):
                 return f"{kind}.{name} is {shown(value)}, not {_CRM_WANTED[want]}"
@@ -289,6 +291,7 @@ class CrmCheck:
 
 _CRM = {
     "text": lambda v: isinstance(v, str),
+    "name": lambda v: isinstance(v, str) and bool(v.strip()),
     "id": lambda v: canonical_id(v) is not None,
     "score": lambda v: _is_number(v) or _numeric_text(v),
     "boolean": lambda v: isinstance(v, bool),
@@ -296,6 +299,7 @@ _CRM = {
 }
 _CRM_WANTED = {
     "text": "text",
+    "name": "a name",
     "id": "a Salesforce id",
     "score": "a number",
     "boolean": "true or false",

@@ -81,9 +81,10 @@ ACCOUNTS = CrmCheck(AccountFields(), SatisfactionRules())
 @pytest.mark.parametrize(
     ("kind", "record", "says"),
     [
-        ("Account", {"Id": "001A", "CSAT__c": "high"}, "Account.CSAT__c is the text 'high'"),
-        ("Account", {"Id": "001A", "Name": 7}, "Account.Name is the number 7, not text"),
-        ("Account", {"Id": "001A", "OwnerId": "nobody"}, "not a Salesforce id"),
+        ("Account", {"Id": "001A", "Name": "A", "CSAT__c": "high"}, "CSAT__c is the text 'high'"),
+        ("Account", {"Id": "001A", "Name": 7}, "Account.Name is the number 7, not a name"),
+        ("Account", {"Id": "001A", "Name": None}, "Account.Name is null, but every Account"),
+        ("Account", {"Id": "001A", "Name": "A", "OwnerId": "nobody"}, "not a Salesforce id"),
         ("Case", {"Id": "500A", "IsEscalated": "true"}, "Case.IsEscalated is the text 'true'"),
         ("Case", {"Id": "500A", "AccountId": 12}, "Case.AccountId is the number 12"),
     ],
@@ -99,8 +100,8 @@ def test_crm_values_of_the_wrong_type_are_named(
     "record",
     [
         {"Id": "001A", "Name": "Acme", "CSAT__c": 4.5, "Segment__c": None},
-        {"Id": "001A", "Name": None, "CSAT__c": "4.5"},  # a number field read as text
-        {"Id": "001A"},
+        {"Id": "001A", "Name": "Acme", "CSAT__c": "4.5"},  # a number field read as text
+        {"Id": "001A", "Name": "Acme"},
     ],
 )
 def test_readable_accounts_pass(record: dict[str, Any]) -> None:
@@ -110,7 +111,7 @@ def test_readable_accounts_pass(record: dict[str, Any]) -> None:
 def test_survey_answers_are_checked_when_the_score_comes_from_surveys() -> None:
     rules = SatisfactionRules(source="survey", scale=10, survey=SurveyRules())
     check = CrmCheck(AccountFields(), rules)
-    assert check.problem("Account", {"Id": "001A", "CSAT__c": "high"}) is None  # not read
+    assert check.problem("Account", {"Id": "001A", "Name": "A", "CSAT__c": "high"}) is None
     bad = check.problem("Survey_Response__c", {"Id": "a0A", "Score__c": "ten"})
     assert bad is not None and "Score__c" in bad
 

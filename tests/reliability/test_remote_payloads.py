@@ -54,6 +54,10 @@ class Case:
     says: tuple[str, ...] = ()
     #: The fault hits the pull: the failed run must leave that side's cursors alone.
     pull: bool = True
+    #: The garbled value is of the right type and is stored as received (huge text,
+    #: U+FFFD): the record holds it until it next changes, so reconcile, which reads
+    #: afresh, shows the account's name in the report summary as drift until then.
+    kept: bool = False
 
 
 CASES = [
@@ -109,12 +113,13 @@ CASES = [
     Case("sf-name-null-no-total", "salesforce",
          {"kind": "rewrite", "endpoint": COMPOSITE,
           "set": {"compositeResponse.*.body.records.*.Name": None},
-          "remove": ["compositeResponse.*.body.totalSize"]}, 0),
+          "remove": ["compositeResponse.*.body.totalSize"]}, 1, ("set aside",)),
     Case("sf-huge-name", "salesforce",
          {"kind": "rewrite", "endpoint": COMPOSITE,
-          "set": {"compositeResponse.0.body.records.0.Name": "x"}, "repeat_to": HUGE // 5}, 0),
+          "set": {"compositeResponse.0.body.records.0.Name": "x"}, "repeat_to": HUGE // 5}, 0,
+         kept=True),
     Case("sf-invalid-utf8", "salesforce", {"kind": "invalid_utf8", "endpoint": COMPOSITE,
-                                           "key": "Name"}, 0),
+                                           "key": "Name"}, 0, kept=True),
     Case("sf-upsert-answer-truncated", "salesforce",
          {"kind": "truncated", "endpoint": "/composite/sobjects/", "method": "PATCH"}, 3,
          ("PATCH /services/data/v59.0/composite/sobjects/Jira_Project_Status__c",), pull=False),
@@ -219,7 +224,8 @@ def test_a_malformed_answer_is_refused_in_one_line_or_handled_and_nothing_is_los
     again = cli(str(env.config_path), "run")
     assert again.exit_code == 0, again.stdout + again.stderr
     _converged(env.box)
-    _no_drift(env)
+    if not case.kept:
+        _no_drift(env)
 
 
 def test_huge_and_invalid_text_is_stored_as_received(env: SyncEnv) -> None:
