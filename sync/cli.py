@@ -212,6 +212,7 @@ def _print_cycle(result: Any, dry_run: bool) -> None:
     typer.echo(f"pulled: {join(result.pulled)}")
     typer.echo(f"planned: {join(result.planned)}")
     if dry_run:
+        _print_link_problems(result, "`jira-crm-sync run --dry-run --json` lists them")
         typer.echo("dry run: nothing was written, here or remotely; the plan:")
         for line in result.plan_text.splitlines():
             typer.echo(f"  {line}")
@@ -221,6 +222,31 @@ def _print_cycle(result: Any, dry_run: bool) -> None:
         typer.echo(f"parked: {failure['side']} {failure['record']}: {failure['error']}")
     for conflict in result.conflicts:
         typer.echo(f"conflict: {conflict}")
+    _print_link_problems(result, "`jira-crm-sync status` lists them")
+
+
+#: Link problems ``run`` prints (``--json`` and ``status`` list more).
+LINK_PROBLEMS_SHOWN = 10
+
+
+def _print_link_problems(result: Any, more: str) -> None:
+    """Work items whose link value could not be used: each with the reason (which names
+    the value) and the rule it fell back to, the first few of them."""
+    if not result.link_problems:
+        return
+    typer.echo(
+        f"link problems: {result.link_problems} (link values that could not be used; "
+        "fix them in Jira or in [link])"
+    )
+    shown = result.link_problem_list[:LINK_PROBLEMS_SHOWN]
+    for problem in shown:
+        if problem["item"] is None:  # an entry of the table itself, for the whole project
+            typer.echo(f"  [link.static] {problem['project']}: {problem['reason']}")
+            continue
+        fallback = f"linked by {problem['linked_by']}" if problem["linked_by"] else "left unlinked"
+        typer.echo(f"  {problem['item']} ({problem['project']}): {problem['reason']}; {fallback}")
+    if result.link_problems > len(shown):
+        typer.echo(f"  ... and {result.link_problems - len(shown)} more; {more}")
 
 
 @app.command()

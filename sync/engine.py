@@ -23,6 +23,7 @@ from connectors.exceptions import (
     UnreachableError,
 )
 from mappings.config import rules_from_config
+from mappings.model import LinkProblem
 from sync.config import Config
 from sync.derive import BatchedDerive, derive, projects_to_derive, rules_digest
 from sync.exitcodes import ExitCode
@@ -41,6 +42,9 @@ from sync.workers import Assignment, everything
 log = logging.getLogger(__name__)
 
 SIDES = ("jira", "salesforce")
+#: Link problems a cycle's result lists at most (``link_problems`` counts them all;
+#: ``status`` reads every stored one).
+LINK_PROBLEMS_LISTED = 1000
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class CycleResult:
     failed: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     link_problems: int = 0
+    #: The first :data:`LINK_PROBLEMS_LISTED` of them: project, item (None: the
+    #: [link.static] table), reason naming the value, and the rule that linked it anyway.
+    link_problem_list: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan: dict[str, Any] | None = None
     plan_text: str = ""
@@ -85,6 +92,7 @@ class CycleResult:
             "failed": self.failed,
             "conflicts": self.conflicts,
             "link_problems": self.link_problems,
+            "link_problem_list": self.link_problem_list,
             "calls": self.calls,
             **({"plan": self.plan} if self.plan is not None else {}),
         }
@@ -252,7 +260,11 @@ class Engine:
                 survey_window_days=config.satisfaction.survey.window_days,
             )
             plan = derived.plan
-            result.link_problems = len(derived.result.links.problems)
+            problems = derived.result.links.problems
+            result.link_problems = len(problems)
+            result.link_problem_list = [
+                link_problem_dict(p) for p in problems[:LINK_PROBLEMS_LISTED]
+            ]
             result.conflicts = [c.as_dict() for c in plan.conflicts]
             result.planned = {"salesforce_records": len(plan.crm), "jira_issues": len(plan.jira)}
             result.plan = plan.as_dict()
@@ -269,6 +281,7 @@ class Engine:
         )
         item_problems = 0
         table_problems: set[Any] = set()  # [link.static] problems: every batch repeats them
+        listed: list[dict[str, Any]] = []
         conflicts: list[dict[str, Any]] = []
         planned = {"salesforce_records": 0, "jira_issues": 0}
         for batch in batches:
@@ -277,6 +290,8 @@ class Engine:
                     table_problems.add(problem)
                 else:
                     item_problems += 1
+                    if len(listed) < LINK_PROBLEMS_LISTED:
+                        listed.append(link_problem_dict(problem))
             conflicts.extend(c.as_dict() for c in batch.plan.conflicts)
             planned["salesforce_records"] += len(batch.plan.crm)
             planned["jira_issues"] += len(batch.plan.jira)
@@ -284,6 +299,8 @@ class Engine:
             del batch  # before the next one is derived
         record_end(store, batches.end, now)
         result.link_problems = item_problems + len(table_problems)
+        table = [link_problem_dict(p) for p in sorted(table_problems, key=_problem_order)]
+        result.link_problem_list = (table + listed)[:LINK_PROBLEMS_LISTED]
         result.conflicts = conflicts
         result.planned = planned
         with store.transaction() as tx:
@@ -321,6 +338,20 @@ class Engine:
             message=result.message,
             finished_at=self.clock(),
         )
+
+
+def link_problem_dict(problem: LinkProblem) -> dict[str, Any]:
+    """A link problem as ``run --json`` and ``reconcile --json`` list it."""
+    return {
+        "project": problem.project_key,
+        "item": problem.item_key,
+        "reason": problem.reason,
+        "linked_by": problem.linked_by,
+    }
+
+
+def _problem_order(problem: LinkProblem) -> tuple[str, str]:
+    return problem.project_key, problem.reason
 
 
 def finish_run(

@@ -80,6 +80,9 @@ def record_end(store: Store, end: DeriveEnd, now: datetime) -> None:
         _record_flags(tx, end.crm.customers, end.crm.flags, now)
         repo.clear_dirty(tx, end.marks)
         if end.everything:
+            # Projects no batch covered hold no issue any more: nor any link problem.
+            for project in {p.project_key for p in repo.iter_link_problems(tx)} - set(end.projects):
+                repo.set_link_problems(tx, project, [], at=now)
             covered = {JIRA_PREFIX + project for project in end.projects}
             gone = [e for e in repo.iter_unfinished_refs(tx) if e.shard not in covered]
             _drop_stale(tx, gone, set(), now)
@@ -138,6 +141,7 @@ def _record_projects(
     day = now.date()
     for project in derived.projects:
         repo.set_links(tx, project, links_by_project.get(project, []), at=now)
+    _record_link_problems(tx, derived, now)
     repo.put_progress(
         tx,
         [
@@ -185,6 +189,24 @@ def _record_projects(
         rows.append(_row("jira", jira_write.issue_key, "jira_update", jira_payload, run_id))
     repo.enqueue_many(tx, rows, now=now)
     return {"crm": len(plan.crm), "jira": len(plan.jira)}
+
+
+def _record_link_problems(tx: Any, derived: Derived, now: datetime) -> None:
+    """Replace the link problems of the derived projects (``status`` lists them): the work
+    items whose link value could not be used, why, and the rule that linked them anyway.
+    Problems of the [link.static] table itself name no item; they are in every run's output."""
+    by_project: dict[str, list[repo.LinkProblemRow]] = defaultdict(list)
+    for problem in derived.result.links.problems:
+        if problem.item_key is not None:
+            by_project[problem.project_key].append(
+                {
+                    "item_key": problem.item_key,
+                    "reason": problem.reason,
+                    "linked_by": problem.linked_by,
+                }
+            )
+    for project in derived.projects:
+        repo.set_link_problems(tx, project, by_project.get(project, []), at=now)
 
 
 def _drop_superseded(tx: Any, derived: Derived, now: datetime) -> None:

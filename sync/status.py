@@ -34,6 +34,8 @@ from sync.store.schema import outbox
 SIDES = ("jira", "salesforce")
 RUNS = 10
 PARKED = 50
+#: Link problems listed (``link_problems_total`` counts them all).
+LINK_PROBLEMS = 50
 NEVER = "-"
 
 
@@ -78,6 +80,8 @@ class Status:
     budget: dict[str, dict[str, int]] = field(default_factory=dict)
     leases: list[dict[str, Any]] = field(default_factory=list)
     lock: dict[str, Any] = field(default_factory=dict)
+    link_problems: list[dict[str, Any]] = field(default_factory=list)
+    link_problems_total: int = 0
 
     @property
     def headline(self) -> str:
@@ -111,6 +115,8 @@ class Status:
             "parked_total": self.parked_total,
             "budget": self.budget,
             "leases": self.leases,
+            "link_problems": self.link_problems,
+            "link_problems_total": self.link_problems_total,
         }
 
     def tables(self) -> list[Table]:
@@ -185,7 +191,7 @@ class Status:
             "none: every change pulled has been merged",
             frozenset({1}),
         )
-        tables = [runs, parked, queue, budget, cursors, rederives]
+        tables = [runs, parked, self._link_problems_table(), queue, budget, cursors, rederives]
         if self.dialect == "postgresql":
             tables.append(
                 Table(
@@ -205,6 +211,20 @@ class Status:
                 )
             )
         return tables
+
+    def _link_problems_table(self) -> Table:
+        title = "Link problems (values that could not be used)"
+        if self.link_problems_total > len(self.link_problems):
+            title += f" (the first {len(self.link_problems)} of {self.link_problems_total})"
+        return Table(
+            title,
+            ("project", "item", "reason", "fell back to"),
+            [
+                (p["project"], p["item"], p["reason"], p["linked_by"] or "unlinked")
+                for p in self.link_problems
+            ],
+            "none: no work item has a bad link value or was left unlinked",
+        )
 
     def lock_line(self) -> str:
         """Whether a run holds the store now."""
@@ -271,6 +291,10 @@ def collect(
         status.parked = [_parked(entry) for entry in repo.parked(conn, PARKED)]
         status.parked_total = sum(n["parked"] for n in status.outbox.values())
         status.budget = _budget(config, repo.calls_on(conn, now.date()))
+        status.link_problems = [
+            _link_problem(p) for p in repo.iter_link_problems(conn, LINK_PROBLEMS)
+        ]
+        status.link_problems_total = repo.count_link_problems(conn)
         db_now = conn.scalar(sa.select(sa.func.now())) if store.dialect == "postgresql" else now
     status.cursors = [_cursor(c) for c in cursors if c.source != DIRTY]
     status.rederives = _rederives([c for c in cursors if c.source == DIRTY])
@@ -311,6 +335,16 @@ def _run(record: repo.RunRecord) -> dict[str, Any]:
             if isinstance(calls.get(side), dict) and "total" in calls[side]
         },
         "error": record.error,
+    }
+
+
+def _link_problem(record: repo.LinkProblemRecord) -> dict[str, Any]:
+    return {
+        "project": record.project_key,
+        "item": record.item_key,
+        "reason": record.reason,
+        "linked_by": record.linked_by,
+        "updated_at": _iso(record.updated_at),
     }
 
 
