@@ -212,17 +212,26 @@ def _print_cycle(result: Any, dry_run: bool) -> None:
     typer.echo(f"pulled: {join(result.pulled)}")
     typer.echo(f"planned: {join(result.planned)}")
     if dry_run:
+        _print_budget_stop(result)
         _print_link_problems(result, "`jira-crm-sync run --dry-run --json` lists them")
         typer.echo("dry run: nothing was written, here or remotely; the plan:")
         for line in result.plan_text.splitlines():
             typer.echo(f"  {line}")
         return
     typer.echo(f"written: {join(result.written)}")
+    _print_budget_stop(result)
     for failure in result.failed:
         typer.echo(f"parked: {failure['side']} {failure['record']}: {failure['error']}")
     for conflict in result.conflicts:
         typer.echo(f"conflict: {conflict}")
     _print_link_problems(result, "`jira-crm-sync status` lists them")
+
+
+def _print_budget_stop(result: Any) -> None:
+    """Which API budget stopped the cycle, the writes left and when it resumes: the run
+    exits 0 (the next cycle goes on), so this line is where a person learns of it."""
+    if result.status == "budget":
+        typer.echo(f"budget: {result.message}")
 
 
 #: Link problems ``run`` prints (``--json`` and ``status`` list more).

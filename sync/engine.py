@@ -24,6 +24,7 @@ from connectors.exceptions import (
 )
 from mappings.config import rules_from_config
 from mappings.model import LinkProblem
+from sync import budget
 from sync.config import Config
 from sync.derive import BatchedDerive, derive, projects_to_derive, rules_digest
 from sync.exitcodes import ExitCode
@@ -76,6 +77,11 @@ class CycleResult:
     #: [link.static] table), reason naming the value, and the rule that linked it anyway.
     link_problem_list: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Whether an API budget stopped the cycle: which side's and which limit, the writes
+    #: left queued, when it resumes, and the calls left today per side (sync.budget).
+    budget: dict[str, Any] = field(default_factory=dict)
+    #: What the cycle was doing (the budget message says where it stopped).
+    stage: str = field(default="start", compare=False)
     plan: dict[str, Any] | None = None
     plan_text: str = ""
 
@@ -94,6 +100,7 @@ class CycleResult:
             "link_problems": self.link_problems,
             "link_problem_list": self.link_problem_list,
             "calls": self.calls,
+            "budget": self.budget,
             **({"plan": self.plan} if self.plan is not None else {}),
         }
 
@@ -117,6 +124,7 @@ class Engine:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.worker = worker or f"run@{socket.gethostname()}"
         self.should_stop = should_stop
+        self._allowances: dict[str, budget.Allowance] = {}
 
     def run(
         self, options: CycleOptions = CycleOptions(), assignment: Assignment | None = None
@@ -133,11 +141,12 @@ class Engine:
                 )
         result = CycleResult(run_id=run_id)
         self._set_budgets(now)
+        stopped_by: BudgetExhausted | None = None
         try:
             self._cycle(options, work, now, result)
         except BudgetExhausted as exc:
             result.status, result.exit_code = "budget", ExitCode.OK
-            result.message = f"stopped before the API budget ran out ({exc}); resumes next cycle"
+            stopped_by = exc
         except ConfigError as exc:
             result.status, result.exit_code = "failed", ExitCode.USAGE
             result.message = str(exc)
@@ -151,6 +160,7 @@ class Engine:
             "jira": self.remotes.jira_meter.snapshot(),
             "salesforce": self.remotes.crm_meter.snapshot(),
         }
+        self._say_budget(result, stopped_by, options, now)
         if not options.dry_run:
             self._finish(result, now)
         return result
@@ -163,6 +173,7 @@ class Engine:
         config, store = self.config, self.store
         save = not options.dry_run
         jira, crm = self.remotes.jira, self.remotes.crm
+        result.stage = "sign-in and metadata reads"
         prepare_jira(jira, store, now, refresh=options.full, save=save)
         field_ids = resolve_field_ids(jira, config)
         rules = rules_from_config(config.model_dump(mode="python"), field_ids)
@@ -170,31 +181,35 @@ class Engine:
         overlay = Overlay() if options.dry_run else None
         changes = Changes()
         held = list(work.projects) if work.projects is not None else None
-        if options.only != "push":
-            if held != []:
-                pull_jira(
-                    jira,
-                    store,
-                    jira_fields(field_ids),
-                    changes,
-                    now,
-                    full=options.full,
-                    overlay=overlay,
-                    projects=held,
-                    progress=options.progress,
-                )
-            if work.crm:
-                pull_crm(
-                    crm,
-                    store,
-                    config,
-                    changes,
-                    now,
-                    full=options.full,
-                    overlay=overlay,
-                    progress=options.progress,
-                )
-        result.pulled = dict(changes.counts)
+        result.stage = "pull"
+        try:
+            if options.only != "push":
+                if held != []:
+                    pull_jira(
+                        jira,
+                        store,
+                        jira_fields(field_ids),
+                        changes,
+                        now,
+                        full=options.full,
+                        overlay=overlay,
+                        projects=held,
+                        progress=options.progress,
+                    )
+                if work.crm:
+                    pull_crm(
+                        crm,
+                        store,
+                        config,
+                        changes,
+                        now,
+                        full=options.full,
+                        overlay=overlay,
+                        progress=options.progress,
+                    )
+        finally:  # what was stored before a budget stop or a fault counts as pulled
+            result.pulled = dict(changes.counts)
+        result.stage = "derive"
         if options.only == "pull" or self.should_stop():
             return
         digest = rules_digest(rules)
@@ -213,6 +228,7 @@ class Engine:
         # writes whose backoff is over, and what a budget stop left are due now.
         pushed = PushResult()
         shards = None if work.projects is None else work.shards()
+        result.stage = "push"
         try:
             push(store, jira, crm, now, result.run_id, pushed, shards, self.should_stop)
         finally:
@@ -221,6 +237,7 @@ class Engine:
         if config.report.upload and work.crm and not self.should_stop():
             from sync.report.upload import upload_reports  # Jinja2 only when uploads are on
 
+            result.stage = "report upload"
             uploads = upload_reports(config, store, crm, now, should_stop=self.should_stop)
             if uploads.uploaded:
                 pushed.count("report_uploads", len(uploads.uploaded))
@@ -311,17 +328,39 @@ class Engine:
     # -- budgets and bookkeeping ------------------------------------------------------------
 
     def _set_budgets(self, now: datetime) -> None:
-        limits = self.config.limits
         with self.store.read() as conn:
             used = {side: repo.calls_today(conn, side, now.date()) for side in SIDES}
-        self.remotes.jira_meter.reset(
-            max(0, min(limits.jira_calls_per_cycle, limits.jira_calls_per_day - used["jira"]))
-        )
-        self.remotes.crm_meter.reset(
-            max(
-                0,
-                min(limits.crm_calls_per_cycle, limits.crm_calls_per_day - used["salesforce"]),
-            )
+        self._allowances = budget.allowances(self.config, used)
+        self.remotes.jira_meter.reset(self._allowances["jira"].calls)
+        self.remotes.crm_meter.reset(self._allowances["salesforce"].calls)
+
+    def _say_budget(
+        self,
+        result: CycleResult,
+        exc: BudgetExhausted | None,
+        options: CycleOptions,
+        now: datetime,
+    ) -> None:
+        """The result's ``budget`` object, and for a budget stop the message saying which
+        budget stopped the cycle, the writes left queued and when the work resumes."""
+        if exc is None:
+            result.budget = budget.state(self._allowances, result.calls)
+            return
+        side = exc.side or "jira"
+        meter = self.remotes.jira_meter if side == "jira" else self.remotes.crm_meter
+        queued = None
+        if not options.dry_run:
+            with self.store.read() as conn:
+                counts = repo.counts(conn)
+            queued = counts["pending"] + counts["inflight"]
+        result.message, result.budget = budget.stopped(
+            side,
+            self._allowances,
+            result.calls,
+            spent=meter.remaining == 0,
+            queued=queued,
+            stage=result.stage,
+            now=now,
         )
 
     def _finish(self, result: CycleResult, now: datetime) -> None:

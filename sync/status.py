@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from sync import budget as budgets
 from sync.config import Config
 from sync.store import Store, default_url, repo
 from sync.store.db import sqlite_path
@@ -77,7 +78,7 @@ class Status:
     outbox: dict[str, dict[str, int]] = field(default_factory=dict)
     parked: list[dict[str, Any]] = field(default_factory=list)
     parked_total: int = 0
-    budget: dict[str, dict[str, int]] = field(default_factory=dict)
+    budget: dict[str, dict[str, Any]] = field(default_factory=dict)
     leases: list[dict[str, Any]] = field(default_factory=list)
     lock: dict[str, Any] = field(default_factory=dict)
     link_problems: list[dict[str, Any]] = field(default_factory=list)
@@ -134,9 +135,9 @@ class Status:
         )
         budget = Table(
             "API calls today (UTC) against [limits]",
-            ("side", "used", "per day", "left today", "per cycle"),
+            ("side", "used", "per day", "left today", "per cycle", "state"),
             [
-                (side, *(str(b[k]) for k in ("used", "per_day", "left", "per_cycle")))
+                (side, *(str(b[k]) for k in ("used", "per_day", "left", "per_cycle", "state")))
                 for side, b in self.budget.items()
             ],
             "no limits configured",
@@ -273,7 +274,7 @@ def missing_state_file(url: str | None) -> Path | None:
 def empty(config: Config, now: datetime | None = None) -> Status:
     """The status of a state store that does not exist yet."""
     status = Status(display_url(config.state.url), "sqlite", now or datetime.now(UTC), exists=False)
-    status.budget = _budget(config, {})
+    status.budget = _budget(config, {}, status.now)
     status.lock = {"held": False, "holder": None}
     return status
 
@@ -290,7 +291,7 @@ def collect(
         status.outbox = _outbox(conn)
         status.parked = [_parked(entry) for entry in repo.parked(conn, PARKED)]
         status.parked_total = sum(n["parked"] for n in status.outbox.values())
-        status.budget = _budget(config, repo.calls_on(conn, now.date()))
+        status.budget = _budget(config, repo.calls_on(conn, now.date()), now)
         status.link_problems = [
             _link_problem(p) for p in repo.iter_link_problems(conn, LINK_PROBLEMS)
         ]
@@ -419,21 +420,27 @@ def _parked(entry: repo.OutboxEntry) -> dict[str, Any]:
     }
 
 
-def _budget(config: Config, used: dict[str, int]) -> dict[str, dict[str, int]]:
-    limits = config.limits
-    caps = {
-        "jira": (limits.jira_calls_per_day, limits.jira_calls_per_cycle),
-        "salesforce": (limits.crm_calls_per_day, limits.crm_calls_per_cycle),
-    }
-    return {
-        side: {
-            "used": used.get(side, 0),
-            "per_day": per_day,
-            "left": max(0, per_day - used.get(side, 0)),
-            "per_cycle": per_cycle,
+def _budget(config: Config, used: dict[str, int], now: datetime) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for side, allowance in budgets.allowances(config, used).items():
+        left = allowance.left_today
+        resumes = None
+        if left == 0:  # cycles stop at once until the day's budget resets
+            resumes = budgets.next_midnight(now)
+            state = f"spent: cycles resume at {_when(resumes)}"
+        elif allowance.binding == "per_day":
+            state = f"low: the next cycle may make {left} calls"
+        else:
+            state = "ok"
+        out[side] = {
+            "used": allowance.used_today,
+            "per_day": allowance.per_day,
+            "left": left,
+            "per_cycle": allowance.per_cycle,
+            "state": state,
+            "resumes_at": _iso(resumes),
         }
-        for side, (per_day, per_cycle) in caps.items()
-    }
+    return out
 
 
 def _lease_state(owner: str | None, expires: datetime | None, now: datetime) -> str:
