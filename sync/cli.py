@@ -184,7 +184,7 @@ def run(
     from sync.store import LockHeld
 
     config = _config(ctx)
-    store = _store(config)
+    store = _reading_store(config) if dry_run else _store(config)
     try:
         with pull_bars(_bar_stream(ctx)) as progress:
             options = CycleOptions(
@@ -487,7 +487,7 @@ def reconcile_command(
     from sync.store import LockHeld
 
     config = _config(ctx)
-    store = _store(config)
+    store = _store(config) if apply else _reading_store(config)
     try:
         with pull_bars(_bar_stream(ctx)) as progress:
             report = _guarded(
@@ -627,6 +627,17 @@ def _store(config: Any) -> Any:
 
     try:
         return open_store(config.state.url)
+    except StoreError as exc:
+        _fail(ExitCode.USAGE, str(exc))
+
+
+def _reading_store(config: Any) -> Any:
+    """The store for a command that writes nothing to it (a dry run, a plain reconcile):
+    a missing one is not created (an empty one in memory stands in), none is migrated."""
+    from sync.store import StoreError, open_store_for_reading
+
+    try:
+        return open_store_for_reading(config.state.url)
     except StoreError as exc:
         _fail(ExitCode.USAGE, str(exc))
 
