@@ -136,6 +136,15 @@ class Engine:
         run_id = None
         if not options.dry_run:
             with self.store.transaction() as tx:
+                # Runs left "running" by a killed process: the caller holds the run lock
+                # (SQLite) or its shards' leases (PostgreSQL), so they can be told apart.
+                sqlite = self.store.dialect != "postgresql"
+                repo.mark_interrupted(
+                    tx,
+                    repo.dead_runs(
+                        tx, lock="mine" if sqlite else "unknown", leases_expire=not sqlite
+                    ),
+                )
                 run_id = repo.start_run(
                     tx, self.worker, dry_run=False, full=options.full, started_at=now
                 )

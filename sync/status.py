@@ -285,6 +285,7 @@ def collect(
     """Read the status from an opened store (no network, no lock taken)."""
     now = now or datetime.now(UTC)
     status = Status(display_url(config.state.url), store.dialect, now)
+    lock_before = lock_state(store)
     with store.read() as conn:
         status.runs = [_run(record) for record in repo.last_runs(conn, runs)]
         cursors = repo.all_cursors(conn)
@@ -310,7 +311,31 @@ def collect(
         for lease in list_leases(store.engine)
     ]
     status.lock = lock_state(store)
+    _show_interrupted(store, status.runs, lock_before, status.lock)
     return status
+
+
+def _show_interrupted(
+    store: Store, runs: list[dict[str, Any]], before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    """Show runs recorded as running whose process is gone as interrupted (the next cycle
+    records them so; status writes nothing): their pid on this host is gone, the SQLite run
+    lock was free (or held by another process) before and after the runs were read, or,
+    on PostgreSQL, their worker's shard leases expired."""
+    if not any(run["status"] == "running" for run in runs):
+        return
+    seen: repo.LockSeen = "unknown"
+    if store.dialect != "postgresql":
+        if before.get("held") is False and after.get("held") is False:
+            seen = "free"
+        elif before.get("held") and after.get("held") and before.get("pid") == after.get("pid"):
+            seen = int(after["pid"])
+    with store.read() as conn:
+        dead = repo.dead_runs(conn, lock=seen, leases_expire=store.dialect == "postgresql")
+    for run in runs:
+        why = dead.get(run["id"])
+        if why is not None and run["status"] == "running":
+            run["status"], run["error"] = "interrupted", why
 
 
 def _run(record: repo.RunRecord) -> dict[str, Any]:
