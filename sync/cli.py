@@ -45,15 +45,16 @@ class JiraMode(StrEnum):
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-                "level": record.levelname.lower(),
-                "logger": record.name,
-                "message": record.getMessage(),
-            },
-            ensure_ascii=False,
-        )
+        document: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        cycle = getattr(record, "cycle", None)  # serve's line per cycle, for log queries
+        if isinstance(cycle, dict):
+            document["cycle"] = cycle
+        return json.dumps(document, ensure_ascii=False, default=str)
 
 
 def _setup_logging(log_format: LogFormat, verbose: int, quiet: bool) -> None:
@@ -95,7 +96,7 @@ def main_options(
 ) -> None:
     """Options every command takes."""
     _setup_logging(log_format, verbose, quiet)
-    ctx.obj = {"config": config, "quiet": quiet, "log_format": log_format}
+    ctx.obj = {"config": config, "quiet": quiet, "log_format": log_format, "verbose": verbose}
 
 
 @app.command()
@@ -284,10 +285,13 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    _serve_logging(ctx)
+
     def ready(server: Any) -> None:
-        typer.echo(
-            f"serving /healthz and /metrics on {config.serve.listen}; cycles every {schedule.text}",
-            err=True,
+        logging.getLogger("sync.serve").info(
+            "serving /healthz and /metrics on %s; cycles every %s",
+            config.serve.listen,
+            schedule.text,
         )
 
     try:
@@ -301,6 +305,16 @@ def serve(
         )
     finally:
         store.close()
+
+
+def _serve_logging(ctx: typer.Context) -> None:
+    """`serve` logs its start-up and one line per cycle at INFO without -v (a service's
+    journal is its only output); -q still leaves only errors, -v/-vv raise the level."""
+    options = ctx.obj or {}
+    if options.get("quiet") or options.get("verbose"):
+        return
+    for name in ("sync.serve", "jira_crm_sync"):  # ours only: libraries stay at WARNING
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 @app.command("status")
