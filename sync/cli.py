@@ -189,7 +189,11 @@ def run(
     try:
         with pull_bars(_bar_stream(ctx)) as progress:
             options = CycleOptions(
-                dry_run=dry_run, full=full, only=only.value if only else None, progress=progress
+                dry_run=dry_run,
+                full=full,
+                only=only.value if only else None,
+                progress=progress,
+                push_progress=progress.pushed if progress is not None else None,
             )
             result = _guarded(
                 lambda: one_cycle(config, store, options), expected=(LockHeld,), store=store

@@ -29,7 +29,7 @@ from sync.config import Config
 from sync.derive import BatchedDerive, derive, projects_to_derive, rules_digest
 from sync.exitcodes import ExitCode
 from sync.pull import Changes, Overlay, PullProgress, crm_objects, pull_crm, pull_jira
-from sync.push import PushResult, push, record_batch, record_end
+from sync.push import PushProgress, PushResult, push, record_batch, record_end
 from sync.remote import (
     Remotes,
     jira_fields,
@@ -57,6 +57,8 @@ class CycleOptions:
     only: Literal["pull", "push"] | None = None
     #: Told how many records the pull has read so far (the CLI's progress bars).
     progress: PullProgress | None = field(default=None, compare=False)
+    #: Told each side's writes handled out of those due (the CLI's push bars).
+    push_progress: PushProgress | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -239,7 +241,17 @@ class Engine:
         shards = None if work.projects is None else work.shards()
         result.stage = "push"
         try:
-            push(store, jira, crm, now, result.run_id, pushed, shards, self.should_stop)
+            push(
+                store,
+                jira,
+                crm,
+                now,
+                result.run_id,
+                pushed,
+                shards,
+                self.should_stop,
+                progress=options.push_progress,
+            )
         finally:
             result.written = pushed.written
             result.failed = pushed.failed
