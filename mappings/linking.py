@@ -36,6 +36,14 @@ from mappings.sfid import canonical_id
 __all__ = ["LinkResult", "link_items"]
 
 _NO_VALUE = "no value"
+#: Characters of a bad link value a reason quotes (a text field can hold a whole page).
+_SHOWN = 60
+
+
+def _shown(value: str) -> str:
+    """A link value as a reason quotes it: in quotes, control and invisible characters
+    escaped (a reason is printed on terminals and in logs), at most :data:`_SHOWN` long."""
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +91,17 @@ class _AccountCheck:
         if verdict is None:
             account_id = canonical_id(value)
             if account_id is None:
-                verdict = (None, f"invalid account id {value!r}")
+                verdict = (None, f"invalid account id {_shown(value)}")
             elif account_id in self._customers:
                 verdict = (account_id, None)
             elif account_id in self._deleted:
-                verdict = (None, f"account deleted {account_id}")
+                # The value as the field holds it (what a person searches for), and the
+                # account it names when that is another form of the Id.
+                same = account_id == value
+                verdict = (
+                    None,
+                    f"account deleted {value}" + ("" if same else f" (= {account_id})"),
+                )
             else:
                 verdict = (None, f"unknown account id {value}")
             self.cache[value] = verdict

@@ -45,15 +45,16 @@ class JiraMode(StrEnum):
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-                "level": record.levelname.lower(),
-                "logger": record.name,
-                "message": record.getMessage(),
-            },
-            ensure_ascii=False,
-        )
+        document: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        cycle = getattr(record, "cycle", None)  # serve's line per cycle, for log queries
+        if isinstance(cycle, dict):
+            document["cycle"] = cycle
+        return json.dumps(document, ensure_ascii=False, default=str)
 
 
 def _setup_logging(log_format: LogFormat, verbose: int, quiet: bool) -> None:
@@ -95,7 +96,7 @@ def main_options(
 ) -> None:
     """Options every command takes."""
     _setup_logging(log_format, verbose, quiet)
-    ctx.obj = {"config": config, "quiet": quiet, "log_format": log_format}
+    ctx.obj = {"config": config, "quiet": quiet, "log_format": log_format, "verbose": verbose}
 
 
 @app.command()
@@ -184,11 +185,15 @@ def run(
     from sync.store import LockHeld
 
     config = _config(ctx)
-    store = _store(config)
+    store = _reading_store(config) if dry_run else _store(config)
     try:
         with pull_bars(_bar_stream(ctx)) as progress:
             options = CycleOptions(
-                dry_run=dry_run, full=full, only=only.value if only else None, progress=progress
+                dry_run=dry_run,
+                full=full,
+                only=only.value if only else None,
+                progress=progress,
+                push_progress=progress.pushed if progress is not None else None,
             )
             result = _guarded(
                 lambda: one_cycle(config, store, options), expected=(LockHeld,), store=store
@@ -212,17 +217,21 @@ def _print_cycle(result: Any, dry_run: bool) -> None:
     typer.echo(f"pulled: {join(result.pulled)}")
     typer.echo(f"planned: {join(result.planned)}")
     if dry_run:
+        _print_budget_stop(result)
+        _print_link_problems(result, "`jira-crm-sync run --dry-run --json` lists them")
         typer.echo("dry run: nothing was written, here or remotely; the plan:")
         for line in result.plan_text.splitlines():
             typer.echo(f"  {line}")
         _print_set_aside(result)
         return
     typer.echo(f"written: {join(result.written)}")
+    _print_budget_stop(result)
     for failure in result.failed:
         typer.echo(f"parked: {failure['side']} {failure['record']}: {failure['error']}")
     for conflict in result.conflicts:
         typer.echo(f"conflict: {conflict}")
     _print_set_aside(result)
+    _print_link_problems(result, "`jira-crm-sync status` lists them")
 
 
 #: Set-aside records a cycle's text output lists (status lists more).
@@ -238,6 +247,37 @@ def _print_set_aside(result: Any) -> None:
     more = result.quarantined_count - min(len(result.quarantined), SET_ASIDE_SHOWN)
     if more > 0:
         typer.echo(f"set aside: {more} more; `jira-crm-sync status` lists them")
+
+
+def _print_budget_stop(result: Any) -> None:
+    """Which API budget stopped the cycle, the writes left and when it resumes: the run
+    exits 0 (the next cycle goes on), so this line is where a person learns of it."""
+    if result.status == "budget":
+        typer.echo(f"budget: {result.message}")
+
+
+#: Link problems ``run`` prints (``--json`` and ``status`` list more).
+LINK_PROBLEMS_SHOWN = 10
+
+
+def _print_link_problems(result: Any, more: str) -> None:
+    """Work items whose link value could not be used: each with the reason (which names
+    the value) and the rule it fell back to, the first few of them."""
+    if not result.link_problems:
+        return
+    typer.echo(
+        f"link problems: {result.link_problems} (link values that could not be used; "
+        "fix them in Jira or in [link])"
+    )
+    shown = result.link_problem_list[:LINK_PROBLEMS_SHOWN]
+    for problem in shown:
+        if problem["item"] is None:  # an entry of the table itself, for the whole project
+            typer.echo(f"  [link.static] {problem['project']}: {problem['reason']}")
+            continue
+        fallback = f"linked by {problem['linked_by']}" if problem["linked_by"] else "left unlinked"
+        typer.echo(f"  {problem['item']} ({problem['project']}): {problem['reason']}; {fallback}")
+    if result.link_problems > len(shown):
+        typer.echo(f"  ... and {result.link_problems - len(shown)} more; {more}")
 
 
 @app.command()
@@ -266,10 +306,13 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    _serve_logging(ctx)
+
     def ready(server: Any) -> None:
-        typer.echo(
-            f"serving /healthz and /metrics on {config.serve.listen}; cycles every {schedule.text}",
-            err=True,
+        logging.getLogger("sync.serve").info(
+            "serving /healthz and /metrics on %s; cycles every %s",
+            config.serve.listen,
+            schedule.text,
         )
 
     try:
@@ -281,6 +324,16 @@ def serve(
         _fail(ExitCode.USAGE, str(exc))
     finally:
         store.close()
+
+
+def _serve_logging(ctx: typer.Context) -> None:
+    """`serve` logs its start-up and one line per cycle at INFO without -v (a service's
+    journal is its only output); -q still leaves only errors, -v/-vv raise the level."""
+    options = ctx.obj or {}
+    if options.get("quiet") or options.get("verbose"):
+        return
+    for name in ("sync.serve", "jira_crm_sync"):  # ours only: libraries stay at WARNING
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 @app.command("status")
@@ -467,7 +520,7 @@ def reconcile_command(
     from sync.store import LockHeld
 
     config = _config(ctx)
-    store = _store(config)
+    store = _store(config) if apply else _reading_store(config)
     try:
         with pull_bars(_bar_stream(ctx)) as progress:
             report = _guarded(
@@ -662,6 +715,17 @@ def _store(config: Any) -> Any:
 
     try:
         return open_store(config.state.url)
+    except StoreError as exc:
+        _fail(ExitCode.USAGE, str(exc))
+
+
+def _reading_store(config: Any) -> Any:
+    """The store for a command that writes nothing to it (a dry run, a plain reconcile):
+    a missing one is not created (an empty one in memory stands in), none is migrated."""
+    from sync.store import StoreError, open_store_for_reading
+
+    try:
+        return open_store_for_reading(config.state.url)
     except StoreError as exc:
         _fail(ExitCode.USAGE, str(exc))
 

@@ -23,12 +23,14 @@ from connectors.exceptions import (
     UnreachableError,
 )
 from mappings.config import Rules, rules_from_config
+from mappings.model import LinkProblem
 from mappings.validate import CrmCheck, IssueCheck
+from sync import budget
 from sync.config import Config
 from sync.derive import BatchedDerive, derive, projects_to_derive, rules_digest
 from sync.exitcodes import ExitCode
 from sync.pull import Changes, Overlay, PullProgress, crm_objects, pull_crm, pull_jira
-from sync.push import PushResult, push, record_batch, record_end
+from sync.push import PushProgress, PushResult, push, record_batch, record_end
 from sync.remote import (
     Remotes,
     jira_fields,
@@ -41,6 +43,9 @@ from sync.workers import Assignment, everything
 log = logging.getLogger(__name__)
 
 SIDES = ("jira", "salesforce")
+#: Link problems a cycle's result lists at most (``link_problems`` counts them all;
+#: ``status`` reads every stored one).
+LINK_PROBLEMS_LISTED = 1000
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class CycleOptions:
     only: Literal["pull", "push"] | None = None
     #: Told how many records the pull has read so far (the CLI's progress bars).
     progress: PullProgress | None = field(default=None, compare=False)
+    #: Told each side's writes handled out of those due (the CLI's push bars).
+    push_progress: PushProgress | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -73,7 +80,15 @@ class CycleResult:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     quarantined_count: int = 0
     released: int = 0
+    #: The first :data:`LINK_PROBLEMS_LISTED` of them: project, item (None: the
+    #: [link.static] table), reason naming the value, and the rule that linked it anyway.
+    link_problem_list: list[dict[str, Any]] = field(default_factory=list)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Whether an API budget stopped the cycle: which side's and which limit, the writes
+    #: left queued, when it resumes, and the calls left today per side (sync.budget).
+    budget: dict[str, Any] = field(default_factory=dict)
+    #: What the cycle was doing (the budget message says where it stopped).
+    stage: str = field(default="start", compare=False)
     plan: dict[str, Any] | None = None
     plan_text: str = ""
 
@@ -95,7 +110,9 @@ class CycleResult:
                 "released": self.released,
                 "records": self.quarantined,
             },
+            "link_problem_list": self.link_problem_list,
             "calls": self.calls,
+            "budget": self.budget,
             **({"plan": self.plan} if self.plan is not None else {}),
         }
 
@@ -119,6 +136,7 @@ class Engine:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.worker = worker or f"run@{socket.gethostname()}"
         self.should_stop = should_stop
+        self._allowances: dict[str, budget.Allowance] = {}
 
     def run(
         self, options: CycleOptions = CycleOptions(), assignment: Assignment | None = None
@@ -130,16 +148,26 @@ class Engine:
         run_id = None
         if not options.dry_run:
             with self.store.transaction() as tx:
+                # Runs left "running" by a killed process: the caller holds the run lock
+                # (SQLite) or its shards' leases (PostgreSQL), so they can be told apart.
+                sqlite = self.store.dialect != "postgresql"
+                repo.mark_interrupted(
+                    tx,
+                    repo.dead_runs(
+                        tx, lock="mine" if sqlite else "unknown", leases_expire=not sqlite
+                    ),
+                )
                 run_id = repo.start_run(
                     tx, self.worker, dry_run=False, full=options.full, started_at=now
                 )
         result = CycleResult(run_id=run_id)
         self._set_budgets(now)
+        stopped_by: BudgetExhausted | None = None
         try:
             self._cycle(options, work, now, result)
         except BudgetExhausted as exc:
             result.status, result.exit_code = "budget", ExitCode.OK
-            result.message = f"stopped before the API budget ran out ({exc}); resumes next cycle"
+            stopped_by = exc
         except ConfigError as exc:
             result.status, result.exit_code = "failed", ExitCode.USAGE
             result.message = str(exc)
@@ -153,6 +181,7 @@ class Engine:
             "jira": self.remotes.jira_meter.snapshot(),
             "salesforce": self.remotes.crm_meter.snapshot(),
         }
+        self._say_budget(result, stopped_by, options, now)
         if not options.dry_run:
             self._finish(result, now)
         return result
@@ -165,16 +194,18 @@ class Engine:
         config, store = self.config, self.store
         save = not options.dry_run
         jira, crm = self.remotes.jira, self.remotes.crm
+        result.stage = "sign-in and metadata reads"
         field_ids = prepare_jira(jira, store, now, config, refresh=options.full, save=save)
         rules = rules_from_config(config.model_dump(mode="python"), field_ids)
         prepare_crm(crm, store, now, crm_objects(config), refresh=options.full, save=save)
         overlay = Overlay() if options.dry_run else None
         changes = Changes()
         held = list(work.projects) if work.projects is not None else None
+        result.stage = "pull"
         try:
             self._pull(options, work, now, rules, field_ids, changes, overlay, held)
         finally:
-            # Kept when the pull stopped part way (a spent budget): what it stored counts.
+            # What was stored before a budget stop or a fault counts as pulled.
             result.pulled = dict(changes.counts)
             result.quarantined = [
                 {
@@ -187,6 +218,7 @@ class Engine:
             ]
             result.quarantined_count = changes.quarantined_count
             result.released = changes.released
+        result.stage = "derive"
         if options.only == "pull" or self.should_stop():
             self._set_aside_status(result)
             return
@@ -279,14 +311,26 @@ class Engine:
         # writes whose backoff is over, and what a budget stop left are due now.
         pushed = PushResult()
         shards = None if work.projects is None else work.shards()
+        result.stage = "push"
         try:
-            push(store, jira, crm, now, result.run_id, pushed, shards, self.should_stop)
+            push(
+                store,
+                jira,
+                crm,
+                now,
+                result.run_id,
+                pushed,
+                shards,
+                self.should_stop,
+                progress=options.push_progress,
+            )
         finally:
             result.written = pushed.written
             result.failed = pushed.failed
         if config.report.upload and work.crm and not self.should_stop():
             from sync.report.upload import upload_reports  # Jinja2 only when uploads are on
 
+            result.stage = "report upload"
             uploads = upload_reports(config, store, crm, now, should_stop=self.should_stop)
             if uploads.uploaded:
                 pushed.count("report_uploads", len(uploads.uploaded))
@@ -326,7 +370,11 @@ class Engine:
                 survey_window_days=config.satisfaction.survey.window_days,
             )
             plan = derived.plan
-            result.link_problems = len(derived.result.links.problems)
+            problems = derived.result.links.problems
+            result.link_problems = len(problems)
+            result.link_problem_list = [
+                link_problem_dict(p) for p in problems[:LINK_PROBLEMS_LISTED]
+            ]
             result.conflicts = [c.as_dict() for c in plan.conflicts]
             result.planned = {"salesforce_records": len(plan.crm), "jira_issues": len(plan.jira)}
             result.plan = plan.as_dict()
@@ -343,6 +391,7 @@ class Engine:
         )
         item_problems = 0
         table_problems: set[Any] = set()  # [link.static] problems: every batch repeats them
+        listed: list[dict[str, Any]] = []
         conflicts: list[dict[str, Any]] = []
         planned = {"salesforce_records": 0, "jira_issues": 0}
         for batch in batches:
@@ -351,6 +400,8 @@ class Engine:
                     table_problems.add(problem)
                 else:
                     item_problems += 1
+                    if len(listed) < LINK_PROBLEMS_LISTED:
+                        listed.append(link_problem_dict(problem))
             conflicts.extend(c.as_dict() for c in batch.plan.conflicts)
             planned["salesforce_records"] += len(batch.plan.crm)
             planned["jira_issues"] += len(batch.plan.jira)
@@ -358,6 +409,8 @@ class Engine:
             del batch  # before the next one is derived
         record_end(store, batches.end, now)
         result.link_problems = item_problems + len(table_problems)
+        table = [link_problem_dict(p) for p in sorted(table_problems, key=_problem_order)]
+        result.link_problem_list = (table + listed)[:LINK_PROBLEMS_LISTED]
         result.conflicts = conflicts
         result.planned = planned
         with store.transaction() as tx:
@@ -368,17 +421,39 @@ class Engine:
     # -- budgets and bookkeeping ------------------------------------------------------------
 
     def _set_budgets(self, now: datetime) -> None:
-        limits = self.config.limits
         with self.store.read() as conn:
             used = {side: repo.calls_today(conn, side, now.date()) for side in SIDES}
-        self.remotes.jira_meter.reset(
-            max(0, min(limits.jira_calls_per_cycle, limits.jira_calls_per_day - used["jira"]))
-        )
-        self.remotes.crm_meter.reset(
-            max(
-                0,
-                min(limits.crm_calls_per_cycle, limits.crm_calls_per_day - used["salesforce"]),
-            )
+        self._allowances = budget.allowances(self.config, used)
+        self.remotes.jira_meter.reset(self._allowances["jira"].calls)
+        self.remotes.crm_meter.reset(self._allowances["salesforce"].calls)
+
+    def _say_budget(
+        self,
+        result: CycleResult,
+        exc: BudgetExhausted | None,
+        options: CycleOptions,
+        now: datetime,
+    ) -> None:
+        """The result's ``budget`` object, and for a budget stop the message saying which
+        budget stopped the cycle, the writes left queued and when the work resumes."""
+        if exc is None:
+            result.budget = budget.state(self._allowances, result.calls)
+            return
+        side = exc.side or "jira"
+        meter = self.remotes.jira_meter if side == "jira" else self.remotes.crm_meter
+        queued = None
+        if not options.dry_run:
+            with self.store.read() as conn:
+                counts = repo.counts(conn)
+            queued = counts["pending"] + counts["inflight"]
+        result.message, result.budget = budget.stopped(
+            side,
+            self._allowances,
+            result.calls,
+            spent=meter.remaining == 0,
+            queued=queued,
+            stage=result.stage,
+            now=now,
         )
 
     def _finish(self, result: CycleResult, now: datetime) -> None:
@@ -406,6 +481,20 @@ def field_names(config: Config, ids: Any) -> dict[str, str]:
         ids.epic_link: "Epic Link",
     }
     return {k: v for k, v in names.items() if k}
+
+
+def link_problem_dict(problem: LinkProblem) -> dict[str, Any]:
+    """A link problem as ``run --json`` and ``reconcile --json`` list it."""
+    return {
+        "project": problem.project_key,
+        "item": problem.item_key,
+        "reason": problem.reason,
+        "linked_by": problem.linked_by,
+    }
+
+
+def _problem_order(problem: LinkProblem) -> tuple[str, str]:
+    return problem.project_key, problem.reason
 
 
 def finish_run(

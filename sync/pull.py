@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, Protocol, runtime_checkable
 
 from connectors import soql
 from connectors.jira import JiraConnector
@@ -40,6 +41,16 @@ JIRA_DELETE_SCAN_EVERY = timedelta(hours=1)
 #: Told, as pages arrive, how many records of a kind a pull has read so far, e.g.
 #: ``("jira_issues", 200)``: for progress bars (sync.progress).
 PullProgress = Callable[[str, int], None]
+
+
+@runtime_checkable
+class TakesTotals(Protocol):
+    """A progress that also shows totals (the bars): given one, the Jira pull asks how
+    many issues it will read (on Cloud one extra call, so never for a run off a terminal)."""
+
+    def total(self, what: str, n: int) -> None:
+        """``n`` records of ``what`` are expected."""
+
 
 ACCOUNT = "Account"
 CASE = "Case"
@@ -146,7 +157,8 @@ def pull_jira(
     if not full and len(cursors) == len(names):
         cursor = min(cursors, key=lambda c: c.updated_ms)
     pages = JiraPages(store, changes, now, overlay, progress, check, aside)
-    pull = jira.pull_issues(fields, cursor, projects)
+    on_total = partial(progress.total, "jira_issues") if isinstance(progress, TakesTotals) else None
+    pull = jira.pull_issues(fields, cursor, projects, on_total=on_total)
     for page in pull:
         pages.take(page)
     reached = pull.cursor or cursor

@@ -39,6 +39,10 @@ from sync.workers import JIRA_PREFIX, shard_of_record
 CRM_BATCH = 200
 OUTBOX_BATCH = 1000
 
+#: Told, as writes are sent, ``(side, handled so far, due at the start)`` per side
+#: ("salesforce", "jira"): for the push's progress bars (sync.progress).
+PushProgress = Callable[[str, int, int], None]
+
 
 @dataclass
 class PushResult:
@@ -80,6 +84,9 @@ def record_end(store: Store, end: DeriveEnd, now: datetime) -> None:
         _record_flags(tx, end.crm.customers, end.crm.flags, now)
         repo.clear_dirty(tx, end.marks)
         if end.everything:
+            # Projects no batch covered hold no issue any more: nor any link problem.
+            for project in {p.project_key for p in repo.iter_link_problems(tx)} - set(end.projects):
+                repo.set_link_problems(tx, project, [], at=now)
             covered = {JIRA_PREFIX + project for project in end.projects}
             gone = [e for e in repo.iter_unfinished_refs(tx) if e.shard not in covered]
             _drop_stale(tx, gone, set(), now)
@@ -138,6 +145,7 @@ def _record_projects(
     day = now.date()
     for project in derived.projects:
         repo.set_links(tx, project, links_by_project.get(project, []), at=now)
+    _record_link_problems(tx, derived, now)
     repo.put_progress(
         tx,
         [
@@ -185,6 +193,24 @@ def _record_projects(
         rows.append(_row("jira", jira_write.issue_key, "jira_update", jira_payload, run_id))
     repo.enqueue_many(tx, rows, now=now)
     return {"crm": len(plan.crm), "jira": len(plan.jira)}
+
+
+def _record_link_problems(tx: Any, derived: Derived, now: datetime) -> None:
+    """Replace the link problems of the derived projects (``status`` lists them): the work
+    items whose link value could not be used, why, and the rule that linked them anyway.
+    Problems of the [link.static] table itself name no item; they are in every run's output."""
+    by_project: dict[str, list[repo.LinkProblemRow]] = defaultdict(list)
+    for problem in derived.result.links.problems:
+        if problem.item_key is not None:
+            by_project[problem.project_key].append(
+                {
+                    "item_key": problem.item_key,
+                    "reason": problem.reason,
+                    "linked_by": problem.linked_by,
+                }
+            )
+    for project in derived.projects:
+        repo.set_link_problems(tx, project, by_project.get(project, []), at=now)
 
 
 def _drop_superseded(tx: Any, derived: Derived, now: datetime) -> None:
@@ -291,16 +317,56 @@ def push(
     result: PushResult,
     shards: list[str] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    *,
+    progress: PushProgress | None = None,
 ) -> None:
     """Send every due outbox row of ``shards`` (None: all): CRM upserts in collections of
     200, Jira one call each. ``should_stop`` is asked between writes: a stopping process
-    finishes the write in flight, records it, and leaves the rest queued."""
+    finishes the write in flight, records it, and leaves the rest queued. ``progress`` is
+    told each side's writes handled out of those due."""
     with store.transaction() as tx:
         # A crash's: writes are idempotent, Jira comments are checked before resending.
         suspect = {e.id for e in repo.inflight(tx, "jira") if shards is None or e.shard in shards}
         repo.requeue_inflight(tx, now=now, shards=shards)
-    _push_crm(store, crm, now, run_id, result, shards, should_stop)
-    _push_jira(store, jira, now, run_id, result, shards, should_stop, suspect)
+    crm_told = jira_told = None
+    if progress is not None:
+        with store.read() as conn:
+            totals = {target: _due_count(conn, target, now, shards) for target in ("crm", "jira")}
+        crm_told = _teller(progress, "salesforce", totals["crm"])
+        jira_told = _teller(progress, "jira", totals["jira"])
+    _push_crm(store, crm, now, run_id, result, shards, should_stop, crm_told)
+    _push_jira(store, jira, now, run_id, result, shards, should_stop, suspect, jira_told)
+
+
+def _due_count(conn: Any, target: str, now: datetime, shards: list[str] | None) -> int:
+    """How many writes :func:`repo.due` would hand out to ``target`` now (the bars' total)."""
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(outbox)
+        .where(
+            outbox.c.target == target,
+            outbox.c.state.in_(("pending", "parked")),
+            outbox.c.next_attempt_at <= now,
+            outbox.c.attempts < repo.MAX_ATTEMPTS,
+        )
+    )
+    if shards is not None:
+        stmt = stmt.where(outbox.c.shard.in_(shards))
+    return int(conn.scalar(stmt) or 0)
+
+
+def _teller(progress: PushProgress, side: str, total: int) -> Callable[[int], None]:
+    """Counts one side's handled writes and tells ``progress`` (at once: 0 of ``total``)."""
+    handled = 0
+
+    def tell(n: int) -> None:
+        nonlocal handled
+        handled += n
+        progress(side, handled, max(total, handled))
+
+    if total:
+        tell(0)  # the bar appears with its total before the first write
+    return tell
 
 
 def _due_batches(
@@ -326,6 +392,7 @@ def _push_crm(
     result: PushResult,
     shards: list[str] | None,
     should_stop: Callable[[], bool],
+    told: Callable[[int], None] | None = None,
 ) -> None:
     for due in _due_batches(store, "crm", now, shards):
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
@@ -367,6 +434,8 @@ def _push_crm(
                             )
                     repo.mark_done(tx, done, ledger, now=now)
                 result.count("salesforce_records", len(done))
+                if told is not None:
+                    told(len(batch))
 
 
 def _push_jira(
@@ -378,6 +447,7 @@ def _push_jira(
     shards: list[str] | None,
     should_stop: Callable[[], bool],
     suspect: set[int],
+    told: Callable[[int], None] | None = None,
 ) -> None:
     for due in _due_batches(store, "jira", now, shards):
         for entry in due:
@@ -393,6 +463,8 @@ def _push_jira(
                 with store.transaction() as tx:
                     repo.mark_failed(tx, entry.id, error, now)
                 result.failed.append({"side": "jira", "record": entry.record_key, "error": error})
+                if told is not None:
+                    told(1)
                 continue
             ledger = JiraLedger.from_dict(entry.payload["ledger"])
             with store.transaction() as tx:
@@ -402,6 +474,8 @@ def _push_jira(
                 else:
                     repo.mark_done(tx, [entry.id], [_jira_ledger_row(ledger, run_id)], now=now)
             result.count("jira_issues")
+            if told is not None:
+                told(1)
 
 
 def _apply_jira(

@@ -60,7 +60,7 @@ from mappings.validate import CrmCheck, IssueCheck
 from mappings.writes import RemoteJira
 from sync.config import Config
 from sync.derive import LEDGER_FIELD, Derived, derive
-from sync.engine import field_names, finish_run
+from sync.engine import field_names, finish_run, link_problem_dict
 from sync.exitcodes import ExitCode
 from sync.pull import ACCOUNT, CASE, Overlay, PullProgress, crm_objects, crm_queries
 from sync.pull import _store_page as store_crm_page  # the pull's own way to store a page
@@ -103,6 +103,9 @@ class ReconcileReport:
     parked: list[dict[str, Any]] = field(default_factory=list)
     unlinked_projects: list[dict[str, Any]] = field(default_factory=list)
     unlinked_customers: list[dict[str, Any]] = field(default_factory=list)
+    #: work items whose link value could not be used (the reason names the value), and
+    #: the rule each fell back to; item None: an entry of the [link.static] table.
+    link_problems: list[dict[str, Any]] = field(default_factory=list)
     deleted: list[dict[str, Any]] = field(default_factory=list)
     #: records read that the model cannot read, with why (left out, never stored).
     unreadable: list[dict[str, str]] = field(default_factory=list)
@@ -122,6 +125,7 @@ class ReconcileReport:
             "parked": max(self.parked_total, len(self.parked)),
             "unlinked_projects": len(self.unlinked_projects),
             "unlinked_customers": len(self.unlinked_customers),
+            "link_problems": len(self.link_problems),
             "deleted": len(self.deleted),
             "unreadable": len(self.unreadable),
             "written": sum(self.written.values()),
@@ -145,6 +149,7 @@ class ReconcileReport:
             "parked": self.parked,
             "unlinked_projects": self.unlinked_projects,
             "unlinked_customers": self.unlinked_customers,
+            "link_problems": self.link_problems,
             "deleted": self.deleted,
             "unreadable": self.unreadable,
             "written": self.written,
@@ -261,6 +266,7 @@ def _reconcile(
     ]
     report.duplicates = [*_report_duplicates(rules, read.reports), *comment_duplicates]
     report.unlinked_projects, report.unlinked_customers = _unlinked(derived)
+    report.link_problems = [link_problem_dict(p) for p in derived.result.links.problems]
     report.deleted = _deleted(read, derived, crm_remote, crm_ledger, jira_ledger)
     if report.applied:
         _apply(config, store, remotes, now, read, derived, report, still_mine)
@@ -765,6 +771,19 @@ def sections(report: ReconcileReport) -> list[Section]:
             "unlinked customers",
             ("account", "name", "suggested projects"),
             [(c["id"], c["name"], _suggestions(c)) for c in report.unlinked_customers],
+        ),
+        Section(
+            "link problems (values that could not be used)",
+            ("project", "item", "reason", "fell back to"),
+            [
+                (
+                    p["project"],
+                    p["item"] or "[link.static]",
+                    p["reason"],
+                    p["linked_by"] or ("-" if p["item"] is None else "unlinked"),
+                )
+                for p in report.link_problems
+            ],
         ),
         Section(
             "deleted",

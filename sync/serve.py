@@ -206,9 +206,10 @@ def serve_forever(
             started = time.monotonic()
             result = _cycle(engine, store, config, owner)
             if result is not None:
-                metrics.observe(result, time.monotonic() - started, store, config)
+                seconds = time.monotonic() - started
+                metrics.observe(result, seconds, store, config)
                 health.update(result)
-                log.info("cycle %s: %s %s", result.run_id, result.status, result.message)
+                log_cycle(result, seconds)
             cycles += 1
             if max_cycles is not None and cycles >= max_cycles:
                 break
@@ -219,6 +220,41 @@ def serve_forever(
         give_back(store, owner)
         server.shutdown()
         server.server_close()
+
+
+#: The log level of a cycle by its exit code: rejected records and unreachable remotes
+#: are warnings (the next cycles retry), config trouble and bugs errors.
+_LEVELS = {0: logging.INFO, 1: logging.WARNING, 3: logging.WARNING}
+
+
+def log_cycle(result: CycleResult, seconds: float) -> None:
+    """One line per cycle: what it did in words, and the same as a ``cycle`` object that
+    ``--log-format json`` writes with it (so the journal can be queried by field)."""
+    calls = {side: int(c.get("total", 0)) for side, c in result.calls.items()}
+    document = {
+        "run_id": result.run_id,
+        "status": result.status,
+        "exit_code": int(result.exit_code),
+        "seconds": round(seconds, 3),
+        "pulled": result.pulled,
+        "written": result.written,
+        "failed": len(result.failed),
+        "calls": calls,
+        "message": result.message,
+    }
+
+    def join(counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "nothing"
+
+    text = (
+        f"cycle {result.run_id}: {result.status} (exit {int(result.exit_code)}) in "
+        f"{seconds:.1f}s; pulled {join(result.pulled)}; wrote {join(result.written)}; "
+        f"calls {join(calls)}"
+    )
+    if result.message:
+        text += f"; {result.message}"
+    level = _LEVELS.get(int(result.exit_code), logging.ERROR)
+    log.log(level, "%s", text, extra={"cycle": document})
 
 
 def _cycle(engine: Engine, store: Store, config: Config, owner: str) -> CycleResult | None:

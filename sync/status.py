@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from sync import budget as budgets
 from sync.config import Config
 from sync.store import Store, default_url, repo
 from sync.store.db import sqlite_path
@@ -34,6 +35,8 @@ from sync.store.schema import outbox
 SIDES = ("jira", "salesforce")
 RUNS = 10
 PARKED = 50
+#: Link problems listed (``link_problems_total`` counts them all).
+LINK_PROBLEMS = 50
 NEVER = "-"
 
 
@@ -77,9 +80,11 @@ class Status:
     parked_total: int = 0
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     quarantined_total: int = 0
-    budget: dict[str, dict[str, int]] = field(default_factory=dict)
+    budget: dict[str, dict[str, Any]] = field(default_factory=dict)
     leases: list[dict[str, Any]] = field(default_factory=list)
     lock: dict[str, Any] = field(default_factory=dict)
+    link_problems: list[dict[str, Any]] = field(default_factory=list)
+    link_problems_total: int = 0
 
     @property
     def headline(self) -> str:
@@ -115,6 +120,8 @@ class Status:
             "quarantined_total": self.quarantined_total,
             "budget": self.budget,
             "leases": self.leases,
+            "link_problems": self.link_problems,
+            "link_problems_total": self.link_problems_total,
         }
 
     def tables(self) -> list[Table]:
@@ -132,9 +139,9 @@ class Status:
         )
         budget = Table(
             "API calls today (UTC) against [limits]",
-            ("side", "used", "per day", "left today", "per cycle"),
+            ("side", "used", "per day", "left today", "per cycle", "state"),
             [
-                (side, *(str(b[k]) for k in ("used", "per_day", "left", "per_cycle")))
+                (side, *(str(b[k]) for k in ("used", "per_day", "left", "per_cycle", "state")))
                 for side, b in self.budget.items()
             ],
             "no limits configured",
@@ -210,7 +217,8 @@ class Status:
             "none: every change pulled has been merged",
             frozenset({1}),
         )
-        tables = [runs, parked, aside, queue, budget, cursors, rederives]
+        tables = [runs, parked, aside, self._link_problems_table(), queue, budget, cursors]
+        tables.append(rederives)
         if self.dialect == "postgresql":
             tables.append(
                 Table(
@@ -230,6 +238,20 @@ class Status:
                 )
             )
         return tables
+
+    def _link_problems_table(self) -> Table:
+        title = "Link problems (values that could not be used)"
+        if self.link_problems_total > len(self.link_problems):
+            title += f" (the first {len(self.link_problems)} of {self.link_problems_total})"
+        return Table(
+            title,
+            ("project", "item", "reason", "fell back to"),
+            [
+                (p["project"], p["item"], p["reason"], p["linked_by"] or "unlinked")
+                for p in self.link_problems
+            ],
+            "none: no work item has a bad link value or was left unlinked",
+        )
 
     def lock_line(self) -> str:
         """Whether a run holds the store now."""
@@ -278,7 +300,7 @@ def missing_state_file(url: str | None) -> Path | None:
 def empty(config: Config, now: datetime | None = None) -> Status:
     """The status of a state store that does not exist yet."""
     status = Status(display_url(config.state.url), "sqlite", now or datetime.now(UTC), exists=False)
-    status.budget = _budget(config, {})
+    status.budget = _budget(config, {}, status.now)
     status.lock = {"held": False, "holder": None}
     return status
 
@@ -289,6 +311,7 @@ def collect(
     """Read the status from an opened store (no network, no lock taken)."""
     now = now or datetime.now(UTC)
     status = Status(display_url(config.state.url), store.dialect, now)
+    lock_before = lock_state(store)
     with store.read() as conn:
         status.runs = [_run(record) for record in repo.last_runs(conn, runs)]
         cursors = repo.all_cursors(conn)
@@ -308,7 +331,11 @@ def collect(
             for q in repo.iter_quarantined(conn, PARKED)
         ]
         status.quarantined_total = repo.count_quarantined(conn)
-        status.budget = _budget(config, repo.calls_on(conn, now.date()))
+        status.budget = _budget(config, repo.calls_on(conn, now.date()), now)
+        status.link_problems = [
+            _link_problem(p) for p in repo.iter_link_problems(conn, LINK_PROBLEMS)
+        ]
+        status.link_problems_total = repo.count_link_problems(conn)
         db_now = conn.scalar(sa.select(sa.func.now())) if store.dialect == "postgresql" else now
     status.cursors = [_cursor(c) for c in cursors if c.source != DIRTY]
     status.rederives = _rederives([c for c in cursors if c.source == DIRTY])
@@ -323,7 +350,31 @@ def collect(
         for lease in list_leases(store.engine)
     ]
     status.lock = lock_state(store)
+    _show_interrupted(store, status.runs, lock_before, status.lock)
     return status
+
+
+def _show_interrupted(
+    store: Store, runs: list[dict[str, Any]], before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    """Show runs recorded as running whose process is gone as interrupted (the next cycle
+    records them so; status writes nothing): their pid on this host is gone, the SQLite run
+    lock was free (or held by another process) before and after the runs were read, or,
+    on PostgreSQL, their worker's shard leases expired."""
+    if not any(run["status"] == "running" for run in runs):
+        return
+    seen: repo.LockSeen = "unknown"
+    if store.dialect != "postgresql":
+        if before.get("held") is False and after.get("held") is False:
+            seen = "free"
+        elif before.get("held") and after.get("held") and before.get("pid") == after.get("pid"):
+            seen = int(after["pid"])
+    with store.read() as conn:
+        dead = repo.dead_runs(conn, lock=seen, leases_expire=store.dialect == "postgresql")
+    for run in runs:
+        why = dead.get(run["id"])
+        if why is not None and run["status"] == "running":
+            run["status"], run["error"] = "interrupted", why
 
 
 def _run(record: repo.RunRecord) -> dict[str, Any]:
@@ -349,6 +400,16 @@ def _run(record: repo.RunRecord) -> dict[str, Any]:
             if isinstance(calls.get(side), dict) and "total" in calls[side]
         },
         "error": record.error,
+    }
+
+
+def _link_problem(record: repo.LinkProblemRecord) -> dict[str, Any]:
+    return {
+        "project": record.project_key,
+        "item": record.item_key,
+        "reason": record.reason,
+        "linked_by": record.linked_by,
+        "updated_at": _iso(record.updated_at),
     }
 
 
@@ -423,21 +484,27 @@ def _parked(entry: repo.OutboxEntry) -> dict[str, Any]:
     }
 
 
-def _budget(config: Config, used: dict[str, int]) -> dict[str, dict[str, int]]:
-    limits = config.limits
-    caps = {
-        "jira": (limits.jira_calls_per_day, limits.jira_calls_per_cycle),
-        "salesforce": (limits.crm_calls_per_day, limits.crm_calls_per_cycle),
-    }
-    return {
-        side: {
-            "used": used.get(side, 0),
-            "per_day": per_day,
-            "left": max(0, per_day - used.get(side, 0)),
-            "per_cycle": per_cycle,
+def _budget(config: Config, used: dict[str, int], now: datetime) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for side, allowance in budgets.allowances(config, used).items():
+        left = allowance.left_today
+        resumes = None
+        if left == 0:  # cycles stop at once until the day's budget resets
+            resumes = budgets.next_midnight(now)
+            state = f"spent: cycles resume at {_when(resumes)}"
+        elif allowance.binding == "per_day":
+            state = f"low: the next cycle may make {left} calls"
+        else:
+            state = "ok"
+        out[side] = {
+            "used": allowance.used_today,
+            "per_day": allowance.per_day,
+            "left": left,
+            "per_cycle": allowance.per_cycle,
+            "state": state,
+            "resumes_at": _iso(resumes),
         }
-        for side, (per_day, per_cycle) in caps.items()
-    }
+    return out
 
 
 def _lease_state(owner: str | None, expires: datetime | None, now: datetime) -> str:

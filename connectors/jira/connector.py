@@ -32,7 +32,7 @@ from jira.exceptions import JIRAError
 
 from connectors import jql
 from connectors.calls import CallMeter
-from connectors.exceptions import ConfigError, RemoteError
+from connectors.exceptions import ConfigError, ConnectorError, RemoteError
 from connectors.jira.errors import (
     ErrorBoundary,
     not_retried_by_client,
@@ -346,6 +346,8 @@ class JiraConnector:
         fields: Sequence[str],
         since: IssueCursor | None = None,
         projects: Sequence[str] | None = None,
+        *,
+        on_total: Callable[[int], None] | None = None,
     ) -> IssuePull:
         """Issues in scope updated since ``since`` (all when None), as pages of raw issues.
 
@@ -353,6 +355,10 @@ class JiraConnector:
         The lower bound is written in epoch milliseconds minus the overlap, so no user time
         zone shifts it; the pull drops (key, updated) pairs it already delivered. Read
         :attr:`IssuePull.cursor` after the last page and save it with what it covers.
+
+        ``on_total`` (progress bars) is told how many issues the search matches, where the
+        API says: Server's ``/search`` pages carry ``total``; Cloud's token pages do not,
+        so one ``POST /search/approximate-count`` is made first, only when it is given.
         """
         facts = self.connect()
         wanted = self._check_fields(fields)
@@ -360,11 +366,30 @@ class JiraConnector:
         bound = None
         if since is not None:
             bound = jql.updated_since(since.lower_bound(overlap_ms))
-        query = jql.all_of(self.scope_jql(projects), bound) + _ORDER
+        where = jql.all_of(self.scope_jql(projects), bound)
+        query = where + _ORDER
         started_ms = int(self._clock().timestamp() * 1000) + facts.clock_offset_ms
-        size = CLOUD_PAGE if facts.deployment == "cloud" else SERVER_PAGE
-        pages = self._search(query, ",".join(wanted), size)
+        cloud = facts.deployment == "cloud"
+        if on_total is not None and cloud:
+            total = self._approximate_count(where)
+            if total is not None:
+                on_total(total)
+        size = CLOUD_PAGE if cloud else SERVER_PAGE
+        pages = self._search(query, ",".join(wanted), size, None if cloud else on_total)
         return IssuePull(pages, since, overlap_ms, started_ms)
+
+    def _approximate_count(self, query: str) -> int | None:
+        """How many issues ``query`` matches, by Cloud's estimate (one call); None when
+        the site cannot say. Only for progress bars, so a refusal never stops a pull."""
+        try:
+            with self.boundary.guard("count the issues to pull", jql=query):
+                doc = self.client._get_json(
+                    "search/approximate-count", params={"jql": query}, use_post=True
+                )
+        except ConnectorError:
+            return None
+        count = doc.get("count") if isinstance(doc, dict) else None
+        return count if isinstance(count, int) and count >= 0 else None
 
     def list_keys(self, projects: Sequence[str] | None = None) -> Iterator[list[tuple[str, str]]]:
         """Every issue in scope as pages of (id, key), up to 5000 a page: for deletes."""
@@ -383,8 +408,15 @@ class JiraConnector:
             )
         return wanted
 
-    def _search(self, query: str, fields: str, page_size: int) -> Iterator[list[RawIssue]]:
-        """One search, paged the way the deployment requires."""
+    def _search(
+        self,
+        query: str,
+        fields: str,
+        page_size: int,
+        on_total: Callable[[int], None] | None = None,
+    ) -> Iterator[list[RawIssue]]:
+        """One search, paged the way the deployment requires (``on_total``: told the
+        ``total`` of Server's first page)."""
         if self.connect().deployment == "cloud":
 
             def fetch_token(token: str | None) -> Page:
@@ -403,7 +435,10 @@ class JiraConnector:
                 "fields": fields,
                 "validateQuery": "true",
             }
-            return self._get_page("search", params, query)
+            page = self._get_page("search", params, query)
+            if on_total is not None and start == 0 and isinstance(page.get("total"), int):
+                on_total(page["total"])
+            return page
 
         return offset_pages(fetch_offset, page_size)
 

@@ -15,6 +15,7 @@ from sync.store.db import (
     default_url,
     head_revision,
     open_store,
+    open_store_for_reading,
     upgrade,
 )
 from sync.store.locks import LockHeld, lease_shards, release, renew, run_lock
@@ -29,6 +30,7 @@ __all__ = [
     "head_revision",
     "lease_shards",
     "open_store",
+    "open_store_for_reading",
     "release",
     "renew",
     "run_lock",

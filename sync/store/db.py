@@ -35,6 +35,7 @@ __all__ = [
     "driver_problem",
     "head_revision",
     "open_store",
+    "open_store_for_reading",
     "sqlite_path",
     "storage_failure",
     "upgrade",
@@ -286,22 +287,33 @@ def _unusable(engine: Engine, err: sa.exc.DBAPIError) -> StoreError:
     return StoreError(f"cannot use {where}: {detail}; {what}")
 
 
-def _prepare_schema(engine: Engine) -> None:
+def _schema_state(engine: Engine) -> tuple[str | None, list[str]]:
+    """The database's revision, and its tables when it has none (empty: no tables)."""
     try:
         with engine.connect() as conn:
             revision = MigrationContext.configure(conn).get_current_revision()
             tables = sa.inspect(conn).get_table_names() if revision is None else []
     except sa.exc.DBAPIError as err:
         raise _unusable(engine, err) from err
-    if revision is None:
-        if tables:
-            raise StoreError(
-                f"the state database {_display(engine.url)} holds other tables "
-                f"({', '.join(sorted(tables)[:5])}) but no jira-crm-sync schema; "
-                "point [state].url at an empty database or schema"
-            )
+    return revision, tables
+
+
+def _prepare_schema(engine: Engine) -> None:
+    revision, tables = _schema_state(engine)
+    if revision is None and not tables:
         upgrade(engine)
         return
+    _check_schema(engine, revision, tables)
+
+
+def _check_schema(engine: Engine, revision: str | None, tables: list[str]) -> None:
+    """Refuse a database that is not at this version's schema, saying what to do."""
+    if revision is None:
+        raise StoreError(
+            f"the state database {_display(engine.url)} holds other tables "
+            f"({', '.join(sorted(tables)[:5])}) but no jira-crm-sync schema; "
+            "point [state].url at an empty database or schema"
+        )
     head = head_revision()
     if revision != head:
         script = ScriptDirectory.from_config(alembic_config())
@@ -352,6 +364,32 @@ class Store:
     def close(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
+
+
+def open_store_for_reading(url: str | sa.URL | None = None, **kwargs: Any) -> Store:
+    """The state store for a command that writes nothing to it (``run --dry-run``,
+    ``reconcile`` without ``--apply``): never created, never migrated.
+
+    A SQLite file that does not exist, or a database without any table, is read as an
+    empty store that lives in memory only (a first sync's plan); a store at another
+    schema raises :class:`StoreError` asking for ``jira-crm-sync db upgrade``, as
+    :func:`open_store` does: this version's queries cannot read an older schema.
+    """
+    url = sa.make_url(url or default_url())
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return open_store("sqlite://")
+    engine = create_engine(url, **kwargs)
+    try:
+        revision, tables = _schema_state(engine)
+        if revision is None and not tables:
+            engine.dispose()
+            return open_store("sqlite://")
+        _check_schema(engine, revision, tables)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine)
 
 
 def open_store(url: str | sa.URL | None = None, *, migrate: bool = True, **kwargs: Any) -> Store:

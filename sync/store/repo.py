@@ -95,14 +95,18 @@ from sync.store.records import (
 )
 from sync.store.runs import (
     RUN_STATUSES,
+    LockSeen,
     RunRecord,
     add_calls,
     calls_on,
     calls_today,
+    dead_runs,
     finish_run,
     get_run,
     last_runs,
+    mark_interrupted,
     start_run,
+    worker_process,
 )
 from sync.store.writes import (
     MAX_ATTEMPTS,
@@ -148,6 +152,7 @@ __all__ = [
     "LinkProblemRow",
     "LinkRecord",
     "LinkRow",
+    "LockSeen",
     "OutboxEntry",
     "OutboxRef",
     "OutboxRow",
@@ -176,6 +181,7 @@ __all__ = [
     "count_link_problems",
     "count_quarantined",
     "counts",
+    "dead_runs",
     "default_backoff",
     "delete_flags",
     "delete_links_for_customers",
@@ -211,6 +217,7 @@ __all__ = [
     "mark_done",
     "mark_failed",
     "mark_inflight",
+    "mark_interrupted",
     "mark_items_deleted",
     "mark_surveys_deleted",
     "parked",
@@ -235,4 +242,5 @@ __all__ = [
     "upsert_cases",
     "upsert_items",
     "upsert_surveys",
+    "worker_process",
 ]

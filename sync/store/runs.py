@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sync.store._sql import aware, insert_for, utcnow
-from sync.store.schema import api_usage, runs
+from sync.store.schema import api_usage, leases, runs
 
 __all__ = [
     "RUN_STATUSES",
+    "LockSeen",
     "RunRecord",
     "add_calls",
     "calls_on",
     "calls_today",
+    "dead_runs",
     "finish_run",
     "get_run",
     "last_runs",
+    "mark_interrupted",
     "start_run",
+    "worker_process",
 ]
 
 #: The statuses the engine records (not enforced: the column is free text).
@@ -132,3 +138,82 @@ def calls_on(conn: Connection, day: date) -> dict[str, int]:
     """API calls per side on ``day``, for ``status``."""
     stmt = sa.select(api_usage.c.side, api_usage.c.calls).where(api_usage.c.day == day)
     return {side: int(calls) for side, calls in conn.execute(stmt)}
+
+
+# --- runs whose process is gone ----------------------------------------------------------------
+
+#: What is known of the run lock when looking for dead runs: "mine" (the caller holds it),
+#: "free", the pid of the process holding it, or "unknown".
+LockSeen = Literal["mine", "free", "unknown"] | int
+
+
+def worker_process(worker: str) -> tuple[str, int] | None:
+    """(host, pid) of a worker named ``kind@host:pid`` (sync.runner.worker_name); None for
+    a name without a pid."""
+    named, sep, pid = worker.rpartition(":")
+    if not sep or not pid.isdigit() or "@" not in named:
+        return None
+    return named.split("@", 1)[1], int(pid)
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, under another user
+        return False
+    return False
+
+
+def dead_runs(conn: Connection, *, lock: LockSeen, leases_expire: bool) -> dict[int, str]:
+    """Runs recorded as running that cannot be running any more, each with why.
+
+    A run holds the SQLite run lock from its start to its end, so with the lock free (or
+    held by the caller, or by another process) a recorded run of any other process is
+    over; a run of a worker on this host whose process is gone is over; and on PostgreSQL
+    (``leases_expire``) a run whose worker holds no unexpired shard lease is over (a dead
+    worker's leases expire, a live one renews them). Such a run was killed or its machine
+    stopped: its writes are safe (see the outbox), and the next cycle goes on from them.
+    """
+    found = list(
+        conn.execute(sa.select(runs.c.id, runs.c.worker).where(runs.c.status == "running"))
+    )
+    if not found:
+        return {}
+    live: set[str] = set()
+    if leases_expire:
+        live = set(
+            conn.scalars(
+                sa.select(leases.c.owner).where(
+                    leases.c.owner.is_not(None), leases.c.expires_at > sa.func.now()
+                )
+            )
+        )
+    here = socket.gethostname()
+    dead: dict[int, str] = {}
+    for run_id, worker in found:
+        process = worker_process(worker)
+        if process is not None and process[0] == here and _process_gone(process[1]):
+            dead[run_id] = f"interrupted: its process {process[1]} on {here} is gone"
+        elif lock in ("mine", "free"):
+            dead[run_id] = (
+                "interrupted: it no longer holds the run lock, which a run holds to its end"
+            )
+        elif isinstance(lock, int) and process is not None and process[1] != lock:
+            dead[run_id] = "interrupted: another process holds the run lock"
+        elif leases_expire and worker not in live:
+            dead[run_id] = "interrupted: its worker's shard leases expired"
+    return dead
+
+
+def mark_interrupted(conn: Connection, dead: dict[int, str]) -> int:
+    """Record runs of :func:`dead_runs` as ``interrupted``, with why (when they ended is
+    not known, so ``finished_at`` stays empty)."""
+    for run_id, why in dead.items():
+        conn.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id, runs.c.status == "running")
+            .values(status="interrupted", error=why)
+        )
+    return len(dead)

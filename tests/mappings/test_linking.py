@@ -118,6 +118,28 @@ def test_problems_say_why() -> None:
     assert all(problem.linked_by is None for problem in result.problems)
 
 
+def test_a_reason_quotes_the_bad_value_itself_escaped_and_bounded() -> None:
+    """Reasons are printed by run, status and reconcile: a value with terminal escapes or
+    a line break must not reach a terminal raw, and a pasted page must not fill it."""
+    pasted = "Acme Corporation, see the contract " * 10
+    result = link(
+        [
+            issue("APOLLO-1", account="Acme\x1b[2J\nCorp\u202e"),
+            issue("APOLLO-2", account=pasted),
+            issue("APOLLO-3", account=GONE[:15]),
+            issue("APOLLO-4", account=GONE.lower()),
+        ]
+    )
+    got = reasons(result)
+    assert got["APOLLO-1"] == "invalid account id 'Acme\\x1b[2J\\nCorp\\u202e'"
+    assert got["APOLLO-2"] == f"invalid account id {pasted[:60] + '…'!r}"
+    # The value as the Jira field holds it (what a person searches for), then the account.
+    assert got["APOLLO-3"] == f"account deleted {GONE[:15]} (= {GONE})"
+    assert got["APOLLO-4"] == f"account deleted {GONE.lower()} (= {GONE})"
+    for reason in got.values():
+        assert reason.isprintable() and len(reason) < 100
+
+
 def test_crm_field_links_the_rest_of_a_project_to_every_account_naming_it() -> None:
     result = link(
         [

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from connectors.sandbox.config_file import write_sandbox_config
+from connectors.sandbox.faults import Fault
 from connectors.sandbox.stack import Sandbox
 from sync.store import open_store
 from sync.store.locks import list_leases
@@ -130,6 +131,46 @@ def test_a_bad_schedule_is_a_config_error(sandbox: Sandbox, tmp_path: Path) -> N
     )
     assert result.returncode == 2
     assert "neither an interval" in result.stderr
+
+
+def test_serve_logs_each_cycle_at_info_and_a_failing_one_as_a_warning(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """What the shipped unit's journal gets (--log-format json, no -v): the start-up line
+    and one JSON line per cycle, failures at WARNING; -q leaves only errors."""
+    config = _config(sandbox, tmp_path / "c.toml", f"sqlite:///{tmp_path / 's.db'}", _free_port())
+    # The first cycle's search answers a truncated page: that cycle fails (exit 3).
+    sandbox.jira_app.faults.add(Fault(kind="truncated", count=1, endpoint="search/jql"))
+    served = subprocess.run(
+        [str(ENTRY), "--config", str(config), "--log-format", "json", "serve", "--cycles", "2"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert served.returncode == 0, served.stderr
+    lines = [json.loads(line) for line in served.stderr.splitlines()]  # every line is JSON
+    assert lines[0]["level"] == "info"
+    assert lines[0]["message"].startswith("serving /healthz and /metrics on 127.0.0.1:")
+    cycles = [line for line in lines if "cycle" in line]
+    assert [(c["level"], c["cycle"]["status"], c["cycle"]["exit_code"]) for c in cycles] == [
+        ("warning", "failed", 3),
+        ("info", "ok", 0),
+    ]
+    failed, ok = (c["cycle"] for c in cycles)
+    assert "search issues" in failed["message"] and failed["message"] in cycles[0]["message"]
+    assert ok["pulled"]["jira_issues"] == len(sandbox.jira.issues)
+    assert ok["written"]["salesforce_records"] > 0 and ok["calls"]["jira"] > 0
+    assert cycles[1]["message"].startswith(f"cycle {ok['run_id']}: ok (exit 0) in ")
+
+    quiet = subprocess.run(
+        [str(ENTRY), "--config", str(config), "-q", "serve", "--cycles", "1"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (quiet.returncode, quiet.stderr) == (0, "")
 
 
 def test_two_workers_split_the_shards_and_one_takes_over(

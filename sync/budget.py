@@ -1,0 +1,134 @@
+"""The API budget of a cycle per side, from ``[limits]``, and what to say when it stops one.
+
+A cycle may spend, per side, the per-cycle limit or what is left of the day's, whichever is
+less. When a side's calls run out the cycle stops cleanly (SPEC section 7): this module
+names which budget it was (per cycle, per day, or the remote's own daily limit), how
+many writes wait in the outbox, and when the work resumes (the next cycle; 00:00 UTC for
+the daily budget; when Salesforce frees calls for the org's limit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Literal
+
+from sync.config import Config
+
+#: Sides as the meters and the run history name them, and as people read them.
+SIDE_NAMES = {"jira": "Jira", "salesforce": "Salesforce"}
+#: The [limits] keys of each side: (per cycle, per day).
+SETTINGS = {
+    "jira": ("jira_calls_per_cycle", "jira_calls_per_day"),
+    "salesforce": ("crm_calls_per_cycle", "crm_calls_per_day"),
+}
+
+Limit = Literal["per_cycle", "per_day", "remote"]
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What one side may spend this cycle, and which limit sets it."""
+
+    side: str
+    per_cycle: int
+    per_day: int
+    used_today: int  # before this cycle
+
+    @property
+    def left_today(self) -> int:
+        """Calls left of the day's budget when the cycle started."""
+        return max(0, self.per_day - self.used_today)
+
+    @property
+    def calls(self) -> int:
+        """The cycle's budget: the per-cycle limit within what is left of the day."""
+        return min(self.per_cycle, self.left_today)
+
+    @property
+    def binding(self) -> Limit:
+        """The limit that sets :attr:`calls` (per day when the day's rest is the smaller)."""
+        return "per_day" if self.left_today <= self.per_cycle else "per_cycle"
+
+
+def allowances(config: Config, used_today: dict[str, int]) -> dict[str, Allowance]:
+    """Each side's allowance for a cycle, given the calls already made today (UTC)."""
+    limits = config.limits
+    caps = {
+        "jira": (limits.jira_calls_per_cycle, limits.jira_calls_per_day),
+        "salesforce": (limits.crm_calls_per_cycle, limits.crm_calls_per_day),
+    }
+    return {
+        side: Allowance(side, per_cycle, per_day, used_today.get(side, 0))
+        for side, (per_cycle, per_day) in caps.items()
+    }
+
+
+def next_midnight(now: datetime) -> datetime:
+    """00:00 UTC after ``now``: when the daily budget (counted per UTC day) starts again."""
+    day = now.astimezone(UTC).date() + timedelta(days=1)
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def left_today(given: dict[str, Allowance], calls: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Calls left of each side's daily budget after this cycle's ``calls``."""
+    return {
+        side: max(0, a.left_today - int((calls.get(side) or {}).get("total", 0)))
+        for side, a in given.items()
+    }
+
+
+def state(given: dict[str, Allowance], calls: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The ``budget`` object of a cycle the budget did not stop."""
+    return {"stopped": False, "left_today": left_today(given, calls)}
+
+
+def stopped(
+    side: str,
+    given: dict[str, Allowance],
+    calls: dict[str, dict[str, Any]],
+    *,
+    spent: bool,
+    queued: int | None,
+    stage: str,
+    now: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """The message and ``budget`` object of a cycle stopped by ``side``'s budget.
+
+    ``spent``: our meter refused the call (our [limits]); otherwise the remote refused it
+    (Salesforce's REQUEST_LIMIT_EXCEEDED: the org's own daily limit)."""
+    name = SIDE_NAMES.get(side, side)
+    allowance = given.get(side)
+    limit: Limit = allowance.binding if spent and allowance is not None else "remote"
+    setting: str | None = None
+    allowed: int | None = None
+    resumes_at: datetime | None = None
+    if limit == "remote":
+        what = f"{name}'s own daily API limit for the org"
+        resumes = "when Salesforce frees calls (its limit is a rolling 24 hours)"
+    else:
+        assert allowance is not None
+        per_cycle, per_day = SETTINGS[side]
+        setting = per_cycle if limit == "per_cycle" else per_day
+        allowed = allowance.per_cycle if limit == "per_cycle" else allowance.per_day
+        when = "per cycle" if limit == "per_cycle" else "per day"
+        what = f"the {name} API budget {when} ([limits] {setting} = {allowed})"
+        if limit == "per_cycle":
+            resumes = "next cycle"
+        else:
+            resumes_at = next_midnight(now)
+            resumes = f"at 00:00 UTC ({resumes_at:%Y-%m-%d %H:%MZ}), when the day's budget resets"
+    waiting = "" if queued is None else f"; {queued} write(s) left queued"
+    message = f"stopped by {what} during the {stage}{waiting}; resumes {resumes}"
+    return message, {
+        "stopped": True,
+        "side": side,
+        "limit": limit,
+        "setting": setting,
+        "allowed": allowed,
+        "stage": stage,
+        "queued_writes": queued,
+        "resumes": resumes,
+        "resumes_at": resumes_at.isoformat() if resumes_at else None,
+        "left_today": left_today(given, calls),
+    }

@@ -1,0 +1,115 @@
+"""A cycle the API budget stops says so (SPEC section 7: it exits 0 and resumes): which
+side's budget, per cycle or per day, the writes left queued and when the work resumes, in
+`run` text and `run --json` (``budget``), with what was pulled before the stop still
+counted; `status` shows a spent daily budget. The commands run in-process (typer's
+runner) over the HTTPS sandbox."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.sandbox.server import Tls
+from sync.cli import app
+from sync.store import repo
+from tests.sync.e2e import ANCHOR, SyncEnv, make_sandbox, sync_env
+
+
+@pytest.fixture
+def env(store_url: str, tmp_path: Path, tls: Tls) -> Iterator[SyncEnv]:
+    box = make_sandbox(150, 20, seed=2, anchor=ANCHOR)
+    with sync_env(box, tmp_path, store_url, tls) as opened:
+        yield opened
+
+
+def cli(env: SyncEnv, *args: str) -> tuple[int, str, str]:
+    """``jira-crm-sync --config <env's config> <args>`` in-process: (exit, stdout, stderr)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(app, ["--config", str(env.config_path), *args])
+    finally:  # the CLI points the root logger at its own (captured) stderr
+        root.handlers[:], root.level = handlers, level
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _queued(env: SyncEnv) -> int:
+    with env.store.read() as conn:
+        counts = repo.counts(conn)
+    return counts["pending"] + counts["inflight"]
+
+
+def test_a_run_the_cycle_budget_stops_says_which_what_is_left_and_when(env: SyncEnv) -> None:
+    # 6 reads and 4 of the first sync's 32 Jira writes fit; the rest waits for later cycles.
+    env.edit_config("jira_calls_per_cycle = 5000", "jira_calls_per_cycle = 10")
+
+    code, out, err = cli(env, "run", "--json")
+    assert code == 0, err
+    doc: dict[str, Any] = json.loads(out)
+    assert doc["status"] == "budget"
+    assert doc["pulled"]["jira_issues"] == len(env.box.jira.issues)
+    queued = _queued(env)
+    assert queued > 0 and doc["written"]["jira_issues"] + queued == doc["planned"]["jira_issues"]
+    stop = doc["budget"]
+    assert (stop["stopped"], stop["side"], stop["limit"]) == (True, "jira", "per_cycle")
+    assert (stop["setting"], stop["allowed"], stop["stage"]) == ("jira_calls_per_cycle", 10, "push")
+    assert stop["queued_writes"] == queued and stop["resumes"] == "next cycle"
+    assert stop["resumes_at"] is None
+    assert doc["message"] == (
+        "stopped by the Jira API budget per cycle ([limits] jira_calls_per_cycle = 10) during "
+        f"the push; {queued} write(s) left queued; resumes next cycle"
+    )
+
+    code, text, err = cli(env, "run")
+    assert (code, err) == (0, "")
+    left = _queued(env)
+    assert (
+        "budget: stopped by the Jira API budget per cycle ([limits] jira_calls_per_cycle = 10) "
+        f"during the push; {left} write(s) left queued; resumes next cycle"
+    ) in text
+
+    env.edit_config("jira_calls_per_cycle = 10", "jira_calls_per_cycle = 5000")
+    code, out, _err = cli(env, "run", "--json")
+    finished = json.loads(out)
+    assert (code, finished["status"], _queued(env)) == (0, "ok", 0)
+    assert finished["budget"]["stopped"] is False
+    assert set(finished["budget"]["left_today"]) == {"jira", "salesforce"}
+
+
+def test_a_daily_budget_stop_keeps_what_was_pulled_and_resumes_at_midnight_utc(
+    env: SyncEnv,
+) -> None:
+    # Sign-in and three describes fit; the pull's one Composite call does not.
+    env.edit_config("crm_calls_per_day = 100000", "crm_calls_per_day = 4")
+    before = datetime.now(UTC)
+
+    code, text, err = cli(env, "run")
+    assert (code, err) == (0, "")
+    # The Jira pull stored its issues before the CRM side ran out: they count.
+    assert text.startswith(f"pulled: {len(env.box.jira.issues)} jira_issues\n"), text
+    midnight = datetime.combine(before.date() + timedelta(days=1), datetime.min.time(), UTC)
+    assert (
+        "budget: stopped by the Salesforce API budget per day ([limits] crm_calls_per_day = 4) "
+        "during the pull; 0 write(s) left queued; resumes at 00:00 UTC "
+        f"({midnight:%Y-%m-%d %H:%M}Z), when the day's budget resets"
+    ) in text
+
+    code, out, _err = cli(env, "run", "--json")
+    doc = json.loads(out)
+    assert (code, doc["status"]) == (0, "budget")
+    assert doc["budget"]["limit"] == "per_day"
+    assert doc["budget"]["left_today"]["salesforce"] == 0
+    assert datetime.fromisoformat(doc["budget"]["resumes_at"]) == midnight
+
+    code, out, _err = cli(env, "status", "--json")
+    side = json.loads(out)["budget"]["salesforce"]
+    assert (side["left"], datetime.fromisoformat(side["resumes_at"])) == (0, midnight)
+    assert side["state"].startswith("spent: cycles resume at")
+    assert "spent: cycles resume at" in cli(env, "status")[1]
