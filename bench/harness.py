@@ -22,17 +22,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import sqlalchemy as sa
-
 from bench.cycle import measure_cycle, run_cycle, run_reconcile
 from bench.model import Work
 from connectors.sandbox.config_file import write_sandbox_config
 from connectors.sandbox.schema import SF_REPORT_EXTERNAL_ID, SF_REPORT_OBJECT
 from connectors.sandbox.stack import Sandbox
+from mappings.text import MARKER_PREFIX
 from sync.config import load_config
-from sync.derive import LEDGER_FIELD
 from sync.store import open_store
-from sync.store.schema import write_ledger
 
 Transport = Literal["https", "inprocess"]
 #: Objects the product queries (their changes are what a cycle must read).
@@ -161,24 +158,15 @@ class BenchWorld:
             live = {name: len(sf.records(name)) for name in QUERIED}
         return Snapshot(updated, owned, stamps, reports, live)
 
-    def _ledger_commented(self, keys: set[str]) -> int:
-        """Issues of ``keys`` (those still in Jira) whose ledger records a flag comment of
-        ours: the comments reconcile must read back (the others are not ours to judge)."""
-        store = open_store(self.state_url)
-        try:
-            with store.read() as conn:
-                rows = conn.execute(
-                    sa.select(write_ledger.c.record_key, write_ledger.c.value).where(
-                        write_ledger.c.target == "jira", write_ledger.c.field == LEDGER_FIELD
-                    )
-                )
-                return sum(
-                    1
-                    for key, value in rows
-                    if key in keys and isinstance(value, dict) and value.get("flags")
-                )
-        finally:
-            store.close()
+    def _carrying_markers(self, keys: set[str]) -> int:
+        """Issues of ``keys`` (those still in Jira) with a comment carrying our flag marker:
+        what reconcile's one marker search finds, and whose comments it must read back."""
+        with self.box.jira_app.lock:
+            return sum(
+                1
+                for key, comments in self.box.jira.comments.items()
+                if key in keys and any(MARKER_PREFIX in str(c.body) for c in comments)
+            )
 
     def _work(self, before: Snapshot, after: Snapshot, *, key_scan: bool, reconcile: bool) -> Work:
         """What the cycle between ``before`` and ``after`` had to do."""
@@ -186,10 +174,10 @@ class BenchWorld:
         commented = 0
         if reconcile:
             # Everything, once: every issue, every live account and case, every report
-            # record; and the comments of each issue carrying any.
+            # record; one marker search, and the comments of each issue it finds.
             jira_read = len(before.jira_updated)
             crm_read = {**before.crm_live, "reports": len(before.reports)}
-            commented = self._ledger_commented(set(before.jira_updated))
+            commented = self._carrying_markers(set(before.jira_updated))
         elif previous is None:
             jira_read = len(before.jira_updated)
             crm_read = {name: len(stamps) for name, stamps in before.crm_stamps.items()}
@@ -216,6 +204,7 @@ class BenchWorld:
             jira_written=jira_written,
             crm_written=crm_written,
             jira_comment_reads=commented,
+            marker_search=reconcile,
         )
 
     # -- cycles ---------------------------------------------------------------------------

@@ -67,7 +67,9 @@ class Work:
     moves ``updated``); ``crm_read`` records per queried object changed since then;
     ``key_scan`` whether the cycle must list every key to find Jira deletes (``scope``
     keys); ``first`` whether no metadata is cached yet; ``jira_written`` issues and
-    ``crm_written`` report records whose content had to change.
+    ``crm_written`` report records whose content had to change; ``marker_search`` whether
+    the issues carrying our flag markers are looked up (reconcile: one keys-only search;
+    ``jira_comment_reads`` of them).
     """
 
     jira_read: int
@@ -79,12 +81,15 @@ class Work:
     crm_written: int
     crm_objects: int = 3
     jira_comment_reads: int = 0
+    marker_search: bool = False
 
     def minimum(self) -> dict[str, int]:
         """The fewest calls per bucket the APIs allow for this work."""
         search = pages(self.jira_read, SEARCH_PAGE)
         if self.key_scan:
             search += pages(self.scope, KEY_PAGE)
+        if self.marker_search:
+            search += pages(self.jira_comment_reads, KEY_PAGE)
         # One Composite call carries every object's first page; then 2000 a page.
         queries = 1 + sum(pages(n, SOQL_PAGE) - 1 for n in self.crm_read.values())
         return {
@@ -92,7 +97,7 @@ class Work:
             "jira search": search,
             # Labels, a field and a comment all fit in one PUT /issue/{key}.
             "jira issue writes": self.jira_written,
-            # Only reconcile reads comments (one page per issue we commented on).
+            # Only reconcile reads comments (one page per issue carrying our marker).
             "jira comments": self.jira_comment_reads,
             "salesforce login": 1,
             "salesforce metadata": self.crm_objects if self.first else 0,

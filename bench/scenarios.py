@@ -126,7 +126,7 @@ def reconcile(world: BenchWorld) -> dict[str, Any]:
     return _result("reconcile", "both sides read in full and compared; no --apply", world, ran)
 
 
-#: Reconcile reads every issue and the comments of every issue we flagged: at 100,000
+#: Reconcile reads every issue and the comments of every issue carrying our marker: at 100,000
 #: issues that alone takes minutes here, so by default it runs on the smaller worlds.
 RECONCILE_UP_TO = 10_000
 

@@ -250,16 +250,28 @@ class CrmPushRules:
 
 @dataclass(frozen=True, slots=True)
 class JiraPushRules:
-    """[push.jira]: what a satisfaction flag does to the linked Jira work."""
+    """[push.jira]: what a satisfaction flag does to the linked Jira work.
+
+    ``comment_on_change``: one comment per item when the levels of its customers change.
+    ``comment_on``: ``epics`` comments on the linked epics and on linked items with no
+    epic (more exactly: on an item, for the customers none of its ancestors among the
+    flagged items has), ``all`` on every item that carries the flag.
+    ``comment_on_first_sight``: also comment when a level is first seen on an item (a first
+    sync, an item newly linked to an already flagged customer); off, those only get the
+    label and field.
+    """
 
     issues: Literal["open", "epics", "all"] = "open"
     label: str = "customer-at-risk"
     label_levels: tuple[FlagLevel, ...] = ("at_risk",)
     comment_on_change: bool = True
+    comment_on: Literal["epics", "all"] = "epics"
+    comment_on_first_sight: bool = False
     policy: Literal["enforce", "respect"] = "enforce"
 
     def __post_init__(self) -> None:
         _check(self.issues in ("open", "epics", "all"), "push.jira.issues", "use open|epics|all")
+        _check(self.comment_on in ("epics", "all"), "push.jira.comment_on", "use epics|all")
         _check(self.policy in ("enforce", "respect"), "push.jira.policy", "use enforce|respect")
         _check(" " not in self.label, "push.jira.label", "Jira labels cannot contain spaces")
         for level in self.label_levels:

@@ -84,11 +84,13 @@ def desired_crm(reports: Iterable[ProgressReport], rules: CrmPushRules) -> tuple
 @dataclass(frozen=True, slots=True)
 class JiraDesired:
     """What one linked issue should carry: our label (or none), the flag field's value (None:
-    hold none), and each linked customer's current level."""
+    hold none), and each linked customer's current level. ``quiet``: customers whose level
+    changes are announced on an ancestor of the issue, not on it (``comment_on = "epics"``)."""
 
     label: str | None
     field_value: FlagLevel | None
     flags: tuple[tuple[str, FlagLevel], ...]
+    quiet: frozenset[str] = frozenset()
 
 
 def desired_jira(
@@ -104,7 +106,12 @@ def desired_jira(
     linked item. An issue of several customers carries the label when any of them is at a
     label level, and the worst level in the field; at ok the field is left empty (what we
     set is cleared), like the label. Customers without a flag count as ok.
+
+    With ``comment_on = "epics"``, a customer is ``quiet`` on an issue when an ancestor
+    (parent or epic, up the chain) is in scope and linked to it too: the comment about the
+    customer goes on the topmost such issue, usually the epic, and not on every child.
     """
+    items = items if isinstance(items, tuple) else tuple(items)
     label_levels = frozenset(rules.label_levels)
     # Issues of the same customers want the same: one value per customer combination.
     shared: dict[int, JiraDesired] = {}
@@ -133,7 +140,48 @@ def desired_jira(
             )
             shared[combination] = desired
         out[item.key] = desired
+    if rules.comment_on_change and rules.comment_on == "epics" and out:
+        _quiet_below_ancestors(items, out)
     return out
+
+
+def _quiet_below_ancestors(items: tuple[WorkItem, ...], out: dict[str, JiraDesired]) -> None:
+    """Mark, on each issue of ``out``, the customers an ancestor in ``out`` also carries."""
+    index = {item.key: item for item in items}
+    above: dict[str, frozenset[str]] = {}
+
+    def customers_above(item: WorkItem, seen: frozenset[str]) -> frozenset[str]:
+        known = above.get(item.key)
+        if known is not None:
+            return known
+        found: set[str] = set()
+        for key in (item.parent_key, item.epic_key):
+            if key is None or key in seen:
+                continue
+            ancestor = index.get(key)
+            if ancestor is None:
+                continue  # outside this merge (another batch's project): not known to carry
+            carried = out.get(key)
+            if carried is not None:
+                found.update(customer for customer, _ in carried.flags)
+            found.update(customers_above(ancestor, seen | {key}))
+        result = frozenset(found)
+        above[item.key] = result
+        return result
+
+    variants: dict[tuple[int, frozenset[str]], JiraDesired] = {}
+    for key, desired in out.items():
+        item = index[key]
+        if item.parent_key is None and item.epic_key is None:
+            continue
+        quiet = customers_above(item, frozenset({key})).intersection(c for c, _ in desired.flags)
+        if not quiet:
+            continue
+        variant = variants.get((id(desired), quiet))
+        if variant is None:
+            variant = JiraDesired(desired.label, desired.field_value, desired.flags, quiet)
+            variants[(id(desired), quiet)] = variant
+        out[key] = variant
 
 
 def _level(flag: SatisfactionFlag | None) -> FlagLevel:

@@ -27,6 +27,7 @@ __all__ = [
     "duplicate_flag_comments",
     "duplicate_reports",
     "jira_drift",
+    "redundant_flag_comments",
     "remote_jira",
 ]
 
@@ -183,22 +184,42 @@ def duplicate_reports(
     return tuple(found)
 
 
-def duplicate_flag_comments(issue_key: str, bodies: Iterable[str]) -> tuple[Duplicate, ...]:
+def duplicate_flag_comments(
+    issue_key: str, comments: Iterable[tuple[str, str]]
+) -> tuple[Duplicate, ...]:
     """Flag comments repeated on one issue: a customer's marker at the level its previous
-    marker already announced (a level that changed and changed back is no duplicate)."""
+    marker already announced (a level that changed and changed back is no duplicate).
+    ``comments`` are (comment id, body), oldest first; a duplicate names the ids of the
+    comments that repeat the level (the first, which announced it, is not among them)."""
     last: dict[str, str] = {}
-    repeats: dict[tuple[str, str], int] = defaultdict(int)
-    for body in bodies:
+    repeats: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for comment_id, body in comments:
         for customer_id, level in parse_marker(body):
             if last.get(customer_id) == level:
-                repeats[(customer_id, level)] += 1
+                repeats[(customer_id, level)].append(str(comment_id))
             last[customer_id] = level
     return tuple(
         Duplicate(
             "flag_comment",
             issue_key,
-            n + 1,
+            len(ids) + 1,
+            ids=tuple(ids),
             detail=f"customer {customer_id} {level}",
         )
-        for (customer_id, level), n in sorted(repeats.items())
+        for (customer_id, level), ids in sorted(repeats.items())
     )
+
+
+def redundant_flag_comments(comments: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    """Ids of the flag comments (``(id, body)``, oldest first) every marker of which repeats
+    the level its customer's previous marker announced: removing them loses nothing. A
+    comment that also announces a change for some customer is kept."""
+    last: dict[str, str] = {}
+    found: list[str] = []
+    for comment_id, body in comments:
+        markers = parse_marker(body)
+        if markers and all(last.get(customer) == level for customer, level in markers):
+            found.append(str(comment_id))
+        for customer, level in markers:
+            last[customer] = level
+    return tuple(found)

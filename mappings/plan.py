@@ -2,11 +2,15 @@
 remote now holds; only what changed becomes a write.
 
 Ownership rules on Jira: we remove only a label we added ourselves (a label a person had put
-there stays, and is not ours to remove later); we clear only a field value we set; we
-comment once per level change per customer, and never again when the issue already carries
-that comment's marker (a run that crashed after posting). When a person changed what we
-own, ``[push.jira].policy`` decides: ``enforce`` sets it back, ``respect`` leaves it; either
-way a :class:`Conflict` is reported. CRM report records are wholly ours: drift is enforced.
+there stays, and is not ours to remove later); we clear only a field value we set. Flag
+comments: at most one per issue per change, naming every customer whose level changed on
+it; a change is a level that differs from the one the ledger remembers for that customer
+on that issue (the ledger remembers every level it judged there, ok included, so that a
+first sight can be told from a change); a first sight is announced only with
+``comment_on_first_sight``; and never a level the issue's latest marker for the customer
+already shows (a run that crashed after posting). When a person changed what we own,
+``[push.jira].policy`` decides: ``enforce`` sets it back, ``respect`` leaves it; either way a
+:class:`Conflict` is reported. CRM report records are wholly ours: drift is enforced.
 """
 
 from __future__ import annotations
@@ -39,7 +43,10 @@ __all__ = [
     "remote_flags_from_comments",
 ]
 
-_Decision = tuple[tuple[JiraComment, ...], tuple[tuple[str, FlagLevel], ...]]
+#: (comments to post, levels to remember, whether the issue's markers are unknown).
+_Decision = tuple[tuple[JiraComment, ...], tuple[tuple[str, FlagLevel], ...], bool]
+#: Customers named in one comment at most: a body stays well under Jira's 32,767 characters.
+CUSTOMERS_PER_COMMENT = 40
 #: The ledger entry of an issue we own nothing on (its key is never read).
 _OWN_NOTHING = JiraLedger("")
 # Made once per written issue on a first sync: the fast constructors (see model).
@@ -122,8 +129,8 @@ def diff_crm(
 
 
 class CommentTexts:
-    """The comment for a customer's current level, built on first use and shared by all of
-    its issues. Only a customer's current level has a comment."""
+    """The comments announcing some customers' current levels, built on first use and shared
+    by every issue announcing the same ones. Only a customer's current level has a comment."""
 
     __slots__ = ("_built", "_customers", "_flags")
 
@@ -132,22 +139,32 @@ class CommentTexts:
     ) -> None:
         self._flags = flags
         self._customers = customers
-        self._built: dict[str, JiraComment] = {}
+        self._built: dict[tuple[tuple[str, FlagLevel], ...], tuple[JiraComment, ...]] = {}
 
-    def get(self, customer_id: str, level: FlagLevel) -> JiraComment | None:
-        """The comment announcing ``level`` for the customer, or None if that is not its
-        current level."""
-        flag = self._flags.get(customer_id)
-        if flag is None or flag.level != level:
-            return None
-        comment = self._built.get(customer_id)
-        if comment is None:
-            comment = JiraComment(
-                marker=flag_marker(customer_id, level),
-                body=flag_comment(self._customers.get(customer_id), flag, utc_date(flag.since)),
+    def get(self, announced: tuple[tuple[str, FlagLevel], ...]) -> tuple[JiraComment, ...]:
+        """One comment naming every (customer, level) of ``announced`` that is the customer's
+        current level (the others are left out), or more than one when they are over
+        :data:`CUSTOMERS_PER_COMMENT`; () when none is current."""
+        built = self._built.get(announced)
+        if built is not None:
+            return built
+        changes = []
+        for customer_id, level in announced:
+            flag = self._flags.get(customer_id)
+            if flag is not None and flag.level == level:
+                changes.append((self._customers.get(customer_id), flag, utc_date(flag.since)))
+        comments = tuple(
+            JiraComment(
+                markers=tuple(flag_marker(f.customer_id, f.level) for _, f, _ in chunk),
+                body=flag_comment(chunk),
             )
-            self._built[customer_id] = comment
-        return comment
+            for chunk in (
+                changes[i : i + CUSTOMERS_PER_COMMENT]
+                for i in range(0, len(changes), CUSTOMERS_PER_COMMENT)
+            )
+        )
+        self._built[announced] = comments
+        return comments
 
 
 def remote_flags_from_comments(bodies: Iterable[str]) -> tuple[tuple[str, FlagLevel], ...]:
@@ -204,10 +221,12 @@ class _JiraDiff:
                 add.append(want.label)
                 label = want.label
         set_field, field_value = self._field(key, want, old, remote)
-        comments, flags = self._comments(want, old, remote)
+        comments, flags, blind = self._comments(want, old, remote)
         ledger = _new_ledger(key, label, field_value, flags)
         if add or remove or set_field is not None or comments:
-            write = _new_write(key, _labels(add), _labels(remove), set_field, comments, ledger)
+            write = _new_write(
+                key, _labels(add), _labels(remove), set_field, comments, ledger, blind
+            )
             return write, ledger
         return None, ledger
 
@@ -240,7 +259,7 @@ class _JiraDiff:
 
     def _comments(self, want: JiraDesired, old: JiraLedger, remote: RemoteJira | None) -> _Decision:
         if not self.rules.comment_on_change:
-            return (), ()
+            return (), (), False
         memo_key = (id(want), old.flags, remote.flags if remote is not None else None)
         decided = self._memo.get(memo_key)
         if decided is None:
@@ -249,22 +268,28 @@ class _JiraDiff:
 
     def _decide(self, want: JiraDesired, old: JiraLedger, remote: RemoteJira | None) -> _Decision:
         recorded = dict(old.flags)
-        seen = dict(remote.flags) if remote is not None and remote.flags is not None else {}
-        posts: list[JiraComment] = []
-        flags: list[tuple[str, FlagLevel]] = []
+        seen = dict(remote.flags) if remote is not None and remote.flags is not None else None
+        first_sight = self.rules.comment_on_first_sight
+        announced: list[tuple[str, FlagLevel]] = []
+        remembered: list[tuple[str, FlagLevel]] = []
+        blind = False
         for customer_id, level in want.flags:
-            previous = recorded.get(customer_id) or seen.get(customer_id)
-            # A change to announce (never "ok" for a customer never flagged), unless the issue
-            # already carries it: a run that crashed before saving the ledger.
-            announce = previous != level and (previous is not None or level != "ok")
-            if announce and seen.get(customer_id) != level:
-                comment = self.comments.get(customer_id, level)
-                if comment is None:
-                    continue  # no flag for this customer this run: say nothing
-                posts.append(comment)
-            if level != "ok":
-                flags.append((customer_id, level))  # "ok" needs no memory: it is the default
-        return tuple(posts), tuple(flags)
+            if customer_id in want.quiet:
+                continue  # announced on an ancestor of this issue: nothing to remember here
+            remembered.append((customer_id, level))
+            theirs = seen.get(customer_id) if seen is not None else None
+            before = recorded.get(customer_id, theirs)
+            if before is None:
+                # Never judged here: a first sync, a newly linked issue, a lost state store.
+                wanted = first_sight and level != "ok"
+                blind = blind or (wanted and seen is None)
+            else:
+                wanted = before != level
+            # Never a level the issue already shows: a run that crashed before its ledger.
+            if wanted and theirs != level:
+                announced.append((customer_id, level))
+        comments = self.comments.get(tuple(announced)) if announced else ()
+        return comments, tuple(remembered), blind and bool(comments)
 
 
 def diff_jira(
@@ -301,7 +326,7 @@ def diff_jira(
             nothing = idle.get(id(want))
             if nothing is None:
                 nothing = idle[id(want)] = (
-                    want.label is None and want.field_value is None and not _announces(want)
+                    want.label is None and want.field_value is None and not _remembers(want, rules)
                 )
             if nothing:
                 continue  # the common case: nothing to do, nothing owned
@@ -322,8 +347,10 @@ def diff_jira(
     return tuple(writes), tuple(ledger_only), tuple(conflicts)
 
 
-def _announces(want: JiraDesired) -> bool:
-    return any(level != "ok" for _, level in want.flags)
+def _remembers(want: JiraDesired, rules: JiraPushRules) -> bool:
+    """Whether the issue's ledger keeps levels (so a later change is told from a first
+    sight): when comments are on and some customer is announced on the issue itself."""
+    return rules.comment_on_change and any(c not in want.quiet for c, _ in want.flags)
 
 
 def ledgers_after(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 
@@ -9,6 +10,8 @@ from mappings.model import Customer, FlagLevel, Forecast, Milestone, Satisfactio
 
 __all__ = [
     "LEVEL_WORDS",
+    "MARKER_PHRASE",
+    "FlagChange",
     "covered_items",
     "flag_comment",
     "flag_marker",
@@ -19,10 +22,25 @@ __all__ = [
     "plural",
     "progress_summary",
     "truncate",
+    "wiki_escape",
 ]
 
 LEVEL_WORDS: dict[FlagLevel, str] = {"ok": "OK", "watch": "on watch", "at_risk": "at risk"}
 MARKER_PREFIX = "[jira-crm-sync:flag:"
+#: The words of :data:`MARKER_PREFIX` as Jira's text index splits them (punctuation is not
+#: indexed): a phrase search for them finds every comment that carries a marker.
+MARKER_PHRASE = "jira crm sync flag"
+
+#: What Jira's wiki renderer takes a backslash before as an escape (atlassian-renderer's
+#: BackslashEscapeRendererComponent): each of these is written ``\X`` in CRM text.
+_WIKI_SPECIAL = frozenset("!#[]^~+?%{}()*_-|@")
+#: Schemes the renderer turns into links by themselves (``https://x`` with no brackets).
+_AUTO_LINK = re.compile(r"(?i)\b(https?|ftps?|file|mailto|news|nntp|irc|sftp|ssh|telnet):")
+_ZERO_WIDTH_SPACE = "\u200b"
+_UNESCAPE = re.compile(r"\\([!#\[\]^~+?%{}()*_\-|@])")
+#: Per line of a comment naming several customers: name and reasons cut to these.
+_NAME_CHARS = 200
+_REASON_CHARS = 300
 
 
 def number(value: float) -> str:
@@ -142,34 +160,97 @@ def progress_summary(
     return " ".join(parts)
 
 
+def wiki_escape(text: str) -> str:
+    """``text`` (a CRM value: a name, a reason, an id) as Jira wiki markup that shows exactly
+    that text and nothing more: no link, mention, macro, colour, image or table.
+
+    Comment bodies are wiki markup on API v2 (and on Server/DC, which has no v3), so an
+    account named ``[click|https://evil.example] {color:red}@admin{color}`` would otherwise
+    plant a link in a comment the integration user posts. Every character the renderer
+    reads as markup is backslash-escaped (the set atlassian-renderer's ``escapeWiki``
+    escapes, plus ``#``); line breaks and control characters become spaces, so nothing can
+    start a heading, list or table line; a backslash is shown as U+29F5 ``⧵`` (``\\`` is a
+    line break, and ``\\`` before an escaped character would undo its escape); and a URL
+    scheme gets a zero-width space after its colon, which the renderer's automatic links
+    do not match (the text reads the same).
+    """
+    out: list[str] = []
+    for char in text:
+        if char in _WIKI_SPECIAL:
+            out.append("\\" + char)
+        elif char == "\\":
+            out.append("\u29f5")
+        elif char < " " or char in "\x7f\u2028\u2029":
+            out.append(" ")
+        else:
+            out.append(char)
+    escaped = "".join(out)
+    if ":" in escaped:
+        escaped = _AUTO_LINK.sub(lambda m: m.group(0) + _ZERO_WIDTH_SPACE, escaped)
+    return escaped
+
+
 def flag_marker(customer_id: str, level: FlagLevel) -> str:
-    """The machine-findable marker a flag comment carries."""
+    """The machine-findable marker a flag comment carries (as text, before markup)."""
     return f"{MARKER_PREFIX}{customer_id}:{level}]"
 
 
+def _marker_markup(customer_id: str, level: FlagLevel) -> str:
+    """The marker as a comment body holds it: brackets escaped so Jira shows it as text, not
+    as a link; the prefix stays verbatim, so the body still contains ``[jira-crm-sync:flag:``."""
+    return f"\\{MARKER_PREFIX}{wiki_escape(customer_id)}:{level}\\]"
+
+
 def parse_marker(text: str) -> list[tuple[str, str]]:
-    """Every (customer id, level) marker in a comment body, in order."""
+    """Every (customer id, level) marker in a comment body, in order: plain markers (older
+    comments) and wiki-escaped ones (``\\[...\\]``, and however Jira re-escapes them)."""
+    if "\\" in text:
+        text = _UNESCAPE.sub(r"\1", text)
     found: list[tuple[str, str]] = []
     start = text.find(MARKER_PREFIX)
     while start != -1:
         end = text.find("]", start)
         if end == -1:
             break
-        customer_id, _, level = text[start + len(MARKER_PREFIX) : end].partition(":")
+        customer_id, _, level = text[start + len(MARKER_PREFIX) : end].rpartition(":")
         if customer_id and level in LEVEL_WORDS:
             found.append((customer_id, level))
         start = text.find(MARKER_PREFIX, end)
     return found
 
 
-def flag_comment(customer: Customer | None, flag: SatisfactionFlag, since: date | None) -> str:
-    """The comment posted on linked work when a customer's level changes."""
-    name = customer.name if customer is not None else flag.customer_id
-    words = LEVEL_WORDS[flag.level]
+#: One change a flag comment announces: the customer (None: only its id is known), its
+#: flag now, and since when it holds (None: not known).
+FlagChange = tuple[Customer | None, SatisfactionFlag, date | None]
+
+
+def _change_words(customer: Customer | None, flag: SatisfactionFlag, limit: int) -> str:
+    """``Acme is at risk: CSAT 2.8/5 below 3.5`` with the CRM text escaped."""
+    name = wiki_escape(truncate(customer.name if customer is not None else flag.customer_id, limit))
     if flag.level == "ok":
-        head = f"Customer {name} is no longer flagged: satisfaction is OK."
-    else:
-        head = f"Customer {name} is {words}"
-        head += f": {join_reasons(flag.reasons)}." if flag.reasons else "."
-    when = f" (since {since.isoformat()})" if since is not None else ""
-    return f"{head}{when} {flag_marker(flag.customer_id, flag.level)}"
+        return f"{name} is no longer flagged: satisfaction is OK"
+    words = f"{name} is {LEVEL_WORDS[flag.level]}"
+    if flag.reasons:
+        words += f": {wiki_escape(truncate(join_reasons(flag.reasons), _REASON_CHARS))}"
+    return words
+
+
+def _since(since: date | None) -> str:
+    return f" (since {since.isoformat()})" if since is not None else ""
+
+
+def flag_comment(changes: Sequence[FlagChange]) -> str:
+    """The one comment posted on an item when the levels of some of its customers change:
+    a sentence for one customer, a list for several, then one marker per customer (so each
+    level change stays findable on its own). Every CRM value is wiki-escaped."""
+    if not changes:
+        raise ValueError("a flag comment announces at least one change")
+    markers = " ".join(_marker_markup(flag.customer_id, flag.level) for _, flag, _ in changes)
+    if len(changes) == 1:
+        customer, flag, since = changes[0]
+        return f"Customer {_change_words(customer, flag, 255)}.{_since(since)} {markers}"
+    lines = [f"Customer satisfaction changed for {len(changes)} customers of this work:"]
+    for customer, flag, since in changes:
+        lines.append(f"* {_change_words(customer, flag, _NAME_CHARS)}{_since(since)}.")
+    lines.append(markers)
+    return "\n".join(lines)

@@ -65,16 +65,23 @@ class CrmWrite:
 
 @dataclass(frozen=True, slots=True)
 class JiraComment:
-    """A comment to post; ``marker`` is the machine-findable tag inside ``body``."""
+    """A comment to post; ``markers`` are the machine-findable tags inside ``body``, one per
+    customer whose level it announces."""
 
-    marker: str
+    markers: tuple[str, ...]
     body: str
+
+    @property
+    def marker(self) -> str:
+        """The markers as one text (the one marker of a single customer's comment)."""
+        return " ".join(self.markers)
 
 
 @dataclass(frozen=True, slots=True)
 class JiraLedger:
     """What we own on one issue: the label we added, the field value we set, and per
-    customer the last flag level we commented."""
+    customer the last level judged on it (ok included; a customer missing here was never
+    seen on the issue, so its level is a first sight, not a change)."""
 
     issue_key: str
     label: str | None = None
@@ -133,6 +140,10 @@ class JiraWrite:
     set_field: tuple[str, str | None] | None
     comments: tuple[JiraComment, ...]
     ledger: JiraLedger
+    #: Some comment announces a level the ledger had no memory of on this issue (the first
+    #: sight of it, with ``comment_on_first_sight``) and the issue's comments were not read:
+    #: the push looks for our markers on the site before posting.
+    check_markers: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""

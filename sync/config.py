@@ -195,6 +195,8 @@ class PushJiraConfig(_Section):
     label_levels: tuple[Literal["ok", "watch", "at_risk"], ...] = ("at_risk",)
     field: str = ""
     comment_on_change: bool = True
+    comment_on: Literal["epics", "all"] = "epics"
+    comment_on_first_sight: bool = False
     policy: Literal["enforce", "respect"] = "enforce"
 
 

@@ -12,6 +12,13 @@ A Jira write is one ``PUT /issue/{key}`` carrying its labels, field and comments
 comments are read back first only for a write that may already have reached Jira: one
 found in flight, and its re-plans (``verify`` in the payload), until it is done. A write
 never sent cannot have posted anything, so the common case costs one call per issue.
+
+A comment the ledger cannot vouch for (the first sight of a level, posted with
+``comment_on_first_sight``: after a new or lost state store every level is a first sight)
+may already be on the site. Before the first such write of a push, one search for our
+marker text (keys only, paged) finds every issue in scope that carries a marker; only
+those issues get their comments read before the write, and the markers found there are
+not posted again (the ledger records them). Without such a write there is no search.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from connectors.jira import JiraConnector
 from connectors.salesforce import SalesforceConnector
 from mappings.model import Customer, SatisfactionFlag
 from mappings.plan import remote_flags_from_comments
-from mappings.text import parse_marker
+from mappings.text import MARKER_PHRASE, parse_marker
 from mappings.writes import JiraLedger
 from sync.derive import LEDGER_FIELD, Derived, DeriveEnd, ledger_digest, r_key
 from sync.store import Store, repo
@@ -190,6 +197,8 @@ def _record_projects(
         }
         if jira_write.issue_key in suspects:
             jira_payload["verify"] = True
+        if jira_write.check_markers:
+            jira_payload["search_markers"] = True
         rows.append(_row("jira", jira_write.issue_key, "jira_update", jira_payload, run_id))
     repo.enqueue_many(tx, rows, now=now)
     return {"crm": len(plan.crm), "jira": len(plan.jira)}
@@ -449,14 +458,17 @@ def _push_jira(
     suspect: set[int],
     told: Callable[[int], None] | None = None,
 ) -> None:
+    markers = _MarkedIssues(jira)
     for due in _due_batches(store, "jira", now, shards):
         for entry in due:
             if should_stop():
                 return
+            # Before the write is in flight: a failed search leaves it pending.
+            verify = entry.id in suspect or bool(entry.payload.get("verify"))
+            verify = verify or markers.may_carry(entry.payload)
             with store.transaction() as tx:
                 repo.mark_inflight(tx, [entry.id], now=now)
             try:
-                verify = entry.id in suspect or bool(entry.payload.get("verify"))
                 _apply_jira(jira, entry.payload, result, verify)
             except RejectedRecord as exc:
                 error = "; ".join(str(e) for e in exc.errors) or exc.message
@@ -476,6 +488,24 @@ def _push_jira(
             result.count("jira_issues")
             if told is not None:
                 told(1)
+
+
+class _MarkedIssues:
+    """The issues in scope whose comments carry our flag marker text, found by one search on
+    first need (a write whose comments the ledger cannot vouch for) and kept for the push."""
+
+    def __init__(self, jira: JiraConnector) -> None:
+        self._jira = jira
+        self._keys: set[str] | None = None
+
+    def may_carry(self, payload: dict[str, Any]) -> bool:
+        """Whether the write's issue may already hold its comments: it asks for the marker
+        search and the search found a marker on it."""
+        if not payload.get("search_markers") or not payload.get("comments"):
+            return False
+        if self._keys is None:
+            self._keys = self._jira.keys_with_comment_text(MARKER_PHRASE)
+        return str(payload["issue_key"]) in self._keys
 
 
 def _apply_jira(

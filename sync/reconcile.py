@@ -7,7 +7,11 @@ merged over the store in memory (the dry run's :class:`~sync.pull.Overlay`) and 
 *with what the remotes hold*: the plan's writes are the drift, and its ownership and
 policy rules decide what counts (a label a person added is not ours to judge; with
 ``[push.jira] policy = "respect"`` a value a person changed is a conflict, not drift).
-Flag comments are read only on issues whose ledger says we commented there.
+Flag comments: one search for our marker text finds the issues whose comments carry a flag
+marker (whatever the ledger says: a new or lost state store has no memory of them), and
+only those issues' comments are read. A flag comment repeating its customer's previous
+level is a duplicate, named by comment id; ``--apply`` deletes the duplicates the
+integration user posted (a person's copy is reported, never deleted).
 
 Without ``--apply`` nothing is written anywhere: no remote write, and the store (records,
 cursors, ledgers, runs, call counts) is left as it was. With ``--apply``, holding the run
@@ -53,9 +57,11 @@ from mappings.drift import (
     duplicate_flag_comments,
     duplicate_reports,
     jira_drift,
+    redundant_flag_comments,
     remote_jira,
 )
 from mappings.similarity import NameIndex
+from mappings.text import MARKER_PHRASE, parse_marker
 from mappings.validate import CrmCheck, IssueCheck
 from mappings.writes import RemoteJira
 from sync.config import Config
@@ -237,7 +243,7 @@ def _reconcile(
     with store.read() as conn:
         jira_ledger = _ledger(conn, "jira")
         crm_ledger = _ledger(conn, "crm")
-    jira_remote, comment_duplicates = _jira_remote(remotes, read, jira_ledger, field_id)
+    jira_remote, comment_duplicates, redundant = _jira_remote(remotes, read, field_id)
     crm_remote = {
         str(r[rules.crm_push.external_id_field]): r
         for r in read.reports
@@ -270,6 +276,7 @@ def _reconcile(
     report.deleted = _deleted(read, derived, crm_remote, crm_ledger, jira_ledger)
     if report.applied:
         _apply(config, store, remotes, now, read, derived, report, still_mine)
+        _delete_redundant(remotes, redundant, report)
     with store.read() as conn:
         report.parked = [_parked(entry) for entry in repo.parked(conn, PARKED_LIMIT)]
         report.parked_total = repo.counts(conn)["parked"]
@@ -404,21 +411,46 @@ def _ledger(conn: Any, target: str) -> dict[str, Any]:
 
 
 def _jira_remote(
-    remotes: Remotes, read: _Read, ledger: Mapping[str, Any], field_id: str | None
-) -> tuple[dict[str, RemoteJira], list[Duplicate]]:
-    """What every issue read holds of ours; comments are read (one call each) only where
-    the ledger says we posted a flag comment, for their levels and for duplicates."""
+    remotes: Remotes, read: _Read, field_id: str | None
+) -> tuple[dict[str, RemoteJira], list[Duplicate], dict[str, tuple[str, ...]]]:
+    """What every issue read holds of ours, the duplicate flag comments, and per issue the
+    ids of the redundant flag comments the integration user posted (``--apply`` deletes
+    those). One search for the marker text says which issues carry flag markers; only
+    their comments are read (one call each). The others are known to carry none."""
+    jira = remotes.jira
+    marked = jira.keys_with_comment_text(MARKER_PHRASE) & set(read.overlay.items)
+    me = jira.connect().user
     remote: dict[str, RemoteJira] = {}
     duplicates: list[Duplicate] = []
+    redundant: dict[str, tuple[str, ...]] = {}
     for key, issue in read.overlay.items.items():
-        bodies = None
-        entry = ledger.get(key)
-        if isinstance(entry, Mapping) and entry.get("flags"):
-            bodies = remotes.jira.comment_bodies(key)
-            duplicates.extend(duplicate_flag_comments(key, bodies))
+        bodies: list[str] = []
+        if key in marked:
+            comments = [c for c in jira.comment_infos(key) if parse_marker(c.body)]
             read.counts["jira_comment_checks"] += 1
+            pairs = [(c.id, c.body) for c in comments]
+            duplicates.extend(duplicate_flag_comments(key, pairs))
+            ours = {c.id for c in comments if c.author in ("", me)}  # "": Jira did not say
+            mine = tuple(i for i in redundant_flag_comments(pairs) if i in ours)
+            if mine:
+                redundant[key] = mine
+            bodies = [c.body for c in comments]
         remote[key] = remote_jira(issue, field_id, bodies)
-    return remote, duplicates
+    return remote, duplicates, redundant
+
+
+def _delete_redundant(
+    remotes: Remotes, redundant: Mapping[str, tuple[str, ...]], report: ReconcileReport
+) -> None:
+    """Delete the redundant flag comments we posted (``--apply``): each repeats a level its
+    customer's previous marker on the issue already announced."""
+    deleted = 0
+    for key, ids in sorted(redundant.items()):
+        for comment_id in ids:
+            if remotes.jira.delete_comment(key, comment_id):
+                deleted += 1
+    if deleted:
+        report.written["jira_comments_deleted"] = deleted
 
 
 def _report_duplicates(rules: Rules, records: list[dict[str, Any]]) -> list[Duplicate]:
@@ -714,6 +746,12 @@ def _suggestions(entry: Mapping[str, Any]) -> str:
     return "; ".join(f"{s['id']} {s['name']} ({s['score']:.2f})" for s in found)
 
 
+def _duplicate_note(duplicate: Duplicate) -> str:
+    if duplicate.kind == "flag_comment" and duplicate.ids:
+        return f"{duplicate.detail}; repeated by comment(s) {', '.join(duplicate.ids)}"
+    return duplicate.detail or ", ".join(duplicate.ids)
+
+
 def _deleted_note(entry: Mapping[str, Any]) -> str:
     kind = entry["kind"]
     if kind == "jira_issue":
@@ -747,10 +785,7 @@ def sections(report: ReconcileReport) -> list[Section]:
         Section(
             "duplicates",
             ("kind", "key", "count", "detail"),
-            [
-                (d.kind, d.key, str(d.count), d.detail or ", ".join(d.ids))
-                for d in report.duplicates
-            ],
+            [(d.kind, d.key, str(d.count), _duplicate_note(d)) for d in report.duplicates],
         ),
         Section(
             "parked writes",

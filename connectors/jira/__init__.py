@@ -4,7 +4,7 @@ Build one with :func:`open_jira` (no network call), then :meth:`JiraConnector.co
 :meth:`~JiraConnector.pull_issues`, :meth:`~JiraConnector.list_keys` and the writes.
 """
 
-from connectors.jira.connector import JiraConnector, ServerFacts, open_jira
+from connectors.jira.connector import CommentInfo, JiraConnector, ServerFacts, open_jira
 from connectors.jira.fields import FieldCatalog
 from connectors.jira.paging import IssueCursor, IssuePull, RawIssue
 from connectors.jira.settings import (
@@ -18,6 +18,7 @@ from connectors.jira.settings import (
 __all__ = [
     "JIRA_READ_ONLY_POSTS",
     "JIRA_TEMPLATES",
+    "CommentInfo",
     "FieldCatalog",
     "IssueCursor",
     "IssuePull",

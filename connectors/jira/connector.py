@@ -109,6 +109,16 @@ class ServerFacts:
         )
 
 
+@dataclass(frozen=True)
+class CommentInfo:
+    """One comment as reconcile judges it: id, body text (ADF as JSON text) and author
+    (accountId on Cloud, user name on Server/DC; "" when Jira does not say)."""
+
+    id: str
+    body: str
+    author: str
+
+
 def _parse_jira_time(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -391,6 +401,18 @@ class JiraConnector:
         count = doc.get("count") if isinstance(doc, dict) else None
         return count if isinstance(count, int) and count >= 0 else None
 
+    def keys_with_comment_text(self, phrase: str) -> set[str]:
+        """Keys of the issues in scope with a comment that contains ``phrase`` as Jira's text
+        index reads it (words in order, punctuation and case ignored): one search, keys
+        only, paged. ``comment ~ "\\"a b\\""`` is Jira's phrase search (a bare ``"a b"``
+        would match the words in any order)."""
+        clause = f"comment ~ {jql.quote(jql.quote(phrase))}"
+        query = jql.all_of(self.scope_jql(), clause) + _ORDER
+        found: set[str] = set()
+        for page in self._search(query, "id,key", KEYS_PAGE):
+            found.update(str(issue["key"]) for issue in page)
+        return found
+
     def list_keys(self, projects: Sequence[str] | None = None) -> Iterator[list[tuple[str, str]]]:
         """Every issue in scope as pages of (id, key), up to 5000 a page: for deletes."""
         for page in self._search(self.scope_jql(projects) + _ORDER, "id,key", KEYS_PAGE):
@@ -627,6 +649,11 @@ class JiraConnector:
     def _comments(self, key: str) -> Iterator[tuple[str, str]]:
         """(id, body text) of every comment on ``key``, oldest first, page by page
         (ADF bodies as JSON text)."""
+        for comment in self.comment_infos(key):
+            yield comment.id, comment.body
+
+    def comment_infos(self, key: str) -> Iterator[CommentInfo]:
+        """Every comment on ``key`` with its author, oldest first, page by page."""
         start = 0
         while True:
             params = {"startAt": start, "maxResults": COMMENT_PAGE}
@@ -642,7 +669,11 @@ class JiraConnector:
             for comment in comments:
                 body = comment.get("body")
                 text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-                yield str(comment["id"]), text
+                author = comment.get("author")
+                who = ""
+                if isinstance(author, dict):
+                    who = str(author.get("accountId") or author.get("name") or "")
+                yield CommentInfo(str(comment["id"]), text, who)
             start += len(comments)
             if not comments or start >= int(page.get("total", start)):
                 return
@@ -664,6 +695,20 @@ class JiraConnector:
         if found is not None:
             return found, False
         return self.add_comment(key, body), True
+
+    def delete_comment(self, key: str, comment_id: str) -> bool:
+        """Delete one comment (``DELETE /issue/{key}/comment/{id}``); False when it was
+        already gone (404), so a retried delete is harmless."""
+        path = f"issue/{quote_path(key, safe='')}/comment/{quote_path(comment_id, safe='')}"
+        url = self.client._get_url(path)
+        try:
+            with self.boundary.guard(f"delete comment {comment_id} of issue {key}"):
+                self.client._session.delete(url)
+        except RemoteError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     def set_property(self, key: str, prop: str, value: Any) -> None:
         """Set an issue property (any JSON up to 32 KB)."""

@@ -137,6 +137,8 @@ label = "customer-at-risk"
 label_levels = ["at_risk"]
 field = ""
 comment_on_change = true
+comment_on = "epics"
+comment_on_first_sight = false
 policy = "enforce"
 
 [schedule]

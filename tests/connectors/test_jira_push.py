@@ -11,6 +11,7 @@ from connectors.exceptions import RejectedRecord
 from connectors.jira import JiraConnector
 from connectors.sandbox.schema import JIRA_FLAG_FIELD_ID, JIRA_STORY_POINTS_FIELD_ID
 from connectors.sandbox.stack import Sandbox
+from mappings.text import MARKER_PHRASE
 from tests.connectors.test_jira_pull import ANCHOR, connector_for
 
 MARKER = "[jira-crm-sync:flag:at_risk:001Dn0000000007IAA]"
@@ -127,3 +128,33 @@ def test_issue_property_set_and_get(site: tuple[Sandbox, JiraConnector, str]) ->
     }
     with pytest.raises(RejectedRecord):
         connector.set_property(key, "too-big", {"x": "y" * 40_000})
+
+
+def test_marker_search_finds_the_issues_and_duplicates_can_be_deleted(
+    site: tuple[Sandbox, JiraConnector, str],
+) -> None:
+    box, connector, key = site
+    other = sorted(box.jira.issues)[9]
+    ours = box.jira.add_comment(key, f"At risk. \\{MARKER[:-1]}\\]")
+    box.jira.add_comment(other, "jira, the crm and a sync flag")  # the words, out of order
+    person = box.jira.world.jira_users[0]
+    box.jira.add_comment(other, "a person's", author_account_id=person.account_id)
+    box.jira_app.stats.reset()
+    me = box.jira.me
+
+    assert connector.keys_with_comment_text(MARKER_PHRASE) == {key}
+    infos = list(connector.comment_infos(other))
+    assert [(i.body, i.author) for i in infos] == [
+        ("jira, the crm and a sync flag", me.account_id if box.jira.cloud else me.name),
+        ("a person's", person.account_id if box.jira.cloud else person.name),
+    ]
+    assert connector.delete_comment(key, str(ours.id))
+    assert not connector.delete_comment(key, str(ours.id))  # already gone: not an error
+    assert box.jira.comments[key] == []
+    assert connector.keys_with_comment_text(MARKER_PHRASE) == set()
+    search = "GET /rest/api/2/search/jql" if box.jira.cloud else "GET /rest/api/2/search"
+    assert calls(box) == {
+        search: 2,  # keys only, one page each
+        "GET /rest/api/2/issue/{key}/comment": 1,
+        "DELETE /rest/api/2/issue/{key}/comment/{id}": 2,
+    }

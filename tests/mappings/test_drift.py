@@ -8,6 +8,7 @@ from mappings.drift import (
     duplicate_flag_comments,
     duplicate_reports,
     jira_drift,
+    redundant_flag_comments,
     remote_jira,
 )
 from mappings.text import flag_marker
@@ -103,11 +104,30 @@ def test_duplicate_reports_by_external_id_and_by_pair() -> None:
 def test_a_flag_comment_repeated_without_a_change_is_a_duplicate() -> None:
     risk, ok = flag_marker("001A", "at_risk"), flag_marker("001A", "ok")
     other = flag_marker("001B", "at_risk")
-    assert duplicate_flag_comments("A-1", [risk, ok, risk, other]) == ()
-    (found,) = duplicate_flag_comments("A-1", [risk, other, "note", risk])
-    assert (found.kind, found.key, found.count, found.detail) == (
+
+    def numbered(*bodies: str) -> list[tuple[str, str]]:
+        return [(f"1{n}", body) for n, body in enumerate(bodies)]
+
+    assert duplicate_flag_comments("A-1", numbered(risk, ok, risk, other)) == ()
+    (found,) = duplicate_flag_comments("A-1", numbered(risk, other, "note", risk))
+    assert (found.kind, found.key, found.count, found.ids, found.detail) == (
         "flag_comment",
         "A-1",
         2,
+        ("13",),  # the repeat, not the comment that announced the level first
         "customer 001A at_risk",
     )
+
+
+def test_only_comments_that_repeat_every_level_they_name_are_redundant() -> None:
+    a_risk, b_risk = flag_marker("001A", "at_risk"), flag_marker("001B", "at_risk")
+    b_ok = flag_marker("001B", "ok")
+    comments = [
+        ("1", f"{a_risk} {b_risk}"),
+        ("2", a_risk),  # repeats A: nothing new
+        ("3", f"\\{a_risk[:-1]}\\] {b_ok}"),  # repeats A (escaped) but announces B ok
+        ("4", "a person's note"),
+        ("5", f"{a_risk} {b_ok}"),  # repeats both
+    ]
+    assert redundant_flag_comments(comments) == ("2", "5")
+    assert [d.ids for d in duplicate_flag_comments("A-1", comments)] == [("2", "3", "5"), ("5",)]

@@ -6,7 +6,8 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from mappings.config import CrmPushRules, JiraPushRules, Rules
+from bench.merge import sf_id
+from mappings.config import CrmPushRules, JiraPushRules, LinkRules, Rules
 from mappings.merge import MergeResult, merge, plan, remote_from_items
 from mappings.plan import ledgers_after, remote_flags_from_comments
 from mappings.text import flag_marker
@@ -146,22 +147,108 @@ def test_jira_label_on_open_linked_items_of_an_at_risk_customer() -> None:
         ("APOLLO-1", (LABEL,)),  # the open epic is linked work too
         ("APOLLO-2", (LABEL,)),
     ]
-    comment = first.jira[0].comments[0]
+    # The first sight of a level (a first sync) posts no comment: the label says it.
+    assert [w.comments for w in first.jira] == [(), ()]
+    assert first.jira[0].set_field == ("customfield_10300", "at_risk")
+    # The epic remembers the level (a later change is told from this first sight); its
+    # child leaves that to the epic, where the comment about Acme would go.
+    assert first.jira[0].ledger == JiraLedger("APOLLO-1", LABEL, "at_risk", ((ACME, "at_risk"),))
+    assert first.jira[1].ledger == JiraLedger("APOLLO-2", LABEL, "at_risk", ())
+    # Globex is ok: nothing to write on its item, only its level to remember.
+    assert first.jira_ledger == (JiraLedger("APOLLO-4", flags=((GLOBEX, "ok"),)),)
+
+
+def test_a_level_change_is_one_comment_on_the_epic_not_on_its_children() -> None:
+    raws, watching = world(acme_csat=3.8)
+    sim = SimRemote.from_issues(raws)
+    assert [w.comments for w in cycle(sim, watching).jira] == [(), ()]
+    _, at_risk = world(acme_csat=2.8)
+    changed = cycle(sim, at_risk)
+    assert [(w.issue_key, len(w.comments)) for w in changed.jira] == [
+        ("APOLLO-1", 1),
+        ("APOLLO-2", 0),  # the label and field, no comment: the epic has it
+    ]
+    comment = changed.jira[0].comments[0]
     assert comment.marker == flag_marker(ACME, "at_risk") == f"[jira-crm-sync:flag:{ACME}:at_risk]"
     assert comment.body == (
         "Customer Acme Corp is at risk: CSAT 2.8/5 below 3.5. (since 2026-11-21) "
-        f"[jira-crm-sync:flag:{ACME}:at_risk]"
+        f"\\[jira-crm-sync:flag:{ACME}:at_risk\\]"
     )
-    assert first.jira[0].set_field == ("customfield_10300", "at_risk")
-    assert first.jira[1].ledger == JiraLedger("APOLLO-2", LABEL, "at_risk", ((ACME, "at_risk"),))
+    assert not changed.jira[0].check_markers  # a change the ledger knows of: no search
+    assert cycle(sim, at_risk).is_empty
+    assert sim.comments_posted == 1
+
+
+def test_comment_on_all_comments_on_every_flagged_item() -> None:
+    rules = replace(RULES, jira_push=JiraPushRules(comment_on="all"))
+    raws, watching = world(acme_csat=3.8, rules=rules)
+    sim = SimRemote.from_issues(raws)
+    cycle(sim, watching, rules)
+    _, at_risk = world(acme_csat=2.8, rules=rules)
+    changed = cycle(sim, at_risk, rules)
+    assert [(w.issue_key, len(w.comments)) for w in changed.jira] == [
+        ("APOLLO-1", 1),
+        ("APOLLO-2", 1),
+    ]
+
+
+def test_first_sight_comments_only_when_configured_and_then_checks_the_site() -> None:
+    rules = replace(RULES, jira_push=JiraPushRules(comment_on_first_sight=True))
+    _, at_risk = world(acme_csat=2.8, rules=rules)
+    first = plan(at_risk, rules, jira_remote=remote_from_items(at_risk.items))
+    assert [(w.issue_key, len(w.comments), w.check_markers) for w in first.jira] == [
+        ("APOLLO-1", 1, True),  # the ledger knows nothing: the push looks for our markers
+        ("APOLLO-2", 0, False),
+    ]
+    # With the comments read (reconcile), what they show is known: no search, no repeat.
+    sim = SimRemote.from_issues(world(rules=rules)[0])
+    sim.apply(first)
+    sim.jira_ledger = {}  # a new state store
+    assert plan(at_risk, rules, jira_remote=sim.jira_remote()).jira == ()
+
+
+def test_an_item_of_many_customers_gets_one_comment_naming_those_that_changed() -> None:
+    many = [sf_id("001", n) for n in range(10, 25)]
+    rules = replace(RULES, link=LinkRules(static=(("ORION", tuple(many)),)))
+    raws = [
+        issue("ORION-1", status="In Progress"),
+        issue("ORION-2", type_name="Epic", status="In Progress"),
+        issue("ORION-3", parent="ORION-2", status="To Do"),
+    ]
+
+    def at(csat: float, *, changed: int) -> MergeResult:
+        accounts = [
+            account(c, f"Customer [{n}|https://evil.example]", csat=csat if n < changed else 4.6)
+            for n, c in enumerate(many)
+        ]
+        return merge(raws, accounts, rules=rules, as_of=AS_OF)
+
+    sim = SimRemote.from_issues(raws)
+    first = cycle(sim, at(4.6, changed=0), rules)
+    assert first.jira == () and {e.issue_key for e in first.jira_ledger} == {"ORION-1", "ORION-2"}
+    changed = cycle(sim, at(2.8, changed=12), rules)
+    # A project-level rule links every item to 15 accounts; 12 went at risk: one comment on
+    # each item with no epic above it (ORION-1, the epic ORION-2), none on ORION-3.
+    commented = {w.issue_key: w.comments for w in changed.jira if w.comments}
+    assert set(commented) == {"ORION-1", "ORION-2"}
+    (comment,) = commented["ORION-1"]
+    assert comment.markers == tuple(flag_marker(c, "at_risk") for c in many[:12])
+    assert comment.body.startswith("Customer satisfaction changed for 12 customers of this work:")
+    assert comment.body.count("\n* ") == 12 and "[0|" not in comment.body
+    assert "Customer \\[0\\|https:\u200b//evil.example\\] is at risk" in comment.body
+    assert [c for c, _ in remote_flags_from_comments([comment.body])] == sorted(many[:12])
+    assert cycle(sim, at(2.8, changed=12), rules).is_empty
 
 
 def test_watch_level_comments_and_sets_the_field_but_no_label() -> None:
+    raws, fine = world(acme_csat=4.5)
+    sim = SimRemote.from_issues(raws)
+    cycle(sim, fine)
     _, result = world(acme_csat=3.8)
-    first = plan(result, RULES)
-    assert all(w.add_labels == () for w in first.jira)
-    assert {w.set_field for w in first.jira} == {("customfield_10300", "watch")}
-    assert all(len(w.comments) == 1 for w in first.jira)
+    changed = cycle(sim, result)
+    assert all(w.add_labels == () for w in changed.jira)
+    assert {w.set_field for w in changed.jira} == {("customfield_10300", "watch")}
+    assert [len(w.comments) for w in changed.jira] == [1, 0]  # the epic, not its child
 
 
 def test_escalated_case_and_label_levels() -> None:
@@ -229,8 +316,13 @@ def test_clearing_a_flag_removes_what_it_added_and_comments_once_each_way() -> N
     )
     assert sim.labels == original and all(v is None for v in sim.fields.values())
     assert cycle(sim, recovered).is_empty
-    assert sim.comments_posted == 4  # two issues, one comment each way
-    assert sim.jira_ledger == {}  # nothing owned any more (ok is not remembered)
+    # The first sight was quiet; the change back is one comment, on the epic.
+    assert sim.comments_posted == 1
+    # Nothing owned any more: the epic and APOLLO-4 remember their customers are ok.
+    assert sim.jira_ledger == {
+        "APOLLO-1": JiraLedger("APOLLO-1", flags=((ACME, "ok"),)),
+        "APOLLO-4": JiraLedger("APOLLO-4", flags=((GLOBEX, "ok"),)),
+    }
 
 
 def test_a_label_a_person_put_there_is_never_ours_to_remove() -> None:
@@ -265,14 +357,17 @@ def test_a_person_removing_our_label_enforce_or_respect() -> None:
 
 
 def test_a_crash_after_commenting_does_not_comment_twice() -> None:
-    raws, at_risk = world(acme_csat=2.8)
+    raws, watching = world(acme_csat=3.8)
     sim = SimRemote.from_issues(raws)
-    first = plan(at_risk, RULES, jira_remote=sim.jira_remote())
+    cycle(sim, watching)
+    _, at_risk = world(acme_csat=2.8)
+    first = plan(at_risk, RULES, jira_ledger=sim.jira_ledger, jira_remote=sim.jira_remote())
+    assert [len(w.comments) for w in first.jira] == [1, 0]
     sim.apply(first)
     sim.jira_ledger = {}  # the ledger commit was lost
     again = plan(at_risk, RULES, jira_remote=sim.jira_remote())
     assert again.jira == ()  # labels and field are there, the markers too
-    assert [entry.issue_key for entry in again.jira_ledger] == ["APOLLO-1", "APOLLO-2"]
+    assert [entry.issue_key for entry in again.jira_ledger] == ["APOLLO-1", "APOLLO-2", "APOLLO-4"]
 
 
 def test_unlinked_or_finished_items_get_back_what_we_took() -> None:
@@ -306,9 +401,10 @@ def test_marker_parsing_takes_the_latest_per_customer() -> None:
 
 
 def test_plan_renders_stably() -> None:
-    _, result = world()
-    first = plan(result, RULES)
-    assert first.to_json() == plan(result, RULES).to_json()
+    rules = replace(RULES, jira_push=JiraPushRules(comment_on_first_sight=True))
+    _, result = world(rules=rules)
+    first = plan(result, rules)
+    assert first.to_json() == plan(result, rules).to_json()
     data = json.loads(first.to_json())
     assert set(data) == {"crm", "jira", "crm_ledger", "jira_ledger", "stale_crm", "conflicts"}
     text = first.render_text()

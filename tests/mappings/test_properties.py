@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mappings.config import FieldIds, JiraPushRules, LinkRules, Rules
+from mappings.drift import duplicate_flag_comments
 from mappings.merge import MergeResult, merge, plan
 from mappings.writes import RemoteJira
 from tests.mappings.factories import (
@@ -93,6 +94,8 @@ def rule_sets(draw: st.DrawFn) -> Rules:
         issues=draw(st.sampled_from(("open", "epics", "all"))),
         label_levels=draw(st.sampled_from((("at_risk",), ("watch", "at_risk")))),
         comment_on_change=draw(st.booleans()),
+        comment_on=draw(st.sampled_from(("epics", "all"))),
+        comment_on_first_sight=draw(st.booleans()),
         policy=draw(st.sampled_from(("enforce", "respect"))),
     )
     flag_field = draw(st.sampled_from((None, "customfield_10300")))
@@ -142,15 +145,21 @@ def test_applying_a_plan_and_planning_again_changes_nothing(
     sim = SimRemote.from_issues(world["issues"])
     result = run_merge(world, rules)
     for _ in range(2):
-        sim.apply(
-            plan(
-                result,
-                rules,
-                crm_ledger=sim.crm_ledger,
-                jira_ledger=sim.jira_ledger,
-                crm_remote=sim.crm,
-                jira_remote=sim.jira_remote(),
-            )
+        planned = plan(
+            result,
+            rules,
+            crm_ledger=sim.crm_ledger,
+            jira_ledger=sim.jira_ledger,
+            crm_remote=sim.crm,
+            jira_remote=sim.jira_remote(),
+        )
+        # One comment per issue per change, however many of its customers changed.
+        assert all(len(write.comments) <= 1 for write in planned.jira)
+        sim.apply(planned)
+        # No comment repeats the level its customer's previous marker already showed.
+        assert not any(
+            duplicate_flag_comments(key, [(str(n), body) for n, body in enumerate(bodies)])
+            for key, bodies in sim.comments.items()
         )
         again = plan(
             result,
@@ -216,7 +225,14 @@ def test_clearing_every_flag_gives_back_exactly_the_labels_it_took(
     )
     assert sim.labels == original
     assert all(value is None for value in sim.fields.values())
-    assert sim.jira_ledger == {}
+    # Nothing is owned any more; what is left remembers levels, all ok, to tell a later
+    # change from a first sight.
+    assert all(
+        entry.label is None
+        and entry.field_value is None
+        and all(level == "ok" for _, level in entry.flags)
+        for entry in sim.jira_ledger.values()
+    )
 
 
 def test_field_ids_default_to_none() -> None:

@@ -42,6 +42,7 @@ from mappings.text import MARKER_PREFIX
 from sync.store.schema import outbox
 from tests.sync.e2e import (
     ANCHOR,
+    FIRST_SIGHT,
     JIRA_SEARCH,
     KillSwitch,
     RemoteState,
@@ -132,7 +133,8 @@ CASES = [
 
 
 def crash_world() -> Sandbox:
-    """Small, yet with two search pages, a report batch, labels and flag comments."""
+    """Small, yet with two search pages, a report batch, labels and flag comments (the
+    configs comment on the first sight of a level)."""
     return make_sandbox(110, 20, seed=2, anchor=ANCHOR)
 
 
@@ -171,6 +173,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, tls: Tls) -> Reference:
     day = _today()
     box = crash_world()
     with sync_env(box, directory, f"sqlite:///{directory / 'state.db'}", tls) as env:
+        env.edit_config(*FIRST_SIGHT)
         _run(env)
         first = remote_state(box)
         change_world(box)
@@ -202,6 +205,7 @@ def crash(
         app.faults.clear()
     reset_calls(matrix_box)
     env = SyncEnv(matrix_box, tmp_path, store_url, None)
+    env.edit_config(*FIRST_SIGHT)
     switch = StageSwitch(matrix_box)
     switch.install()
     try:

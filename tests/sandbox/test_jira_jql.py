@@ -114,6 +114,11 @@ class FakeCatalog:
                 return issue.key
         return None
 
+    comments: dict[str, list[str]] = field(default_factory=dict)
+
+    def comment_texts(self, key: str) -> list[str]:
+        return self.comments.get(key, [])
+
 
 def run(jql: str, catalog: FakeCatalog | None = None) -> list[str]:
     compiled = compile_query(parse(jql), catalog or FakeCatalog())
@@ -212,6 +217,31 @@ def test_custom_field_clauses(jql: str, expected: list[str]) -> None:
 
 
 # -- boolean structure ----------------------------------------------------------------------
+
+
+def test_comment_text_search_is_by_words_and_phrases_as_jira_indexes_them() -> None:
+    catalog = FakeCatalog(
+        comments={
+            "APOLLO-1": ["Customer is at risk. \\[jira-crm-sync:flag:001A:at\\_risk\\]"],
+            "APOLLO-2": ["Flag it for the CRM sync, Jira team"],  # every word, out of order
+            "ORION-1": ["Jira CRM", "sync flag"],  # the phrase split over two comments
+            "ORION-2": ["jiracrmsyncflag"],  # a substring is not a word
+        }
+    )
+    phrase = 'comment ~ "\\"jira crm sync flag\\""'
+    assert run(phrase, catalog) == ["APOLLO-1"]
+    assert run('comment ~ "jira crm sync flag"', catalog) == ["APOLLO-1", "APOLLO-2", "ORION-1"]
+    assert run('comment ~ "CUSTOMER"', catalog) == ["APOLLO-1"]  # case folded
+    assert run('comment ~ "\\"is at risk\\""', catalog) == ["APOLLO-1"]  # stop words dropped
+    assert run('comment ~ "jiracrm*"', catalog) == ["ORION-2"]
+    assert run('comment !~ "jira"', catalog) == ["ORION-2"]  # issues without comments: never
+    assert run(f"project = ORION AND NOT {phrase}", catalog) == ["ORION-1", "ORION-2"]
+    assert error('comment ~ "the"', catalog) == (
+        "The field 'comment' does not support searching for an empty string."
+    )
+    assert error("comment = x", catalog) == (
+        "The operator '=' is not supported by the 'comment' field."
+    )
 
 
 def test_and_binds_tighter_than_or_and_not_tighter_than_and() -> None:

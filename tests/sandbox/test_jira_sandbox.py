@@ -296,6 +296,48 @@ def test_comments_add_and_list_v2_and_v3(cloud: Env) -> None:
     assert cloud.calls("POST /rest/api/2/issue/{key}/comment") == 1
 
 
+def test_comment_search_and_delete_through_the_client(cloud: Env) -> None:
+    """``comment ~`` finds words and phrases in comments (a v3 ADF one too); a comment can
+    be deleted (204, then 404), which moves the issue's ``updated`` and the search."""
+    first, second, third = (i.key for i in cloud.backend.ordered_issues()[3:6])
+    ours = cloud.client.add_comment(first, "At risk. \\[jira-crm-sync:flag:001A:at_risk\\]")
+    cloud.client.add_comment(second, "The jira CRM sync needs a flag")  # the words, not in order
+    adf = {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "[jira-crm-sync:flag:x]"}]}
+        ],
+    }
+    assert cloud.http.post(f"{BASE}/rest/api/3/issue/{third}/comment", json={"body": adf}).ok
+    scope = f"key in ({first}, {second}, {third})"
+
+    def found(text: str) -> list[str]:
+        jql = f"{scope} AND comment ~ {text} ORDER BY key"
+        return sorted(i.key for i in cloud.client.search_issues(jql, fields="key"))
+
+    assert found('"\\"jira crm sync flag\\""') == sorted([first, third])
+    assert found('"jira crm sync flag"') == sorted([first, second, third])
+    assert found('"JIRA-CRM"') == sorted([first, second, third])  # punctuation splits words
+    assert found('"syn*"') == sorted([first, second, third])
+    assert found('"jiracrm"') == []  # words, not substrings
+
+    moment = cloud.clock.advance(minutes=1)
+    url = f"{BASE}/rest/api/2/issue/{first}/comment/{ours.id}"
+    assert cloud.http.delete(url).status_code == 204
+    assert cloud.http.delete(url).status_code == 404
+    assert cloud.backend.comments[first] == [] and cloud.backend.issue(first).updated == moment
+    assert found('"\\"jira crm sync flag\\""') == [third]
+    assert cloud.calls("DELETE /rest/api/2/issue/{key}/comment/{id}") == 2
+    someone = cloud.backend.add_comment(second, "a person's", author_account_id="someone-else")
+    cloud.backend.denied_permissions.add("DELETE_ALL_COMMENTS")
+    try:
+        refused = cloud.http.delete(f"{BASE}/rest/api/2/issue/{second}/comment/{someone.id}")
+    finally:
+        cloud.backend.denied_permissions.clear()
+    assert refused.status_code == 403
+
+
 def test_issue_properties(cloud: Env) -> None:
     key = cloud.backend.ordered_issues()[2].key
     response = cloud.client.add_issue_property(key, "jira-crm-sync", {"flag": "red", "n": 1})

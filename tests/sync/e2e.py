@@ -60,6 +60,9 @@ JIRA_COMMENT = "POST /rest/api/2/issue/{key}/comment"
 #: Status categories of the sandbox's workflow (SPEC section 8).
 CATEGORY = {"To Do": "todo", "In Progress": "in_progress", "Blocked": "in_progress", "Done": "done"}
 CLI = Path(sys.executable).parent / "jira-crm-sync"
+#: ``SyncEnv.edit_config(*FIRST_SIGHT)``: comment on the first sight of a level too (a first
+#: sync then posts flag comments, for tests of how comments survive crashes and store loss).
+FIRST_SIGHT = ("comment_on_first_sight = false", "comment_on_first_sight = true")
 
 
 class Clock:

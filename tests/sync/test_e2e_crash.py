@@ -25,6 +25,7 @@ from connectors.sandbox.stack import Sandbox
 from tests.sync.e2e import (
     ANCHOR,
     COMPOSITE,
+    FIRST_SIGHT,
     JIRA_COMMENT,
     JIRA_COMMENTS,
     JIRA_PUT,
@@ -48,7 +49,7 @@ from tests.sync.e2e import (
 def crash_world() -> Sandbox:
     """The seeded world of every crash scenario and of the reference runs: small enough
     for many kills, big enough for two search pages, a report batch, label writes and
-    comments (on watch and at-risk customers)."""
+    comments (on watch and at-risk customers: the configs comment on a first sight)."""
     return make_sandbox(110, 20, seed=2, anchor=ANCHOR)
 
 
@@ -90,6 +91,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, tls: Tls) -> Reference:
     box = crash_world()
     day = _today()
     with sync_env(box, directory, f"sqlite:///{directory / 'state.db'}", tls) as env:
+        env.edit_config(*FIRST_SIGHT)
         first = env.cli("run")
         assert first.returncode == 0, first.stderr
         made = calls(box)
@@ -123,6 +125,7 @@ def crash(
         app.faults.clear()
     reset_calls(crash_box)
     env = SyncEnv(crash_box, tmp_path, store_url, None)
+    env.edit_config(*FIRST_SIGHT)
     switch = KillSwitch(crash_box)
     switch.install()
     try:

@@ -18,15 +18,16 @@ import pytest
 from rich.console import Console
 
 from connectors.sandbox.server import Tls
+from mappings.text import MARKER_PREFIX
 from sync.exitcodes import ExitCode
 from sync.reconcile import ReconcileReport, reconcile, render_rich, render_text
 from sync.remote import build_remotes
 from sync.store import lease_shards, release, repo, run_lock
-from sync.store.schema import write_ledger
 from sync.workers import all_shards
 from tests.sync.e2e import (
     ANCHOR,
     EXTERNAL_ID,
+    FIRST_SIGHT,
     JIRA_COMMENTS,
     JIRA_SEARCH,
     LABEL,
@@ -47,9 +48,11 @@ COMPOSITE = "salesforce POST /services/data/v{version}/composite"
 
 @pytest.fixture
 def env(store_url: str, tmp_path: Path, tls: Tls) -> Iterator[SyncEnv]:
-    """In-process engine on the sandbox's clock, after a first sync (reconcile reads all,
-    so the overlap re-read of a settling cycle is not needed)."""
+    """In-process engine on the sandbox's clock, after a first sync that comments on the
+    first sight of a level, so there are flag comments to check (reconcile reads all, so
+    the overlap re-read of a settling cycle is not needed)."""
     with in_process_env(store_url, tmp_path, tls) as opened:
+        opened.edit_config(*FIRST_SIGHT)
         assert opened.cycle().exit_code == 0
         opened.clock.advance(minutes=1)
         yield opened
@@ -82,10 +85,12 @@ def _report_record(env: SyncEnv, external_id: str) -> dict[str, Any]:
 
 
 def _flagged_issues(env: SyncEnv) -> set[str]:
-    """Issues whose ledger says we posted a flag comment."""
-    with env.store.read() as conn:
-        rows = conn.execute(write_ledger.select().where(write_ledger.c.target == "jira")).mappings()
-        return {row["record_key"] for row in rows if (row["value"] or {}).get("flags")}
+    """Issues carrying one of our flag comments (what the marker search finds)."""
+    return {
+        key
+        for key, comments in env.box.jira.comments.items()
+        if any(MARKER_PREFIX in str(c.body) for c in comments)
+    }
 
 
 def _person_edits(env: SyncEnv) -> tuple[str, int, str, list[str]]:
@@ -118,14 +123,15 @@ def test_after_a_clean_run_there_is_no_drift_and_one_read_of_each_side(env: Sync
     }
     assert report.read["jira_issues"] == len(env.box.jira.issues)
     assert report.read["report_records"] == len(env.box.salesforce.records(REPORT))
-    # One search (150 issues: two pages of 100), one Composite for every CRM object and the
-    # report object, and the comments only of issues the ledger says we commented on.
+    # One search (150 issues: two pages of 100), one for our marker text (keys only: one
+    # page), one Composite for every CRM object and the report object, and the comments
+    # only of the issues the marker search found.
     made = calls(env.box)
     assert made.writes == 0, made.by_endpoint
-    assert made.count(f"jira {JIRA_SEARCH}") == 2
+    assert made.count(f"jira {JIRA_SEARCH}") == 2 + 1
     assert made.count(COMPOSITE) == 1
     assert made.count(f"jira {JIRA_COMMENTS}") == len(commented)
-    assert made.reads == 2 + 1 + len(commented) + 1  # + the Salesforce login
+    assert made.reads == 2 + 1 + 1 + len(commented) + 1  # + the Salesforce login
     assert report.calls["jira"]["total"] + report.calls["salesforce"]["total"] == made.reads
     # Nothing written anywhere, not even a run record or a call count.
     assert remote_state(env.box) == remote_before

@@ -32,6 +32,7 @@ class IssueRoutes(Api):
         self.add(router, "GET", "/issue/{key}/comment", self.comments)
         self.add(router, "POST", "/issue/{key}/comment", self.add_comment)
         self.add(router, "GET", "/issue/{key}/comment/{id}", self.comment)
+        self.add(router, "DELETE", "/issue/{key}/comment/{id}", self.delete_comment)
         self.add(router, "GET", "/issue/{key}/properties", self.property_keys)
         self.add(router, "GET", "/issue/{key}/properties/{propertyKey}", self.get_property)
         self.add(router, "PUT", "/issue/{key}/properties/{propertyKey}", self.put_property)
@@ -135,6 +136,25 @@ class IssueRoutes(Api):
             if str(comment.id) == wanted:
                 return SandboxResponse.json(self.renderer(request).comment(comment))
         return self.backend.error(404, "Can not find a comment for the id: " + wanted + ".")
+
+    def delete_comment(self, request: SandboxRequest) -> SandboxResponse:
+        """``DELETE /issue/{key}/comment/{id}``: 204; 404 when there is no such comment; 403
+        without the permission to delete it (Delete Own / Delete All Comments)."""
+        issue = self._issue(request)
+        if isinstance(issue, SandboxResponse):
+            return issue
+        wanted = request.path_params["id"]
+        found = next(
+            (c for c in self.backend.comments.get(issue.key, []) if str(c.id) == wanted), None
+        )
+        if found is None:
+            return self.backend.error(404, "Can not find a comment for the id: " + wanted + ".")
+        denied = self.backend.denied_permissions
+        own = found.author_account_id == self.backend.me.account_id
+        if "DELETE_ALL_COMMENTS" in denied and (not own or "DELETE_OWN_COMMENTS" in denied):
+            return self.backend.error(403, "You do not have the permission to delete this comment.")
+        self.backend.delete_comment(issue.key, found.id)
+        return SandboxResponse.empty(204)
 
     # -- properties ----------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from connectors.sandbox.jira.jql_fields import (
     is_known_field,
     lookup_field,
 )
+from connectors.sandbox.jira.jql_text import parse_text_query
 from connectors.sandbox.world import JiraIssue
 
 # -- compiling ----------------------------------------------------------------------------
@@ -83,6 +84,11 @@ def _compile_clause(clause: Clause, catalog: Catalog) -> Predicate:
     if _EMPTY in values and op in ("=", "!=", "~", "!~", ">", ">=", "<", "<="):
         raise JqlError(f"The operator '{op}' does not accept EMPTY for '{clause.field.name}'.")
     value = values[0]
+    if field.text and op in ("~", "!~"):
+        query = parse_text_query(str(value), clause.field.name)
+        if op == "~":
+            return lambda i: (v := get(i)) is not None and query.matches(v)
+        return lambda i: (v := get(i)) is not None and not query.matches(v)
     if op == "=":
         return lambda i: get(i) == value
     if op == "!=":

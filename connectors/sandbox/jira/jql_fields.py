@@ -40,6 +40,10 @@ class Catalog(Protocol):
         """An issue key for a key or id; None when unknown."""
         ...
 
+    def comment_texts(self, key: str) -> list[str]:
+        """The plain text of each comment on an issue, oldest first."""
+        ...
+
 
 # -- value resolution ---------------------------------------------------------------------
 
@@ -159,9 +163,15 @@ class JqlField:
     ops: frozenset[str]
     multi: bool = False  # the value is a list (labels)
     zoned: bool = False  # a date without time: midnight in the user's zone
+    #: ``~`` is a word and phrase search (jql_text), not a substring test.
+    text: bool = False
+    #: Reads through the backend rather than the issue (comments live beside issues).
+    source: Callable[[Catalog], Callable[[JiraIssue], Any]] | None = None
 
     def getter(self, catalog: Catalog) -> Callable[[JiraIssue], Any]:
         """How to read the field for this query."""
+        if self.source is not None:
+            return self.source(catalog)
         if not self.zoned:
             return self.get
         zone, read = catalog.zone, self.get
@@ -179,6 +189,15 @@ PROJECT = JqlField("project", lambda i: i.project_key, _project, SINGLE_OPS)
 KEY = JqlField("key", lambda i: i.key, _issue, SINGLE_OPS)
 _ACCOUNT = JqlField(schema.JIRA_ACCOUNT_FIELD_NAME, lambda i: i.account_id, _text, TEXT_OPS)
 _EPIC = JqlField("Epic Link", lambda i: i.parent_key, _issue, SINGLE_OPS)
+
+
+def _comments(catalog: Catalog) -> Callable[[JiraIssue], list[str] | None]:
+    return lambda issue: catalog.comment_texts(issue.key) or None
+
+
+_COMMENT = JqlField(
+    "comment", lambda i: None, _text, frozenset({"~", "!~"}), text=True, source=_comments
+)
 FIELDS: dict[str, JqlField] = {
     "project": PROJECT,
     **dict.fromkeys(("key", "issuekey", "id", "issue"), KEY),
@@ -214,6 +233,7 @@ FIELDS: dict[str, JqlField] = {
         JqlField("due", lambda i: i.due, _date, RANGE_OPS - {"in", "not in"}, zoned=True),
     ),
     "parent": JqlField("parent", lambda i: i.parent_key, _issue, SINGLE_OPS),
+    "comment": _COMMENT,
     "epic link": _EPIC,
     "cf[10014]": _EPIC,
     "salesforce account": _ACCOUNT,
@@ -229,7 +249,6 @@ _UNSUPPORTED_FIELDS = frozenset(
         "summary",
         "description",
         "text",
-        "comment",
         "assignee",
         "reporter",
         "creator",

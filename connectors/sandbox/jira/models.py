@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.sandbox import schema
 from connectors.sandbox.http import Router, SandboxRequest, SandboxResponse
+from connectors.sandbox.jira.render import adf_text
 from connectors.sandbox.jira.routes import build_router
 from connectors.sandbox.jira.search import IssueSearch
 from connectors.sandbox.world import (
@@ -249,6 +250,25 @@ class JiraBackend:
         self.comments.setdefault(issue.key, []).append(comment)
         self.touch(issue)
         return comment
+
+    def delete_comment(self, key: str, comment_id: int) -> bool:
+        """Delete a comment (bumps the issue's ``updated``); False when there is none."""
+        issue = self.issue(key)
+        comments = self.comments.get(issue.key, [])
+        kept = [c for c in comments if c.id != comment_id]
+        if len(kept) == len(comments):
+            return False
+        self.comments[issue.key] = kept
+        self.touch(issue)
+        return True
+
+    def comment_texts(self, key: str) -> list[str]:
+        """The plain text of each comment on an issue, oldest first (what text search
+        indexes: a v3 comment's ADF document as its text)."""
+        return [
+            c.body if isinstance(c.body, str) else adf_text(c.body)
+            for c in self.comments.get(key, [])
+        ]
 
     def create_issue(
         self,

@@ -35,6 +35,18 @@ PERMISSIONS: dict[str, tuple[str, str, str, str]] = {
     "ASSIGN_ISSUES": ("13", "Assign Issues", "Ability to assign issues.", "PROJECT"),
     "ADD_COMMENTS": ("15", "Add Comments", "Ability to comment on issues.", "PROJECT"),
     "DELETE_ISSUES": ("16", "Delete Issues", "Ability to delete issues.", "PROJECT"),
+    "DELETE_ALL_COMMENTS": (
+        "36",
+        "Delete All Comments",
+        "Ability to delete all comments made on issues.",
+        "PROJECT",
+    ),
+    "DELETE_OWN_COMMENTS": (
+        "37",
+        "Delete Own Comments",
+        "Ability to delete own comments made on issues.",
+        "PROJECT",
+    ),
     "ADMINISTER_PROJECTS": (
         "23",
         "Administer Projects",
