@@ -288,8 +288,13 @@ class _JiraDiff:
             # Never a level the issue already shows: a run that crashed before its ledger.
             if wanted and theirs != level:
                 announced.append((customer_id, level))
+        # A customer no longer flagged here (the item is done, or unlinked) keeps its last
+        # announced level: reopened at the same level, the item says nothing again (else
+        # the second identical comment would be a duplicate, SPEC: once per level change).
+        judged = {customer_id for customer_id, _ in want.flags}
+        remembered.extend(flag for flag in old.flags if flag[0] not in judged)
         comments = self.comments.get(tuple(announced)) if announced else ()
-        return comments, tuple(remembered), blind and bool(comments)
+        return comments, tuple(sorted(remembered)), blind and bool(comments)
 
 
 def diff_jira(

@@ -10,7 +10,7 @@ from bench.merge import sf_id
 from mappings.config import CrmPushRules, JiraPushRules, LinkRules, Rules
 from mappings.merge import MergeResult, merge, plan, remote_from_items
 from mappings.plan import ledgers_after, remote_flags_from_comments
-from mappings.text import flag_marker
+from mappings.text import flag_marker, parse_marker
 from mappings.writes import JiraLedger, Plan, RemoteJira
 from tests.mappings.factories import (
     ACME,
@@ -190,6 +190,38 @@ def test_comment_on_all_comments_on_every_flagged_item() -> None:
         ("APOLLO-1", 1),
         ("APOLLO-2", 1),
     ]
+
+
+def labels_only_cycle(sim: SimRemote, result: MergeResult, rules: Rules) -> Plan:
+    """A cycle as `run` makes it: it knows the labels of the issues it pulled, not their
+    comments or the flag field."""
+    known = {key: RemoteJira(key, labels, field_known=False) for key, labels in sim.labels.items()}
+    the_plan = plan(result, rules, jira_ledger=sim.jira_ledger, jira_remote=known)
+    sim.apply(the_plan)
+    return the_plan
+
+
+def test_a_done_item_remembers_the_level_it_announced() -> None:
+    """At risk (a comment), done (label off), reopened once the customer is OK, then at
+    risk again: the item's comments must alternate, never say "at risk" twice in a row
+    (reconcile would call the second a duplicate). Forgetting the level when the item was
+    done made the reopen a silent first sight, and the next change a repeat."""
+    rules = replace(RULES, jira_push=JiraPushRules(comment_on="all"))
+    raws, watching = world(acme_csat=3.8, rules=rules)
+    sim = SimRemote.from_issues(raws)
+    labels_only_cycle(sim, watching, rules)
+
+    def state(status: str, category: str, csat: float) -> MergeResult:
+        raws[1]["fields"]["status"] = {"name": status, "statusCategory": {"key": category}}
+        accounts = [account(ACME, csat=csat), account(GLOBEX, csat=4.6)]
+        return merge(raws, accounts, rules=rules, as_of=AS_OF)
+
+    labels_only_cycle(sim, state("In Progress", "indeterminate", 2.8), rules)
+    labels_only_cycle(sim, state("Done", "done", 2.8), rules)
+    labels_only_cycle(sim, state("In Progress", "indeterminate", 4.6), rules)
+    labels_only_cycle(sim, state("In Progress", "indeterminate", 2.8), rules)
+    levels = [level for body in sim.comments["APOLLO-2"] for _, level in parse_marker(body)]
+    assert levels == ["at_risk", "ok", "at_risk"], levels
 
 
 def test_first_sight_comments_only_when_configured_and_then_checks_the_site() -> None:
