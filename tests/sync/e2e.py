@@ -9,6 +9,7 @@ inside the sandbox at a chosen call.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.config_file import write_sandbox_config
@@ -36,6 +38,7 @@ from connectors.sandbox.schema import (
 )
 from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
+from sync.cli import app as cli_app
 from sync.config import Config, load_config
 from sync.engine import CycleOptions, CycleResult, Engine
 from sync.remote import build_remotes
@@ -237,6 +240,17 @@ class SyncEnv:
             self._store = None
         if self._serving:
             self.box.stop()
+
+
+def cli_in_process(env: SyncEnv, *args: str) -> tuple[int, str, str]:
+    """``jira-crm-sync --config <env's config> <args>`` in-process: (exit, stdout, stderr)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(cli_app, ["--config", str(env.config_path), *args])
+    finally:  # the CLI points the root logger at its own (captured) stderr
+        root.handlers[:], root.level = handlers, level
+    return result.exit_code, result.stdout, result.stderr
 
 
 @contextmanager

@@ -7,19 +7,17 @@ runner) over the HTTPS sandbox."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from connectors.sandbox.server import Tls
-from sync.cli import app
 from sync.store import repo
 from tests.sync.e2e import ANCHOR, SyncEnv, make_sandbox, sync_env
+from tests.sync.e2e import cli_in_process as cli
 
 
 @pytest.fixture
@@ -27,17 +25,6 @@ def env(store_url: str, tmp_path: Path, tls: Tls) -> Iterator[SyncEnv]:
     box = make_sandbox(150, 20, seed=2, anchor=ANCHOR)
     with sync_env(box, tmp_path, store_url, tls) as opened:
         yield opened
-
-
-def cli(env: SyncEnv, *args: str) -> tuple[int, str, str]:
-    """``jira-crm-sync --config <env's config> <args>`` in-process: (exit, stdout, stderr)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        result = CliRunner().invoke(app, ["--config", str(env.config_path), *args])
-    finally:  # the CLI points the root logger at its own (captured) stderr
-        root.handlers[:], root.level = handlers, level
-    return result.exit_code, result.stdout, result.stderr
 
 
 def _queued(env: SyncEnv) -> int:

@@ -6,19 +6,17 @@ fell back to. Over the HTTPS sandbox; the commands run in-process (typer's runne
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from connectors.sandbox.schema import SF_ACCOUNT_PROJECT_KEY_FIELD as PROJECT_FIELD
 from connectors.sandbox.server import Tls
-from sync.cli import app
 from tests.sync.e2e import ANCHOR, SyncEnv, expected, make_sandbox, sync_env
+from tests.sync.e2e import cli_in_process as cli
 
 HOSTILE = "Acme\x1b[2J\nCorp"  # a terminal escape and a line break, pasted into Jira
 UNKNOWN = "001Dn000000ZZZZ"  # a well-formed Id of no account
@@ -29,17 +27,6 @@ def env(store_url: str, tmp_path: Path, tls: Tls) -> Iterator[SyncEnv]:
     box = make_sandbox(150, 20, seed=2, anchor=ANCHOR)
     with sync_env(box, tmp_path, store_url, tls) as opened:
         yield opened
-
-
-def cli(env: SyncEnv, *args: str) -> tuple[int, str, str]:
-    """``jira-crm-sync --config <env's config> <args>`` in-process: (exit, stdout, stderr)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        result = CliRunner().invoke(app, ["--config", str(env.config_path), *args])
-    finally:  # the CLI points the root logger at its own (captured) stderr
-        root.handlers[:], root.level = handlers, level
-    return result.exit_code, result.stdout, result.stderr
 
 
 def _spoil(env: SyncEnv) -> tuple[dict[str, str], str, set[str]]:

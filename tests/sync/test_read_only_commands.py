@@ -7,19 +7,17 @@ schema is left at it (exit 2: `jira-crm-sync db upgrade`). Commands run in-proce
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from typer.testing import CliRunner
 
 from connectors.sandbox.server import Tls
-from sync.cli import app
 from sync.store import current_revision, head_revision, upgrade
 from sync.store.db import create_engine, sqlite_path
 from tests.sync.e2e import ANCHOR, SyncEnv, calls, make_sandbox, sync_env
+from tests.sync.e2e import cli_in_process as cli
 
 
 @pytest.fixture
@@ -27,17 +25,6 @@ def env(store_url: str, tmp_path: Path, tls: Tls) -> Iterator[SyncEnv]:
     box = make_sandbox(40, 8, seed=2, anchor=ANCHOR)
     with sync_env(box, tmp_path, store_url, tls) as opened:
         yield opened
-
-
-def cli(env: SyncEnv, *args: str) -> tuple[int, str, str]:
-    """``jira-crm-sync --config <env's config> <args>`` in-process: (exit, stdout, stderr)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        result = CliRunner().invoke(app, ["--config", str(env.config_path), *args])
-    finally:  # the CLI points the root logger at its own (captured) stderr
-        root.handlers[:], root.level = handlers, level
-    return result.exit_code, result.stdout, result.stderr
 
 
 def _what_exists(url: str) -> list[str]:
