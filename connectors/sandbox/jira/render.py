@@ -18,12 +18,16 @@ from connectors.sandbox.jira.fields import (
     STATUS_CATEGORIES,
     FieldSelection,
 )
+from connectors.sandbox.jira.rendered import rendered_fields
 from connectors.sandbox.world import JiraIssue, JiraProject, JiraUser, JiraVersion
 
 if TYPE_CHECKING:
     from connectors.sandbox.jira.models import JiraBackend, JiraComment
 
 ISSUE_EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
+#: The ``expand`` values rendered into each issue (``names`` and ``schema`` go at the top
+#: of a search answer instead, as Jira puts them).
+ISSUE_EXPANSIONS = frozenset({"changelog", "transitions", "renderedFields"})
 
 
 def timestamp(moment: datetime) -> str:
@@ -357,6 +361,7 @@ class Renderer:
             doc["fields"] = {fid: self.field(issue, fid) for fid in selection.ids}
         if "changelog" in expand:
             doc["changelog"] = self.changelog(issue)
+        doc.update(self.expansions(issue, selection, expand))
         if "names" in expand:
             doc["names"] = self.names(selection)
         if "schema" in expand:
@@ -365,6 +370,18 @@ class Renderer:
             stored = self.backend.properties.get(issue.key, {})
             doc["properties"] = {k: stored[k] for k in properties if k in stored}
         return doc
+
+    def expansions(
+        self, issue: JiraIssue, selection: FieldSelection, expand: frozenset[str]
+    ) -> dict[str, Any]:
+        """``expand=transitions`` (what ``GET /issue/{key}/transitions`` lists) and
+        ``expand=renderedFields`` (see ``rendered.py``) of one issue."""
+        out: dict[str, Any] = {}
+        if "transitions" in expand:
+            out["transitions"] = self.transitions(issue)
+        if "renderedFields" in expand:
+            out["renderedFields"] = rendered_fields(self, issue, selection)
+        return out
 
     @staticmethod
     def names(selection: FieldSelection) -> dict[str, str]:

@@ -14,7 +14,7 @@ from connectors.sandbox import schema
 from connectors.sandbox.http import Handler, Router, SandboxRequest, SandboxResponse
 from connectors.sandbox.jira.fields import FIELDS, FieldSelection, select_fields
 from connectors.sandbox.jira.jql import JqlError
-from connectors.sandbox.jira.render import Renderer, timestamp
+from connectors.sandbox.jira.render import ISSUE_EXPANSIONS, Renderer, timestamp
 from connectors.sandbox.jira.search import PAGE_RULES, SearchError
 
 if TYPE_CHECKING:
@@ -26,6 +26,11 @@ SEARCH_REMOVED = (
     "https://developer.atlassian.com/changelog/#CHANGE-2046"
 )
 MAX_PROPERTIES = 5
+#: Properties of the POST bodies (SearchAndReconcileRequestBean for /search/jql,
+#: SearchRequestBean for /search); Jira answers 400 to any other.
+_BODY = ("jql", "maxResults", "fields", "expand", "properties", "fieldsByKeys")
+ENHANCED_BODY = frozenset({*_BODY, "nextPageToken", "reconcileIssues"})
+LEGACY_BODY = frozenset({*_BODY, "startAt", "validateQuery"})
 #: Built-in permissions ``/mypermissions`` knows: key -> (id, name, description, type).
 PERMISSIONS: dict[str, tuple[str, str, str, str]] = {
     "ADMINISTER": ("0", "Administer Jira", "Ability to administer Jira.", "GLOBAL"),
@@ -246,11 +251,16 @@ class SearchRoutes(Api):
         if self.backend.cloud:
             self.add(router, "POST", "/search/approximate-count", self.count, write=False)
 
-    def _params(self, request: SandboxRequest) -> dict[str, Any]:
+    def _params(self, request: SandboxRequest, known: frozenset[str]) -> dict[str, Any]:
+        """The search parameters of a GET's query or a POST's JSON body (``known``: the
+        body's properties in the endpoint's request schema; Jira refuses any other)."""
         if request.method == "POST":
             body = request.json()
             if not isinstance(body, dict):
                 raise BadRequest("The request body must be a JSON object.")
+            unknown = sorted(set(body) - known)
+            if unknown:
+                raise BadRequest(f'Unrecognized field "{unknown[0]}" (not marked as ignorable).')
             return {
                 "jql": body.get("jql") or "",
                 "fields": listed(body.get("fields")),
@@ -285,7 +295,7 @@ class SearchRoutes(Api):
 
     def enhanced(self, request: SandboxRequest) -> SandboxResponse:
         """``/search/jql``: token pages, id-only by default, no total."""
-        params = self._params(request)
+        params = self._params(request, ENHANCED_BODY)
         selection = select_fields(params["fields"], default=("id",))
         properties = self._properties(params)
         requested = params["maxResults"] or None  # 0 means the default here
@@ -293,7 +303,7 @@ class SearchRoutes(Api):
         issues, token = self.backend.search.token_page(params["jql"], params["nextPageToken"], size)
         expand = set(params["expand"])
         renderer = self.renderer(request)
-        issue_expand = frozenset(expand & {"changelog"})
+        issue_expand = frozenset(expand & ISSUE_EXPANSIONS)
         doc: dict[str, Any] = {
             "issues": [
                 renderer.issue(i, selection, issue_expand, properties, full=False) for i in issues
@@ -309,7 +319,7 @@ class SearchRoutes(Api):
         """``/search``: startAt/total pages on Server; removed (410) on Cloud."""
         if self.backend.cloud:
             return self.backend.error(410, SEARCH_REMOVED)
-        params = self._params(request)
+        params = self._params(request, LEGACY_BODY)
         selection = select_fields(params["fields"], default=("*navigable",))
         properties = self._properties(params)
         start = max(0, params["startAt"] or 0)
@@ -317,7 +327,7 @@ class SearchRoutes(Api):
         issues, total = self.backend.search.offset_page(params["jql"], start, size)
         expand = set(params["expand"])
         renderer = self.renderer(request)
-        issue_expand = frozenset(expand & {"changelog"})
+        issue_expand = frozenset(expand & ISSUE_EXPANSIONS)
         doc: dict[str, Any] = {
             "expand": "schema,names",
             "startAt": start,
