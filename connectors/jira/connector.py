@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote as quote_path
 from urllib.parse import urlsplit
 
+import requests
 from jira import JIRA
 from jira.exceptions import JIRAError
 
@@ -61,6 +62,14 @@ _SYSTEM_FIELDS = ("summary", "status", "issuetype", "updated")
 
 #: Comments read per page when looking for a marker (Jira Cloud's default and maximum).
 COMMENT_PAGE = 5000
+
+#: The longest search URL sent as a GET, in characters (scheme to query). A longer one (a
+#: scope of hundreds of projects, a long [jira] jql) goes as the endpoint's POST form,
+#: with the same parameters in a JSON body: the proxies and servers in front of Jira
+#: commonly refuse request lines over 8 KB (nginx, Apache; Tomcat counts the headers in
+#: its 8 KB too), and this leaves room for the headers. Short searches stay GETs, so the
+#: URL in logs and proxies still shows what was asked.
+MAX_GET_URL = 6000
 
 # ORDER BY key: a key never changes while we page, so an issue updated mid-pull keeps
 # its place. Ordering by `updated` would move it to the end and shift every offset after
@@ -472,6 +481,15 @@ class JiraConnector:
             response = self._retried(lambda: self.client._session.get(url, params=params))
         return read_json(response, action, self.settings.url)
 
+    def _read_posted(self, path: str, body: dict[str, Any], action: str, **guard: Any) -> Any:
+        """POST a read (a search in its POST form) and read the answer as :meth:`_read`
+        does; retried like a GET, since it changes nothing."""
+        url = self.client._get_url(path)
+        data = json.dumps(body)
+        with self.boundary.guard(action, **guard):
+            response = self._retried(lambda: self.client._session.post(url, data=data))
+        return read_json(response, action, self.settings.url)
+
     # -- the answers the client does not retry ------------------------------------------------
 
     @property
@@ -515,8 +533,17 @@ class JiraConnector:
             session.max_retries = saved
 
     def _get_page(self, path: str, params: dict[str, Any], query: str) -> Page:
-        page = self._read(path, params, "search issues", jql=query)
-        where = f"search issues (GET {urlsplit(self.client._get_url(path)).path})"
+        """One search page: a GET with the parameters in the URL while that URL fits in
+        :data:`MAX_GET_URL`, else the endpoint's POST form with them in a JSON body (a
+        read all the same: the call meter counts it as one, JIRA_READ_ONLY_POSTS)."""
+        url = self.client._get_url(path)
+        if len(requests.Request("GET", url, params=params).prepare().url or url) <= MAX_GET_URL:
+            method = "GET"
+            page = self._read(path, params, "search issues", jql=query)
+        else:
+            method = "POST"
+            page = self._read_posted(path, _search_body(params), "search issues", jql=query)
+        where = f"search issues ({method} {urlsplit(url).path})"
         problem = _malformed_page(page, str(params.get("fields") or ""))
         if problem:
             # Storing it would file a broken issue under a cursor that then moves past it.
@@ -729,6 +756,16 @@ class JiraConnector:
                 return None
             raise
         return found.raw.get("value")
+
+
+def _search_body(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON body of a search's POST form, from its GET parameters: ``fields`` as a
+    list (both request schemas, SearchAndReconcileRequestBean and SearchRequestBean, take
+    an array); ``validateQuery`` left out, as the body's default is to validate already
+    (and its type differs: a boolean on Server/Data Center, a string on Cloud)."""
+    body = {name: value for name, value in params.items() if name != "validateQuery"}
+    body["fields"] = [f for f in str(params.get("fields") or "").split(",") if f]
+    return body
 
 
 def _malformed_page(page: Any, fields: str) -> str | None:

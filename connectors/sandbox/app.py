@@ -315,6 +315,7 @@ _REASONS = {
     409: "Conflict",
     410: "Gone",
     413: "Payload Too Large",
+    414: "URI Too Long",
     429: "Too Many Requests",
     500: "Internal Server Error",
     502: "Bad Gateway",

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from connectors.sandbox import schema
 from connectors.sandbox.http import Router, SandboxRequest, SandboxResponse
 from connectors.sandbox.jira.render import adf_text
-from connectors.sandbox.jira.routes import build_router
+from connectors.sandbox.jira.routes import build_router, request_too_long
 from connectors.sandbox.jira.search import IssueSearch
 from connectors.sandbox.world import (
     JiraIssue,
@@ -359,7 +359,11 @@ class JiraBackend:
         return self._unauthorized()
 
     def before_call(self, request: SandboxRequest, write: bool) -> SandboxResponse | None:
-        """Check credentials: Cloud takes Basic email:api_token; Server a PAT or Basic."""
+        """Check credentials: Cloud takes Basic email:api_token; Server a PAT or Basic
+        username:password. A URL over the front end's limit is refused first."""
+        too_long = request_too_long(request)
+        if too_long is not None:
+            return too_long
         header = request.headers.get("Authorization")
         if header is None and request.path.endswith("/serverInfo"):
             return None  # readable anonymously, as on real Jira

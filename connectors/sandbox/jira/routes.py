@@ -9,6 +9,7 @@ the legacy ``/search``; Cloud answers that one with 410 Gone, as Jira Cloud does
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from connectors.sandbox import schema
 from connectors.sandbox.http import Handler, Router, SandboxRequest, SandboxResponse
@@ -60,6 +61,26 @@ PERMISSIONS: dict[str, tuple[str, str, str, str]] = {
     ),
     "TRANSITION_ISSUES": ("46", "Transition Issues", "Ability to transition issues.", "PROJECT"),
 }
+
+
+#: The longest request target (path and query) the sandbox's front end takes: 8 KB, the
+#: default of the proxies and servers in front of Jira (nginx, Apache, Tomcat).
+MAX_REQUEST_TARGET = 8192
+
+
+def request_too_long(request: SandboxRequest) -> SandboxResponse | None:
+    """414, as a front end answers a URL over :data:`MAX_REQUEST_TARGET` before Jira sees
+    it (so a client that puts a long JQL in a GET learns it as it would live)."""
+    query = urlencode([(k, v) for k, values in request.query.items() for v in values])
+    length = len(request.path) + (len(query) + 1 if query else 0)
+    if length <= MAX_REQUEST_TARGET:
+        return None
+    return SandboxResponse.text(
+        "<html><head><title>414 Request-URI Too Large</title></head><body><center><h1>414 "
+        "Request-URI Too Large</h1></center></body></html>",
+        status=414,
+        content_type="text/html",
+    )
 
 
 class BadRequest(ValueError):
