@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,10 @@ class Credentials:
     salesforce_consumer_key: str
     salesforce_consumer_secret: str
     salesforce_access_token: str
+    #: Server/Data Center's Basic sign-in (user name and password), for clients that only
+    #: do Basic (singer taps, curl -u); Cloud's Basic is email + API token instead.
+    jira_username: str = "sandbox"
+    jira_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
     @classmethod
     def generate(cls) -> Credentials:
@@ -91,6 +95,8 @@ class Sandbox:
             email=c.jira_email,
             api_token=c.jira_api_token,
             personal_access_token=c.jira_pat,
+            username=c.jira_username,
+            password=c.jira_password,
             time_zone=jira_time_zone,
         )
         self.salesforce = SalesforceBackend(
@@ -153,15 +159,24 @@ class Sandbox:
     # -- what the `sandbox` command prints and writes ---------------------------------------
 
     def ready_document(self) -> dict[str, Any]:
-        """The one JSON line ``jira-crm-sync sandbox`` prints when ready (SPEC section 8)."""
+        """The one JSON line ``jira-crm-sync sandbox`` prints when ready (SPEC section 8).
+
+        ``jira_token`` is what the product signs in with (Cloud's API token, Server's
+        personal access token); ``jira_username`` and ``jira_password`` are the Basic
+        credentials the site takes, for clients that only do Basic: on Cloud the email and
+        API token (Atlassian's Basic auth), on Server/Data Center a user name and password.
+        """
         if self.endpoints is None:
             raise RuntimeError("the sandbox is not serving")
         c = self.credentials
+        cloud = self.jira_mode == "cloud"
         return {
             "jira_url": self.endpoints.jira_url,
             "jira_email": c.jira_email,
-            "jira_token": c.jira_api_token if self.jira_mode == "cloud" else c.jira_pat,
+            "jira_token": c.jira_api_token if cloud else c.jira_pat,
             "salesforce_instance_url": self.endpoints.salesforce_url,
             "salesforce_access_token": c.salesforce_access_token,
             "ca_bundle": str(self.endpoints.ca_bundle) if self.endpoints.ca_bundle else None,
+            "jira_username": c.jira_email if cloud else c.jira_username,
+            "jira_password": c.jira_api_token if cloud else c.jira_password,
         }
