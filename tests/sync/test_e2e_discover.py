@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from connectors.sandbox import schema
 from connectors.sandbox.config_file import write_sandbox_config
+from connectors.sandbox.faults import Fault
 from connectors.sandbox.jira import routes
 from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
@@ -205,3 +206,14 @@ def test_the_projects_question_offers_those_in_reach(box: Sandbox, tmp_path: Pat
     assert "Jira project keys in scope, comma-separated [APOLLO,ORION]:" in err
     assert "names NOPE, which this user cannot browse" in err  # and asked again
     assert load_config(path, environ=env).jira.projects == ["APOLLO", "ORION"]
+
+
+def test_a_failure_midway_writes_nothing(box: Sandbox, tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    args, env = init_command(box, path)
+    # Signed in, then a proxy's login page instead of the project list.
+    box.jira_app.faults.add(Fault(kind="html", status=200, endpoint="/project", count=5))
+    code, out, err = invoke(*args[1:], env=env)
+    assert code == 3, out + err
+    assert err.startswith("jira-crm-sync: init --discover: jira: ") and err.count("\n") == 1
+    assert "nothing was written" in err and not path.exists()
