@@ -17,7 +17,7 @@ import ssl
 import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -387,6 +387,7 @@ def _jira(report: CheckReport, config: Config, used_today: int | None) -> None:
         _jira_time_zone(report, config, facts.time_zone)
         _jira_projects(report, config, jira)
         _jira_fields(report, config, jira)
+        _suggest_jira(report, config, jira)
     finally:
         jira.close()
     _jira_budget(report, config, used_today)
@@ -456,6 +457,61 @@ def _jira_fields(report: CheckReport, config: Config, jira: JiraConnector) -> No
         name = f"jira field {ref}"
         with _guard(report, name):
             report.ok(name, f"{setting} resolves to {jira.resolve_field(ref, setting)}")
+
+
+def _add_hints(report: CheckReport, roles: dict[str, str], hints: dict[str, str]) -> None:
+    """Append each hint to the failed check it belongs to (``roles``: check name -> role)."""
+    for index, check in enumerate(report.checks):
+        hint = hints.get(roles.get(check.name, "")) if check.status == "fail" else None
+        if hint:
+            report.checks[index] = replace(check, detail=f"{check.detail}; {hint}")
+
+
+def _failed_roles(report: CheckReport, roles: dict[str, str]) -> set[str]:
+    return {roles[c.name] for c in report.failures if c.name in roles}
+
+
+def _suggest_jira(report: CheckReport, config: Config, jira: JiraConnector) -> None:
+    """When a configured Jira field failed, add what discovery finds for it (one sampled
+    search; nothing when every field resolved). A failure of the hint's own calls is not
+    a check: the FAIL line stands as it is."""
+    roles = {
+        f"jira field {ref}": what for what, (_setting, ref) in configured_fields(config).items()
+    }
+    wanted = _failed_roles(report, roles)
+    if not wanted:
+        return
+    from sync.discover import jira_hints
+
+    with suppress(ConnectorError):
+        _add_hints(report, roles, jira_hints(jira, wanted))
+
+
+def _suggest_salesforce(report: CheckReport, config: Config, crm: SalesforceConnector) -> None:
+    """When a configured Salesforce field or object failed, add what discovery finds for
+    it: one sampled Account query, and the custom objects' describes when an object failed
+    (nothing when every name resolved)."""
+    account = config.crm.salesforce.account
+    survey = config.satisfaction.survey
+    push = config.push.crm
+    roles = {
+        f"salesforce field {ACCOUNT}.{account.segment_field}": "segment",
+        f"salesforce field {ACCOUNT}.{config.link.crm_field}": "crm_link",
+        f"salesforce object {push.object}": "report",
+        f"salesforce field {push.object}.{push.external_id_field}": "external_id",
+    }
+    if config.satisfaction.source == "account_field":
+        roles[f"salesforce field {ACCOUNT}.{account.satisfaction_field}"] = "satisfaction"
+    else:
+        roles[f"salesforce object {survey.object}"] = "survey"
+    wanted = _failed_roles(report, roles)
+    if not wanted:
+        return
+    from sync.discover import crm_hints
+
+    with suppress(ConnectorError):
+        hints = crm_hints(crm, wanted, config.jira.projects, push.fields or None, push.object)
+        _add_hints(report, roles, hints)
 
 
 def _jira_budget(report: CheckReport, config: Config, used_today: int | None) -> None:
@@ -546,6 +602,7 @@ def _salesforce(report: CheckReport, config: Config, used_today: int | None) -> 
         report.ok("salesforce login", f"{sf.auth}{who} on {crm.instance_url}")
         for sobject, setting, targets in _salesforce_targets(config):
             _salesforce_object(report, crm, sobject, setting, targets)
+        _suggest_salesforce(report, config, crm)
         _salesforce_budget(report, config, limits, used_today)
     finally:
         crm.session.close()

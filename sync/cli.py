@@ -221,7 +221,7 @@ def _print_cycle(result: Any, dry_run: bool) -> None:
         _print_link_problems(result, "`jira-crm-sync run --dry-run --json` lists them")
         typer.echo("dry run: nothing was written, here or remotely; the plan:")
         for line in result.plan_text.splitlines():
-            typer.echo(f"  {line}")
+            typer.echo(f"  - {line}")
         _print_set_aside(result)
         return
     typer.echo(f"written: {join(result.written)}")
@@ -415,6 +415,20 @@ def init_command(
     state_url: Annotated[
         str | None, typer.Option(help="State store URL (default: SQLite in the state dir).")
     ] = None,
+    jira_ca_bundle: Annotated[
+        str | None, typer.Option(help="PEM file of the CAs Jira's certificate needs.")
+    ] = None,
+    salesforce_ca_bundle: Annotated[
+        str | None, typer.Option(help="PEM file of the CAs Salesforce's certificate needs.")
+    ] = None,
+    discover: Annotated[
+        bool,
+        typer.Option(
+            "--discover",
+            help="Sign in (secrets from the environment) and propose projects, fields and "
+            "objects from what the sites hold.",
+        ),
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     prompt: Annotated[
         bool | None,
@@ -425,13 +439,19 @@ def init_command(
     ] = None,
 ) -> None:
     """Write a commented config from config.example.toml; never writes a secret into it."""
+    import os
+    from dataclasses import replace
+
+    from connectors.exceptions import ConfigError, ConnectorError
     from sync.config import DEFAULT_CONFIG_NAME
     from sync.init_config import (
         InitError,
         collect,
+        discover_sites,
         example_text,
         render,
         secret_variables,
+        sign_in_config,
         write_config,
     )
 
@@ -447,6 +467,8 @@ def init_command(
         "salesforce-username": salesforce_username,
         "salesforce-private-key-file": salesforce_private_key_file,
         "state-url": state_url,
+        "jira-ca-bundle": jira_ca_bundle,
+        "salesforce-ca-bundle": salesforce_ca_bundle,
     }
     interactive = sys.stdin.isatty() if prompt is None else prompt
 
@@ -461,11 +483,29 @@ def init_command(
             raise InitError(
                 f"{path} exists; pass --force to overwrite it, or --output PATH to write elsewhere"
             )
-        answers = collect(given, ask if interactive else None, tell)
+        asker = ask if interactive else None
+        answers = collect(given, asker, tell, discover=discover)
+        found = None
+        if discover:
+            config = sign_in_config(answers, os.environ)
+            try:
+                chosen, found = _guarded(
+                    lambda: discover_sites(config, given, asker, tell),
+                    expected=(ConnectorError, InitError),
+                )
+            except ConnectorError as exc:
+                code = ExitCode.USAGE if isinstance(exc, ConfigError) else ExitCode.REMOTE
+                _fail(code, f"init --discover: {exc}; nothing was written")
+            answers = replace(answers, projects=chosen)
         variables = secret_variables(answers)
-        _guarded(lambda: write_config(path, render(example_text(), answers), variables, force))
+        text = render(example_text(), answers, found)
+        _guarded(lambda: write_config(path, text, variables, force))
     except InitError as exc:
         _fail(ExitCode.USAGE, str(exc))
+    if found is not None:
+        typer.echo("Discovered (each choice is also a comment in the file):")
+        for line in found.lines():
+            typer.echo(f"  - {line}")
     typer.echo(f"wrote {path} (readable by you only); it holds no secret.")
     typer.echo("Set these in the environment of every run (or use *_file keys instead):")
     for name, what in variables:

@@ -5,6 +5,11 @@ answered keys set in place (and credential keys the chosen auth does not use com
 out). Secrets are never asked for and never written: the file names ``${ENV}`` variables,
 and :func:`secret_variables` lists them for the user to set. The result is validated with
 :func:`sync.config.load_config` before it replaces anything, and written with mode 0600.
+
+``--discover`` loads the answers as a config with the secrets from the environment (the
+variables the file names, :func:`sign_in_config`), signs in to both sides and lets
+:mod:`sync.discover` choose the projects, fields and objects (:func:`discover_sites`);
+:func:`render` writes each choice under a comment saying why. Still no secret is written.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -28,7 +34,11 @@ from connectors.salesforce.settings import (
     GENERIC_LOGIN_HOSTS,
     AuthKind,
 )
-from sync.config import ConfigFileError, load_config
+from sync.config import Config, ConfigFileError, load_config
+from sync.discover.result import printable
+
+if TYPE_CHECKING:
+    from sync.discover import Discovery, Project
 
 EXAMPLE_NAME = "config.example.toml"
 JiraAuth = Literal["cloud", "server"]
@@ -91,6 +101,8 @@ class Answers:
     salesforce_username: str | None
     salesforce_private_key_file: str | None
     state_url: str | None
+    jira_ca_bundle: str = ""
+    salesforce_ca_bundle: str = ""
 
 
 def example_text() -> str:
@@ -166,6 +178,13 @@ def _state_url(value: str) -> str:
     return value
 
 
+def _ca_bundle(value: str) -> str:
+    value = value.strip()
+    if value and not Path(value).is_file():
+        raise ValueError("must be the path of a PEM file of CA certificates, or empty")
+    return value
+
+
 class _Asker:
     """Takes each value from the flags, else asks (when someone can answer), else uses the
     default; a value that is missing or invalid without anyone to ask is an InitError."""
@@ -205,13 +224,24 @@ class _Asker:
         raise InitError(f"no valid answer for --{flag}; pass it as a flag")
 
 
+def _flag_only(given: Mapping[str, str | None], flag: str, check: Callable[[str], str]) -> str:
+    """A value only a flag sets (no question: most sites need none), checked."""
+    try:
+        return check(given.get(flag) or "")
+    except ValueError as exc:
+        raise InitError(f"--{flag} {exc}") from None
+
+
 def collect(
     given: Mapping[str, str | None],
     ask: Ask | None,
     tell: Callable[[str], None] = lambda message: None,
+    *,
+    discover: bool = False,
 ) -> Answers:
     """The answers: from ``given`` (flag name -> value), else ``ask``, else defaults;
-    ``tell`` shows why an answer was not taken."""
+    ``tell`` shows why an answer was not taken. With ``discover`` the projects are not
+    asked here (:func:`choose_projects` asks once the projects in reach are known)."""
     value = _Asker(given, ask, tell)
     jira_url = value("jira-url", "Jira site URL", _url)
     jira_auth = value(
@@ -220,7 +250,10 @@ def collect(
     email = None
     if jira_auth == "cloud":
         email = value("jira-email", "E-mail of the Atlassian account the sync uses", _email)
-    projects = value("projects", "Jira project keys in scope, comma-separated", _projects)
+    if discover:  # asked later, with the projects in reach as the default
+        projects = _flag_only(given, "projects", _projects) if given.get("projects") else ""
+    else:
+        projects = value("projects", "Jira project keys in scope, comma-separated", _projects)
     auth = value(
         "salesforce-auth", f"Salesforce auth ({', '.join(AUTH_KINDS)})", _salesforce_auth, "jwt"
     )
@@ -265,13 +298,15 @@ def collect(
         jira_url=jira_url,
         jira_auth="cloud" if jira_auth == "cloud" else "server",
         jira_email=email,
-        projects=tuple(projects.split(",")),
+        projects=tuple(projects.split(",")) if projects else (),
         salesforce_auth=next(kind for kind in AUTH_KINDS if kind == auth),
         salesforce_login_url=login_url,
         salesforce_instance_url=instance_url,
         salesforce_username=username,
         salesforce_private_key_file=key_file,
         state_url=state_url or None,
+        jira_ca_bundle=_flag_only(given, "jira-ca-bundle", _ca_bundle),
+        salesforce_ca_bundle=_flag_only(given, "salesforce-ca-bundle", _ca_bundle),
     )
 
 
@@ -308,9 +343,10 @@ class _Lines:
             end -= 1
         return start, end
 
-    def set(self, section: str, key: str, value: str | None) -> None:
+    def set(self, section: str, key: str, value: str | None, note: str = "") -> None:
         """``key = value`` in ``section`` (uncommenting it, or added at its end); with
-        None, an active ``key = ...`` line is commented out."""
+        None, an active ``key = ...`` line is commented out. A ``note`` goes above the
+        line as a comment (what discovery saw)."""
         start, end = self._section(section)
         pattern = re.compile(rf"^(\s*)(#\s*)?{re.escape(key)}\s*=")
         active = commented = None
@@ -325,19 +361,35 @@ class _Lines:
                 self.lines[active] = "# " + self.lines[active]
             return
         line = f"{key} = {value}"
-        if active is not None:
-            self.lines[active] = line
-        elif commented is not None:
-            self.lines[commented] = line
+        at = active if active is not None else commented
+        if at is None:
+            at = end
+            self.lines.insert(at, line)
         else:
-            self.lines.insert(end, line)
+            self.lines[at] = line
+        if note:
+            self.lines[at:at] = _comment(f"discovered: {note}")
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
 
 
-def render(example: str, answers: Answers) -> str:
-    """The config text: ``example`` with the answers filled in and secrets as ``${ENV}``."""
+def _comment(text: str) -> list[str]:
+    """``text`` as comment lines; control characters (a remote's names are in it) cannot
+    end the comment and start a TOML line."""
+    lines = textwrap.wrap(printable(text), width=88, break_long_words=False, break_on_hyphens=False)
+    return ["# " + lines[0], *("#   " + line for line in lines[1:])] if lines else []
+
+
+def _value(value: str | list[str]) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return _toml(value)
+
+
+def render(example: str, answers: Answers, discovery: Discovery | None = None) -> str:
+    """The config text: ``example`` with the answers filled in and secrets as ``${ENV}``;
+    with ``discovery``, the keys it chose too, each under a comment saying why."""
     doc = _Lines(example)
     doc.set("state", "url", _toml(answers.state_url) if answers.state_url else None)
     doc.set("jira", "url", _toml(answers.jira_url))
@@ -349,7 +401,8 @@ def render(example: str, answers: Answers) -> str:
         doc.set("jira", "email", None)
         doc.set("jira", "api_token", None)
         doc.set("jira", "personal_access_token", _env(_SECRETS["jira.personal_access_token"][0]))
-    doc.set("jira", "projects", "[" + ", ".join(_toml(p) for p in answers.projects) + "]")
+    doc.set("jira", "projects", _value(list(answers.projects)))
+    doc.set("jira", "ca_bundle", _toml(answers.jira_ca_bundle))
     section = "crm.salesforce"
     auth = answers.salesforce_auth
     doc.set(section, "auth", _toml(auth))
@@ -362,11 +415,19 @@ def render(example: str, answers: Answers) -> str:
         wanted["private_key_file"] = _toml(answers.salesforce_private_key_file)
     for key in _SF_CREDENTIALS:
         doc.set(section, key, wanted.get(key))
+    doc.set(section, "ca_bundle", _toml(answers.salesforce_ca_bundle))
     header = (
         "# Written by `jira-crm-sync init`. Secrets are not in this file: it reads them from\n"
         "# the environment variables named below as ${...} (or use *_file keys).\n"
-        "# Then run: jira-crm-sync check --online\n#\n"
     )
+    if discovery is not None:
+        for where, key, value, why in discovery.settings():
+            doc.set(where, key, _value(value), why)
+        header += (
+            '# `init --discover` chose the keys marked "discovered" from what the sites\n'
+            "# hold (the comment above each says why); check them.\n"
+        )
+    header += "# Then run: jira-crm-sync check --online\n#\n"
     return header + doc.text()
 
 
@@ -412,3 +473,101 @@ def write_config(path: Path, text: str, variables: list[tuple[str, str]], force:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+# -- discovery ----------------------------------------------------------------------------
+
+
+def choose_projects(
+    given: Mapping[str, str | None],
+    ask: Ask | None,
+    tell: Callable[[str], None],
+    in_reach: Sequence[Project],
+) -> tuple[str, ...]:
+    """The projects in scope: ``--projects`` (each must be in reach), else asked with every
+    project in reach as the default, else all of them."""
+    keys = [p.key for p in in_reach]
+    if not keys:
+        raise InitError(
+            "the Jira user can browse no project; ask a Jira admin for Browse Projects on "
+            "the projects to sync, then run init --discover again"
+        )
+
+    def in_scope(value: str) -> str:
+        chosen = _projects(value).split(",")
+        unknown = [k for k in chosen if k not in keys]
+        if unknown:
+            raise ValueError(
+                f"names {', '.join(unknown)}, which this user cannot browse (in reach: "
+                f"{', '.join(keys)})"
+            )
+        return ",".join(chosen)
+
+    asked = _Asker(given, ask, tell)
+    question = "Jira project keys in scope, comma-separated"
+    return tuple(asked("projects", question, in_scope, ",".join(keys)).split(","))
+
+
+def sign_in_config(answers: Answers, environ: Mapping[str, str]) -> Config:
+    """The config the answers make, loaded with the secrets from ``environ``: what
+    discovery signs in with. InitError naming the variables to set, or the problem."""
+    variables = secret_variables(answers)
+    unset = [(name, what) for name, what in variables if not environ.get(name)]
+    if unset:
+        listed = "; ".join(f"{name} ({what})" for name, what in unset)
+        raise InitError(
+            f"init --discover signs in with the secrets the config names: set {listed}, "
+            "or run init without --discover"
+        )
+    # Never written: projects are a stand-in until discovery lists those in reach (the
+    # loader wants a scope); the sampled search names the chosen ones itself.
+    probe = replace(answers, projects=answers.projects or ("DISCOVERY",))
+    with tempfile.TemporaryDirectory(prefix="jira-crm-sync-init-") as directory:
+        path = Path(directory) / "probe.toml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(render(example_text(), probe))
+        try:
+            return load_config(path, environ=dict(environ))
+        except ConfigFileError as exc:
+            raise InitError(
+                "init --discover cannot sign in with these answers: " + "; ".join(exc.problems)
+            ) from None
+
+
+def discover_sites(
+    config: Config,
+    given: Mapping[str, str | None],
+    ask: Ask | None,
+    tell: Callable[[str], None],
+) -> tuple[tuple[str, ...], Discovery]:
+    """Sign in to both sides, choose the projects (:func:`choose_projects`) and discover
+    the rest: (projects, what was found). ConnectorError as the sites answer."""
+    from connectors.jira import open_jira
+    from connectors.jira.settings import jira_meter
+    from connectors.retry import RetryPolicy
+    from connectors.salesforce import SalesforceConnector
+    from connectors.salesforce.auth import new_meter
+    from sync.discover import discover, projects_in_reach
+
+    meter = jira_meter()
+    jira = open_jira(config.jira_settings(), meter)
+    # One quick retry, not a cycle's minutes of back-off: a person is waiting.
+    quick = RetryPolicy(attempts=2, initial_wait=0.5)
+    crm = SalesforceConnector(config.salesforce_settings(), meter=new_meter(), retry=quick)
+    try:
+        facts = jira.connect()
+        crm.connect()
+        in_reach = projects_in_reach(jira)
+        projects = choose_projects(given, ask, tell, in_reach)
+        found = discover(jira, crm, projects, in_reach, config.push.crm.fields or None)
+    finally:
+        jira.close()
+        crm.session.close()
+    who = config.jira.email or facts.display_name or facts.user
+    sf = config.crm.salesforce
+    signed_in = (
+        f"signed in to Jira {facts.deployment} at {facts.base_url} as {who}, and to "
+        f"Salesforce at {crm.instance_url} ({sf.auth})"
+    )
+    return projects, replace(found, calls=(meter.total, crm.meter.total), signed_in=signed_in)

@@ -427,6 +427,33 @@ class JiraConnector:
         for page in self._search(self.scope_jql(projects) + _ORDER, "id,key", KEYS_PAGE):
             yield [(str(issue["id"]), str(issue["key"])) for issue in page]
 
+    def projects(self) -> list[dict[str, Any]]:
+        """Every project the user can browse, in one call (``GET /project``: deprecated on
+        Cloud in favour of the paged ``/project/search``, but served by Cloud and every
+        Server/Data Center version): ``key``, ``name`` and, on Cloud, ``simplified``."""
+        action = "list the projects (/project)"
+        doc = self._read("project", {}, action)
+        if not isinstance(doc, list):
+            path = urlsplit(self.client._get_url("project")).path
+            raise RemoteError(
+                f"Jira at {self.settings.url} answered GET {path} with a document that is "
+                "not a list of projects; try again (check for a proxy that rewrites answers "
+                "if it persists)",
+                side=SIDE,
+            )
+        return [p for p in doc if isinstance(p, dict) and isinstance(p.get("key"), str)]
+
+    def sample_issues(
+        self, fields: Sequence[str], size: int = 100, projects: Sequence[str] | None = None
+    ) -> list[RawIssue]:
+        """Up to ``size`` issues in scope (or in ``projects``), most recently updated
+        first, with ``fields`` (ids): one search, for judging what the fields hold
+        (`init --discover`, which chooses the projects before a config names them)."""
+        wanted = self._check_fields(fields)
+        where = self.scope_jql() if projects is None else jql.scope(projects, self.settings.jql)
+        query = where + jql.order_by("updated DESC")
+        return next(iter(self._search(query, ",".join(wanted), size)), [])
+
     def _check_fields(self, fields: Sequence[str]) -> list[str]:
         catalog = self.field_catalog()
         wanted = list(dict.fromkeys([*fields, "updated"]))
