@@ -259,6 +259,9 @@ def _issues(
             "description": _adf(f"Details {n}") if n % 3 == 0 else f"Details {n}",
             "customfield_19999": {"unknown": True},
         }
+        # Cloud writes when the status category last changed (for a done item: when it
+        # reached done); drawn from no generator, so the world stays as it was.
+        fields["statuscategorychangedate"] = fields["resolutiondate"] or fields["created"]
         if parent is not None:
             fields["parent"] = {"key": parent[0], "fields": {"issuetype": {"name": parent[1]}}}
         world.issues.append({"id": str(10000 + n), "key": issue_key, "fields": fields})

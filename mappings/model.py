@@ -113,6 +113,9 @@ class WorkItem:
     priority: str | None
     created: datetime | None
     updated: datetime | None
+    #: When a done item entered the done category (``statuscategorychangedate``, else
+    #: ``resolutiondate``: many workflows reach Done without a resolution); None when not
+    #: done, or when the site gives neither.
     resolved: datetime | None
     due: date | None
     story_points: float | None

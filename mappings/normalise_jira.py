@@ -6,7 +6,8 @@ are ignored, and descriptions may be strings (v2) or ADF documents (v3).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
@@ -114,6 +115,23 @@ def _seconds(value: object) -> int | None:
     return None if number is None or number < 0 else int(number)
 
 
+def _done_at(get: Callable[[str], Any]) -> datetime | None:
+    """When a done item entered the done category.
+
+    ``statuscategorychangedate`` (Cloud, recent Data Center) is the time of the last change
+    of status category, so for a done item the time it reached done; ``resolutiondate`` is
+    only a fallback: many workflows reach Done without setting a resolution (it stays
+    null), and one that keeps a resolution across a reopening dates the first resolve.
+    """
+    moment = get("statuscategorychangedate")
+    if moment is not None:
+        found = parse_datetime(moment)
+        if found is not None:
+            return found
+    resolution = get("resolutiondate")
+    return None if resolution is None else parse_datetime(resolution)
+
+
 def _is_epic_type(issuetype: Mapping[str, Any]) -> bool:
     """Epic by hierarchy level (Cloud: 1) when given, else by name."""
     level = issuetype.get("hierarchyLevel")
@@ -199,13 +217,14 @@ class JiraNormaliser:
         category_dict = status.get("statusCategory")
         category_key = category_dict.get("key") if type(category_dict) is dict else None
         category = _CATEGORY.get(category_key) if type(category_key) is str else None
-        resolution = get("resolutiondate")
-        resolved = None if resolution is None else parse_datetime(resolution)
-        if category is None:
+        resolved = None
+        if category == "done":
+            resolved = _done_at(get)
+        elif category is None:
             # "undefined" or missing: a resolution date means it is done, else not started.
+            resolution = get("resolutiondate")
+            resolved = None if resolution is None else parse_datetime(resolution)
             category = "done" if resolved is not None else "todo"
-        elif category != "done":
-            resolved = None
         assignee = get("assignee")
         assignee_name: str | None = None
         if type(assignee) is dict:

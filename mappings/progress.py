@@ -13,7 +13,9 @@ The next milestone is the earliest-dated unreleased, unarchived fix version of t
 items; one whose date has passed stays the next milestone and is marked overdue. The
 forecast divides the remaining item count by the items done per week over the last
 ``forecast_weeks`` weeks (or since the first item was created, if later); with fewer than
-``forecast_min_done`` items done in that window it says "not enough history".
+``forecast_min_done`` items done in that window it says "not enough history". An item is
+done at the time it entered the done category (:attr:`WorkItem.resolved`), not only when a
+resolution was set: many workflows reach Done with no resolution at all.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ def forecast_completion(
     as_of: datetime,
     rules: ProgressRules,
 ) -> Forecast:
-    """Forecast the completion date from the done items' resolution times."""
+    """Forecast the completion date from the times the done items reached done."""
     if total == 0:
         return Forecast(None, "no work items", 0.0, 0)
     window_start = as_of - timedelta(weeks=rules.forecast_weeks)

@@ -9,6 +9,7 @@ lists, satisfaction trend, risks worst first, and a plain-language paragraph per
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,9 +47,11 @@ __all__ = [
     "SegmentReport",
     "Trend",
     "blocked_lines",
+    "burnup_history",
     "burnup_series",
     "customer_report",
     "customer_summary",
+    "listed_burnup",
     "milestone_lines",
     "overdue_lines",
     "satisfaction_badge",
@@ -56,6 +59,7 @@ __all__ = [
     "score_trend",
     "scores_by_customer",
     "segment_reports",
+    "synced_from",
     "top_risks",
 ]
 
@@ -69,15 +73,26 @@ LEVEL_TITLES: dict[FlagLevel, str] = {"ok": "OK", "watch": "On watch", "at_risk"
 NO_DATA_BADGE = ("none", "No satisfaction data")
 #: How far back the trend looks: the newest score against the last one this old.
 TREND_DAYS = 30
+#: Days between the burn-up points rebuilt from creation and done dates: daily for a
+#: history of up to ``DAILY_HISTORY_DAYS`` days, weekly beyond.
+HISTORY_STEP_DAYS = 7
+DAILY_HISTORY_DAYS = 31
+#: Burn-up points a text or Markdown report lists at most (the chart draws them all).
+LISTED_BURN_POINTS = 12
 
 
 @dataclass(frozen=True, slots=True)
 class BurnPoint:
-    """One day of a burn-up chart: work done against the total scope."""
+    """One day of a burn-up chart: work done against the total scope.
+
+    ``rebuilt`` points come from the items' creation and done dates (days before the
+    first stored snapshot), not from a snapshot.
+    """
 
     day: date
     done: int
     total: int
+    rebuilt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +187,97 @@ class SegmentReport:
 # -- series and trends ---------------------------------------------------------------------
 
 
-def burnup_series(snapshots: Iterable[tuple[date, int, int]]) -> tuple[BurnPoint, ...]:
-    """(day, done, total) snapshots as a burn-up series, oldest first, one point a day."""
+def burnup_series(
+    snapshots: Iterable[tuple[date, int, int]], history: Iterable[BurnPoint] = ()
+) -> tuple[BurnPoint, ...]:
+    """(day, done, total) snapshots as a burn-up series, oldest first, one point a day.
+
+    ``history`` (:func:`burnup_history`) fills the days before the first snapshot:
+    snapshots win wherever they exist.
+    """
     by_day = {day: BurnPoint(day, done, total) for day, done, total in snapshots}
+    first = min(by_day, default=None)
+    for point in history:
+        if first is None or point.day < first:
+            by_day.setdefault(point.day, point)
     return tuple(by_day[day] for day in sorted(by_day))
+
+
+def burnup_history(
+    items: Iterable[WorkItem], before: date, step_days: int | None = None
+) -> tuple[BurnPoint, ...]:
+    """The burn-up of the counted items before ``before`` (the first snapshot's day, or the
+    report's day when there is none), so a first report already has a history.
+
+    Scope on a day is the items created by then; done, the items done by then, dated by
+    when they entered the done category (:attr:`WorkItem.resolved`; a done item with no
+    date counts from its last update, which is no earlier). One point every ``step_days``
+    (default: a day, or a week for a history longer than :data:`DAILY_HISTORY_DAYS`) back
+    from ``before``, and one on the first creation day. What is not known now is not
+    shown: items deleted or moved away since, and reopened work; the stored snapshots
+    refine it from the first sync on.
+    """
+    created: list[date] = []
+    undated = 0  # items without a creation time: in scope from the start
+    done: list[date] = []
+    for item in items:
+        if item.is_epic:
+            continue
+        born = utc_date(item.created) if item.created is not None else None
+        if born is None:
+            undated += 1
+        else:
+            created.append(born)
+        if item.status_category == "done":
+            moment = item.resolved or item.updated
+            if moment is not None:
+                finished = utc_date(moment)
+                done.append(finished if born is None or finished >= born else born)
+    if not created:
+        return ()
+    created.sort()
+    done.sort()
+    start = created[0]
+    if step_days is None:
+        step_days = 1 if (before - start).days <= DAILY_HISTORY_DAYS else HISTORY_STEP_DAYS
+    step = timedelta(days=max(1, step_days))
+    days: list[date] = []
+    day = before - step
+    while day > start:
+        days.append(day)
+        day -= step
+    if start < before:
+        days.append(start)
+    return tuple(
+        BurnPoint(
+            day,
+            bisect_right(done, day),
+            bisect_right(created, day) + undated,
+            rebuilt=True,
+        )
+        for day in reversed(days)
+    )
+
+
+def synced_from(points: Sequence[BurnPoint]) -> date | None:
+    """The day the synced snapshots of a series begin, when rebuilt points precede it
+    (None: the series is all snapshots, or all rebuilt)."""
+    ordered = sorted(points, key=lambda p: p.day)
+    if not ordered or not ordered[0].rebuilt:
+        return None
+    return next((p.day for p in ordered if not p.rebuilt), None)
+
+
+def listed_burnup(
+    points: Sequence[BurnPoint], limit: int = LISTED_BURN_POINTS
+) -> tuple[BurnPoint, ...]:
+    """At most ``limit`` points of a series, evenly spread, the first and last kept: what a
+    text line can list of a chart that may span a year."""
+    if len(points) <= limit or limit < 2:
+        return tuple(points)
+    last = len(points) - 1
+    picked = sorted({round(i * last / (limit - 1)) for i in range(limit)})
+    return tuple(points[i] for i in picked)
 
 
 def score_series(

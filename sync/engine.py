@@ -243,7 +243,7 @@ class Engine:
                 pull_jira(
                     jira,
                     store,
-                    jira_fields(field_ids),
+                    jira_fields(field_ids, jira.field_catalog().by_id),
                     changes,
                     now,
                     full=options.full,

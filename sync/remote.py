@@ -8,7 +8,7 @@ resolve in it: a garbled answer must not turn every run for hours into a config 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,7 +45,12 @@ JIRA_SYSTEM_FIELDS = (
     "parent",
     "timeoriginalestimate",
     "timeestimate",
+    "statuscategorychangedate",
 )
+#: Of those, the ones an older Server lacks: asked for only when the site's field list has
+#: them (a search naming a field the site does not have is refused). Without
+#: ``statuscategorychangedate`` a done item is dated by ``resolutiondate`` alone.
+JIRA_SITE_FIELDS = frozenset({"statuscategorychangedate"})
 #: The Server/Data Center "Epic Link" field, read when the site has it.
 EPIC_LINK_NAME = "Epic Link"
 
@@ -183,7 +188,9 @@ def confirm_field_ids(jira: JiraConnector, config: Config) -> tuple[FieldIds, bo
     return resolve_field_ids(jira, config), True
 
 
-def jira_fields(ids: FieldIds) -> list[str]:
-    """Every field id a pull asks for."""
+def jira_fields(ids: FieldIds, site: Container[str]) -> list[str]:
+    """Every field id a pull asks for; ``site`` holds the ids of the site's fields (its
+    field list), which decides the :data:`JIRA_SITE_FIELDS`."""
+    system = [f for f in JIRA_SYSTEM_FIELDS if f not in JIRA_SITE_FIELDS or f in site]
     custom = [ids.account_link, ids.story_points, ids.epic_link, ids.flag_field]
-    return list(dict.fromkeys([*JIRA_SYSTEM_FIELDS, *(f for f in custom if f)]))
+    return list(dict.fromkeys([*system, *(f for f in custom if f)]))

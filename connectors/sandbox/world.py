@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from connectors.sandbox.schema import SEGMENTS
+from connectors.sandbox.schema import JIRA_STATUSES, SEGMENTS
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -111,6 +111,49 @@ class StatusChange:
     to_status: str
 
 
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """What a project's workflow does with the resolution: real sites differ.
+
+    A classic workflow sets a resolution on the way to Done and clears it on a reopening;
+    many (simplified and team-managed ones among them) reach Done with none, so
+    ``resolution`` and ``resolutiondate`` stay null; some keep the resolution when an item
+    is reopened, so an open item carries one, and done again it keeps the first date.
+    """
+
+    name: str
+    sets_resolution: bool = True
+    clears_resolution: bool = True
+
+
+CLASSIC = Workflow("classic")
+NO_RESOLUTION = Workflow("done without resolution", sets_resolution=False)
+KEEPS_RESOLUTION = Workflow("keeps resolution on reopen", clears_resolution=False)
+_DONE_STATUSES = frozenset(name for name, (_, cat) in JIRA_STATUSES.items() if cat == "done")
+
+
+def resolution_after(
+    workflow: Workflow, resolved: datetime | None, from_status: str, to_status: str, at: datetime
+) -> datetime | None:
+    """The resolution date after a transition at ``at``, by the workflow's rules (Jira moves
+    ``resolutiondate`` only when the resolution itself changes)."""
+    was_done, done = from_status in _DONE_STATUSES, to_status in _DONE_STATUSES
+    if done and not was_done:
+        return (resolved or at) if workflow.sets_resolution else resolved
+    if was_done and not done and workflow.clears_resolution:
+        return None
+    return resolved
+
+
+def category_changed(issue: JiraIssue) -> datetime:
+    """When the issue last changed status category (``statuscategorychangedate``): its
+    creation until a transition moves it between To Do, In Progress and Done."""
+    for change in reversed(issue.history):
+        if JIRA_STATUSES[change.from_status][1] != JIRA_STATUSES[change.to_status][1]:
+            return change.at
+    return issue.created
+
+
 @dataclass(slots=True)
 class JiraIssue:
     id: int
@@ -149,6 +192,12 @@ class World:
     projects: list[JiraProject]
     versions: list[JiraVersion]
     issues: list[JiraIssue]
+    #: Project key -> its workflow (a project not listed has the classic one).
+    workflows: dict[str, Workflow] = field(default_factory=dict)
+
+    def workflow_of(self, project_key: str) -> Workflow:
+        """The workflow of a project's issues."""
+        return self.workflows.get(project_key, CLASSIC)
 
 
 _COMPANY_EN = (
@@ -511,6 +560,9 @@ def generate_world(
         if make_epic:
             project_epics.append(issue)
 
+    workflows = _workflows(project_keys, seed)
+    _mess_up_histories(issue_list, workflows, seed)
+
     return World(
         seed=seed,
         anchor=now,
@@ -522,4 +574,63 @@ def generate_world(
         projects=projects,
         versions=versions,
         issues=issue_list,
+        workflows=workflows,
     )
+
+
+def _workflows(project_keys: list[str], seed: int) -> dict[str, Workflow]:
+    """Each project's workflow: the first classic, the second reaching Done without a
+    resolution (so every world has both), the rest drawn. A generator of its own keeps
+    the rest of the world as the main one draws it."""
+    rng = random.Random(f"workflows:{seed}")
+    chosen: dict[str, Workflow] = {}
+    for index, key in enumerate(project_keys):
+        if index < 2:
+            chosen[key] = (CLASSIC, NO_RESOLUTION)[index]
+        else:
+            chosen[key] = rng.choices((CLASSIC, NO_RESOLUTION, KEEPS_RESOLUTION), (5, 3, 2))[0]
+    return chosen
+
+
+def _mess_up_histories(issues: list[JiraIssue], workflows: dict[str, Workflow], seed: int) -> None:
+    """Reopenings as real histories have them (some done items were done once before, some
+    open items were done and reopened), then each resolution as its workflow leaves it.
+
+    Reopenings fit between the issue's creation and its last change, so ``created`` and
+    ``updated`` stay as generated.
+    """
+    rng = random.Random(f"histories:{seed}")
+    for issue in issues:
+        history = issue.history
+        roll = rng.random()
+        if issue.status == "Done" and len(history) == 2 and roll < 0.15:
+            started, done = history
+            span = (done.at - started.at).total_seconds()
+            if span >= 3:
+                first = started.at + timedelta(seconds=int(span * rng.uniform(0.2, 0.5)))
+                back = first + timedelta(seconds=max(1, int(span * rng.uniform(0.1, 0.4))))
+                history = [
+                    started,
+                    StatusChange(first, "In Progress", "Done"),
+                    StatusChange(back, "Done", "In Progress"),
+                    StatusChange(done.at, "In Progress", "Done"),
+                ]
+        elif issue.status == "In Progress" and len(history) == 1 and roll < 0.1:
+            (reopened,) = history
+            span = (reopened.at - issue.created).total_seconds()
+            if span >= 3:
+                began = issue.created + timedelta(seconds=max(1, int(span / 3)))
+                finished = issue.created + timedelta(seconds=max(2, int(span * 2 / 3)))
+                history = [
+                    StatusChange(began, "To Do", "In Progress"),
+                    StatusChange(finished, "In Progress", "Done"),
+                    StatusChange(reopened.at, "Done", "In Progress"),
+                ]
+        workflow = workflows.get(issue.project_key, CLASSIC)
+        resolved: datetime | None = None
+        for change in history:
+            resolved = resolution_after(
+                workflow, resolved, change.from_status, change.to_status, change.at
+            )
+        issue.history = history
+        issue.resolved = resolved

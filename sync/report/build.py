@@ -26,6 +26,7 @@ from mappings.report import (
     ScorePoint,
     SegmentReport,
     blocked_lines,
+    burnup_history,
     burnup_series,
     customer_report,
     milestone_lines,
@@ -184,8 +185,13 @@ def _pair(
     stored = [
         s for s in model.snapshots.get((link.customer_id, link.project_key), []) if s[0] < today
     ]
-    # The chart ends at the numbers the report shows (today's snapshot, as of the report).
-    series = burnup_series([*stored, (today, report.done, report.total)])
+    # The chart ends at the numbers the report shows (today's snapshot, as of the report);
+    # before the first snapshot it is rebuilt from creation and done dates, so a first
+    # report already has a history.
+    first = min((s[0] for s in stored), default=today)
+    series = burnup_series(
+        [*stored, (today, report.done, report.total)], burnup_history(items, first)
+    )
     return PairReport(
         progress=report,
         milestones=milestone_lines(items, today),

@@ -18,7 +18,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from mappings.model import Customer, ProgressReport, SatisfactionFlag
-from mappings.report import CustomerReport, PairReport, satisfaction_badge
+from mappings.report import (
+    CustomerReport,
+    PairReport,
+    listed_burnup,
+    satisfaction_badge,
+    synced_from,
+)
 from mappings.text import LEVEL_WORDS, number, percent
 from sync.report import Format
 from sync.report.build import ReportDocument
@@ -124,6 +130,7 @@ def environment() -> Environment:
         day=_day,
         pct=percent,
         num=number,
+        listed=listed_burnup,
     )
     env.globals.update(
         burnup=_burnup,
@@ -132,6 +139,7 @@ def environment() -> Environment:
         badge=satisfaction_badge,
         flag_words=_flag_words,
         list_limit=LIST_LIMIT,
+        synced_from=synced_from,
     )
     return env
 

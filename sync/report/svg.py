@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import date
 
-from mappings.report import BurnPoint, ScorePoint
+from mappings.report import BurnPoint, ScorePoint, synced_from
 from mappings.text import number
 
 __all__ = ["burnup_svg", "trend_svg"]
@@ -154,7 +154,8 @@ def burnup_svg(
     height: int = HEIGHT,
 ) -> str:
     """A burn-up: total scope and work done per day, and a dashed line from the newest day
-    to the forecast completion date (when there is one)."""
+    to the forecast completion date (when there is one). Where the points rebuilt from
+    creation and done dates end and the synced snapshots begin, a dotted line says so."""
     chart = _Chart(label, width, height)
     if not points:
         return chart.empty("No progress snapshots yet: they build up with each day's sync")
@@ -164,6 +165,22 @@ def burnup_svg(
     top = max(max(p.total for p in ordered), 1)
     chart.set_domain(ordered[0].day, end, 0, top)
     chart.frame(ordered[0].day, end, str(top))
+    synced = synced_from(ordered)
+    if synced is not None:
+        x = chart.x(synced)
+        chart.add(
+            "line",
+            x1=x,
+            y1=chart.y0,
+            x2=x,
+            y2=chart.y1,
+            stroke=COLOURS["axis"],
+            stroke_dasharray="2,3",
+            class_="synced-from",
+        )
+        # Left of the line when it is near the right edge (a first sync is the last day).
+        anchor = "end" if x > (chart.x0 + chart.x1) / 2 else "start"
+        chart.text(x + (-4 if anchor == "end" else 4), chart.y1 + 12, "synced from here", anchor)
     chart.polyline([(chart.x(p.day), chart.y(p.total)) for p in ordered], COLOURS["scope"])
     chart.polyline([(chart.x(p.day), chart.y(p.done)) for p in ordered], COLOURS["done"])
     entries = [("scope", COLOURS["scope"], False), ("done", COLOURS["done"], False)]

@@ -81,6 +81,44 @@ def test_resolution_date_counts_only_when_done() -> None:
     assert done.resolved == days_ago(3).replace(microsecond=0)
 
 
+def test_done_date_is_when_the_item_entered_the_done_category() -> None:
+    # Done with no resolution (a workflow that sets none): the category change dates it.
+    entered = days_ago(4)
+    bare = issue(
+        "A-1",
+        status="Done",
+        resolutiondate=None,
+        statuscategorychangedate=jira_time(entered),
+    )
+    assert normalise_issue(bare, FIELDS).resolved == entered.replace(microsecond=0)
+    # A resolution kept from before a reopening dates the first resolve: the category
+    # change (back to done) wins.
+    stale = issue("A-2", status="Done", resolved=days_ago(40))
+    stale["fields"]["statuscategorychangedate"] = jira_time(entered)
+    assert normalise_issue(stale, FIELDS).resolved == entered.replace(microsecond=0)
+    # A site without the field (older Server): the resolution date, as before.
+    server = issue("A-3", status="Done", resolved=days_ago(9))
+    assert normalise_issue(server, FIELDS).resolved == days_ago(9).replace(microsecond=0)
+    # Not done: no done date, whatever the category last changed to.
+    open_ = issue("A-4", status="In Progress", statuscategorychangedate=jira_time(entered))
+    assert normalise_issue(open_, FIELDS).resolved is None
+    # An unreadable category-change time falls back to the resolution date.
+    garbled = issue("A-5", status="Done", resolved=days_ago(2), statuscategorychangedate="soon")
+    assert normalise_issue(garbled, FIELDS).resolved == days_ago(2).replace(microsecond=0)
+
+
+def test_site_zones_parse_to_the_same_moment() -> None:
+    moment = datetime(2026, 3, 2, 1, 30, 5, 123000, tzinfo=UTC)
+    for text in (
+        "2026-03-02T09:30:05.123+0800",
+        "2026-03-01T20:30:05.123-0500",
+        "2026-03-02T01:30:05.123+0000",
+    ):
+        raw = issue("A-1", status="Done", updated=text, statuscategorychangedate=text)
+        item = normalise_issue(raw, FIELDS)
+        assert item.updated == moment and item.resolved == moment
+
+
 def test_zones_are_kept_and_compare_correctly() -> None:
     raw = issue("A-1")
     raw["fields"]["created"] = "2026-09-06T16:13:46.019+08:00"

@@ -13,7 +13,7 @@ from mappings.config import HealthRules, ProgressRules
 from mappings.model import Customer, Forecast, Milestone, ProgressReport
 from mappings.normalise_jira import normalise_issues
 from mappings.progress import forecast_completion, progress_report
-from tests.mappings.factories import ACME, AS_OF, FIELDS, TODAY, days_ago, issue
+from tests.mappings.factories import ACME, AS_OF, FIELDS, TODAY, days_ago, issue, jira_time
 
 CUSTOMER = Customer(ACME, "Acme Corp", "Enterprise", None, None, None, 0, 0, "")
 RULES = ProgressRules()
@@ -286,6 +286,33 @@ def test_forecast_slip_against_the_next_milestone() -> None:
     assert result.health_reasons[0].startswith(slip)
     gentle = ProgressRules(health=HealthRules(red_forecast_slip_days=30))
     assert report(raws, gentle).health == "amber"
+
+
+def test_done_without_a_resolution_still_forecasts_and_slips() -> None:
+    """Workflows that reach Done with no resolution: the done date is when the item entered
+    the done category (``statuscategorychangedate``), so throughput, the forecast and the
+    forecast-slip health work as with resolved items."""
+    milestone = version("Apollo 2.0", (TODAY + timedelta(days=7)).isoformat())
+    done = [
+        issue(
+            f"APOLLO-{100 + n}",
+            status="Done",
+            created=days_ago(120),
+            resolutiondate=None,
+            resolution=None,
+            statuscategorychangedate=jira_time(days_ago(3 + n * 0.1)),
+        )
+        for n in range(12)
+    ]
+    raws = done + [
+        issue(f"APOLLO-{n}", created=days_ago(120), versions=[milestone]) for n in range(6)
+    ]
+    result = report(raws)
+    assert result.forecast.weekly_throughput == 2.0
+    assert result.forecast.date == TODAY + timedelta(days=21)
+    assert result.health == "red"
+    slip = f"forecast {TODAY + timedelta(days=21)} is 14 days after milestone Apollo 2.0"
+    assert result.health_reasons[0].startswith(slip)
 
 
 def test_top_risks_name_blocked_then_longest_overdue() -> None:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 from mappings.merge import MergeResult, merge
 from mappings.model import SatisfactionFlag
+from mappings.normalise_jira import normalise_issues
 from mappings.report import (
     BurnPoint,
     PairReport,
     ScorePoint,
     blocked_lines,
+    burnup_history,
     burnup_series,
     customer_report,
+    listed_burnup,
     milestone_lines,
     overdue_lines,
     satisfaction_badge,
@@ -21,10 +25,24 @@ from mappings.report import (
     score_trend,
     scores_by_customer,
     segment_reports,
+    synced_from,
     top_risks,
 )
 
-from .factories import ACME, AS_OF, GLOBEX, INITECH, RULES, TODAY, account, case, issue
+from .factories import (
+    ACME,
+    AS_OF,
+    FIELDS,
+    GLOBEX,
+    INITECH,
+    RULES,
+    TODAY,
+    account,
+    case,
+    days_ago,
+    issue,
+    jira_time,
+)
 
 D = TODAY
 
@@ -125,6 +143,74 @@ def test_burnup_series_is_one_point_a_day_oldest_first() -> None:
     series = burnup_series([(D, 5, 10), (D - timedelta(days=2), 1, 8), (D, 6, 10)])
     assert series == (BurnPoint(D - timedelta(days=2), 1, 8), BurnPoint(D, 6, 10))
     assert burnup_series([]) == ()
+
+
+def test_burnup_history_rebuilds_scope_and_done_before_the_first_snapshot() -> None:
+    raws = [
+        issue("APOLLO-1", created=days_ago(70)),
+        issue("APOLLO-2", status="Done", created=days_ago(60), resolved=days_ago(20)),
+        # Done with no resolution: dated by when it entered the done category.
+        issue(
+            "APOLLO-3",
+            status="Done",
+            created=days_ago(50),
+            resolutiondate=None,
+            statuscategorychangedate=jira_time(days_ago(10)),
+        ),
+        # Done with neither date (an older Server): counted from its last update.
+        issue(
+            "APOLLO-4",
+            status="Done",
+            created=days_ago(40),
+            resolutiondate=None,
+            updated=jira_time(days_ago(3)),
+        ),
+        issue("APOLLO-5", status="In Progress", created=days_ago(1)),
+        issue("APOLLO-6", type_name="Epic", created=days_ago(90)),  # never counted
+    ]
+    items = normalise_issues(raws, FIELDS)
+    history = burnup_history(items, TODAY)
+    assert all(p.rebuilt for p in history)
+    days = [p.day for p in history]
+    start = days_ago(70).date()
+    # Weekly back from the day before the first snapshot, down to the first creation.
+    assert days[0] == start and days[-1] == TODAY - timedelta(days=7)
+    assert all(b - a == timedelta(days=7) for a, b in pairwise(days[1:]))
+    by_day = {p.day: (p.done, p.total) for p in history}
+    assert by_day[start] == (0, 1)
+    assert by_day[TODAY - timedelta(days=7)] == (2, 4)  # APOLLO-2 and -3 done by then
+    assert by_day[TODAY - timedelta(days=14)] == (1, 4)
+    # A short history is daily; nothing before the first creation, none from a first day.
+    young = burnup_history(items[-2:], TODAY)  # APOLLO-5 (and the epic)
+    assert young == (BurnPoint(TODAY - timedelta(days=1), 0, 1, rebuilt=True),)
+    assert burnup_history(items, start) == ()
+    assert burnup_history((), TODAY) == ()
+
+
+def test_snapshots_win_over_rebuilt_history() -> None:
+    history = (
+        BurnPoint(D - timedelta(days=14), 1, 5, rebuilt=True),
+        BurnPoint(D - timedelta(days=7), 2, 6, rebuilt=True),
+        BurnPoint(D - timedelta(days=3), 9, 9, rebuilt=True),  # after the first snapshot
+    )
+    series = burnup_series([(D - timedelta(days=5), 3, 7), (D, 4, 8)], history)
+    assert series == (
+        history[0],
+        history[1],
+        BurnPoint(D - timedelta(days=5), 3, 7),
+        BurnPoint(D, 4, 8),
+    )
+    assert synced_from(series) == D - timedelta(days=5)
+    assert synced_from(series[2:]) is None and synced_from(history) is None
+    assert burnup_series([], history) == history
+
+
+def test_a_long_burnup_lists_at_most_twelve_points() -> None:
+    points = tuple(BurnPoint(D - timedelta(days=7 * n), n, 60) for n in range(52, -1, -1))
+    listed = listed_burnup(points)
+    assert len(listed) == 12 and listed[0] == points[0] and listed[-1] == points[-1]
+    assert list(listed) == sorted(listed, key=lambda p: p.day)
+    assert listed_burnup(points[:5]) == points[:5]
 
 
 def test_score_trend_directions() -> None:

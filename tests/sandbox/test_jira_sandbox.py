@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -17,7 +18,7 @@ from jira import JIRA, JIRAError
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.jira import JiraBackend
 from connectors.sandbox.jira.search import UNBOUNDED
-from connectors.sandbox.world import World, generate_world
+from connectors.sandbox.world import CLASSIC, World, generate_world
 
 BASE = "https://sandbox.atlassian.net"
 EMAIL, TOKEN, PAT = "sync@example.com", "api-token-1", "pat-1"
@@ -364,14 +365,21 @@ def test_issue_properties(cloud: Env) -> None:
 
 
 def test_transitions_change_status_history_and_resolution(cloud: Env) -> None:
-    issue = next(i for i in cloud.backend.ordered_issues() if i.status == "To Do")
+    issue = next(
+        i
+        for i in cloud.backend.ordered_issues()
+        if i.status == "To Do" and cloud.backend.world.workflow_of(i.project_key) == CLASSIC
+    )
     names = [t["name"] for t in cloud.client.transitions(issue.key)]
     assert names == ["In Progress", "Blocked", "Done"]
     moment = cloud.clock.advance(hours=2)
     cloud.client.transition_issue(issue.key, "41")
     done = cloud.client.issue(issue.key, expand="changelog")
     assert done.fields.status.name == "Done" and done.fields.status.statusCategory.key == "done"
-    assert done.fields.resolutiondate == moment.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    # In the site's zone (the sandbox's Jira is in Asia/Shanghai), as Jira writes it.
+    shanghai = moment.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert done.fields.resolutiondate == shanghai.strftime("%Y-%m-%dT%H:%M:%S.000+0800")
+    assert done.fields.statuscategorychangedate == done.fields.resolutiondate
     last = done.changelog.histories[-1].items[0]
     assert (last.field, last.fromString, last.toString) == ("status", "To Do", "Done")
     cloud.client.transition_issue(issue.key, "In Progress")  # by name, as the client allows

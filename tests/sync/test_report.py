@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.sandbox.server import Tls
+from connectors.sandbox.world import category_changed
 from mappings.dates import utc_date
 from sync.cli import app
 from sync.report import ReportError, render_report
@@ -183,10 +184,13 @@ def test_burnup_and_trend_come_from_the_stored_history(world: World) -> None:
     doc = build_report(env.store, env.config, customer=world.chinese)
     (customer,) = doc.customers
     pair = next(p for p in customer.projects if p.progress.project_key == world.chinese_project)
-    days = [point.day for point in pair.burnup]
+    synced = [point for point in pair.burnup if not point.rebuilt]
+    days = [point.day for point in synced]
     assert len(days) == 3 and days == sorted(days)
-    first, _, last = pair.burnup
+    first, _, last = synced
     assert last.done == first.done + len(world.done_on_day_two)
+    # Rebuilt history before the first sync, never on or after it.
+    assert all(p.day < first.day for p in pair.burnup if p.rebuilt)
     assert customer.trend.direction == "down"
     assert customer.trend.words.startswith("down 1.5 since")
     assert customer.customer.name == CHINESE_NAME
@@ -195,6 +199,51 @@ def test_burnup_and_trend_come_from_the_stored_history(world: World) -> None:
     assert world.script_issue in [line.key for line in pair.overdue]
     text = render_report(env.store, env.config, fmt="text", customer=world.chinese)
     assert "down 1.5 since" in text and "Burn-up (done/total):" in text
+
+
+def test_a_first_report_has_burnup_history(tmp_path: Path, tls: Tls) -> None:
+    """After one sync the burn-up already shows the weeks before it: scope from creation
+    dates, done from the times items entered the done category (also in the project whose
+    Done sets no resolution); the stored snapshot is the last point."""
+    with in_process_env(f"sqlite:///{tmp_path / 'state.db'}", tmp_path, tls) as env:
+        assert env.cycle().exit_code == 0
+        box, today = env.box, utc_date(env.clock())
+        want = expected(box, today)
+        doc = build_report(env.store, env.config)
+        text = render_report(env.store, env.config, fmt="text")
+        html = render_report(env.store, env.config, fmt="html")
+    pairs = [p for c in doc.customers for p in c.projects if p.progress.total > 0]
+    assert {p.progress.project_key for p in pairs} == {p.key for p in box.world.projects}
+    issues = box.jira.issues
+    for pair in pairs:
+        report = pair.progress
+        *history, last = pair.burnup
+        assert (last.day, last.done, last.total, last.rebuilt) == (
+            today,
+            report.done,
+            report.total,
+            False,
+        )
+        assert len(history) >= 2 and all(p.rebuilt and p.day < today for p in history)
+        keys = [
+            k
+            for k in want.links
+            if issues[k].project_key == report.project_key
+            and issues[k].issue_type != "Epic"
+            and report.external_id in want.pairs_of(k, report.project_key)
+        ]
+        # Counted from the sandbox's own records, independently of mappings/.
+        for point in history:
+            created = sum(utc_date(issues[k].created) <= point.day for k in keys)
+            done = sum(
+                CATEGORY[issues[k].status] == "done"
+                and utc_date(category_changed(issues[k])) <= point.day
+                for k in keys
+            )
+            assert (point.total, point.done) == (created, done), (report.external_id, point)
+        assert history[-1].done > 0
+    assert "rebuilt from creation and done dates" in text
+    assert "rebuilt from the items" in html and "synced from here" in html
 
 
 def test_filters_by_customer_and_project(world: World) -> None:
@@ -439,7 +488,9 @@ def test_report_on_each_store_backend(store_url: str, tmp_path: Path, tls: Tls) 
         env.clock.advance(days=1)
         assert env.cycle().exit_code == 0
         doc = build_report(env.store, env.config)
-        assert doc.customers and all(len(p.burnup) == 2 for c in doc.customers for p in c.projects)
+        assert doc.customers
+        for project in (p for c in doc.customers for p in c.projects):
+            assert len([point for point in project.burnup if not point.rebuilt]) == 2
         assert doc.last_synced is not None and doc.as_of == doc.last_synced
         assert doc.as_of.date() == date(2026, 3, 3)
         html = render_report(env.store, env.config, fmt="html", by="segment")

@@ -50,6 +50,22 @@ def test_burnup_scales_scope_and_done_into_the_plot_area() -> None:
             assert LEFT <= x <= WIDTH - RIGHT and TOP <= y <= HEIGHT - BOTTOM
 
 
+def test_burnup_marks_where_the_rebuilt_history_ends() -> None:
+    rebuilt = [
+        BurnPoint(D - timedelta(days=14), 1, 8, True),
+        BurnPoint(D - timedelta(days=7), 3, 9, True),
+    ]
+    root = _parse(burnup_svg([*rebuilt, BurnPoint(D, 4, 10)]))
+    (marker,) = [
+        line for line in root.findall("svg:line", NS) if line.get("class") == "synced-from"
+    ]
+    assert float(marker.attrib["x1"]) == float(marker.attrib["x2"]) == WIDTH - RIGHT
+    assert "synced from here" in [t.text for t in root.findall("svg:text", NS)]
+    for points in ([BurnPoint(D, 4, 10)], rebuilt):  # all synced, or all rebuilt: no marker
+        root = _parse(burnup_svg(points))
+        assert not [line for line in root.findall("svg:line", NS) if line.get("class")]
+
+
 def test_burnup_without_forecast_or_with_work_done_has_no_forecast_line() -> None:
     points = [BurnPoint(D, 10, 10)]
     for forecast in (None, D + timedelta(days=3)):

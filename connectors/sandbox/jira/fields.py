@@ -91,6 +91,13 @@ FIELDS: Final[tuple[FieldDef, ...]] = (
     _system(
         "statusCategory", "Status Category", ("statusCategory",), "statusCategory", orderable=False
     ),
+    _system(
+        "statuscategorychangedate",
+        "Status Category Changed",
+        ("statusCategoryChangedDate",),
+        "datetime",
+        orderable=False,
+    ),
     _system("priority", "Priority", ("priority",), "priority"),
     _system("assignee", "Assignee", ("assignee",), "user"),
     _system("created", "Created", ("created", "createdDate"), "datetime", orderable=False),
@@ -136,6 +143,14 @@ ISSUE_FIELD_IDS: Final = tuple(f.id for f in FIELDS if f.id not in ("issuekey", 
 NAVIGABLE_IDS: Final = tuple(i for i in ISSUE_FIELD_IDS if FIELD_BY_ID[i].navigable)
 #: Field names asked for in ``fields=`` that select only the issue's identity.
 IDENTITY_FIELDS: Final = frozenset({"id", "key", "issuekey"})
+#: Fields Cloud and recent Data Center have and the older Server of ``--jira-mode server``
+#: lacks: absent from its ``GET /field``, and ignored in its ``fields=`` as unknown ids are.
+NEWER_FIELD_IDS: Final = frozenset({"statuscategorychangedate"})
+
+
+def site_fields(cloud: bool) -> tuple[FieldDef, ...]:
+    """The catalogue of a Cloud site, or of the older Server."""
+    return FIELDS if cloud else tuple(f for f in FIELDS if f.id not in NEWER_FIELD_IDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +167,11 @@ class FieldSelection:
         return self.identity_only and not self.with_key
 
 
-def select_fields(requested: Iterable[str], default: Iterable[str]) -> FieldSelection:
-    """Apply Jira's ``fields`` rules; unknown ids are ignored, as Jira ignores them."""
+def select_fields(
+    requested: Iterable[str], default: Iterable[str], *, cloud: bool = True
+) -> FieldSelection:
+    """Apply Jira's ``fields`` rules; unknown ids are ignored, as Jira ignores them (on the
+    older Server, :data:`NEWER_FIELD_IDS` are unknown)."""
     wanted: list[str] = []
     excluded: set[str] = set()
     positive = False
@@ -178,6 +196,8 @@ def select_fields(requested: Iterable[str], default: Iterable[str]) -> FieldSele
         elif "*navigable" in wanted:
             wanted = list(NAVIGABLE_IDS)
     chosen = {w for w in wanted if w not in excluded}
+    if not cloud:
+        chosen -= NEWER_FIELD_IDS
     with_key = bool(chosen & {"key", "issuekey"})
     ids = tuple(i for i in ISSUE_FIELD_IDS if i in chosen)
     identity_only = not ids

@@ -56,7 +56,9 @@ class IssueRoutes(Api):
         issue = self._issue(request)
         if isinstance(issue, SandboxResponse):
             return issue
-        selection = select_fields(request.args("fields"), default=("*all",))
+        selection = select_fields(
+            request.args("fields"), default=("*all",), cloud=self.backend.cloud
+        )
         expand = frozenset(request.args("expand"))
         properties = tuple(request.args("properties"))
         doc = self.renderer(request).issue(issue, selection, expand, properties)

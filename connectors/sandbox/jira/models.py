@@ -28,10 +28,10 @@ from connectors.sandbox.world import (
     JiraVersion,
     StatusChange,
     World,
+    resolution_after,
 )
 
 Deployment = Literal["cloud", "server"]
-_CATEGORY_OF = {name: category for name, (_, category) in schema.JIRA_STATUSES.items()}
 
 
 @dataclass(slots=True)
@@ -223,13 +223,10 @@ class JiraBackend:
             return
         now = self.now()
         issue.history = [*issue.history, StatusChange(now, issue.status, status)]
-        was_done = _CATEGORY_OF[issue.status] == "done"
+        # The project's workflow decides the resolution (some reach Done without one).
+        workflow = self.world.workflow_of(issue.project_key)
+        issue.resolved = resolution_after(workflow, issue.resolved, issue.status, status, now)
         issue.status = status
-        if _CATEGORY_OF[status] == "done":
-            if not was_done or issue.resolved is None:
-                issue.resolved = now
-        else:
-            issue.resolved = None
         self.touch(issue)
 
     def add_comment(

@@ -1,13 +1,14 @@
 """Jira JSON documents for the backend's records, as v2 or v3 of the REST API shows them.
 
 v2 and v3 differ in rich text only: descriptions and comment bodies are wiki strings on
-v2 and Atlassian Document Format (ADF) documents on v3. Times are rendered in UTC as
-``2017-09-06T08:13:46.019+0000``; dates as ``YYYY-MM-DD``.
+v2 and Atlassian Document Format (ADF) documents on v3. Times are rendered in the site's
+zone, as Jira does (``2017-09-06T16:13:46.019+0800`` on a Shanghai site,
+``...-0500`` in New York's winter); dates as ``YYYY-MM-DD``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox import schema
@@ -19,7 +20,13 @@ from connectors.sandbox.jira.fields import (
     FieldSelection,
 )
 from connectors.sandbox.jira.rendered import rendered_fields
-from connectors.sandbox.world import JiraIssue, JiraProject, JiraUser, JiraVersion
+from connectors.sandbox.world import (
+    JiraIssue,
+    JiraProject,
+    JiraUser,
+    JiraVersion,
+    category_changed,
+)
 
 if TYPE_CHECKING:
     from connectors.sandbox.jira.models import JiraBackend, JiraComment
@@ -30,10 +37,14 @@ ISSUE_EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versio
 ISSUE_EXPANSIONS = frozenset({"changelog", "transitions", "renderedFields"})
 
 
-def timestamp(moment: datetime) -> str:
-    """Jira's timestamp format, in UTC."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+def timestamp(moment: datetime, zone: tzinfo = UTC) -> str:
+    """Jira's timestamp format, in ``zone`` (``+0800``, ``-0500``: no colon)."""
+    local = moment.astimezone(zone)
+    return (
+        local.strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{local.microsecond // 1000:03d}"
+        + (local.strftime("%z") or "+0000")
+    )
 
 
 def day(value: date | None) -> str | None:
@@ -78,6 +89,10 @@ class Renderer:
         self.api = f"{self.base}/rest/api/{api_version}"
 
     # -- small objects -------------------------------------------------------------------
+
+    def time(self, moment: datetime) -> str:
+        """A time as the site writes it: in its zone."""
+        return timestamp(moment, self.backend.zone)
 
     def rich_text(self, value: str | dict[str, Any] | None) -> Any:
         """A description or comment body for this API version."""
@@ -223,8 +238,8 @@ class Renderer:
             "author": author,
             "body": self.rich_text(comment.body) or ("" if self.version == "2" else adf("")),
             "updateAuthor": author,
-            "created": timestamp(comment.created),
-            "updated": timestamp(comment.updated),
+            "created": self.time(comment.created),
+            "updated": self.time(comment.updated),
             "jsdPublic": True,
         }
 
@@ -253,7 +268,7 @@ class Renderer:
                 {
                     "id": str(issue.id * 1000 + index),
                     "author": author,
-                    "created": timestamp(change.at),
+                    "created": self.time(change.at),
                     "items": [
                         {
                             "field": "status",
@@ -292,9 +307,11 @@ class Renderer:
         if field_id == "assignee":
             return self.user_by_id(issue.assignee_account_id)
         if field_id in ("created", "updated"):
-            return timestamp(getattr(issue, field_id))
+            return self.time(getattr(issue, field_id))
         if field_id == "resolutiondate":
-            return timestamp(issue.resolved) if issue.resolved else None
+            return self.time(issue.resolved) if issue.resolved else None
+        if field_id == "statuscategorychangedate":
+            return self.time(category_changed(issue))
         if field_id == "resolution":
             return self.resolution() if issue.resolved else None
         if field_id == "duedate":

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from connectors.sandbox import schema
 from connectors.sandbox.http import Handler, Router, SandboxRequest, SandboxResponse
-from connectors.sandbox.jira.fields import FIELDS, FieldSelection, select_fields
+from connectors.sandbox.jira.fields import FieldSelection, select_fields, site_fields
 from connectors.sandbox.jira.jql import JqlError
 from connectors.sandbox.jira.render import ISSUE_EXPANSIONS, Renderer, timestamp
 from connectors.sandbox.jira.search import PAGE_RULES, SearchError
@@ -164,7 +164,7 @@ class MetaRoutes(Api):
             "deploymentType": "Cloud" if cloud else "Server",
             "buildNumber": 100289 if cloud else 9120015,
             "buildDate": "2025-12-01T00:00:00.000+0000",
-            "serverTime": timestamp(self.backend.now()),
+            "serverTime": timestamp(self.backend.now(), self.backend.zone),
             "scmInfo": "5f1d6b0c9e2a4d7b8c3e1f0a9b8c7d6e5f4a3b2c",
             "serverTitle": "Jira Sandbox",
         }
@@ -212,7 +212,7 @@ class MetaRoutes(Api):
 
     def fields(self, request: SandboxRequest) -> SandboxResponse:
         """``GET /field``."""
-        return SandboxResponse.json([f.to_json() for f in FIELDS])
+        return SandboxResponse.json([f.to_json() for f in site_fields(self.backend.cloud)])
 
     def issue_types(self, request: SandboxRequest) -> SandboxResponse:
         """``GET /issuetype``."""
@@ -317,7 +317,7 @@ class SearchRoutes(Api):
     def enhanced(self, request: SandboxRequest) -> SandboxResponse:
         """``/search/jql``: token pages, id-only by default, no total."""
         params = self._params(request, ENHANCED_BODY)
-        selection = select_fields(params["fields"], default=("id",))
+        selection = select_fields(params["fields"], default=("id",), cloud=self.backend.cloud)
         properties = self._properties(params)
         requested = params["maxResults"] or None  # 0 means the default here
         size = PAGE_RULES["search/jql"].size(requested, selection.identity_only)
@@ -341,7 +341,9 @@ class SearchRoutes(Api):
         if self.backend.cloud:
             return self.backend.error(410, SEARCH_REMOVED)
         params = self._params(request, LEGACY_BODY)
-        selection = select_fields(params["fields"], default=("*navigable",))
+        selection = select_fields(
+            params["fields"], default=("*navigable",), cloud=self.backend.cloud
+        )
         properties = self._properties(params)
         start = max(0, params["startAt"] or 0)
         size = PAGE_RULES["search"].size(params["maxResults"])
