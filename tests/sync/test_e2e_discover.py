@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from connectors.sandbox import schema
 from connectors.sandbox.config_file import write_sandbox_config
 from connectors.sandbox.faults import Fault
-from connectors.sandbox.jira import routes
+from connectors.sandbox.jira import fields as sandbox_fields
 from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
 from sync.cli import app
@@ -93,9 +93,9 @@ def test_discover_then_check_then_run_with_no_hand_edit(
     if renamed:
         fields = tuple(
             dataclasses.replace(f, name=RENAMED[f.id]) if f.id in RENAMED else f
-            for f in routes.FIELDS
+            for f in sandbox_fields.FIELDS
         )
-        monkeypatch.setattr(routes, "FIELDS", fields)
+        monkeypatch.setattr(sandbox_fields, "FIELDS", fields)
     path = tmp_path / "jira-crm-sync.toml"
     args, env = init_command(box, path)
     reset_calls(box)
