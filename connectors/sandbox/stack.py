@@ -14,7 +14,7 @@ import responses
 
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.jira.models import JiraBackend
-from connectors.sandbox.salesforce.models import SalesforceBackend
+from connectors.sandbox.salesforce.models import DEFAULT_REFRESH_TOKEN, SalesforceBackend
 from connectors.sandbox.server import HttpsServer, Tls, make_tls
 from connectors.sandbox.world import World, generate_world
 
@@ -37,6 +37,8 @@ class Credentials:
     salesforce_consumer_key: str
     salesforce_consumer_secret: str
     salesforce_access_token: str
+    #: For clients that log in with the refresh_token grant (singer taps, airbyte).
+    salesforce_refresh_token: str = DEFAULT_REFRESH_TOKEN
 
     @classmethod
     def generate(cls) -> Credentials:
@@ -51,6 +53,7 @@ class Credentials:
             salesforce_consumer_key="3MVG9sandbox." + secrets.token_urlsafe(24),
             salesforce_consumer_secret=secrets.token_hex(16),
             salesforce_access_token="00DSANDBOX!" + secrets.token_urlsafe(48),
+            salesforce_refresh_token="5Aep861" + secrets.token_urlsafe(60),
         )
 
 
@@ -102,6 +105,7 @@ class Sandbox:
             consumer_key=c.salesforce_consumer_key,
             consumer_secret=c.salesforce_consumer_secret,
             daily_api_limit=daily_api_limit,
+            refresh_token=c.salesforce_refresh_token,
         )
         self.jira_app = SandboxApp(self.jira, latency_ms=latency_ms, seed=seed)
         self.salesforce_app = SandboxApp(self.salesforce, latency_ms=latency_ms, seed=seed + 1)
@@ -164,4 +168,9 @@ class Sandbox:
             "salesforce_instance_url": self.endpoints.salesforce_url,
             "salesforce_access_token": c.salesforce_access_token,
             "ca_bundle": str(self.endpoints.ca_bundle) if self.endpoints.ca_bundle else None,
+            # For clients that log in by the refresh_token grant (SPEC section 8's keys
+            # above stay as they are).
+            "salesforce_client_id": c.salesforce_consumer_key,
+            "salesforce_client_secret": c.salesforce_consumer_secret,
+            "salesforce_refresh_token": c.salesforce_refresh_token,
         }
