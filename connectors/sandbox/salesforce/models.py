@@ -145,8 +145,9 @@ class SalesforceBackend(WriteMixin):
     # -- Backend protocol -------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Restore the seeded world, the static session and an unspent budget; drop query
-        cursors and validation rules. Configuration (credentials, clock, limit) stays."""
+        """Restore the seeded world, the static session, an unspent budget and the user's
+        API access; drop query cursors, Bulk query jobs and validation rules.
+        Configuration (credentials, clock, limit) stays."""
         self.store = RecordStore()
         self.counters = {}
         self.rules = {}
