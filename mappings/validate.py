@@ -253,6 +253,7 @@ class CrmCheck:
             ("Name", "name"),
             (fields.segment_field, "text"),
             ("OwnerId", "id"),
+            ("Owner", "owner"),
         ]
         if rules.source == "account_field":
             account.append((fields.satisfaction_field, "score"))
@@ -296,6 +297,8 @@ _CRM = {
     "score": lambda v: _is_number(v) or _numeric_text(v),
     "boolean": lambda v: isinstance(v, bool),
     "time": lambda v: _is_time(v) or _is_date(v),
+    # A parent record (Owner.Name selected): an object whose Name is text or null.
+    "owner": lambda v: isinstance(v, Mapping) and isinstance(v.get("Name"), str | None),
 }
 _CRM_WANTED = {
     "text": "text",
@@ -304,4 +307,5 @@ _CRM_WANTED = {
     "score": "a number",
     "boolean": "true or false",
     "time": "a date or time",
+    "owner": "a user with a Name",
 }

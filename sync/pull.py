@@ -328,7 +328,9 @@ def _scan_deletes(
 def crm_queries(config: Config, cursors: dict[str, Any]) -> list[ChangeQuery]:
     """The objects a cycle reads, each since its cursor."""
     account = config.crm.salesforce.account
-    account_fields = ["Name", account.segment_field, "OwnerId"]
+    # The owner's name comes as Salesforce gives it: the Owner relationship, rendered as
+    # {"Owner": {"attributes": ..., "Name": ...}} (OwnerId alone is only an Id).
+    account_fields = ["Name", account.segment_field, "OwnerId", "Owner.Name"]
     if config.satisfaction.source == "account_field":
         account_fields.append(account.satisfaction_field)
     if "crm_field" in config.link.order:

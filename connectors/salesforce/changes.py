@@ -2,8 +2,9 @@
 
 Each object is read with ``queryAll`` (so deleted rows come back with ``IsDeleted``
 true: one query covers changes and deletes), and the first page of every object comes
-in ONE Composite call. A cycle with nothing new therefore costs one call for the whole
-CRM side; further pages follow each query's ``nextRecordsUrl``.
+in ONE Composite call (up to five objects a call: Salesforce's limit of query
+subrequests). A cycle with nothing new therefore costs one call for the whole CRM side;
+further pages follow each query's ``nextRecordsUrl``.
 """
 
 from __future__ import annotations
@@ -11,25 +12,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 from simple_salesforce import Salesforce
 
 from connectors import soql
-from connectors.exceptions import QueryError, RemoteError
+from connectors.exceptions import RemoteError
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import SIDE
 from connectors.salesforce.pull import (
+    MAX_COMPOSITE_QUERIES,
     MODSTAMP,
     PAGE_SIZE,
     QUERY_OPTIONS,
     ModstampCursor,
     Record,
+    first_pages,
     page_records,
 )
-
-#: Composite takes at most 25 subrequests.
-MAX_SUBREQUESTS = 25
 
 
 @dataclass(frozen=True)
@@ -64,54 +64,14 @@ def _soql(client: SalesforceClient, query: ChangeQuery) -> str:
 
 
 def changes(client: SalesforceClient, queries: Sequence[ChangeQuery]) -> Iterator[ChangePage]:
-    """Pages of every object's changes since its cursor; first pages in one Composite call."""
-    if not queries:
-        return
-    if len(queries) > MAX_SUBREQUESTS:
-        raise ValueError(f"at most {MAX_SUBREQUESTS} objects per changes() call")
+    """Pages of every object's changes since its cursor; the first pages of up to five
+    objects in each Composite call (Salesforce refuses a sixth query in one)."""
     texts = [_soql(client, query) for query in queries]
-    firsts = _first_pages(client, texts)
-    for query, text, first in zip(queries, texts, firsts, strict=True):
-        yield from _pages(client, query, text, first)
-
-
-def _first_pages(client: SalesforceClient, texts: Sequence[str]) -> list[dict[str, Any]]:
-    version = client.sf.sf_version
-    subrequests = [
-        {
-            "method": "GET",
-            "url": f"/services/data/v{version}/queryAll?q={quote_plus(text)}",
-            "referenceId": f"q{i}",
-            "httpHeaders": dict(QUERY_OPTIONS),
-        }
-        for i, text in enumerate(texts)
-    ]
-    answer = client.call(
-        f"composite of {len(texts)} queries",
-        lambda sf: sf.restful(
-            "composite", method="POST", json={"allOrNone": False, "compositeRequest": subrequests}
-        ),
-    )
-    results = (answer or {}).get("compositeResponse") if isinstance(answer, dict) else None
-    if not isinstance(results, list) or len(results) != len(texts):
-        raise RemoteError("Salesforce answered a Composite query call without results", side=SIDE)
-    pages: list[dict[str, Any]] = []
-    for text, result in zip(texts, results, strict=True):
-        status = int(result.get("httpStatusCode", 0))
-        body = result.get("body")
-        if status != 200 or not isinstance(body, dict):
-            detail = "; ".join(
-                f"{e.get('errorCode')}: {e.get('message')}"
-                for e in body or ()
-                if isinstance(e, dict)
-            )
-            raise QueryError(
-                f"Salesforce refused the query {text[:160]!r} (HTTP {status}: {detail}); "
-                "check the object and field names in the config",
-                side=SIDE,
-            )
-        pages.append(body)
-    return pages
+    for start in range(0, len(queries), MAX_COMPOSITE_QUERIES):
+        chunk = slice(start, start + MAX_COMPOSITE_QUERIES)
+        firsts = first_pages(client, texts[chunk], include_deleted=True)
+        for query, text, first in zip(queries[chunk], texts[chunk], firsts, strict=True):
+            yield from _pages(client, query, text, first)
 
 
 def _more(url: str) -> Callable[[Salesforce], Any]:

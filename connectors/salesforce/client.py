@@ -42,6 +42,7 @@ from connectors.salesforce.errors import (
     NoConnection,
     Unfinished,
     convert,
+    first_error,
     parse_retry_after,
 )
 from connectors.salesforce.settings import SECTION, SalesforceSettings, origin
@@ -168,7 +169,11 @@ class SalesforceClient:
                 return self._retrying(
                     what, base, functools.partial(self._attempt, what, base, sf, fn, idempotent)
                 )
-            except SalesforceExpiredSession:
+            except SalesforceExpiredSession as exc:
+                if _rest_refused(exc):
+                    # Not an expired session: the org refuses REST for it, and a fresh
+                    # login gets the same answer. Only an admin's change helps.
+                    raise AuthError(self._rest_refused_message(), side=SIDE) from None
                 if not self.settings.login_based:
                     raise AuthError(
                         "Salesforce refused the access token (INVALID_SESSION_ID): it expired "
@@ -185,6 +190,22 @@ class SalesforceClient:
                     ) from None
                 relogged = True
                 self.connect()
+
+    def _rest_refused_message(self) -> str:
+        issuer = (
+            "the connected app you log in through"
+            if self.settings.login_based
+            else "the connected app that issued the access_token"
+        )
+        return (
+            f"Salesforce took the {'login' if self.settings.login_based else 'access token'} "
+            f"as {self.settings.username or 'the integration user'} but refuses the session "
+            f"for the REST API (INVALID_SESSION_ID: {REST_REFUSED}); logging in again will not "
+            f"help. An admin must allow API access: give {issuer} the OAuth scope 'api' "
+            "(Manage user data via APIs), give the user's profile or a permission set the "
+            "'API Enabled' permission, and check the connected app's IP Relaxation and the "
+            "profile's Login IP Ranges (and API Access Control, if the org uses it)"
+        )
 
     def _retrying(self, what: str, base: str, attempt: Callable[[], T]) -> T:
         try:
@@ -306,6 +327,9 @@ class SalesforceClient:
         by_lower = {str(f["name"]).lower(): str(f["name"]) for f in described.get("fields", [])}
         resolved = []
         for name in fields:
+            if "." in soql.identifier(name):
+                resolved.append(self._resolve_path(described, sobject, name))
+                continue
             found = by_lower.get(soql.identifier(name).lower())
             if found is None:
                 raise ConfigError(
@@ -317,11 +341,42 @@ class SalesforceClient:
             resolved.append(found)
         return resolved
 
+    def _resolve_path(self, described: dict[str, Any], sobject: str, path: str) -> str:
+        """A parent relationship path such as ``Owner.Name``, its relationship spelled as
+        describe has it. The parent's own field is not described: that would cost one
+        more call per run for a standard field (``Name``) every parent object has."""
+        relationship, _, rest = path.partition(".")
+        by_relationship = {
+            str(f["relationshipName"]).lower(): str(f["relationshipName"])
+            for f in described.get("fields", [])
+            if f.get("relationshipName")
+        }
+        found = by_relationship.get(relationship.lower())
+        if found is None:
+            raise ConfigError(
+                f"{described.get('name', sobject)} has no relationship {relationship!r} visible "
+                f"to this user{_candidates(relationship, list(by_relationship.values()))}; fix "
+                "the field path in the config or the user's field-level security",
+                side=SIDE,
+            )
+        return f"{found}.{rest}"
+
     def field_info(self, sobject: str, name: str) -> dict[str, Any]:
         """The describe entry of one field (ConfigError when missing)."""
         (resolved,) = self.resolve_fields(sobject, [name])
         fields = self.describe(sobject).get("fields", [])
         return next(dict(f) for f in fields if f["name"] == resolved)
+
+
+#: What Salesforce says on a 401 for a live session it will not take for REST.
+REST_REFUSED = "This session is not valid for use with the REST API"
+
+
+def _rest_refused(exc: SalesforceExpiredSession) -> bool:
+    """Whether a 401 is the "not valid for use with the REST API" kind (connected app,
+    profile or IP policy), not an expired or revoked session."""
+    _, message = first_error(exc.content)
+    return REST_REFUSED.lower() in message.lower()
 
 
 def _candidates(name: str, names: list[str]) -> str:

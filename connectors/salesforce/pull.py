@@ -12,17 +12,23 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote_plus
 
 from simple_salesforce import Salesforce
 
 from connectors import soql
-from connectors.exceptions import RemoteError
+from connectors.exceptions import QueryError, RemoteError
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import SIDE
 
 PAGE_SIZE = 2000
 QUERY_OPTIONS = {"Sforce-Query-Options": f"batchSize={PAGE_SIZE}"}
 MODSTAMP = "SystemModstamp"
+#: Composite takes at most 25 subrequests, of which at most 5 may be queries.
+MAX_COMPOSITE_QUERIES = 5
+#: A query longer than this (URL-encoded) goes in a Composite body instead of the URI:
+#: Salesforce refuses a URI over 16,384 bytes, or URI and headers over 16,384 together.
+MAX_QUERY_IN_URI = 12_000
 CASE_FIELDS = ("Id", "AccountId", "IsClosed", "IsEscalated", "Status", MODSTAMP)
 
 Record = dict[str, Any]
@@ -134,10 +140,15 @@ def query_pages(
     instead of looping.
     """
     verb = "queryAll" if include_deleted else "query"
-    result = client.call(
-        f"{verb} {query[:120]}",
-        lambda sf: sf.query(query, include_deleted=include_deleted, headers=QUERY_OPTIONS),
-    )
+    if len(quote_plus(query)) > MAX_QUERY_IN_URI:
+        # Salesforce answers 414 past 16,384 bytes of URI (431 with the headers); a query
+        # in a Composite body has no such limit and still costs one call.
+        (result,) = first_pages(client, [query], include_deleted=include_deleted)
+    else:
+        result = client.call(
+            f"{verb} {query[:120]}",
+            lambda sf: sf.query(query, include_deleted=include_deleted, headers=QUERY_OPTIONS),
+        )
     seen: set[str] = set()
     while True:
         records = page_records(result, verb)
@@ -152,6 +163,52 @@ def query_pages(
             raise RemoteError(f"{verb}: nextRecordsUrl {next_url} repeated; stopping", side=SIDE)
         seen.add(next_url)
         result = client.call(f"{verb} page {next_url}", _more(next_url))
+
+
+def first_pages(
+    client: SalesforceClient, texts: Sequence[str], *, include_deleted: bool
+) -> list[dict[str, Any]]:
+    """The first page of each query (at most five: Salesforce's limit of query subrequests)
+    in ONE Composite call; QueryError naming the query Salesforce refused."""
+    if len(texts) > MAX_COMPOSITE_QUERIES:
+        raise ValueError(f"at most {MAX_COMPOSITE_QUERIES} queries per Composite call")
+    version = client.sf.sf_version
+    verb = "queryAll" if include_deleted else "query"
+    subrequests = [
+        {
+            "method": "GET",
+            "url": f"/services/data/v{version}/{verb}?q={quote_plus(text)}",
+            "referenceId": f"q{i}",
+            "httpHeaders": dict(QUERY_OPTIONS),
+        }
+        for i, text in enumerate(texts)
+    ]
+    answer = client.call(
+        f"composite of {len(texts)} queries",
+        lambda sf: sf.restful(
+            "composite", method="POST", json={"allOrNone": False, "compositeRequest": subrequests}
+        ),
+    )
+    results = (answer or {}).get("compositeResponse") if isinstance(answer, dict) else None
+    if not isinstance(results, list) or len(results) != len(texts):
+        raise RemoteError("Salesforce answered a Composite query call without results", side=SIDE)
+    pages: list[dict[str, Any]] = []
+    for text, result in zip(texts, results, strict=True):
+        status = int(result.get("httpStatusCode", 0)) if isinstance(result, dict) else 0
+        body = result.get("body") if isinstance(result, dict) else None
+        if status != 200 or not isinstance(body, dict):
+            detail = "; ".join(
+                f"{e.get('errorCode')}: {e.get('message')}"
+                for e in (body if isinstance(body, list) else ())
+                if isinstance(e, dict)
+            )
+            raise QueryError(
+                f"Salesforce refused the query {text[:160]!r} (HTTP {status}: {detail}); "
+                "check the object and field names in the config",
+                side=SIDE,
+            )
+        pages.append(body)
+    return pages
 
 
 def _more(url: str) -> Callable[[Salesforce], Any]:

@@ -111,6 +111,9 @@ class SandboxApp:
         """Answer one request; raises DropConnection for an injected dropped connection."""
         if request.path == CONTROL_PREFIX or request.path.startswith(CONTROL_PREFIX + "/"):
             return self._control(request)
+        refused = self._too_long(request)
+        if refused is not None:
+            return refused
         route, params, path_known = self.backend.router.match(request.method, request.path)
         if route is None:
             if path_known:
@@ -133,6 +136,28 @@ class SandboxApp:
             # The call was served (a write applied); a proxy or a cut transfer garbles it.
             return fault.garble(response)
         return response
+
+    def _too_long(self, request: SandboxRequest) -> SandboxResponse | None:
+        """The vendor's 414 (URI) or 431 (URI and headers) past its limits, before routing,
+        as the vendor's edge answers; None within them. A backend states its limits as
+        ``max_uri_bytes`` and ``max_head_bytes`` (the server caps every request line at
+        64 KiB besides, see ``server.py``)."""
+        max_uri = getattr(self.backend, "max_uri_bytes", None)
+        if max_uri is not None and request.uri_length > max_uri:
+            return self.backend.error(
+                414,
+                f"The request URI is {request.uri_length} bytes; the limit is {max_uri}.",
+                "URI_TOO_LONG",
+            )
+        max_head = getattr(self.backend, "max_head_bytes", None)
+        if max_head is not None and request.head_length > max_head:
+            return self.backend.error(
+                431,
+                f"The request URI and headers are {request.head_length} bytes; the limit is "
+                f"{max_head}.",
+                "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            )
+        return None
 
     def _serve(self, route: Route, request: SandboxRequest, write: bool) -> SandboxResponse:
         with self.lock:
@@ -203,6 +228,12 @@ class SandboxApp:
                 return SandboxResponse.json({"error": "'latency_ms' must be >= 0"}, status=400)
             self.latency_ms = latency
             return SandboxResponse.json({"latency_ms": latency})
+        own = getattr(self.backend, "control", None)
+        if own is not None:
+            with self.lock:
+                answer: SandboxResponse | None = own(request, path)
+            if answer is not None:
+                return answer
         return SandboxResponse.json(
             {"error": f"unknown control endpoint {method} {request.path}"}, status=404
         )
@@ -317,6 +348,7 @@ _REASONS = {
     413: "Payload Too Large",
     414: "URI Too Long",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",

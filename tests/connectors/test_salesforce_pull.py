@@ -165,10 +165,10 @@ def test_tie_across_a_page_boundary(box: Sandbox) -> None:
     connector = SalesforceConnector(settings(box))
     since = ModstampCursor(stamp - timedelta(seconds=1), "")
     first = next(iter(connector.pull_accounts(since)))
-    assert len(first) == 2000
+    assert 1000 <= len(first) <= 2000  # Salesforce may cut a page short of the batch size
     cursor = ModstampCursor.after(first[-1])
     rest = _flatten(connector.pull_accounts(cursor))
-    assert len(rest) == 100
+    assert len(rest) == 2100 - len(first)
     assert not {r["Id"] for r in rest} & {r["Id"] for r in first}
 
 

@@ -1,5 +1,6 @@
-"""Logins: the OAuth token endpoint (password, client credentials, JWT bearer) and the SOAP
-``login`` call simple-salesforce makes for username + password + security token.
+"""Logins: the OAuth token endpoint (password, refresh token, client credentials, JWT
+bearer) and the SOAP ``login`` call simple-salesforce makes for username + password +
+security token.
 
 Each successful login issues a new session token; the sandbox never checks a password
 against anything but the one it was built with.
@@ -75,7 +76,9 @@ def _jwt_subject(backend: SalesforceBackend, assertion: str) -> SandboxResponse 
     return None
 
 
-def _token_response(backend: SalesforceBackend, request: SandboxRequest) -> SandboxResponse:
+def _token_response(
+    backend: SalesforceBackend, request: SandboxRequest, scope: str | None = None
+) -> SandboxResponse:
     token = backend.issue_session()
     instance = backend.instance_url or request.base_url
     identity = f"{request.base_url}/id/{backend.org_id}/{backend.user_id}"
@@ -85,16 +88,17 @@ def _token_response(backend: SalesforceBackend, request: SandboxRequest) -> Sand
             backend.consumer_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
         ).digest()
     ).decode()
-    return SandboxResponse.json(
-        {
-            "access_token": token,
-            "instance_url": instance,
-            "id": identity,
-            "token_type": "Bearer",
-            "issued_at": issued_at,
-            "signature": signature,
-        }
-    )
+    answer = {
+        "access_token": token,
+        "instance_url": instance,
+        "id": identity,
+        "token_type": "Bearer",
+        "issued_at": issued_at,
+        "signature": signature,
+    }
+    if scope:
+        answer["scope"] = scope
+    return SandboxResponse.json(answer)
 
 
 def _soap_fault(code: str, message: str) -> SandboxResponse:
@@ -144,6 +148,17 @@ def register(backend: SalesforceBackend) -> None:
             if pair != (backend.consumer_key, backend.consumer_secret):
                 return _oauth_error("invalid_client", "invalid client credentials")
             return _token_response(backend, request)
+        if grant == "refresh_token":
+            # What singer taps and airbyte log in with. The secret may be left off unless
+            # the connected app requires it; a given one must match.
+            secret = form.get("client_secret")
+            if form.get("client_id") != backend.consumer_key or (
+                secret and secret != backend.consumer_secret
+            ):
+                return _oauth_error("invalid_client", "invalid client credentials")
+            if form.get("refresh_token") not in backend.refresh_tokens:
+                return _oauth_error("invalid_grant", "expired access/refresh token")
+            return _token_response(backend, request, scope="api refresh_token")
         if grant == JWT_GRANT:
             problem = _jwt_subject(backend, form.get("assertion", ""))
             return problem or _token_response(backend, request)
@@ -151,7 +166,9 @@ def register(backend: SalesforceBackend) -> None:
 
     @router.route("POST", "/services/oauth2/revoke")
     def revoke(request: SandboxRequest) -> SandboxResponse:
-        backend.sessions.pop(request.form().get("token", "") or request.arg("token") or "", None)
+        token = request.form().get("token", "") or request.arg("token") or ""
+        backend.sessions.pop(token, None)
+        backend.refresh_tokens.discard(token)  # a revoked refresh token logs in no more
         return SandboxResponse.empty(200)
 
     @router.route("POST", "/services/Soap/u/{version}", write=False)

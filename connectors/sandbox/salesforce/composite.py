@@ -2,7 +2,9 @@
 
 Collections write up to 200 records in one call, one result per record in input order;
 with ``allOrNone`` a single failure rolls every record back. Composite runs up to 25
-subrequests through the same router as one API call (one budget unit, one stats entry).
+subrequests (at most 5 of them queries or Collections) through the same router as one
+API call (one budget unit, one stats entry); Composite Batch (``/composite/batch``) runs up
+to 25 independent subrequests, each one API call.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ Record = dict[str, Any]
 #: Limits of one call, as Salesforce sets them.
 MAX_COLLECTION_RECORDS = 200
 MAX_COMPOSITE_SUBREQUESTS = 25
+#: Of those, at most this many may be queries (query, queryAll, query more) or Collections.
+MAX_COMPOSITE_QUERIES = 5
 
 _ROLLED_BACK = {
     "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
@@ -36,6 +40,7 @@ _ROLLED_BACK = {
     "AllOrNone header",
     "fields": [],
 }
+_HEAVY = re.compile(r"^/services/data/v[^/]+/(query|queryAll|composite/sobjects)(/|$)")
 _REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)\.([^}]+)\}")
 
 
@@ -264,18 +269,82 @@ def register(backend: SalesforceBackend) -> None:
         versioned(lambda r: _composite(backend, r)),
         write=_composite_writes,
     )
+    router.add(
+        "POST",
+        DATA + "/composite/batch",
+        versioned(lambda r: _batch(backend, r)),
+        write=lambda r: _subrequests_write(r, "batchRequests"),
+    )
 
 
-def _composite_writes(request: SandboxRequest) -> bool:
-    """A Composite call of GET subrequests only (e.g. several queries) is a read."""
+_HALTED = [
+    {"errorCode": "BATCH_PROCESSING_HALTED", "message": "Batch processing halted per request"}
+]
+
+
+def _batch(backend: SalesforceBackend, request: SandboxRequest) -> SandboxResponse:
+    """Composite Batch: up to 25 independent subrequests (tap-salesforce describes its
+    objects with it), each committed on its own and each one API call."""
     payload = request.json()
-    subrequests = payload.get("compositeRequest") if isinstance(payload, dict) else None
+    subrequests = payload.get("batchRequests") if isinstance(payload, dict) else None
+    if not isinstance(subrequests, list) or not subrequests:
+        return _error(
+            400, "The request body needs a non-empty 'batchRequests' list.", "JSON_PARSER_ERROR"
+        )
+    if len(subrequests) > MAX_COMPOSITE_SUBREQUESTS:
+        return _error(
+            400,
+            f"Received {len(subrequests)} subrequests; a batch request takes at most "
+            f"{MAX_COMPOSITE_SUBREQUESTS}.",
+            "LIMIT_EXCEEDED",
+        )
+    halt = bool(payload.get("haltOnError", False))
+    results: list[Record] = []
+    failed = False
+    for index, sub in enumerate(subrequests):
+        if failed and halt:
+            results.append({"statusCode": 412, "result": _HALTED})
+            continue
+        if not isinstance(sub, dict) or not isinstance(sub.get("url"), str):
+            response = _error(
+                400, "Each batch request needs a method and a url.", "INVALID_BATCH_REQUEST"
+            )
+        else:
+            # The outer call was one API call; every further subrequest is one more.
+            spent = backend.spend_call() if index else None
+            url = str(sub["url"])
+            # Batch URLs start at the version ("v61.0/sobjects"); full paths work too.
+            path = url if url.startswith("/") else "/services/data/" + url
+            if spent is not None:
+                response = spent
+            elif "/composite/batch" in urlsplit(path).path:
+                response = _error(
+                    400, f"The batch request URL {url} is not supported.", "INVALID_BATCH_REQUEST"
+                )
+            else:
+                response = _dispatch(
+                    backend, request, str(sub.get("method", "GET")), path, sub.get("richInput"), {}
+                )
+        parsed = json.loads(response.body) if response.body else None
+        results.append({"statusCode": response.status, "result": parsed})
+        failed = failed or response.status >= 400
+    return SandboxResponse.json({"hasErrors": failed, "results": results})
+
+
+def _subrequests_write(request: SandboxRequest, key: str) -> bool:
+    payload = request.json()
+    subrequests = payload.get(key) if isinstance(payload, dict) else None
     if not isinstance(subrequests, list):
         return True
     return any(
         not isinstance(sub, dict) or str(sub.get("method", "GET")).upper() != "GET"
         for sub in subrequests
     )
+
+
+def _composite_writes(request: SandboxRequest) -> bool:
+    """A Composite call of GET subrequests only (e.g. several queries) is a read."""
+    return _subrequests_write(request, "compositeRequest")
 
 
 def _composite(backend: SalesforceBackend, request: SandboxRequest) -> SandboxResponse:
@@ -290,6 +359,15 @@ def _composite(backend: SalesforceBackend, request: SandboxRequest) -> SandboxRe
             400,
             f"Received {len(subrequests)} subrequests; a composite request takes "
             f"at most {MAX_COMPOSITE_SUBREQUESTS}.",
+            "LIMIT_EXCEEDED",
+        )
+    heavy = sum(1 for sub in subrequests if _is_query_or_collection(sub))
+    if heavy > MAX_COMPOSITE_QUERIES:
+        return _error(
+            400,
+            f"Received {heavy} query or sObject Collections subrequests; a composite request "
+            f"takes at most {MAX_COMPOSITE_QUERIES} (Query, QueryAll, query more and "
+            "Collections each count).",
             "LIMIT_EXCEEDED",
         )
     all_or_none = bool(payload.get("allOrNone", False))
@@ -350,6 +428,15 @@ def _composite(backend: SalesforceBackend, request: SandboxRequest) -> SandboxRe
                 for a in answers
             ]
     return SandboxResponse.json({"compositeResponse": answers})
+
+
+def _is_query_or_collection(sub: Any) -> bool:
+    """Whether a subrequest is one of the at most five queries or Collections a composite
+    request may hold (``query``, ``queryAll``, their next pages, ``composite/sobjects``)."""
+    url = sub.get("url") if isinstance(sub, dict) else None
+    if not isinstance(url, str):
+        return False
+    return _HEAVY.search(unquote(urlsplit(url).path)) is not None
 
 
 def _answer(status: int, body: Any, ref: str, headers: dict[str, str] | None = None) -> Record:

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from connectors.sandbox.http import Router, SandboxRequest, SandboxResponse
+from connectors.sandbox.salesforce.bulk import QueryJob
 from connectors.sandbox.salesforce.metadata import BY_NAME, SObjectDef, sobject
 from connectors.sandbox.salesforce.query import CompiledQuery, compile_soql
 from connectors.sandbox.salesforce.store import RecordStore, Transaction
@@ -24,6 +25,9 @@ Record = dict[str, Any]
 ORG_ID = salesforce_id("00D", 1)
 INTEGRATION_USER_ID = salesforce_id("005", 1000)
 DEFAULT_ACCESS_TOKEN = ORG_ID[:15] + "!AQsandbox.static.session"
+#: The refresh token the org accepts for the ``refresh_token`` grant unless one is given
+#: (what a connected app's web-server flow would have handed the user once).
+DEFAULT_REFRESH_TOKEN = "5Aep861sandbox.static.refresh.token"
 #: Query cursors idle this long are gone (Salesforce: 15 minutes); at most this many open.
 CURSOR_IDLE = timedelta(minutes=15)
 MAX_CURSORS = 100
@@ -36,6 +40,7 @@ _DEFAULT_CODES = {
     405: "METHOD_NOT_ALLOWED",
     409: "CONFLICT",
     413: "REQUEST_ENTITY_TOO_LARGE",
+    414: "URI_TOO_LONG",
     415: "UNSUPPORTED_MEDIA_TYPE",
     429: "REQUEST_LIMIT_EXCEEDED",
     500: "UNKNOWN_EXCEPTION",
@@ -43,6 +48,10 @@ _DEFAULT_CODES = {
     503: "SERVER_UNAVAILABLE",
     504: "REQUEST_RUNNING_TOO_LONG",
 }
+#: Salesforce's request limits: the URI, and the URI with the headers, at most 16,384 bytes
+#: each (414 URI Too Long, 431 Request Header Fields Too Large past them).
+MAX_URI_BYTES = 16_384
+MAX_HEAD_BYTES = 16_384
 #: Paths that neither need a session nor count against the API budget.
 _OPEN_PREFIXES = ("/services/oauth2/", "/services/Soap/u/")
 
@@ -96,6 +105,7 @@ class SalesforceBackend(WriteMixin):
         clock: Callable[[], datetime] | None = None,
         instance_url: str | None = None,
         jwt_public_key: str | bytes | None = None,
+        refresh_token: str = DEFAULT_REFRESH_TOKEN,
     ) -> None:
         from connectors.sandbox.salesforce.routes import register_routes
 
@@ -112,6 +122,11 @@ class SalesforceBackend(WriteMixin):
         self.instance_url = instance_url
         #: When set, JWT bearer assertions must be signed by the matching private key.
         self.jwt_public_key = jwt_public_key
+        self.max_uri_bytes = MAX_URI_BYTES
+        self.max_head_bytes = MAX_HEAD_BYTES
+        self.refresh_token = refresh_token
+        #: Refresh tokens the token endpoint takes (revoking one removes it).
+        self.refresh_tokens: set[str] = {refresh_token}
         self.org_id = ORG_ID
         self.user_id = INTEGRATION_USER_ID
         self.router = Router()
@@ -119,7 +134,9 @@ class SalesforceBackend(WriteMixin):
         self.store = RecordStore()
         self.sessions: dict[str, datetime] = {}
         self.cursors: OrderedDict[str, Cursor] = OrderedDict()
+        self.query_jobs: dict[str, QueryJob] = {}
         self.api_used = 0
+        self.api_enabled = True
         self._budget_day: date | None = None
         self.counters: dict[str, int] = {}
         register_routes(self)
@@ -128,16 +145,19 @@ class SalesforceBackend(WriteMixin):
     # -- Backend protocol -------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Restore the seeded world, the static session and an unspent budget; drop query
-        cursors and validation rules. Configuration (credentials, clock, limit) stays."""
+        """Restore the seeded world, the static session, an unspent budget and the user's
+        API access; drop query cursors, Bulk query jobs and validation rules.
+        Configuration (credentials, clock, limit) stays."""
         self.store = RecordStore()
         self.counters = {}
         self.rules = {}
         self.cursors.clear()
+        self.query_jobs.clear()
         # Logins survive a reset (it restores data, not auth); the static token is live again.
         self.sessions[self.access_token] = self.now()
         self.api_used = 0
         self._budget_day = self.now().date()
+        self.api_enabled = True
         from connectors.sandbox.salesforce.seed import load_world
 
         load_world(self, self.world)
@@ -158,7 +178,31 @@ class SalesforceBackend(WriteMixin):
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() not in ("bearer", "oauth") or token.strip() not in self.sessions:
             return self.invalid_session()
+        if not self.api_enabled:
+            # A live session the org will not take for REST: the connected app lacks the
+            # "api" scope, the profile "API Enabled", or an IP policy locks it out.
+            return self._unauthorized("This session is not valid for use with the REST API")
         return self.spend_call()
+
+    def control(self, request: SandboxRequest, path: str) -> SandboxResponse | None:
+        """Salesforce's own control endpoints (None: not one of them).
+
+        ``GET/POST /_sandbox/user`` reads or sets the integration user's access:
+        ``{"api_enabled": false}`` makes every REST call answer 401 "This session is not
+        valid for use with the REST API" while logins still succeed, as an org does whose
+        profile lacks "API Enabled" (or whose connected app lacks the "api" scope).
+        """
+        if path != "/user" or request.method not in ("GET", "POST"):
+            return None
+        if request.method == "POST":
+            payload = request.json()
+            enabled = payload.get("api_enabled") if isinstance(payload, dict) else None
+            if not isinstance(enabled, bool):
+                return SandboxResponse.json(
+                    {"error": 'send {"api_enabled": true|false}'}, status=400
+                )
+            self.api_enabled = enabled
+        return SandboxResponse.json({"api_enabled": self.api_enabled})
 
     def after_call(self, request: SandboxRequest, response: SandboxResponse) -> None:
         """Report the org's daily usage on every REST response."""
@@ -171,7 +215,13 @@ class SalesforceBackend(WriteMixin):
 
     def invalid_session(self) -> SandboxResponse:
         """The 401 Salesforce answers for a missing, expired or revoked session."""
-        return sf_error(401, "Session expired or invalid", "INVALID_SESSION_ID")
+        return self._unauthorized("Session expired or invalid")
+
+    def _unauthorized(self, message: str) -> SandboxResponse:
+        response = sf_error(401, message, "INVALID_SESSION_ID")
+        # Salesforce names its scheme on every 401, as RFC 9110 asks.
+        response.headers["WWW-Authenticate"] = "Token"
+        return response
 
     def issue_session(self) -> str:
         """A new session token (what each successful login hands out)."""

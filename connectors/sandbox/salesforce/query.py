@@ -96,6 +96,17 @@ class CompiledQuery:
         getter = self.count_getter
         return sum(1 for r in rows if getter is None or getter(r) is not None)
 
+    def columns(self) -> list[tuple[str, ...]]:
+        """The selected paths as rendered rows key them (``("Owner", "Name")``), in SELECT
+        order: the columns of a Bulk API 2.0 CSV result."""
+        binder = _Binder(self.query, self.lookup)
+        out: list[tuple[str, ...]] = []
+        for item in self.query.items:
+            if isinstance(item, Path):
+                hops, fdef = binder.resolve(self.sobject, item)
+                out.append((*(ref.relationship_name or ref.name for ref, _ in hops), fdef.name))
+        return out
+
     def render(self, record: Record, version: str) -> dict[str, Any]:
         """One row of a query response, with nested parent objects."""
         assert self.plan is not None

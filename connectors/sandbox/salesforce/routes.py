@@ -6,6 +6,7 @@ Single-record routes are in ``sobjects.py``, Collections and Composite in
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from functools import wraps
@@ -32,6 +33,8 @@ _RELEASES = {
     "61.0": "Summer '24",
     "62.0": "Winter '25",
 }
+#: About one full page in this many comes back shorter than the batch size asked.
+SHORT_PAGE_ONE_IN = 4
 _BATCH_RE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 
 
@@ -71,6 +74,7 @@ def with_sobject(handler: Callable[[SandboxRequest, SObjectDef], SandboxResponse
 def register_routes(backend: SalesforceBackend) -> None:
     """Fill ``backend.router`` with every Salesforce route the sandbox serves."""
     from connectors.sandbox.salesforce.auth import register as register_auth
+    from connectors.sandbox.salesforce.bulk import register as register_bulk
     from connectors.sandbox.salesforce.composite import register as register_composite
     from connectors.sandbox.salesforce.sobjects import register as register_sobjects
 
@@ -78,6 +82,7 @@ def register_routes(backend: SalesforceBackend) -> None:
     _register_resources(backend)
     _register_query(backend)
     register_composite(backend)
+    register_bulk(backend)
     register_sobjects(backend)
 
 
@@ -146,6 +151,19 @@ def batch_size(request: SandboxRequest, default: int | None = None) -> int:
     return max(QUERY_PAGE["min"], min(QUERY_PAGE["max"], int(found.group(1))))
 
 
+def page_size(seed: int, soql: str, start: int, batch: int, total: int) -> int:
+    """Rows in the page starting at ``start``: ``batch``, but now and then fewer when more
+    rows follow, as Salesforce does "based on the size and complexity of records queried"
+    (``batchSize`` is not guaranteed). Which pages shrink, and by how much, follows from the
+    seed, the query text and the offset, so a run is repeatable."""
+    if total - start <= batch:
+        return batch
+    digest = hashlib.sha256(f"{seed}:{start}:{soql}".encode()).digest()
+    if digest[0] % SHORT_PAGE_ONE_IN:
+        return batch
+    return batch - 1 - int.from_bytes(digest[1:3], "big") % (batch // 2)
+
+
 def _register_query(backend: SalesforceBackend) -> None:
     from connectors.sandbox.salesforce.models import sf_error
 
@@ -161,13 +179,14 @@ def _register_query(backend: SalesforceBackend) -> None:
         locator: str | None,
     ) -> SandboxResponse:
         version = request.path_params["version"]
-        end = start + batch
+        end = start + page_size(backend.world.seed, compiled.query.text, start, batch, len(rows))
         body: dict[str, Any] = {"totalSize": len(rows), "done": end >= len(rows)}
         if end < len(rows):
             if locator is None:
                 locator = backend.open_cursor(compiled, rows, batch, include_deleted)
-            resource = "queryAll" if include_deleted else "query"
-            body["nextRecordsUrl"] = f"/services/data/v{version}/{resource}/{locator}-{end}"
+            # Salesforce points queryAll's next pages at /query/ too (the locator remembers
+            # that deleted rows are included); clients must follow the URL as given.
+            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
         elif locator is not None:
             backend.cursors.pop(locator, None)
         body["records"] = [compiled.render(r, version) for r in rows[start:end]]

@@ -12,6 +12,7 @@ Binding names to the schema and evaluating is in ``query.py``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -76,7 +77,7 @@ offset_clause: OFFSET NUMBER
 OP: "=" | "!=" | "<>" | "<=" | ">=" | "<" | ">"
 NAME: /[A-Za-z][A-Za-z0-9_]*/
 STRING: /'(?:[^'\\]|\\.)*'/s
-DATETIME.3: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:?\d{2})/
+DATETIME.3: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})/
 DATE.2: /\d{4}-\d{2}-\d{2}/
 NUMBER: /[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/
 %import common.WS
@@ -253,8 +254,12 @@ def _is_hex(text: str) -> bool:
 
 
 def parse_datetime_literal(text: str) -> datetime:
-    """``2026-11-21T10:00:00Z``, ``...00.000+0000`` or ``...00+08:00`` as an aware UTC value."""
-    body = text.replace("Z", "+00:00")
+    """``2026-11-21T10:00:00Z``, ``...00.000+0000`` or ``...00+08:00`` as an aware UTC value.
+
+    Salesforce takes any number of fractional digits (tap-salesforce sends six, singer's
+    ``%f``) though it stores milliseconds; digits past microseconds are dropped here.
+    """
+    body = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
     if body[-5] in "+-" and body[-3] != ":":
         body = body[:-2] + ":" + body[-2:]
     return datetime.fromisoformat(body).astimezone(UTC)
