@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import BaseAdapter
 
 from connectors.exceptions import BudgetExhausted
 from connectors.tls import CaBundleAdapter
@@ -114,13 +115,35 @@ class MeteredAdapter(CaBundleAdapter):
         return super().send(request, **kwargs)
 
 
+class PlainHttpRefused(requests.exceptions.InvalidURL):
+    """A request to a plain ``http://`` URL: refused before anything is sent."""
+
+
+class RefusePlainHttp(BaseAdapter):
+    """The transport for ``http://``: sends nothing. The config only takes https:// URLs,
+    but a redirect (a 307/308 would resend a login's body, password included) or a URL an
+    answer hands us could still point at plain HTTP; credentials never travel in clear."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """Refuse: raise :class:`PlainHttpRefused` naming where the request was going."""
+        parts = urlsplit(request.url or "")
+        raise PlainHttpRefused(
+            f"refused to send {request.method or 'GET'} {parts.scheme}://{parts.hostname}"
+            f"{parts.path} over plain http:// (credentials would travel in clear text); "
+            "a redirect or an answer pointed there: use the site's https:// address"
+        )
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
 def instrument(
     session: requests.Session, meter: CallMeter, ca_bundle: str | None = None
 ) -> requests.Session:
-    """Meter (and pin the CA of) every request ``session`` sends."""
+    """Meter (and pin the CA of) every request ``session`` sends; refuse plain http://."""
     adapter = MeteredAdapter(meter, ca_bundle)
     session.mount("https://", adapter)
-    session.mount("http://", adapter)
+    session.mount("http://", RefusePlainHttp())
     if ca_bundle:
         session.verify = ca_bundle
     return session

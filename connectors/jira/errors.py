@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import requests
 from jira.exceptions import JIRAError
 
+from connectors.calls import PlainHttpRefused
 from connectors.exceptions import (
     AuthError,
     ConfigError,
@@ -165,6 +166,8 @@ class ErrorBoundary:
                 f"to {action}; the next cycle tries again (or raise [jira] timeout_seconds)",
                 side=SIDE,
             ) from exc
+        except PlainHttpRefused as exc:
+            raise ConfigError(f"{exc} (set in [jira] url?)", side=SIDE) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
             raise ConfigError(
                 f"[jira] url {self.settings.url!r} is not usable: {exc}", side=SIDE

@@ -26,7 +26,7 @@ from simple_salesforce.exceptions import (
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from connectors import soql
-from connectors.calls import CallMeter, instrument
+from connectors.calls import CallMeter, PlainHttpRefused, instrument
 from connectors.exceptions import (
     AuthError,
     ConfigError,
@@ -248,6 +248,10 @@ class SalesforceClient:
         """Run ``fn``; transport failures become TransientFailure or UnreachableError."""
         try:
             return fn()
+        except PlainHttpRefused as exc:
+            raise ConfigError(
+                f"{exc} (check {SECTION} login_url and instance_url)", side=SIDE
+            ) from None
         except requests.exceptions.SSLError as exc:
             raise self._unreachable(base, f"TLS verification failed: {_reason(exc)}") from None
         except requests.exceptions.ConnectTimeout as exc:
