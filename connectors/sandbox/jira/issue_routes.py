@@ -10,7 +10,6 @@ from typing import Any
 from connectors.sandbox import schema
 from connectors.sandbox.http import Router, SandboxRequest, SandboxResponse
 from connectors.sandbox.jira.edits import EditRejected, IssueEditor
-from connectors.sandbox.jira.fields import select_fields
 from connectors.sandbox.jira.routes import Api, BadRequest, int_param
 from connectors.sandbox.jira.search import PAGE_RULES
 from connectors.sandbox.world import JiraIssue
@@ -56,7 +55,7 @@ class IssueRoutes(Api):
         issue = self._issue(request)
         if isinstance(issue, SandboxResponse):
             return issue
-        selection = select_fields(request.args("fields"), default=("*all",))
+        selection = self.backend.site_fields.select(request.args("fields"), default=("*all",))
         expand = frozenset(request.args("expand"))
         properties = tuple(request.args("properties"))
         doc = self.renderer(request).issue(issue, selection, expand, properties)
