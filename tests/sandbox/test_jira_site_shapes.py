@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 import responses
+from jira import JIRA, JIRAError
 
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.jira import JiraBackend
@@ -202,10 +203,17 @@ def test_an_older_server_lists_no_parent_and_gives_stories_none(world: World) ->
 
 
 def test_deleting_a_story_deletes_its_sub_tasks(world: World) -> None:
+    """As Jira: ``DELETE /issue/{key}`` of an issue with sub-tasks needs
+    ``deleteSubtasks=true`` (the real client's ``Issue.delete(deleteSubtasks=True)``)."""
     with site(world) as backend:
         story = next(i for i in world.issues if i.issue_type == "Sub-task").parent_key or ""
         subtasks = {i.key for i in backend.issues.values() if i.parent_key == story}
-        backend.delete_issue(story)
+        client = JIRA(BASE, basic_auth=(EMAIL, TOKEN), max_retries=0)
+        with pytest.raises(JIRAError) as caught:
+            client.issue(story).delete()
+        assert caught.value.status_code == 400 and "deleteSubtasks" in str(caught.value.text)
+        assert {story} | subtasks <= set(backend.issues)
+        client.issue(story).delete(deleteSubtasks=True)
         assert not ({story} | subtasks) & set(backend.issues)
         backend.reset()
         assert {story} | subtasks <= set(backend.issues)
