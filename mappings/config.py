@@ -45,10 +45,14 @@ class FieldIds:
 
     account_link: str | None = None
     story_points: str | None = None
-    #: The Server/DC "Epic Link" field holding the epic's key (Cloud uses ``parent``).
+    #: Jira Software's Epic Link field holding the epic's key (company-managed projects and
+    #: Server/DC; team-managed projects and newer Cloud sites use ``parent``), found by type.
     epic_link: str | None = None
     #: The field [push.jira].field names, where the flag level is written.
     flag_field: str | None = None
+    #: Read, in order, for an issue with no value in ``story_points``: the site's other
+    #: story-points fields (team-managed "Story point estimate" beside "Story Points").
+    story_points_also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,7 +133,8 @@ def _done_at(get: Callable[[str], Any]) -> datetime | None:
 
 
 def _is_epic_type(issuetype: Mapping[str, Any]) -> bool:
-    """Epic by hierarchy level (Cloud: 1) when given, else by name."""
+    """Epic by hierarchy level (Cloud: 1) when given, else by name (an older Server's
+    issue types have no ``hierarchyLevel``)."""
     level = issuetype.get("hierarchyLevel")
     if level is not None:
         return level == 1
@@ -144,11 +145,20 @@ def _is_epic_type(issuetype: Mapping[str, Any]) -> bool:
 class JiraNormaliser:
     """Normalises issues of one pull, sharing parsed fix versions between them."""
 
-    __slots__ = ("_account", "_epic_link", "_labels", "_points", "_version_sets", "_versions")
+    __slots__ = (
+        "_account",
+        "_epic_link",
+        "_labels",
+        "_points",
+        "_points_also",
+        "_version_sets",
+        "_versions",
+    )
 
     def __init__(self, fields: FieldIds) -> None:
         self._account = fields.account_link
         self._points = fields.story_points
+        self._points_also = fields.story_points_also
         self._epic_link = fields.epic_link
         self._versions: dict[tuple[Any, ...], FixVersion] = {}
         # Label and version combinations repeat: one shared tuple each keeps the model
@@ -245,11 +255,21 @@ class JiraNormaliser:
             elif not is_subtask:
                 epic_key = parent_key  # a standard issue's parent is its epic
         if epic_key is None and self._epic_link:
+            # Company-managed projects and an older Server (whose stories carry no parent):
+            # the Epic Link field holds the epic's key. A sub-task has none; it reaches its
+            # epic through its parent.
             epic_key = link_value(get(self._epic_link))
         labels = get("labels")
         versions = get("fixVersions")
         summary = get("summary")
         points = get(self._points) if self._points else None
+        if points is None and self._points_also:
+            # A site with both project styles: team-managed issues keep their points in
+            # "Story point estimate", company-managed ones in the configured field.
+            for other in self._points_also:
+                points = get(other)
+                if points is not None:
+                    break
         original = get("timeoriginalestimate")
         remaining = get("timeestimate")
         link = get(self._account) if self._account else None

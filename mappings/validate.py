@@ -84,6 +84,7 @@ class IssueCheck:
         custom: list[tuple[str, str]] = []
         if fields.story_points:
             custom.append((fields.story_points, "number"))
+        custom.extend((other, "number") for other in fields.story_points_also)
         if fields.account_link:
             custom.append((fields.account_link, "link"))
         if fields.epic_link:

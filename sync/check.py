@@ -40,7 +40,7 @@ from sync.config import (
 )
 from sync.exitcodes import ExitCode
 from sync.pull import ACCOUNT, CASE, CASE_FIELDS
-from sync.remote import configured_fields, confirm_field_ids
+from sync.remote import configured_fields, confirm_field_ids, resolve_configured
 from sync.schedule import Schedule, ScheduleError
 
 Status = Literal["ok", "warn", "fail"]
@@ -453,10 +453,20 @@ def _jira_fields(report: CheckReport, config: Config, jira: JiraConnector) -> No
         confirm_field_ids(jira, config)
     if not passed[0]:
         return
-    for setting, ref in configured_fields(config).values():
+    catalog = jira.field_catalog()
+    for what, (setting, ref) in configured_fields(config).items():
         name = f"jira field {ref}"
         with _guard(report, name):
-            report.ok(name, f"{setting} resolves to {jira.resolve_field(ref, setting)}")
+            found = resolve_configured(catalog, what, setting, ref)
+            report.ok(name, f"{setting} resolves to {found}")
+    # Found by its type, so a localised or duplicated name cannot lose the epics unseen.
+    epic = catalog.epic_link()
+    report.ok(
+        "jira epic link",
+        "the site has no Epic Link field: epics are read from each issue's parent"
+        if epic is None
+        else f"epics are read from each issue's parent and from {catalog.describe(epic)}",
+    )
 
 
 def _add_hints(report: CheckReport, roles: dict[str, str], hints: dict[str, str]) -> None:

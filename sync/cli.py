@@ -43,6 +43,14 @@ class JiraMode(StrEnum):
     server = "server"
 
 
+class SandboxLocale(StrEnum):
+    """The language of the sandbox's Jira site (its field names)."""
+
+    en = "en"
+    zh = "zh"
+    de = "de"
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, Any] = {
@@ -111,6 +119,9 @@ def sandbox(
     jira_mode: Annotated[JiraMode, typer.Option(help="Emulate Jira Cloud or Server.")] = (
         JiraMode.cloud
     ),
+    locale: Annotated[
+        SandboxLocale, typer.Option(help="The Jira site's language: its field names.")
+    ] = SandboxLocale.en,
     write_config: Annotated[
         Path | None, typer.Option(help="Also write a config file pointing at this sandbox.")
     ] = None,
@@ -138,6 +149,7 @@ def sandbox(
         seed=seed,
         jira_mode=jira_mode.value,
         latency_ms=latency_ms,
+        locale=locale.value,
     )
     with tempfile.TemporaryDirectory(prefix="jira-crm-sync-sandbox-") as tls_dir:
         try:

@@ -243,7 +243,7 @@ class Engine:
                 pull_jira(
                     jira,
                     store,
-                    jira_fields(field_ids, jira.field_catalog().by_id),
+                    jira_fields(field_ids),
                     changes,
                     now,
                     full=options.full,

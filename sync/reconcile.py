@@ -238,7 +238,7 @@ def _reconcile(
     rules = rules_from_config(config.model_dump(mode="python"), field_ids)
     prepare_crm(crm, store, now, crm_objects(config), refresh=False, save=report.applied)
 
-    pulled = jira_fields(field_ids, jira.field_catalog().by_id)
+    pulled = jira_fields(field_ids)
     read = _read_both(config, store, remotes, rules, pulled, progress)
     field_id = field_ids.flag_field
     with store.read() as conn:

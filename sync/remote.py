@@ -8,7 +8,7 @@ resolve in it: a garbled answer must not turn every run for hours into a config 
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from connectors.calls import CallMeter
 from connectors.exceptions import ConfigError
 from connectors.jira import JiraConnector
 from connectors.jira.connector import ServerFacts
+from connectors.jira.fields import FieldCatalog
 from connectors.jira.settings import build_client as build_jira_client
 from connectors.jira.settings import jira_meter
 from connectors.salesforce import SalesforceConnector
@@ -28,7 +29,8 @@ from sync.store import Store, repo
 #: How long cached remote metadata is trusted.
 METADATA_MAX_AGE = timedelta(hours=12)
 
-#: Jira fields the model reads, besides the configured custom fields.
+#: Jira fields the model reads, besides the configured custom fields. The connector asks
+#: only for those the site lists (an older Server lacks some), and for ``parent``.
 JIRA_SYSTEM_FIELDS = (
     "summary",
     "issuetype",
@@ -47,12 +49,6 @@ JIRA_SYSTEM_FIELDS = (
     "timeestimate",
     "statuscategorychangedate",
 )
-#: Of those, the ones an older Server lacks: asked for only when the site's field list has
-#: them (a search naming a field the site does not have is refused). Without
-#: ``statuscategorychangedate`` a done item is dated by ``resolutiondate`` alone.
-JIRA_SITE_FIELDS = frozenset({"statuscategorychangedate"})
-#: The Server/Data Center "Epic Link" field, read when the site has it.
-EPIC_LINK_NAME = "Epic Link"
 
 
 @dataclass
@@ -145,12 +141,15 @@ def prepare_crm(
 
 
 def configured_fields(config: Config) -> dict[str, tuple[str, str]]:
-    """The Jira fields the config names, by what they are for (the attribute of
-    :class:`FieldIds`): ``(config key, name or id)``. One list for `run` and `check`."""
+    """The Jira fields the configured rules use, by what they are for (the attribute of
+    :class:`FieldIds`): ``(config key, name or id)``. One list for `run` and `check`.
+
+    A field the rules do not use is not resolved, so a name the site lacks cannot refuse
+    the config: ``story_points_field`` only with ``measure = "story_points"``."""
     named: dict[str, tuple[str, str]] = {}
     if "jira_field" in config.link.order:
         named["account_link"] = ("[link] jira_field", config.link.jira_field)
-    if config.progress.measure == "story_points" or config.progress.story_points_field:
+    if config.progress.measure == "story_points":
         named["story_points"] = (
             "[progress] story_points_field",
             config.progress.story_points_field,
@@ -160,19 +159,34 @@ def configured_fields(config: Config) -> dict[str, tuple[str, str]]:
     return named
 
 
+def resolve_configured(catalog: FieldCatalog, what: str, setting: str, ref: str) -> str:
+    """The id of one configured field (``what``: its :func:`configured_fields` key), as a
+    run resolves it: story points by :meth:`FieldCatalog.story_points` (a story-points
+    type settles a name several fields carry), the others by name or id."""
+    if what == "story_points":
+        return catalog.story_points(ref, setting)[0]
+    return catalog.resolve(ref, setting)
+
+
 def resolve_field_ids(jira: JiraConnector, config: Config) -> FieldIds:
     """The configured Jira fields as ids, in the field list the connector holds
-    (ConfigError naming a missing or ambiguous one)."""
+    (ConfigError naming a missing or ambiguous one), with the fields Jira Software keeps
+    epics and story points in, found by type (:mod:`connectors.jira.fields`)."""
     catalog = jira.field_catalog()
+    configured = configured_fields(config)
     ids = {
-        what: jira.resolve_field(ref, setting)
-        for what, (setting, ref) in configured_fields(config).items()
+        what: resolve_configured(catalog, what, setting, ref)
+        for what, (setting, ref) in configured.items()
     }
-    epic_ids = [f["id"] for f in catalog.fields if f.get("name") == EPIC_LINK_NAME]
+    also: tuple[str, ...] = ()
+    if "story_points" in ids:
+        setting, ref = configured["story_points"]
+        also = catalog.story_points(ref, setting)[1]
     return FieldIds(
         account_link=ids.get("account_link"),
         story_points=ids.get("story_points"),
-        epic_link=epic_ids[0] if len(epic_ids) == 1 else None,
+        story_points_also=also,
+        epic_link=catalog.epic_link(),
         flag_field=ids.get("flag_field"),
     )
 
@@ -188,9 +202,10 @@ def confirm_field_ids(jira: JiraConnector, config: Config) -> tuple[FieldIds, bo
     return resolve_field_ids(jira, config), True
 
 
-def jira_fields(ids: FieldIds, site: Container[str]) -> list[str]:
-    """Every field id a pull asks for; ``site`` holds the ids of the site's fields (its
-    field list), which decides the :data:`JIRA_SITE_FIELDS`."""
-    system = [f for f in JIRA_SYSTEM_FIELDS if f not in JIRA_SITE_FIELDS or f in site]
-    custom = [ids.account_link, ids.story_points, ids.epic_link, ids.flag_field]
-    return list(dict.fromkeys([*system, *(f for f in custom if f)]))
+def jira_fields(ids: FieldIds) -> list[str]:
+    """Every field id a pull asks for (the connector leaves out system fields the site does
+    not list: an older Server has no ``statuscategorychangedate``, and a done item there is
+    dated by ``resolutiondate`` alone)."""
+    custom = [ids.account_link, ids.story_points, *ids.story_points_also, ids.epic_link]
+    custom.append(ids.flag_field)
+    return list(dict.fromkeys([*JIRA_SYSTEM_FIELDS, *(f for f in custom if f)]))

@@ -40,7 +40,7 @@ from connectors.jira.errors import (
     read_json,
     retry_after_of,
 )
-from connectors.jira.fields import FieldCatalog
+from connectors.jira.fields import FieldCatalog, askable
 from connectors.jira.paging import (
     CLOUD_PAGE,
     KEYS_PAGE,
@@ -455,16 +455,18 @@ class JiraConnector:
         return next(iter(self._search(query, ",".join(wanted), size)), [])
 
     def _check_fields(self, fields: Sequence[str]) -> list[str]:
-        catalog = self.field_catalog()
+        """The field ids to ask for: only those the site has (:func:`askable`: an older
+        Server's /field has no ``parent`` or ``statuscategorychangedate``); ConfigError for
+        a custom field id the site lacks, or a name passed as an id."""
         wanted = list(dict.fromkeys([*fields, "updated"]))
-        unknown = [f for f in wanted if f not in catalog.by_id and f not in ("id", "key")]
+        asked, unknown = askable(self.field_catalog(), wanted)
         if unknown:
             raise ConfigError(
                 f"Jira has no field with id {', '.join(unknown)}; pass ids from "
                 "resolve_field() (names are not accepted here)",
                 side=SIDE,
             )
-        return wanted
+        return asked
 
     def _search(
         self,

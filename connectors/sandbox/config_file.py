@@ -10,7 +10,7 @@ from pathlib import Path
 
 from connectors.sandbox.schema import (
     JIRA_ACCOUNT_FIELD_NAME,
-    JIRA_STORY_POINTS_FIELD_NAME,
+    JIRA_STORY_POINTS_FIELD_ID,
     SF_ACCOUNT_CSAT_FIELD,
     SF_ACCOUNT_PROJECT_KEY_FIELD,
     SF_ACCOUNT_SEGMENT_FIELD,
@@ -34,13 +34,16 @@ def sandbox_config_text(sandbox: Sandbox, state_url: str) -> str:
     c = sandbox.credentials
     ca = str(ends.ca_bundle) if ends.ca_bundle else ""
     projects = ", ".join(_s(p.key) for p in sandbox.world.projects)
+    # The names this site shows (a localised site calls Story Points 故事点数).
+    story_points = sandbox.jira.site_fields.name(JIRA_STORY_POINTS_FIELD_ID)
     if sandbox.jira_mode == "cloud":
         jira_auth = f"email = {_s(c.jira_email)}\napi_token = {_s(c.jira_api_token)}"
     else:
         jira_auth = f"personal_access_token = {_s(c.jira_pat)}"
     return f"""\
 # Written by `jira-crm-sync sandbox --write-config` for the sandbox at
-# {ends.jira_url} (Jira) and {ends.salesforce_url} (Salesforce), seed {sandbox.seed}.
+# {ends.jira_url} (Jira {sandbox.jira_mode}, locale {sandbox.locale}) and
+# {ends.salesforce_url} (Salesforce), seed {sandbox.seed}.
 # The secrets below are the sandbox's own throw-away values; a real config reads
 # secrets from ${{ENV}} or *_file keys (see config.example.toml).
 
@@ -83,7 +86,7 @@ inherit_from_epic = true
 
 [progress]
 measure = "count"
-story_points_field = {_s(JIRA_STORY_POINTS_FIELD_NAME)}
+story_points_field = {_s(story_points)}
 blocked_statuses = ["Blocked"]
 blocked_labels = ["blocked"]
 forecast_weeks = 6

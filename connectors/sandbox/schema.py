@@ -20,6 +20,10 @@ JIRA_FLAG_FIELD_NAME: Final = "Customer Satisfaction"
 JIRA_FLAG_FIELD_ID: Final = "customfield_10300"
 #: Epic link (company-managed projects on Server/DC and older Cloud sites).
 JIRA_EPIC_LINK_FIELD_ID: Final = "customfield_10014"
+JIRA_EPIC_LINK_FIELD_NAME: Final = "Epic Link"
+#: Team-managed projects' story points (Cloud only; Jira Software's own type).
+JIRA_STORY_POINT_ESTIMATE_FIELD_ID: Final = "customfield_10035"
+JIRA_STORY_POINT_ESTIMATE_FIELD_NAME: Final = "Story point estimate"
 
 #: Workflow statuses: name -> (status id, statusCategory key).
 JIRA_STATUSES: Final = {
@@ -31,7 +35,15 @@ JIRA_STATUSES: Final = {
 #: Transitions available from every status: transition id -> target status.
 JIRA_TRANSITIONS: Final = {"11": "To Do", "21": "In Progress", "31": "Blocked", "41": "Done"}
 
-JIRA_ISSUE_TYPES: Final = {"Epic": "10000", "Story": "10001", "Task": "10002", "Bug": "10003"}
+JIRA_ISSUE_TYPES: Final = {
+    "Epic": "10000",
+    "Story": "10001",
+    "Task": "10002",
+    "Bug": "10003",
+    "Sub-task": "10004",
+}
+#: Issue types that are sub-tasks (their parent is a standard issue, not an epic).
+JIRA_SUBTASK_TYPES: Final = frozenset({"Sub-task"})
 
 # -- Salesforce ---------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 import responses
 
 from connectors.sandbox.app import SandboxApp
+from connectors.sandbox.jira.fields import LOCALES
 from connectors.sandbox.jira.models import JiraBackend
 from connectors.sandbox.salesforce.models import DEFAULT_REFRESH_TOKEN, SalesforceBackend
 from connectors.sandbox.server import HttpsServer, Tls, make_tls
@@ -84,11 +85,16 @@ class Sandbox:
         credentials: Credentials | None = None,
         jira_time_zone: str = "Asia/Shanghai",
         daily_api_limit: int = 100_000,
+        locale: str = "en",
     ) -> None:
         if jira_mode not in ("cloud", "server"):
             raise ValueError("jira_mode must be 'cloud' or 'server'")
+        if locale not in LOCALES:
+            raise ValueError(f"locale must be one of {', '.join(LOCALES)}")
         self.seed = seed
         self.jira_mode = jira_mode
+        #: The Jira site's language (field names; the world itself is the seed's).
+        self.locale = locale
         self.credentials = credentials or Credentials.generate()
         self.world: World = generate_world(issues, accounts, seed, anchor)
         c = self.credentials
@@ -101,6 +107,7 @@ class Sandbox:
             username=c.jira_username,
             password=c.jira_password,
             time_zone=jira_time_zone,
+            locale=locale,
         )
         self.salesforce = SalesforceBackend(
             self.world,

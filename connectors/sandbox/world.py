@@ -92,6 +92,12 @@ class JiraProject:
     key: str
     name: str
     lead_account_id: str
+    #: Team-managed ("next-gen", ``simplified``): epics only in ``parent``, story points in
+    #: "Story point estimate", no Epic Link (Cloud only; an older Server shows it as
+    #: company-managed).
+    team_managed: bool = False
+    #: Field ids its field configuration hides: absent from its issues' ``fields``.
+    hidden_fields: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -159,7 +165,7 @@ class JiraIssue:
     id: int
     key: str
     project_key: str
-    issue_type: str  # Epic, Story, Task, Bug
+    issue_type: str  # Epic, Story, Task, Bug, Sub-task
     summary: str
     description: str
     status: str  # To Do, In Progress, Blocked, Done
@@ -172,7 +178,7 @@ class JiraIssue:
     estimate_seconds: int | None
     labels: list[str]
     fix_version_ids: list[str]
-    parent_key: str | None  # the epic
+    parent_key: str | None  # the epic; a sub-task's story (or task, bug)
     account_id: str | None  # the "Salesforce Account" custom field
     assignee_account_id: str | None
     history: list[StatusChange] = field(default_factory=list)
@@ -323,6 +329,44 @@ def _project_key(index: int) -> str:
     word = _PROJECT_WORDS[index % len(_PROJECT_WORDS)]
     round_ = index // len(_PROJECT_WORDS)
     return word if round_ == 0 else f"{word[:5]}{round_}"
+
+
+#: What the field configuration of a project that hides fields hides: priority and time
+#: tracking (keys the model reads, whose absence must mean "no value").
+HIDDEN_FIELDS = ("priority", "timeoriginalestimate", "timeestimate")
+#: Share of standard issues that become sub-tasks, and of those with no account of their own.
+_SUBTASK_SHARE = 0.15
+_SUBTASK_INHERITS = 0.7
+
+
+def _shape_projects(projects: list[JiraProject]) -> None:
+    """Project styles, from their place in the list (so every world with two projects has
+    both kinds): the second and every third after it are team-managed; the first hides
+    fields (:data:`HIDDEN_FIELDS`)."""
+    for index, project in enumerate(projects):
+        project.team_managed = index % 3 == 1
+        project.hidden_fields = HIDDEN_FIELDS if index == 0 else ()
+
+
+def _add_subtasks(issues: list[JiraIssue], rng: random.Random) -> None:
+    """Turn some standard issues into sub-tasks of an earlier standard issue of their
+    project, making sub-task -> story -> epic chains. A sub-task mostly has no account of
+    its own (it belongs to its story's customer) and no story points. ``rng`` is the
+    world's second generator, so the rest of the world stays as the seed made it."""
+    parents: dict[str, list[JiraIssue]] = {}
+    for issue in issues:
+        if issue.issue_type == "Epic":
+            continue
+        candidates = parents.setdefault(issue.project_key, [])
+        if candidates and rng.random() < _SUBTASK_SHARE:
+            parent = rng.choice(candidates)
+            issue.issue_type = "Sub-task"
+            issue.parent_key = parent.key
+            issue.story_points = None
+            if rng.random() < _SUBTASK_INHERITS:
+                issue.account_id = None
+        else:
+            candidates.append(issue)
 
 
 def default_anchor() -> datetime:
@@ -560,6 +604,9 @@ def generate_world(
         if make_epic:
             project_epics.append(issue)
 
+    # Structure drawn from a second generator: the draws above stay as the seed made them.
+    _shape_projects(projects)
+    _add_subtasks(issue_list, random.Random(f"structure-{seed}"))
     workflows = _workflows(project_keys, seed)
     _mess_up_histories(issue_list, workflows, seed)
 

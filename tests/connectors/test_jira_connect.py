@@ -156,7 +156,7 @@ def test_missing_field_lists_close_candidates(box: tuple[Sandbox, str]) -> None:
     with pytest.raises(ConfigError) as caught:
         connector.resolve_field("Salesforce Acount", setting="[link] jira_field")
     message = str(caught.value)
-    assert '"Salesforce Account" (customfield_10100)' in message
+    assert '"Salesforce Account" (customfield_10100, text)' in message
     assert "[link] jira_field" in message
     with pytest.raises(ConfigError, match="no field with id customfield_99999"):
         connector.resolve_field("customfield_99999")

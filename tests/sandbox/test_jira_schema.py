@@ -93,11 +93,17 @@ def server(world: World) -> Iterator[tuple[requests.Session, JiraBackend]]:
 
 
 def _busy_issue(backend: JiraBackend) -> str:
-    """A child issue with a parent, versions and a status history, commented on."""
+    """A child of an epic with versions and a status history, in a project whose field
+    configuration hides nothing, commented on."""
     issue = next(
         i
         for i in backend.ordered_issues()
-        if i.parent_key and i.fix_version_ids and i.history and i.assignee_account_id
+        if i.parent_key
+        and i.issue_type != "Sub-task"
+        and not backend.projects[i.project_key].hidden_fields
+        and i.fix_version_ids
+        and i.history
+        and i.assignee_account_id
     )
     backend.add_comment(issue.key, "Plain wiki comment")
     backend.update_issue(issue.key, customfield_10300="Amber")
@@ -180,7 +186,11 @@ def test_issue_and_its_parts(
         check(registry, fix_version, component("Version"))
     assert fields["customfield_10300"] == "Amber"
     assert fields["customfield_10201"] is None  # null fields are present, as Jira shows them
-    assert fields["customfield_10014"] == fields["parent"]["key"]
+    if backend.team_managed(backend.issue(key).project_key):  # parent only, no Epic Link
+        assert "customfield_10014" not in fields and "customfield_10016" not in fields
+        assert "customfield_10035" in fields
+    else:
+        assert fields["customfield_10014"] == fields["parent"]["key"]
     if version == "3":
         assert fields["description"]["type"] == "doc"
         assert fields["comment"]["comments"][0]["body"]["type"] == "doc"

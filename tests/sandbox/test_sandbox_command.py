@@ -155,3 +155,59 @@ def test_refuses_a_non_loopback_host() -> None:
     assert result.returncode == 2
     assert "not a loopback address" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_a_localised_older_server_and_the_config_it_writes(tmp_path: Path) -> None:
+    """``--locale zh --jira-mode server``: /field in Chinese without ``parent``, and a
+    written config naming the fields as that site does, which `check --online` accepts."""
+    config = tmp_path / "zh.toml"
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    args = ["--issues", "40", "--accounts", "8", "--write-config", str(config)]
+    with subprocess.Popen(
+        [str(ENTRY), "sandbox", "--locale", "zh", "--jira-mode", "server", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
+        try:
+            ready = json.loads(_read_line(proc, 60))
+            fields = _curl(
+                ready,
+                "-H",
+                f"Authorization: Bearer {ready['jira_token']}",
+                f"{ready['jira_url']}/rest/api/2/field",
+            )
+            names = {f["id"]: f["name"] for f in fields}
+            assert "parent" not in names
+            assert (
+                names["customfield_10014"] == "史诗链接"
+                and names["customfield_10016"] == "故事点数"
+            )
+            assert list(names.values()).count("史诗链接") == 2
+            written = tomllib.loads(config.read_text(encoding="utf-8"))
+            assert written["progress"]["story_points_field"] == "故事点数"
+            assert written["jira"]["deployment"] == "server"
+            check = subprocess.run(
+                [str(ENTRY), "--config", str(config), "check", "--online", "--json"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
+                check=False,
+            )
+            assert check.returncode == 0, check.stdout + check.stderr
+            detail = {c["name"]: c["detail"] for c in json.loads(check.stdout)["checks"]}
+            assert '"史诗链接" (customfield_10014, Epic Link)' in detail["jira epic link"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+
+
+def test_refuses_an_unknown_locale() -> None:
+    result = subprocess.run(
+        [str(ENTRY), "sandbox", "--locale", "fr"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "fr" in result.stderr and result.stdout == ""

@@ -367,10 +367,23 @@ class Expected:
         return {f"{project_key}:{account}" for account in self.links.get(issue_key, ())}
 
 
+def _own_or_inherited(issues: dict[str, Any], key: str) -> str | None:
+    """The account an issue carries, else the nearest one up its parent chain: a sub-task
+    takes its story's, and a story without one its epic's (SPEC section 6: "by its own
+    link value, or, when it has none, by its parent's (epic's)")."""
+    seen: set[str] = set()
+    issue = issues[key]
+    while issue.account_id is None and issue.parent_key in issues and issue.key not in seen:
+        seen.add(issue.key)
+        issue = issues[issue.parent_key]
+    return issue.account_id
+
+
 def expected(box: Sandbox, today: date) -> Expected:
     """Reports and labels for the sandbox's current records (SPEC section 6 and the link
-    rules of the sandbox config: the issue's own account field, else its epic's, else the
-    accounts whose project-key field names the project)."""
+    rules of the sandbox config: the issue's own account field, else its parent's (a
+    sub-task's story, then the story's epic), else the accounts whose project-key field
+    names the project)."""
     accounts = {str(a["Id"]): a for a in box.salesforce.records("Account")}
     naming: dict[str, set[str]] = {}
     for account_id, account in accounts.items():
@@ -391,9 +404,7 @@ def expected(box: Sandbox, today: date) -> Expected:
     issues = box.jira.issues
     links: dict[str, frozenset[str]] = {}
     for key, issue in issues.items():
-        value = issue.account_id
-        if value is None and issue.parent_key is not None and issue.parent_key in issues:
-            value = issues[issue.parent_key].account_id
+        value = _own_or_inherited(issues, key)
         if value is not None and value in accounts:
             links[key] = frozenset({value})
         elif naming.get(issue.project_key):

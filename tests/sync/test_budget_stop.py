@@ -34,7 +34,7 @@ def _queued(env: SyncEnv) -> int:
 
 
 def test_a_run_the_cycle_budget_stops_says_which_what_is_left_and_when(env: SyncEnv) -> None:
-    # 6 reads and 4 of the first sync's 32 Jira writes fit; the rest waits for later cycles.
+    # 6 reads and 4 of the first sync's Jira writes fit; the rest waits for later cycles.
     env.edit_config("jira_calls_per_cycle = 5000", "jira_calls_per_cycle = 10")
 
     code, out, err = cli(env, "run", "--json")
@@ -54,15 +54,18 @@ def test_a_run_the_cycle_budget_stops_says_which_what_is_left_and_when(env: Sync
         f"the push; {queued} write(s) left queued; resumes next cycle"
     )
 
+    # A budget below what is queued, so this cycle stops too whatever the world holds.
+    env.edit_config("jira_calls_per_cycle = 10", "jira_calls_per_cycle = 4")
+    assert queued > 4
     code, text, err = cli(env, "run")
     assert (code, err) == (0, "")
     left = _queued(env)
     assert (
-        "budget: stopped by the Jira API budget per cycle ([limits] jira_calls_per_cycle = 10) "
+        "budget: stopped by the Jira API budget per cycle ([limits] jira_calls_per_cycle = 4) "
         f"during the push; {left} write(s) left queued; resumes next cycle"
     ) in text
 
-    env.edit_config("jira_calls_per_cycle = 10", "jira_calls_per_cycle = 5000")
+    env.edit_config("jira_calls_per_cycle = 4", "jira_calls_per_cycle = 5000")
     code, out, _err = cli(env, "run", "--json")
     finished = json.loads(out)
     assert (code, finished["status"], _queued(env)) == (0, "ok", 0)

@@ -92,7 +92,7 @@ def test_online_check_passes_against_the_sandbox(
             "jira time zone",
             "jira scope",
             "jira field Salesforce Account",
-            "jira field Story Points",
+            "jira epic link",
             "jira API budget",
             "salesforce login",
             "salesforce object Account",
@@ -101,7 +101,10 @@ def test_online_check_passes_against_the_sandbox(
             "salesforce API budget",
             *(f"jira project {key}" for key in projects),
         } <= set(statuses)
+        # measure = "count": the story-points field is not one the rules use.
+        assert "jira field Story Points" not in statuses
         detail = {c["name"]: c["detail"] for c in document["checks"]}
+        assert '"Epic Link" (customfield_10014, Epic Link)' in detail["jira epic link"]
         assert "Asia/Shanghai, not UTC" in detail["jira time zone"]
         assert "sandbox@example.com on https://127.0.0.1:" in detail["jira login"]
 
@@ -158,7 +161,7 @@ def test_an_unknown_jira_project_and_field(env: SyncEnv) -> None:
         'jira field Salesforce Acount: Jira has no field named "Salesforce Acount" '
         "(set in [link] jira_field)"
         in f
-        and '"Salesforce Account" (customfield_10100)' in f
+        and '"Salesforce Account" (customfield_10100, text)' in f
         for f in fails
     ), fails
 

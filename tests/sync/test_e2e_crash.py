@@ -192,7 +192,7 @@ FIRST_SYNC = _cases(
         KillPoint("first Jira write applied, not recorded", "jira", 1, None, True, "after"),
         True,
     ),
-    (KillPoint("mid Jira writes, one applied", "jira", 20, None, True, "after"), True),
+    (KillPoint("mid Jira writes, one applied", "jira", 12, None, True, "after"), True),
     (
         KillPoint("last Jira write applied, not recorded", "jira", -1, None, True, "after"),
         True,
@@ -255,6 +255,6 @@ def test_the_reference_runs_cover_the_kill_points(reference: Reference) -> None:
     # Flag comments ride in the PUT (tests/reliability/test_crash_matrix.py kills
     # on those by their marker); a comment is read back only after a crash.
     assert made.count(f"jira {JIRA_COMMENT}") == made.count(f"jira {JIRA_COMMENTS}") == 0
-    assert _jira_writes(made) > 20
+    assert _jira_writes(made) > 12  # "mid Jira writes" kills at the 12th
     assert reference.first.report_records >= 3
     assert reference.first.labels != reference.second.labels

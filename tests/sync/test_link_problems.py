@@ -49,7 +49,11 @@ def _spoil(env: SyncEnv) -> tuple[dict[str, str], str, set[str]]:
         for n, key in enumerate([k for k in stories if issues[k].project_key == lonely][:12])
     }
     values[next(iter(values))] = HOSTILE
-    values[next(k for k in stories if issues[k].project_key == covered)] = UNKNOWN
+    # One without sub-tasks: they would inherit the value, each a problem of its own.
+    parents = {issue.parent_key for issue in issues.values()}
+    values[next(k for k in stories if issues[k].project_key == covered and k not in parents)] = (
+        UNKNOWN
+    )
     for key, value in values.items():
         env.box.jira.update_issue(key, account_id=value)
     want = expected(env.box, datetime.now(UTC).date())

@@ -72,6 +72,7 @@ class IssueEditor:
             schema.JIRA_EPIC_LINK_FIELD_ID: self._epic_link,
             schema.JIRA_ACCOUNT_FIELD_ID: lambda i, v: _assign("account_id", _string(v)),
             schema.JIRA_STORY_POINTS_FIELD_ID: self._story_points,
+            schema.JIRA_STORY_POINT_ESTIMATE_FIELD_ID: self._story_points,
             schema.JIRA_DUPLICATE_FIELD_IDS[0]: self._tier_option,
             schema.JIRA_DUPLICATE_FIELD_IDS[1]: self._text_custom(
                 schema.JIRA_DUPLICATE_FIELD_IDS[1]

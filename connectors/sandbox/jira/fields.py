@@ -1,14 +1,19 @@
 """Jira's field catalogue as the sandbox serves it (``GET /field``) and field selection.
 
 System fields carry Jira Cloud's ids, names and clause names; custom fields come from
-``schema.py``. ``select_fields`` applies the ``fields=`` rules of the search and issue
-endpoints (``*all``, ``*navigable``, ``-field``, ids only — names are ignored as Jira does).
+``schema.py``. :func:`site_fields` gives the catalogue of one site: on a localised site
+(``locale`` ``zh`` or ``de``) the names are translated and two apps' fields repeat the
+names of Epic Link and Story Points; an older Server (``deployment="server"``) lists no
+``parent``, no ``statuscategorychangedate`` and no team-managed "Story point estimate".
+:meth:`SiteFields.select` applies the ``fields=`` rules of the search and issue endpoints
+(``*all``, ``*navigable``, ``-field``, ids only — names are ignored as Jira does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any, Final
 
 from connectors.sandbox import schema
@@ -27,6 +32,7 @@ _TEXT = "com.atlassian.jira.plugin.system.customfieldtypes:textfield"
 _FLOAT = "com.atlassian.jira.plugin.system.customfieldtypes:float"
 _SELECT = "com.atlassian.jira.plugin.system.customfieldtypes:select"
 _EPIC_LINK = "com.pyxis.greenhopper.jira:gh-epic-link"
+_STORY_POINT_ESTIMATE = "com.pyxis.greenhopper.jira:jsw-story-points"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +132,15 @@ FIELDS: Final[tuple[FieldDef, ...]] = (
         orderable=False,
     ),
     _system("comment", "Comment", ("comment",), "comments-page", navigable=False),
-    _custom(schema.JIRA_EPIC_LINK_FIELD_ID, "Epic Link", "any", _EPIC_LINK),
+    _custom(schema.JIRA_EPIC_LINK_FIELD_ID, schema.JIRA_EPIC_LINK_FIELD_NAME, "any", _EPIC_LINK),
     _custom(
         schema.JIRA_STORY_POINTS_FIELD_ID, schema.JIRA_STORY_POINTS_FIELD_NAME, "number", _FLOAT
+    ),
+    _custom(
+        schema.JIRA_STORY_POINT_ESTIMATE_FIELD_ID,
+        schema.JIRA_STORY_POINT_ESTIMATE_FIELD_NAME,
+        "number",
+        _STORY_POINT_ESTIMATE,
     ),
     _custom(schema.JIRA_ACCOUNT_FIELD_ID, schema.JIRA_ACCOUNT_FIELD_NAME, "string", _TEXT),
     _custom(
@@ -143,14 +155,6 @@ ISSUE_FIELD_IDS: Final = tuple(f.id for f in FIELDS if f.id not in ("issuekey", 
 NAVIGABLE_IDS: Final = tuple(i for i in ISSUE_FIELD_IDS if FIELD_BY_ID[i].navigable)
 #: Field names asked for in ``fields=`` that select only the issue's identity.
 IDENTITY_FIELDS: Final = frozenset({"id", "key", "issuekey"})
-#: Fields Cloud and recent Data Center have and the older Server of ``--jira-mode server``
-#: lacks: absent from its ``GET /field``, and ignored in its ``fields=`` as unknown ids are.
-NEWER_FIELD_IDS: Final = frozenset({"statuscategorychangedate"})
-
-
-def site_fields(cloud: bool) -> tuple[FieldDef, ...]:
-    """The catalogue of a Cloud site, or of the older Server."""
-    return FIELDS if cloud else tuple(f for f in FIELDS if f.id not in NEWER_FIELD_IDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,38 +171,160 @@ class FieldSelection:
         return self.identity_only and not self.with_key
 
 
-def select_fields(
-    requested: Iterable[str], default: Iterable[str], *, cloud: bool = True
-) -> FieldSelection:
-    """Apply Jira's ``fields`` rules; unknown ids are ignored, as Jira ignores them (on the
-    older Server, :data:`NEWER_FIELD_IDS` are unknown)."""
-    wanted: list[str] = []
-    excluded: set[str] = set()
-    positive = False
-    for raw in requested:
-        item = raw.strip()
-        if not item:
-            continue
-        if item.startswith("-"):
-            excluded.add(item[1:])
-            continue
-        positive = True
-        if item == "*all":
-            wanted.extend(ISSUE_FIELD_IDS)
-        elif item == "*navigable":
-            wanted.extend(NAVIGABLE_IDS)
-        elif item in IDENTITY_FIELDS or item in FIELD_BY_ID:
-            wanted.append(item)
-    if not positive:
-        wanted = list(default)
-        if "*all" in wanted:
-            wanted = list(ISSUE_FIELD_IDS)
-        elif "*navigable" in wanted:
-            wanted = list(NAVIGABLE_IDS)
-    chosen = {w for w in wanted if w not in excluded}
-    if not cloud:
-        chosen -= NEWER_FIELD_IDS
-    with_key = bool(chosen & {"key", "issuekey"})
-    ids = tuple(i for i in ISSUE_FIELD_IDS if i in chosen)
-    identity_only = not ids
-    return FieldSelection(ids=ids, identity_only=identity_only, with_key=with_key or bool(ids))
+#: The site languages ``--locale`` offers.
+LOCALES: Final = ("en", "zh", "de")
+#: What an older Server's /field does not list. ``parent`` stays selectable: sub-tasks
+#: carry it there (JRA-47377); team-managed projects and statuscategorychangedate are
+#: Cloud's (and newer Data Center's).
+SERVER_UNLISTED: Final = frozenset(
+    {"parent", "statuscategorychangedate", schema.JIRA_STORY_POINT_ESTIMATE_FIELD_ID}
+)
+#: Fields an issue may carry although /field does not list them.
+_IMPLIED: Final = ("parent",)
+#: Field names as a site in that language shows them (custom fields created by an admin,
+#: such as "Salesforce Account", keep the name the admin gave them).
+_LOCALISED: Final[dict[str, dict[str, str]]] = {
+    "zh": {
+        "issuekey": "关键字",
+        "summary": "摘要",
+        "issuetype": "问题类型",
+        "project": "项目",
+        "status": "状态",
+        "statusCategory": "状态类别",
+        "priority": "优先级",
+        "assignee": "经办人",
+        "created": "创建日期",
+        "updated": "已更新",
+        "resolutiondate": "已解决",
+        "resolution": "解决结果",
+        "duedate": "到期日",
+        "labels": "标签",
+        "fixVersions": "修复版本",
+        "parent": "父级",
+        "description": "描述",
+        "timeoriginalestimate": "初始预估",
+        "timeestimate": "剩余预估",
+        "comment": "注释",
+        schema.JIRA_EPIC_LINK_FIELD_ID: "史诗链接",
+        schema.JIRA_STORY_POINTS_FIELD_ID: "故事点数",
+        schema.JIRA_STORY_POINT_ESTIMATE_FIELD_ID: "故事点估算",
+    },
+    "de": {
+        "issuekey": "Schlüssel",
+        "summary": "Zusammenfassung",
+        "issuetype": "Vorgangstyp",
+        "project": "Projekt",
+        "statusCategory": "Statuskategorie",
+        "priority": "Priorität",
+        "assignee": "Bearbeiter",
+        "created": "Erstellt",
+        "updated": "Aktualisiert",
+        "resolutiondate": "Erledigt",
+        "resolution": "Lösung",
+        "duedate": "Fälligkeitsdatum",
+        "labels": "Stichwörter",
+        "fixVersions": "Lösungsversion(en)",
+        "parent": "Übergeordnet",
+        "description": "Beschreibung",
+        "timeoriginalestimate": "Ursprüngliche Schätzung",
+        "timeestimate": "Verbleibende Schätzung",
+        "comment": "Kommentar",
+        schema.JIRA_EPIC_LINK_FIELD_ID: "Epic-Verknüpfung",
+        schema.JIRA_STORY_POINTS_FIELD_ID: "Story-Punkte",
+        schema.JIRA_STORY_POINT_ESTIMATE_FIELD_ID: "Schätzung der Story-Punkte",
+    },
+}
+#: Apps' text fields that repeat the names of Jira Software's own fields on a localised
+#: site (a config naming them must be settled by type, or by id).
+DUPLICATE_OF: Final = {
+    "customfield_10401": schema.JIRA_EPIC_LINK_FIELD_ID,
+    "customfield_10402": schema.JIRA_STORY_POINTS_FIELD_ID,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SiteFields:
+    """The field catalogue of one emulated site (deployment and language)."""
+
+    listed: tuple[FieldDef, ...]  # what ``GET /field`` answers, in order
+    by_id: dict[str, FieldDef]  # every field an issue can carry, listed or implied
+    issue_ids: tuple[str, ...]  # ids an issue's ``fields`` can hold, in catalogue order
+    navigable_ids: tuple[str, ...]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The ``GET /field`` document."""
+        return [f.to_json() for f in self.listed]
+
+    def name(self, field_id: str) -> str:
+        """A field's display name on this site (the id when unknown)."""
+        found = self.by_id.get(field_id)
+        return found.name if found else field_id
+
+    def select(self, requested: Iterable[str], default: Iterable[str]) -> FieldSelection:
+        """Apply Jira's ``fields`` rules; unknown ids are ignored, as Jira ignores them."""
+        wanted: list[str] = []
+        excluded: set[str] = set()
+        positive = False
+        for raw in requested:
+            item = raw.strip()
+            if not item:
+                continue
+            if item.startswith("-"):
+                excluded.add(item[1:])
+                continue
+            positive = True
+            if item == "*all":
+                wanted.extend(self.issue_ids)
+            elif item == "*navigable":
+                wanted.extend(self.navigable_ids)
+            elif item in IDENTITY_FIELDS or item in self.by_id:
+                wanted.append(item)
+        if not positive:
+            wanted = list(default)
+            if "*all" in wanted:
+                wanted = list(self.issue_ids)
+            elif "*navigable" in wanted:
+                wanted = list(self.navigable_ids)
+        chosen = {w for w in wanted if w not in excluded}
+        with_key = bool(chosen & {"key", "issuekey"})
+        ids = tuple(i for i in self.issue_ids if i in chosen)
+        return FieldSelection(ids=ids, identity_only=not ids, with_key=with_key or bool(ids))
+
+
+def _localised(field: FieldDef, names: dict[str, str]) -> FieldDef:
+    name = names.get(field.id)
+    if name is None:
+        return field
+    clauses = field.clause_names
+    if field.custom:  # a custom field's name is one of its clause names
+        clauses = tuple(name if c == field.name else c for c in clauses)
+    return replace(field, name=name, clause_names=clauses)
+
+
+@cache
+def site_fields(deployment: str = "cloud", locale: str = "en") -> SiteFields:
+    """The catalogue a site of this deployment (``cloud``, ``server``) and language shows."""
+    if locale not in LOCALES:
+        raise ValueError(f"locale must be one of {', '.join(LOCALES)}")
+    names = _LOCALISED.get(locale, {})
+    every = [_localised(f, names) for f in FIELDS]
+    if names:
+        by_name = {f.id: f.name for f in every}
+        for dup_id, original in DUPLICATE_OF.items():
+            every.append(_custom(dup_id, by_name[original], "string", _TEXT))
+    unlisted = SERVER_UNLISTED if deployment == "server" else frozenset()
+    listed = tuple(f for f in every if f.id not in unlisted)
+    shown = tuple(f for f in every if f.id not in unlisted or f.id in _IMPLIED)
+    by_id = {f.id: f for f in shown}
+    issue_ids = tuple(f.id for f in shown if f.id not in ("issuekey", "statusCategory"))
+    return SiteFields(
+        listed=listed,
+        by_id=by_id,
+        issue_ids=issue_ids,
+        navigable_ids=tuple(i for i in issue_ids if by_id[i].navigable),
+    )
+
+
+def select_fields(requested: Iterable[str], default: Iterable[str]) -> FieldSelection:
+    """Apply Jira's ``fields`` rules on an English Cloud site (:meth:`SiteFields.select`)."""
+    return site_fields().select(requested, default)

@@ -10,7 +10,6 @@ from typing import Any
 from connectors.sandbox import schema
 from connectors.sandbox.http import Router, SandboxRequest, SandboxResponse
 from connectors.sandbox.jira.edits import EditRejected, IssueEditor
-from connectors.sandbox.jira.fields import select_fields
 from connectors.sandbox.jira.routes import Api, BadRequest, int_param
 from connectors.sandbox.jira.search import PAGE_RULES
 from connectors.sandbox.world import JiraIssue
@@ -56,9 +55,7 @@ class IssueRoutes(Api):
         issue = self._issue(request)
         if isinstance(issue, SandboxResponse):
             return issue
-        selection = select_fields(
-            request.args("fields"), default=("*all",), cloud=self.backend.cloud
-        )
+        selection = self.backend.site_fields.select(request.args("fields"), default=("*all",))
         expand = frozenset(request.args("expand"))
         properties = tuple(request.args("properties"))
         doc = self.renderer(request).issue(issue, selection, expand, properties)
@@ -88,10 +85,21 @@ class IssueRoutes(Api):
         )
 
     def delete(self, request: SandboxRequest) -> SandboxResponse:
-        """``DELETE /issue/{key}``: 204."""
+        """``DELETE /issue/{key}``: 204; an issue with sub-tasks only with
+        ``deleteSubtasks=true`` (they go with it), else 400, as Jira answers."""
         issue = self._issue(request)
         if isinstance(issue, SandboxResponse):
             return issue
+        has_subtasks = any(
+            child.parent_key == issue.key and child.issue_type in schema.JIRA_SUBTASK_TYPES
+            for child in self.backend.by_project[issue.project_key]
+        )
+        if has_subtasks and (request.arg("deleteSubtasks") or "").lower() != "true":
+            return self.backend.error(
+                400,
+                f"The issue '{issue.key}' has subtasks. You must specify the 'deleteSubtasks' "
+                "parameter to delete this issue with subtasks.",
+            )
         self.backend.delete_issue(issue.key)
         return SandboxResponse.empty(204)
 

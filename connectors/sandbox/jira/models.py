@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.sandbox import schema
 from connectors.sandbox.http import Router, SandboxRequest, SandboxResponse
+from connectors.sandbox.jira.fields import SiteFields, site_fields
 from connectors.sandbox.jira.render import adf_text
 from connectors.sandbox.jira.routes import build_router, request_too_long
 from connectors.sandbox.jira.search import IssueSearch
@@ -81,11 +82,15 @@ class JiraBackend:
         password: str = "sandbox-password",
         time_zone: str = "Asia/Shanghai",
         clock: Callable[[], datetime] | None = None,
+        locale: str = "en",
     ) -> None:
         if deployment not in ("cloud", "server"):
             raise ValueError("deployment must be 'cloud' or 'server'")
         self.world = world
         self.deployment: Deployment = "cloud" if deployment == "cloud" else "server"
+        #: The site's language: field names of ``GET /field`` (see ``fields.py``).
+        self.locale = locale
+        self.site_fields: SiteFields = site_fields(self.deployment, locale)
         self.email = email
         self.api_token = api_token
         self.personal_access_token = personal_access_token
@@ -113,6 +118,11 @@ class JiraBackend:
     def cloud(self) -> bool:
         """Whether this emulates Jira Cloud (else Server/Data Center)."""
         return self.deployment == "cloud"
+
+    def team_managed(self, project_key: str) -> bool:
+        """Whether a project is team-managed here: an older Server has none, so its
+        team-managed projects of the world show as company-managed."""
+        return self.cloud and self.projects[project_key].team_managed
 
     # -- state ----------------------------------------------------------------------------
 
@@ -326,14 +336,21 @@ class JiraBackend:
             setattr(issue, name, list(value) if isinstance(value, list) else value)
 
     def delete_issue(self, key: str) -> None:
-        """Delete an issue; its children lose their epic link (and are touched)."""
+        """Delete an issue, and its sub-tasks with it (as Jira does); an epic's children
+        lose their epic link (and are touched)."""
         issue = self.issue(key)
-        del self.issues[issue.key]
-        del self.by_id[issue.id]
-        self.by_project[issue.project_key].remove(issue)
-        self.comments.pop(issue.key, None)
-        self.properties.pop(issue.key, None)
-        self.custom_values.pop(issue.key, None)
+        subtasks = [
+            child
+            for child in self.by_project[issue.project_key]
+            if child.parent_key == issue.key and child.issue_type in schema.JIRA_SUBTASK_TYPES
+        ]
+        for doomed in (*subtasks, issue):
+            del self.issues[doomed.key]
+            del self.by_id[doomed.id]
+            self.by_project[doomed.project_key].remove(doomed)
+            self.comments.pop(doomed.key, None)
+            self.properties.pop(doomed.key, None)
+            self.custom_values.pop(doomed.key, None)
         if issue.issue_type == "Epic":
             for child in self.issues.values():
                 if child.parent_key == issue.key:

@@ -4,6 +4,12 @@ v2 and v3 differ in rich text only: descriptions and comment bodies are wiki str
 v2 and Atlassian Document Format (ADF) documents on v3. Times are rendered in the site's
 zone, as Jira does (``2017-09-06T16:13:46.019+0800`` on a Shanghai site,
 ``...-0500`` in New York's winter); dates as ``YYYY-MM-DD``.
+
+Which keys an issue's ``fields`` carry follows its project (:meth:`Renderer.shown`): a
+team-managed project has ``parent`` and "Story point estimate" but no Epic Link or Story
+Points; a company-managed one the reverse (and ``parent`` too, on Cloud); a field its
+field configuration hides is absent; an older Server gives ``parent`` to sub-tasks only
+and issue types without ``hierarchyLevel``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox import schema
 from connectors.sandbox.jira.fields import (
-    FIELD_BY_ID,
     PRIORITIES,
     RESOLUTION_DONE,
     STATUS_CATEGORIES,
@@ -31,6 +36,14 @@ from connectors.sandbox.world import (
 if TYPE_CHECKING:
     from connectors.sandbox.jira.models import JiraBackend, JiraComment
 
+#: Fields of company-managed projects only (a team-managed one has neither).
+_COMPANY_MANAGED_IDS = frozenset(
+    {schema.JIRA_EPIC_LINK_FIELD_ID, schema.JIRA_STORY_POINTS_FIELD_ID}
+)
+#: Where an issue's story points show: Story Points, or team-managed "Story point estimate".
+_STORY_POINTS_IDS = frozenset(
+    {schema.JIRA_STORY_POINTS_FIELD_ID, schema.JIRA_STORY_POINT_ESTIMATE_FIELD_ID}
+)
 ISSUE_EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
 #: The ``expand`` values rendered into each issue (``names`` and ``schema`` go at the top
 #: of a search answer instead, as Jira puts them).
@@ -161,29 +174,34 @@ class Renderer:
         }
 
     def issue_type(self, name: str) -> dict[str, Any]:
-        """An issue type."""
+        """An issue type (an older Server's have no ``hierarchyLevel``)."""
         type_id = schema.JIRA_ISSUE_TYPES[name]
-        return {
+        subtask = name in schema.JIRA_SUBTASK_TYPES
+        doc: dict[str, Any] = {
             "self": f"{self.api}/issuetype/{type_id}",
             "id": type_id,
             "description": f"A {name.lower()}.",
             "iconUrl": f"{self.base}/images/icons/issuetypes/{name.lower()}.svg",
             "name": name,
-            "subtask": False,
-            "hierarchyLevel": 1 if name == "Epic" else 0,
+            "subtask": subtask,
         }
+        if self.backend.cloud:
+            doc["hierarchyLevel"] = 1 if name == "Epic" else (-1 if subtask else 0)
+        return doc
 
     def project_ref(self, project: JiraProject) -> dict[str, Any]:
-        """A project as issues and lists show it."""
-        return {
+        """A project as issues and lists show it (``simplified``: team-managed, Cloud's)."""
+        doc: dict[str, Any] = {
             "self": f"{self.api}/project/{project.id}",
             "id": project.id,
             "key": project.key,
             "name": project.name,
             "projectTypeKey": "software",
-            "simplified": False,
-            "avatarUrls": self.avatars("project", project.id),
         }
+        if self.backend.cloud:
+            doc["simplified"] = self.backend.team_managed(project.key)
+        doc["avatarUrls"] = self.avatars("project", project.id)
+        return doc
 
     def project(self, project: JiraProject) -> dict[str, Any]:
         """``GET /project/{key}``."""
@@ -200,7 +218,7 @@ class Renderer:
                     self.version_doc(v) for v in self.backend.project_versions[project.key]
                 ],
                 "roles": {},
-                "style": "classic",
+                "style": "next-gen" if self.backend.team_managed(project.key) else "classic",
                 "isPrivate": False,
                 "properties": {},
             }
@@ -330,8 +348,10 @@ class Renderer:
         if field_id == "comment":
             return self.comments_page(issue, 0, 5000, newest_first=False)
         if field_id == schema.JIRA_EPIC_LINK_FIELD_ID:
-            return issue.parent_key
-        if field_id == schema.JIRA_STORY_POINTS_FIELD_ID:
+            # A sub-task's parent is its story: it has no epic link of its own.
+            subtask = issue.issue_type in schema.JIRA_SUBTASK_TYPES
+            return None if subtask else issue.parent_key
+        if field_id in _STORY_POINTS_IDS:
             return issue.story_points
         if field_id == schema.JIRA_ACCOUNT_FIELD_ID:
             return issue.account_id
@@ -340,8 +360,22 @@ class Renderer:
             return {"self": f"{self.api}/customFieldOption/{value['id']}", **value}
         return value
 
+    def shown(self, issue: JiraIssue, field_id: str) -> bool:
+        """Whether the issue's ``fields`` carry ``field_id`` at all (Jira leaves out a
+        field its project's configuration hides or its project style does not have)."""
+        project = self.backend.projects[issue.project_key]
+        if field_id in project.hidden_fields:
+            return False
+        if field_id == "parent":  # an older Server: only sub-tasks have one
+            return self.backend.cloud or issue.issue_type in schema.JIRA_SUBTASK_TYPES
+        if field_id in _COMPANY_MANAGED_IDS:
+            return not self.backend.team_managed(project.key)
+        if field_id == schema.JIRA_STORY_POINT_ESTIMATE_FIELD_ID:
+            return self.backend.team_managed(project.key)
+        return True
+
     def parent(self, key: str | None) -> dict[str, Any] | None:
-        """The parent (epic) reference."""
+        """The parent reference: the epic, or a sub-task's story."""
         parent = self.backend.issues.get(key) if key else None
         if parent is None:
             return None
@@ -375,7 +409,10 @@ class Renderer:
                 "key": issue.key,
             }
         if full or selection.ids:
-            doc["fields"] = {fid: self.field(issue, fid) for fid in selection.ids}
+            shown = self.shown
+            doc["fields"] = {
+                fid: self.field(issue, fid) for fid in selection.ids if shown(issue, fid)
+            }
         if "changelog" in expand:
             doc["changelog"] = self.changelog(issue)
         doc.update(self.expansions(issue, selection, expand))
@@ -400,15 +437,15 @@ class Renderer:
             out["renderedFields"] = rendered_fields(self, issue, selection)
         return out
 
-    @staticmethod
-    def names(selection: FieldSelection) -> dict[str, str]:
-        """``expand=names``: field id -> name."""
-        return {fid: FIELD_BY_ID[fid].name for fid in selection.ids}
+    def names(self, selection: FieldSelection) -> dict[str, str]:
+        """``expand=names``: field id -> name (in the site's language)."""
+        by_id = self.backend.site_fields.by_id
+        return {fid: by_id[fid].name for fid in selection.ids}
 
-    @staticmethod
-    def schemas(selection: FieldSelection) -> dict[str, Any]:
+    def schemas(self, selection: FieldSelection) -> dict[str, Any]:
         """``expand=schema``: field id -> JsonTypeBean."""
-        return {fid: FIELD_BY_ID[fid].schema for fid in selection.ids if FIELD_BY_ID[fid].schema}
+        by_id = self.backend.site_fields.by_id
+        return {fid: by_id[fid].schema for fid in selection.ids if by_id[fid].schema}
 
     def transitions(self, issue: JiraIssue, only: str | None = None) -> list[dict[str, Any]]:
         """Transitions available from the issue's status (every other status)."""

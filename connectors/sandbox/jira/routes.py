@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from connectors.sandbox import schema
 from connectors.sandbox.http import Handler, Router, SandboxRequest, SandboxResponse
-from connectors.sandbox.jira.fields import FieldSelection, select_fields, site_fields
+from connectors.sandbox.jira.fields import FieldSelection
 from connectors.sandbox.jira.jql import JqlError
 from connectors.sandbox.jira.render import ISSUE_EXPANSIONS, Renderer, timestamp
 from connectors.sandbox.jira.search import PAGE_RULES, SearchError
@@ -212,7 +212,7 @@ class MetaRoutes(Api):
 
     def fields(self, request: SandboxRequest) -> SandboxResponse:
         """``GET /field``."""
-        return SandboxResponse.json([f.to_json() for f in site_fields(self.backend.cloud)])
+        return SandboxResponse.json(self.backend.site_fields.to_json())
 
     def issue_types(self, request: SandboxRequest) -> SandboxResponse:
         """``GET /issuetype``."""
@@ -308,16 +308,18 @@ class SearchRoutes(Api):
             raise BadRequest(f"The number of properties can not exceed {MAX_PROPERTIES}.")
         return properties
 
-    def _top_level(self, doc: dict[str, Any], expand: set[str], sel: FieldSelection) -> None:
+    def _top_level(
+        self, doc: dict[str, Any], expand: set[str], sel: FieldSelection, renderer: Renderer
+    ) -> None:
         if "names" in expand:
-            doc["names"] = Renderer.names(sel)
+            doc["names"] = renderer.names(sel)
         if "schema" in expand:
-            doc["schema"] = Renderer.schemas(sel)
+            doc["schema"] = renderer.schemas(sel)
 
     def enhanced(self, request: SandboxRequest) -> SandboxResponse:
         """``/search/jql``: token pages, id-only by default, no total."""
         params = self._params(request, ENHANCED_BODY)
-        selection = select_fields(params["fields"], default=("id",), cloud=self.backend.cloud)
+        selection = self.backend.site_fields.select(params["fields"], default=("id",))
         properties = self._properties(params)
         requested = params["maxResults"] or None  # 0 means the default here
         size = PAGE_RULES["search/jql"].size(requested, selection.identity_only)
@@ -333,7 +335,7 @@ class SearchRoutes(Api):
         }
         if token is not None:
             doc["nextPageToken"] = token
-        self._top_level(doc, expand, selection)
+        self._top_level(doc, expand, selection, renderer)
         return SandboxResponse.json(doc)
 
     def legacy(self, request: SandboxRequest) -> SandboxResponse:
@@ -341,9 +343,7 @@ class SearchRoutes(Api):
         if self.backend.cloud:
             return self.backend.error(410, SEARCH_REMOVED)
         params = self._params(request, LEGACY_BODY)
-        selection = select_fields(
-            params["fields"], default=("*navigable",), cloud=self.backend.cloud
-        )
+        selection = self.backend.site_fields.select(params["fields"], default=("*navigable",))
         properties = self._properties(params)
         start = max(0, params["startAt"] or 0)
         size = PAGE_RULES["search"].size(params["maxResults"])
@@ -358,7 +358,7 @@ class SearchRoutes(Api):
             "total": total,
             "issues": [renderer.issue(i, selection, issue_expand, properties) for i in issues],
         }
-        self._top_level(doc, expand, selection)
+        self._top_level(doc, expand, selection, renderer)
         return SandboxResponse.json(doc)
 
     def count(self, request: SandboxRequest) -> SandboxResponse:
