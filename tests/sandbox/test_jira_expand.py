@@ -66,7 +66,8 @@ class Site:
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return generate_world(issues=150, accounts=10, seed=41, anchor=datetime(2025, 8, 1, tzinfo=UTC))
+    # Enough issues for a third project: company-managed and hiding no field.
+    return generate_world(issues=400, accounts=10, seed=41, anchor=datetime(2025, 8, 1, tzinfo=UTC))
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,14 @@ def site(world: World, deployment: str) -> Iterator[Site]:
     backend = JiraBackend(
         world, deployment, email=EMAIL, api_token=TOKEN, personal_access_token=PAT
     )
-    key = backend.ordered_issues()[3].key
+    # One whose project shows every field (company-managed, hiding nothing).
+    key = next(
+        i.key
+        for i in backend.ordered_issues()
+        if not backend.projects[i.project_key].hidden_fields
+        and not backend.team_managed(i.project_key)
+        and i.issue_type not in ("Epic", "Sub-task")
+    )
     backend.update_issue(key, description=DESCRIPTION, due=date(2026, 7, 5), estimate_seconds=9000)
     backend.update_issue(key, customfield_10300="<Amber>")
     backend.add_comment(key, COMMENT)

@@ -15,7 +15,7 @@ import html
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from connectors.sandbox.jira.fields import FIELD_BY_ID, FieldSelection
+from connectors.sandbox.jira.fields import FieldSelection
 from connectors.sandbox.world import JiraIssue
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def rendered_value(renderer: Renderer, issue: JiraIssue, field_id: str) -> Any:
         return display_day(issue.due) if issue.due else None
     if field_id in _DURATION_FIELDS:
         return duration(issue.estimate_seconds) if issue.estimate_seconds is not None else None
-    schema = FIELD_BY_ID[field_id].schema or {}
+    schema = renderer.backend.site_fields.by_id[field_id].schema or {}
     if schema.get("custom") in _TEXT_TYPES:
         value = renderer.field(issue, field_id)
         return html.escape(str(value), quote=False) if value is not None else None
@@ -110,5 +110,9 @@ def rendered_value(renderer: Renderer, issue: JiraIssue, field_id: str) -> Any:
 def rendered_fields(
     renderer: Renderer, issue: JiraIssue, selection: FieldSelection
 ) -> dict[str, Any]:
-    """``renderedFields`` of one issue: an entry for each selected field."""
-    return {fid: rendered_value(renderer, issue, fid) for fid in selection.ids}
+    """``renderedFields`` of one issue: an entry for each selected field it carries."""
+    return {
+        fid: rendered_value(renderer, issue, fid)
+        for fid in selection.ids
+        if renderer.shown(issue, fid)
+    }
