@@ -7,14 +7,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from connectors.jira.fields import EPIC_LINK_TYPE, STORY_POINT_ESTIMATE_TYPE
 from mappings.normalise_jira import link_value
 from mappings.sfid import canonical_id
 from sync.discover.result import Candidate, Choice, number, span
 
-#: Jira Software's field types (``schema.custom``): stable where display names are not.
-EPIC_LINK_TYPE = "com.pyxis.greenhopper.jira:gh-epic-link"
-#: "Story point estimate", the estimate of team-managed projects.
-STORY_POINT_ESTIMATE_TYPE = "com.pyxis.greenhopper.jira:jsw-story-points"
 #: Jira ``schema.type`` of fields that can hold an Account Id as the sync reads it
 #: (mappings.normalise_jira.link_value: text, or a select option's value).
 _LINK_SCHEMA_TYPES = frozenset({"string", "option"})

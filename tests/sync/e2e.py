@@ -38,6 +38,7 @@ from connectors.sandbox.schema import (
 )
 from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
+from mappings.text import parse_marker
 from sync.cli import app as cli_app
 from sync.config import Config, load_config
 from sync.engine import CycleOptions, CycleResult, Engine
@@ -338,11 +339,24 @@ def remote_state(box: Sandbox) -> RemoteState:
 
 
 def duplicate_comments(box: Sandbox) -> dict[str, list[str]]:
-    """Issue key -> comment bodies that occur more than once on it."""
+    """Issue key -> comments posted twice on it: a flag comment that announces, for some
+    customer, the level its previous flag comment on the issue already announced (the same
+    news twice; a level that went away and came back is news again, even in the same words),
+    and any other body that occurs more than once."""
     found: dict[str, list[str]] = {}
     for key, comments in box.jira.comments.items():
-        counted = Counter(_comment_text(c.body) for c in comments)
-        twice = [body for body, n in counted.items() if n > 1]
+        bodies = [_comment_text(c.body) for c in comments]
+        last: dict[str, str] = {}
+        twice: list[str] = []
+        for body in bodies:
+            markers = parse_marker(body)
+            if not markers:
+                continue
+            if any(last.get(customer) == level for customer, level in markers):
+                twice.append(body)
+            last.update(markers)
+        counted = Counter(body for body in bodies if not parse_marker(body))
+        twice += [body for body, n in counted.items() if n > 1]
         if twice:
             found[key] = twice
     return found
