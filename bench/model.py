@@ -25,7 +25,7 @@ JIRA_METADATA_CALLS: Final = 3
 #: Targets of SPEC section 9.
 FULL_SYNC_SLACK: Final = 1.05
 NO_CHANGE_MAX_READS: Final = 3
-MERGE_MIN_RATE: Final = 50_000
+MERGE_MIN_RATE: Final = 60_000  # SPEC section 9
 RSS_LIMIT_MB: Final = 300
 
 #: Bucket of each endpoint, by a fragment of its stats key (first match wins).
