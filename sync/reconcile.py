@@ -82,7 +82,6 @@ from sync.store.schema import (
     survey_responses,
     write_ledger,
 )
-from sync.store.writes import MAX_ATTEMPTS
 from sync.workers import all_shards
 
 __all__ = ["ReconcileReport", "Section", "reconcile", "render_rich", "render_text", "sections"]
@@ -539,7 +538,7 @@ def _parked(entry: Any) -> dict[str, Any]:
         "record": entry.record_key,
         "error": entry.last_error,
         "attempts": entry.attempts,
-        "retried": entry.attempts < MAX_ATTEMPTS,
+        "retried": entry.attempts < repo.MAX_ATTEMPTS,
         "next_attempt_at": entry.next_attempt_at.isoformat(),
     }
 

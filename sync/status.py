@@ -27,8 +27,9 @@ from sync import budget as budgets
 from sync.config import Config
 from sync.store import Store, default_url, repo
 from sync.store.db import sqlite_path
-from sync.store.locks import _pg_key, list_leases, lock_path
-from sync.store.records import DIRTY
+from sync.store.locks import lock_path, pg_lock_holder
+from sync.store.repo.dirty import DIRTY
+from sync.store.repo.leases import list_leases
 from sync.store.schema import outbox
 
 #: Sides as the run history and the API budget name them.
@@ -571,24 +572,15 @@ def _holder(path: Path) -> str | None:
     return " ".join(parts)
 
 
-_PG_HOLDER = sa.text(
-    "SELECT a.application_name, a.pid, a.backend_start "
-    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-    "WHERE l.locktype = 'advisory' AND l.granted "
-    "AND CAST(l.classid AS bigint) = :a AND CAST(l.objid AS bigint) = :b AND l.objsubid = 2"
-)
-
-
 def _pg_lock_state(store: Store) -> dict[str, Any]:
     """The advisory lock, from ``pg_locks`` (looking does not take it)."""
     with store.read() as conn:
-        key = _pg_key(conn)
-        row = conn.execute(_PG_HOLDER, {"a": key[0], "b": key[1]}).first()
-    if row is None:
+        holder = pg_lock_holder(conn)
+    if holder is None:
         return {"held": False, "holder": None}
-    since = f" since {_when(row.backend_start)}" if row.backend_start else ""
-    name = row.application_name or "an unnamed session"
-    return {"held": True, "holder": f"{name} (backend pid {row.pid}){since}", "pid": row.pid}
+    since = f" since {_when(holder.backend_start)}" if holder.backend_start else ""
+    name = holder.application_name or "an unnamed session"
+    return {"held": True, "holder": f"{name} (backend pid {holder.pid}){since}", "pid": holder.pid}
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 The shards are one per configured Jira project (``jira:<KEY>``; ``jira:*`` when the
 scope is only a JQL clause) plus ``crm`` for the CRM pull. A worker leases shards with
-``SELECT ... FOR UPDATE SKIP LOCKED`` (see sync.store.locks): two workers never hold the
+``SELECT ... FOR UPDATE SKIP LOCKED`` (see sync.store.repo.leases): two workers never hold the
 same shard, and the shards of a worker that died are free again once its leases expire.
 Each worker also leases a presence shard ``worker:<owner>``, so the others know how
 many are alive and take a fair share: ceil(shards / live workers), handing back extras.
@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from sync.config import Config
 from sync.store import Store, lease_shards, release
-from sync.store.locks import list_leases, renew
+from sync.store.repo.leases import list_leases, renew
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from sync.config import Config
 from sync.report.build import document_of, load_model
 from sync.report.render import render
 from sync.store import Store, repo
-from sync.store.reports import UploadRecord, put_upload, uploads_of_period
+from sync.store.repo.uploads import UploadRecord, put_upload, uploads_of_period
 
 __all__ = ["UploadResult", "file_name", "period_of", "upload_reports"]
 

@@ -2,7 +2,8 @@
 
 Open it with :func:`open_store`, group writes with :meth:`Store.transaction`, call the
 functions of :mod:`sync.store.repo` with that transaction's connection, and hold
-:func:`run_lock` for the length of a cycle.
+:func:`run_lock` for the length of a cycle (or, with several workers on PostgreSQL, the
+shard leases of :mod:`sync.store.repo.leases`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from sync.store.db import (
     open_store_for_reading,
     upgrade,
 )
-from sync.store.locks import LockHeld, lease_shards, release, renew, run_lock
+from sync.store.locks import LockHeld, run_lock
+from sync.store.repo.leases import lease_shards, release, renew
 
 __all__ = [
     "LockHeld",

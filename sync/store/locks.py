@@ -1,4 +1,4 @@
-"""One cycle at a time per state store, and shard leases for several workers on PostgreSQL.
+"""One cycle at a time per state store: the run lock.
 
 The run lock never blocks: a second holder gets :class:`LockHeld` at once.
 
@@ -9,14 +9,9 @@ The run lock never blocks: a second holder gets :class:`LockHeld` at once.
   lock is held; the server releases it when that session ends, so a dead worker frees
   it too. The key is derived from the database and schema, so stores in different
   schemas of one database do not contend. The session's ``application_name`` names the
-  holder.
+  holder; :func:`pg_lock_holder` reads it without taking the lock (``status``).
 
-Shard leases (PostgreSQL): rows of ``leases`` taken with ``SELECT ... FOR UPDATE SKIP
-LOCKED``, expiring by the database's clock so workers' clocks do not matter. A worker
-that dies stops renewing; its shards are taken over once they expire. On SQLite there is
-one worker at a time (it holds the run lock), so leasing degrades to "the lock holder
-owns every shard": :func:`lease_shards` returns all shards asked for, and renewing or
-releasing does nothing.
+Shard leases for several workers are in :mod:`sync.store.repo.leases`.
 """
 
 from __future__ import annotations
@@ -27,30 +22,19 @@ import os
 import socket
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from sync.store._sql import utcnow
 from sync.store.db import StoreError, sqlite_path
-from sync.store.schema import leases
 
-__all__ = [
-    "LeaseRecord",
-    "LockHeld",
-    "lease_shards",
-    "list_leases",
-    "lock_path",
-    "release",
-    "renew",
-    "run_lock",
-]
+__all__ = ["LockHeld", "PgLockHolder", "lock_path", "pg_lock_holder", "pg_lock_key", "run_lock"]
 
 #: First half of the advisory lock key: "JCS1".
 _LOCK_CLASS = 0x4A435331
@@ -162,7 +146,8 @@ def _memory_lock(engine: Engine) -> Iterator[None]:
             _memory_held.discard(id(engine))
 
 
-def _pg_key(conn: Connection) -> tuple[int, int]:
+def pg_lock_key(conn: Connection) -> tuple[int, int]:
+    """The advisory lock key of the store ``conn`` is in: one per database and schema."""
     database, schema = conn.execute(sa.text("SELECT current_database(), current_schema()")).one()
     return _LOCK_CLASS, zlib.crc32(f"{database}.{schema}".encode()) & 0x7FFFFFFF
 
@@ -179,14 +164,13 @@ def _pg_lock(engine: Engine, holder: str) -> Iterator[None]:
             "check [state].url and that the database server is up"
         ) from err
     try:
-        key = _pg_key(conn)
+        key = pg_lock_key(conn)
         conn.execute(sa.text("SELECT set_config('application_name', :n, false)"), {"n": name})
         got = conn.scalar(_TRY_LOCK, {"a": key[0], "b": key[1]})
         conn.commit()
         if not got:
             raise LockHeld(
-                f"another run holds the lock on the state store ({_pg_holder(conn, key)}): "
-                f"{_WHAT_TO_DO}"
+                f"another run holds the lock on the state store ({_pg_holder(conn)}): {_WHAT_TO_DO}"
             )
         yield
     finally:
@@ -196,130 +180,44 @@ def _pg_lock(engine: Engine, holder: str) -> Iterator[None]:
         conn.close()
 
 
-def _pg_holder(conn: Connection, key: tuple[int, int]) -> str:
-    row = conn.execute(
-        sa.text(
-            "SELECT a.application_name, a.pid, a.client_addr, a.backend_start "
-            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted "
-            "AND CAST(l.classid AS bigint) = :a AND CAST(l.objid AS bigint) = :b "
-            "AND l.objsubid = 2"
-        ),
-        {"a": key[0], "b": key[1]},
-    ).first()
-    conn.rollback()
-    if row is None:
-        return "holder unknown"
-    since = row.backend_start.isoformat(timespec="seconds") if row.backend_start else "?"
-    client = f" from {row.client_addr}" if row.client_addr else ""
-    name = row.application_name or "unnamed session"
-    return f"{name}, backend pid {row.pid}{client}, since {since}"
-
-
-# --- shard leases --------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
-class LeaseRecord:
-    """Who holds a shard, until when."""
+class PgLockHolder:
+    """The session holding a store's advisory run lock, as PostgreSQL shows it."""
 
-    shard: str
-    owner: str | None
-    expires_at: datetime | None
-    heartbeat_at: datetime | None
-
-
-def _ttl(ttl: float | timedelta) -> sa.ColumnElement[timedelta]:
-    value = ttl if isinstance(ttl, timedelta) else timedelta(seconds=ttl)
-    return sa.literal(value, sa.Interval())
+    application_name: str | None
+    pid: int
+    client_addr: str | None
+    backend_start: datetime | None
 
 
-def lease_shards(
-    engine: Engine,
-    owner: str,
-    shards: Iterable[str],
-    ttl: float | timedelta,
-    limit: int | None = None,
-) -> list[str]:
-    """Lease up to ``limit`` of ``shards`` for ``ttl`` (seconds); returns the shards now held.
-
-    Shards this owner already holds come first (and are renewed); then free or expired
-    ones. Rows locked by a concurrent leaser are skipped, never waited for, so two workers
-    never get the same shard. On SQLite every shard is returned (see the module notes).
-    """
-    wanted = sorted(set(shards))
-    if engine.dialect.name != "postgresql":
-        return wanted
-    if not wanted or (limit is not None and limit <= 0):
-        return []
-    t = leases
-    now = sa.func.now()
-    with engine.begin() as conn:
-        conn.execute(
-            postgresql.insert(t)
-            .values([{"shard": s} for s in wanted])
-            .on_conflict_do_nothing(index_elements=["shard"])
-        )
-        stmt = (
-            sa.select(t.c.shard)
-            .where(
-                t.c.shard.in_(wanted),
-                sa.or_(
-                    t.c.owner == owner,
-                    t.c.owner.is_(None),
-                    t.c.expires_at.is_(None),
-                    t.c.expires_at < now,
-                ),
-            )
-            .order_by(sa.case((t.c.owner == owner, 0), else_=1), t.c.shard)
-            .with_for_update(skip_locked=True)
-        )
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        got = list(conn.scalars(stmt))
-        if got:
-            conn.execute(
-                sa.update(t)
-                .where(t.c.shard.in_(got))
-                .values(owner=owner, expires_at=now + _ttl(ttl), heartbeat_at=now)
-            )
-    return sorted(got)
+_LOCK_HOLDER = sa.text(
+    "SELECT a.application_name, a.pid, a.client_addr, a.backend_start "
+    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted "
+    "AND CAST(l.classid AS bigint) = :a AND CAST(l.objid AS bigint) = :b "
+    "AND l.objsubid = 2"
+)
 
 
-def renew(engine: Engine, owner: str, shards: Iterable[str], ttl: float | timedelta) -> list[str]:
-    """Extend this owner's leases by ``ttl`` from now; returns the shards still held."""
-    wanted = sorted(set(shards))
-    if engine.dialect.name != "postgresql":
-        return wanted
-    t = leases
-    now = sa.func.now()
-    with engine.begin() as conn:
-        rows = conn.execute(
-            sa.update(t)
-            .where(t.c.owner == owner, t.c.shard.in_(wanted))
-            .values(expires_at=now + _ttl(ttl), heartbeat_at=now)
-            .returning(t.c.shard)
-        )
-        return sorted(rows.scalars())
+def pg_lock_holder(conn: Connection) -> PgLockHolder | None:
+    """Who holds the run lock of the store ``conn`` is in (PostgreSQL); None when no one.
+
+    Reads ``pg_locks``: looking does not take the lock, so a ``status`` never makes a
+    ``run`` exit 4."""
+    key = pg_lock_key(conn)
+    row = conn.execute(_LOCK_HOLDER, {"a": key[0], "b": key[1]}).first()
+    if row is None:
+        return None
+    client = None if row.client_addr is None else str(row.client_addr)  # an inet value
+    return PgLockHolder(row.application_name, int(row.pid), client, row.backend_start)
 
 
-def release(engine: Engine, owner: str, shards: Iterable[str] | None = None) -> int:
-    """Give up this owner's leases (all, or some); returns how many were released."""
-    if engine.dialect.name != "postgresql":
-        return 0
-    t = leases
-    stmt = sa.update(t).where(t.c.owner == owner)
-    stmt = stmt.values(owner=None, expires_at=None, heartbeat_at=None)
-    if shards is not None:
-        stmt = stmt.where(t.c.shard.in_(sorted(set(shards))))
-    with engine.begin() as conn:
-        return conn.execute(stmt).rowcount
-
-
-def list_leases(engine: Engine) -> list[LeaseRecord]:
-    """Every lease row, for ``status`` (empty on SQLite)."""
-    if engine.dialect.name != "postgresql":
-        return []
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(leases).order_by(leases.c.shard))
-        return [LeaseRecord(r.shard, r.owner, r.expires_at, r.heartbeat_at) for r in rows]
+def _pg_holder(conn: Connection) -> str:
+    holder = pg_lock_holder(conn)
+    conn.rollback()
+    if holder is None:
+        return "holder unknown"
+    since = holder.backend_start.isoformat(timespec="seconds") if holder.backend_start else "?"
+    client = f" from {holder.client_addr}" if holder.client_addr else ""
+    name = holder.application_name or "unnamed session"
+    return f"{name}, backend pid {holder.pid}{client}, since {since}"

@@ -14,7 +14,7 @@ from connectors.sandbox.server import Tls
 from sync.config import ConfigFileError, load_config
 from sync.report.upload import file_name, period_of
 from sync.store import repo
-from sync.store.reports import uploads_of_period
+from sync.store.repo.uploads import uploads_of_period
 from tests.sync.e2e import (
     ANCHOR,
     KillPoint,

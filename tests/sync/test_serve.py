@@ -22,7 +22,7 @@ from connectors.sandbox.config_file import write_sandbox_config
 from connectors.sandbox.faults import Fault
 from connectors.sandbox.stack import Sandbox
 from sync.store import open_store
-from sync.store.locks import list_leases
+from sync.store.repo.leases import list_leases
 
 ENTRY = Path(sys.executable).parent / "jira-crm-sync"
 ANCHOR = datetime(2026, 11, 21, tzinfo=UTC)

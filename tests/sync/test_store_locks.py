@@ -17,15 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from sync.store.db import Store, StoreError, create_engine
-from sync.store.locks import (
-    LockHeld,
-    lease_shards,
-    list_leases,
-    lock_path,
-    release,
-    renew,
-    run_lock,
-)
+from sync.store.locks import LockHeld, lock_path, run_lock
+from sync.store.repo.leases import lease_shards, list_leases, release, renew
 from sync.store.schema import leases
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Every repository function of the state store in one namespace.
+"""Every repository function of the state store, by table group and in one namespace.
 
 Each takes the connection of the caller's transaction (see :meth:`Store.transaction`),
 so the engine groups what must commit together::
@@ -7,18 +7,45 @@ so the engine groups what must commit together::
 
     with store.transaction() as tx:
         repo.upsert_items(tx, items)
-        repo.set_cursor(tx, "jira", "issues", cursor)
+        repo.set_cursor(tx, "jira", "issues:*", cursor)
 
-The functions live by concern in :mod:`~sync.store.records` (cursors, Jira items,
-links), :mod:`~sync.store.crm`, :mod:`~sync.store.writes` (ledger, outbox),
-:mod:`~sync.store.runs` (runs, API usage), :mod:`~sync.store.history` and
-:mod:`~sync.store.problems` (quarantined records, link problems).
+The functions live by table group, one module each, and are reached either way:
+``repo.outbox.due`` or ``repo.due``. The groups: :mod:`~.cursors` (where each pull got
+to), :mod:`~.dirty` (projects changed but not derived yet), :mod:`~.items` (Jira work
+items), :mod:`~.links` (customer-project links), :mod:`~.crm` (accounts, cases, surveys),
+:mod:`~.ledger` (what we last wrote), :mod:`~.outbox` (writes to make), :mod:`~.runs`
+(run history, API usage), :mod:`~.history` (progress, satisfaction, flags),
+:mod:`~.problems` (records set aside, link problems), :mod:`~.cache` (remote metadata),
+:mod:`~.uploads` (report files attached to accounts) and :mod:`~.leases` (shard leases,
+which take the engine: reached as ``repo.leases.<function>`` only).
+
+No SQL runs outside :mod:`sync.store`: a question the rest of the program asks of the
+store is a function here, named for what it answers.
 """
 
 from __future__ import annotations
 
-from sync.store.cache import cache_clear, cache_get, cache_put
-from sync.store.crm import (
+from sync.store.repo import (
+    cache,
+    crm,
+    cursors,
+    dirty,
+    history,
+    items,
+    leases,
+    ledger,
+    links,
+    outbox,
+    problems,
+    runs,
+    uploads,
+)
+from sync.store.repo.cache import (
+    cache_clear,
+    cache_get,
+    cache_put,
+)
+from sync.store.repo.crm import (
     AccountRecord,
     AccountRow,
     CaseCounts,
@@ -38,7 +65,20 @@ from sync.store.crm import (
     upsert_cases,
     upsert_surveys,
 )
-from sync.store.history import (
+from sync.store.repo.cursors import (
+    CursorRecord,
+    all_cursors,
+    clear_cursors,
+    get_cursor,
+    set_cursor,
+)
+from sync.store.repo.dirty import (
+    DIRTY,
+    clear_dirty,
+    dirty_marks,
+    mark_dirty,
+)
+from sync.store.repo.history import (
     FlagRecord,
     FlagRow,
     ProgressRecord,
@@ -54,7 +94,54 @@ from sync.store.history import (
     put_satisfaction,
     satisfaction_history_of,
 )
-from sync.store.problems import (
+from sync.store.repo.items import (
+    ItemRecord,
+    ItemRow,
+    count_items,
+    get_items,
+    item_counts_by_project,
+    item_keys,
+    iter_item_keys,
+    iter_items,
+    mark_items_deleted,
+    upsert_items,
+)
+from sync.store.repo.ledger import (
+    LedgerRow,
+    ledger_delete,
+    ledger_get_many,
+    ledger_put_many,
+)
+from sync.store.repo.links import (
+    LinkRecord,
+    LinkRow,
+    delete_links_for_customers,
+    get_links,
+    set_links,
+)
+from sync.store.repo.outbox import (
+    MAX_ATTEMPTS,
+    OutboxEntry,
+    OutboxRef,
+    OutboxRow,
+    cancel,
+    cancel_ids,
+    counts,
+    default_backoff,
+    due,
+    enqueue_many,
+    inflight,
+    iter_unfinished_refs,
+    mark_done,
+    mark_failed,
+    mark_inflight,
+    parked,
+    prune_done,
+    requeue_inflight,
+    retry_parked,
+    unfinished,
+)
+from sync.store.repo.problems import (
     LinkProblemRecord,
     LinkProblemRow,
     QuarantineRecord,
@@ -68,32 +155,7 @@ from sync.store.problems import (
     release_quarantined,
     set_link_problems,
 )
-from sync.store.records import (
-    CursorRecord,
-    ItemRecord,
-    ItemRow,
-    LinkRecord,
-    LinkRow,
-    all_cursors,
-    clear_cursors,
-    clear_dirty,
-    count_items,
-    delete_links_for_customers,
-    dirty_marks,
-    get_cursor,
-    get_items,
-    get_links,
-    item_counts_by_project,
-    item_keys,
-    iter_item_keys,
-    iter_items,
-    mark_dirty,
-    mark_items_deleted,
-    set_cursor,
-    set_links,
-    upsert_items,
-)
-from sync.store.runs import (
+from sync.store.repo.runs import (
     RUN_STATUSES,
     LockSeen,
     RunRecord,
@@ -108,34 +170,14 @@ from sync.store.runs import (
     start_run,
     worker_process,
 )
-from sync.store.writes import (
-    MAX_ATTEMPTS,
-    LedgerRow,
-    OutboxEntry,
-    OutboxRef,
-    OutboxRow,
-    cancel,
-    cancel_ids,
-    counts,
-    default_backoff,
-    due,
-    enqueue_many,
-    inflight,
-    iter_unfinished_refs,
-    ledger_delete,
-    ledger_get_many,
-    ledger_put_many,
-    mark_done,
-    mark_failed,
-    mark_inflight,
-    parked,
-    prune_done,
-    requeue_inflight,
-    retry_parked,
-    unfinished,
+from sync.store.repo.uploads import (
+    UploadRecord,
+    put_upload,
+    uploads_of_period,
 )
 
 __all__ = [
+    "DIRTY",
     "MAX_ATTEMPTS",
     "RUN_STATUSES",
     "AccountRecord",
@@ -164,8 +206,10 @@ __all__ = [
     "SatisfactionRow",
     "SurveyRecord",
     "SurveyRow",
+    "UploadRecord",
     "add_calls",
     "all_cursors",
+    "cache",
     "cache_clear",
     "cache_get",
     "cache_put",
@@ -181,10 +225,13 @@ __all__ = [
     "count_link_problems",
     "count_quarantined",
     "counts",
+    "crm",
+    "cursors",
     "dead_runs",
     "default_backoff",
     "delete_flags",
     "delete_links_for_customers",
+    "dirty",
     "dirty_marks",
     "due",
     "enqueue_many",
@@ -195,9 +242,11 @@ __all__ = [
     "get_items",
     "get_links",
     "get_run",
+    "history",
     "inflight",
     "item_counts_by_project",
     "item_keys",
+    "items",
     "iter_accounts",
     "iter_item_keys",
     "iter_items",
@@ -208,9 +257,12 @@ __all__ = [
     "last_runs",
     "latest_progress",
     "latest_scores",
+    "leases",
+    "ledger",
     "ledger_delete",
     "ledger_get_many",
     "ledger_put_many",
+    "links",
     "mark_accounts_deleted",
     "mark_cases_deleted",
     "mark_dirty",
@@ -220,17 +272,21 @@ __all__ = [
     "mark_interrupted",
     "mark_items_deleted",
     "mark_surveys_deleted",
+    "outbox",
     "parked",
+    "problems",
     "progress_history",
     "prune_done",
     "put_flags",
     "put_progress",
     "put_satisfaction",
+    "put_upload",
     "quarantine_records",
     "quarantined_ids",
     "release_quarantined",
     "requeue_inflight",
     "retry_parked",
+    "runs",
     "satisfaction_history_of",
     "set_cursor",
     "set_link_problems",
@@ -238,6 +294,8 @@ __all__ = [
     "start_run",
     "surveys_by_account",
     "unfinished",
+    "uploads",
+    "uploads_of_period",
     "upsert_accounts",
     "upsert_cases",
     "upsert_items",

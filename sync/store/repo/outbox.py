@@ -1,4 +1,4 @@
-"""The write ledger (what we last wrote, per record and field) and the outbox (writes to make).
+"""The outbox: the writes to make, each sent at least once and recorded once.
 
 Crash safety: a planned write is enqueued, marked in flight just before it is sent,
 and marked done in the same transaction that records it in the ledger. A crash
@@ -24,14 +24,13 @@ from sync.store._sql import (
     in_chunks,
     insert_for,
     json_digest,
-    upsert,
     utcnow,
 )
-from sync.store.schema import outbox, write_ledger
+from sync.store.repo.ledger import LedgerRow, ledger_put_many
+from sync.store.schema import outbox
 
 __all__ = [
     "MAX_ATTEMPTS",
-    "LedgerRow",
     "OutboxEntry",
     "OutboxRef",
     "OutboxRow",
@@ -43,14 +42,12 @@ __all__ = [
     "enqueue_many",
     "inflight",
     "iter_unfinished_refs",
-    "ledger_delete",
-    "ledger_get_many",
-    "ledger_put_many",
     "mark_done",
     "mark_failed",
     "mark_inflight",
     "parked",
     "prune_done",
+    "requeue_inflight",
     "retry_parked",
     "unfinished",
 ]
@@ -67,68 +64,6 @@ def default_backoff(attempts: int) -> timedelta:
     """Wait before retry number ``attempts``: 1, 2, 4, ... minutes, capped at 6 hours."""
     exponent = min(max(attempts - 1, 0), 20)
     return min(BACKOFF_BASE * (2**exponent), BACKOFF_CAP)
-
-
-# --- ledger ----------------------------------------------------------------------------------
-
-
-class LedgerRow(TypedDict):
-    """One field we wrote to one remote record."""
-
-    target: str
-    record_key: str
-    field: str
-    value_hash: str
-    value: Any
-    written_at: NotRequired[datetime]
-    run_id: NotRequired[int | None]
-
-
-def ledger_get_many(
-    conn: Connection, target: str, record_keys: Iterable[str]
-) -> dict[str, dict[str, tuple[str, Any]]]:
-    """``{record_key: {field: (hash, value)}}`` of what we last wrote to these records."""
-    wl = write_ledger
-    found: dict[str, dict[str, tuple[str, Any]]] = {}
-    for batch in in_chunks(record_keys):
-        stmt = sa.select(wl.c.record_key, wl.c.field, wl.c.value_hash, wl.c.value).where(
-            wl.c.target == target, wl.c.record_key.in_(batch)
-        )
-        for key, field, digest, value in conn.execute(stmt):
-            found.setdefault(key, {})[field] = (digest, value)
-    return found
-
-
-def ledger_put_many(conn: Connection, rows: Iterable[LedgerRow]) -> int:
-    """Record writes that the remote accepted (replacing what was recorded before)."""
-    now = utcnow()
-    values = (
-        {
-            "target": r["target"],
-            "record_key": r["record_key"],
-            "field": r["field"],
-            "value_hash": r["value_hash"],
-            "value": r["value"],
-            "written_at": aware(r.get("written_at") or now, "written_at"),
-            "run_id": r.get("run_id"),
-        }
-        for r in rows
-    )
-    return upsert(conn, write_ledger, values, ("target", "record_key", "field"))
-
-
-def ledger_delete(
-    conn: Connection, target: str, record_key: str, fields: Iterable[str] | None = None
-) -> int:
-    """Forget what we wrote to a record (all fields, or some)."""
-    wl = write_ledger
-    stmt = sa.delete(wl).where(wl.c.target == target, wl.c.record_key == record_key)
-    if fields is not None:
-        stmt = stmt.where(wl.c.field.in_(sorted(set(fields))))
-    return conn.execute(stmt).rowcount
-
-
-# --- outbox ----------------------------------------------------------------------------------
 
 
 class OutboxRow(TypedDict):
