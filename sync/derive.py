@@ -41,7 +41,7 @@ class Derived:
     projects: tuple[str, ...]
     everything: bool
     #: changed-project marks this derive covered (``record`` clears them).
-    marks: tuple[str, ...] = ()
+    marks: tuple[repo.DirtyMark, ...] = ()
 
 
 @dataclass
@@ -55,7 +55,7 @@ class DeriveEnd:
     projects: tuple[str, ...]
     everything: bool
     #: changed-project marks no batch covered (cleared with the flags).
-    marks: tuple[str, ...] = ()
+    marks: tuple[repo.DirtyMark, ...] = ()
 
 
 @dataclass
@@ -126,16 +126,14 @@ class BatchedDerive:
                 side, crm = CrmSide.of(result), _CrmInputs()  # the raw CRM records are done
             covered.extend(batch)
             mine = set(batch)
-            done = tuple(sorted(name for name, project in marks.items() if project in mine))
+            done = tuple(mark for mark in marks if mark.project_key in mine)
             yield Derived(result, _plan(store, result, rules), tuple(batch), False, done)
             del result  # before the next batch is read: one batch in memory at a time
         if side is None:  # no project to derive: the flags still move with the CRM data
             side = CrmSide.of(self._merge([], crm, None))
         everything = self.projects is None
         taken = set(covered)
-        rest = tuple(
-            sorted(name for name, project in marks.items() if everything and project not in taken)
-        )
+        rest = tuple(mark for mark in marks if everything and mark.project_key not in taken)
         self._end = DeriveEnd(side, tuple(covered), everything, rest)
 
     def _merge(
@@ -252,20 +250,21 @@ def projects_to_derive(
     *,
     full: bool,
     held: list[str] | None,
-) -> tuple[list[str] | None, dict[str, dict[str, Any]]]:
-    """Project keys to recompute (None: the whole scope) and the engine state to save after.
+) -> tuple[list[str] | None, dict[str, repo.DeriveState]]:
+    """Project keys to recompute (None: the whole scope) and the derive state to save after.
 
     ``held`` are the projects this worker owns (None: the whole scope). A project is
     recomputed when something it shows changed, and every project once a day (overdue
     counts and forecasts move with the date) and whenever the rules change.
     """
-    names = held if held is not None else ["*"]
-    new = {"day": today.isoformat(), "rules": digest}
+    scopes = held if held is not None else [repo.EVERY_PROJECT]
+    new = repo.DeriveState(today, digest)
     with store.read() as conn:
-        states = {name: repo.get_cursor(conn, "engine", f"derived:{name}") or {} for name in names}
-        marked = set(repo.dirty_marks(conn).values())  # changes a crashed cycle did not derive
-    stale = [name for name, state in states.items() if full or state != new]
-    saves = {f"derived:{name}": new for name in stale}
+        states = repo.derive_states(conn, scopes)
+        # Changes a crashed cycle did not derive.
+        marked = {mark.project_key for mark in repo.dirty_marks(conn)}
+    stale = [scope for scope in scopes if full or states.get(scope) != new]
+    saves = {scope: new for scope in stale}
     touched = changes.projects | changes.named_projects | marked
     if held is None:
         return (None if stale else sorted(touched)), saves
@@ -334,9 +333,7 @@ def derive(
     )
     the_plan = _plan(store, result, rules, crm_remote, jira_remote)
     covered = tuple(projects) if projects is not None else tuple(p.key for p in result.projects)
-    done = tuple(
-        sorted(name for name, project in marks.items() if projects is None or project in covered)
-    )
+    done = tuple(mark for mark in marks if projects is None or mark.project_key in covered)
     return Derived(result, the_plan, covered, projects is None, done)
 
 

@@ -347,7 +347,7 @@ class Engine:
         options: CycleOptions,
         rules: Any,
         projects: list[str] | None,
-        engine_state: dict[str, dict[str, Any]],
+        engine_state: dict[str, repo.DeriveState],
         now: datetime,
         result: CycleResult,
         overlay: Overlay | None,
@@ -355,7 +355,7 @@ class Engine:
         """Merge, plan and (unless a dry run) record and queue; False for a dry run.
 
         A real run derives and records in batches of projects (memory stays flat as the
-        store grows); the engine's ``derived:`` state is saved only after the last batch
+        store grows); the derive state is saved only after the last batch
         and the flags, so a crash in between derives again what was not recorded."""
         config, store = self.config, self.store
         if options.dry_run:
@@ -414,8 +414,7 @@ class Engine:
         result.conflicts = conflicts
         result.planned = planned
         with store.transaction() as tx:
-            for name, state in engine_state.items():
-                repo.set_cursor(tx, "engine", name, state, at=now)
+            repo.save_derive_states(tx, engine_state, at=now)
         return True
 
     # -- budgets and bookkeeping ------------------------------------------------------------

@@ -78,8 +78,8 @@ def record_batch(
     links, progress, ledger-only updates and queued writes of its projects, and the
     clearing of their changed-project marks. Flags wait for :func:`record_end`.
 
-    A crash between batches leaves the marks (and the engine's ``derived:`` state) of
-    what was not recorded, so the next cycle derives it again."""
+    A crash between batches leaves the marks (and the old derive state) of what was not
+    recorded, so the next cycle derives it again."""
     with store.transaction() as tx:
         return _record_projects(tx, derived, run_id, now)
 

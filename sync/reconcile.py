@@ -602,7 +602,7 @@ def _apply(
         # theirs: the next run clears their links.
         covered = set(derived.projects)
         marks = repo.dirty_marks(tx)
-        repo.clear_dirty(tx, [name for name, project in marks.items() if project in covered])
+        repo.clear_dirty(tx, [mark for mark in marks if mark.project_key in covered])
     _retry_now(store, derived, now)
     pushed = PushResult()
     try:

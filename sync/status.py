@@ -28,7 +28,6 @@ from sync.config import Config
 from sync.store import Store, default_url, repo
 from sync.store.db import sqlite_path
 from sync.store.locks import lock_path, pg_lock_holder
-from sync.store.repo.dirty import DIRTY
 from sync.store.repo.leases import list_leases
 from sync.store.schema import outbox
 
@@ -315,7 +314,9 @@ def collect(
     lock_before = lock_state(store)
     with store.read() as conn:
         status.runs = [_run(record) for record in repo.last_runs(conn, runs)]
-        cursors = repo.all_cursors(conn)
+        cursors = [_cursor(c) for c in repo.all_cursors(conn)]
+        cursors += [_derive_state(s) for s in repo.all_derive_states(conn)]
+        status.rederives = [_rederive(p) for p in repo.waiting_projects(conn)]
         status.outbox = _outbox(conn)
         status.parked = [_parked(entry) for entry in repo.parked(conn, PARKED)]
         status.parked_total = sum(n["parked"] for n in status.outbox.values())
@@ -338,8 +339,7 @@ def collect(
         ]
         status.link_problems_total = repo.count_link_problems(conn)
         db_now = conn.scalar(sa.select(sa.func.now())) if store.dialect == "postgresql" else now
-    status.cursors = [_cursor(c) for c in cursors if c.source != DIRTY]
-    status.rederives = _rederives([c for c in cursors if c.source == DIRTY])
+    status.cursors = sorted(cursors, key=lambda c: (c["source"], c["object"]))
     status.leases = [
         {
             "shard": lease.shard,
@@ -437,14 +437,21 @@ def _cursor(cursor: repo.CursorRecord) -> dict[str, Any]:
     }
 
 
-def _rederives(marks: list[repo.CursorRecord]) -> list[dict[str, Any]]:
-    by_project: dict[str, list[datetime]] = {}
-    for mark in marks:
-        by_project.setdefault(str(mark.value), []).append(mark.updated_at)
-    return [
-        {"project": project, "marks": len(stamps), "since": _iso(min(stamps))}
-        for project, stamps in sorted(by_project.items())
-    ]
+def _derive_state(state: repo.DeriveStateRecord) -> dict[str, Any]:
+    """A derive state, listed with the cursors as ``status`` always showed it: source
+    ``engine``, object ``derived:<scope>``."""
+    return _cursor(
+        repo.CursorRecord(
+            "engine",
+            f"derived:{state.scope}",
+            {"day": state.day.isoformat(), "rules": state.rules_digest},
+            state.updated_at,
+        )
+    )
+
+
+def _rederive(project: repo.DirtyProject) -> dict[str, Any]:
+    return {"project": project.project_key, "marks": project.marks, "since": _iso(project.since)}
 
 
 def _outbox(conn: sa.Connection) -> dict[str, dict[str, int]]:

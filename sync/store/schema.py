@@ -1,7 +1,7 @@
 """The state store's tables: SQLAlchemy Core on one MetaData, portable across SQLite and PostgreSQL.
 
-The initial migration (``migrations/versions/0001_initial.py``) creates exactly these
-tables; a test compares the two with Alembic's autogenerate so they cannot drift.
+The migrations (``migrations/versions/``) create exactly these tables; a test compares
+the two with Alembic's autogenerate so they cannot drift.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ __all__ = [
     "crm_accounts",
     "crm_cases",
     "cursors",
+    "derive_state",
+    "dirty_projects",
     "jira_items",
     "leases",
     "link_problems",
@@ -78,6 +80,8 @@ def _deleted() -> sa.Column[bool]:
     return sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false())
 
 
+#: Where each pull got to: Jira issues and key scans per shard (``issues:<shard>``,
+#: ``key_scan:<shard>``), Salesforce per object. Saved with the records they cover.
 cursors = sa.Table(
     "cursors",
     metadata,
@@ -85,6 +89,35 @@ cursors = sa.Table(
     sa.Column("object", sa.String(80), primary_key=True),
     sa.Column("value", sa.JSON, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: When each scope was last derived in full, and under which rules: ``*`` (every
+#: project) for a single worker, else one project key per project a worker holds. A
+#: scope whose day or rules digest differs from the cycle's is derived whole again
+#: (overdue counts and forecasts move with the date). Saved after the last batch.
+derive_state = sa.Table(
+    "derive_state",
+    metadata,
+    sa.Column("scope", sa.String(80), primary_key=True),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("rules_digest", sa.String(64), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: Projects whose stored records changed and that no derive has covered since: marked
+#: in the transaction that stores the records, so a pull whose cursor advanced loses no
+#: change even if the process dies before the derive. Every mark gives the row a new
+#: ``token``; a derive clears the row only if its token is still the one it read, so a
+#: mark made during the derive survives. ``marks`` counts the marks since the project
+#: was last clean, ``first_marked_at`` is when it stopped being clean.
+dirty_projects = sa.Table(
+    "dirty_projects",
+    metadata,
+    sa.Column("project_key", sa.String(64), primary_key=True),
+    sa.Column("token", sa.String(32), nullable=False),
+    sa.Column("marks", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("first_marked_at", UtcDateTime, nullable=False),
+    sa.Column("last_marked_at", UtcDateTime, nullable=False),
 )
 
 jira_items = sa.Table(

@@ -174,11 +174,11 @@ def test_batches_derive_what_one_merge_of_everything_derives(store: Store) -> No
     assert all(b.result.customers is batches[0].result.customers for b in batches)
     # Each batch clears its own projects' marks; the rest (no such project) at the end.
     assert [b.marks for b in batches] == [
-        tuple(n for n in whole.marks if n.startswith(p))
+        tuple(m for m in whole.marks if m.project_key == p)
         for p in ("ALPHA", "BETA", "DELTA", "GAMMA")
     ]
     assert end.everything and end.projects == ("ALPHA", "BETA", "DELTA", "GAMMA")
-    assert [m.split("|")[0] for m in end.marks] == ["NOPE"]
+    assert [m.project_key for m in end.marks] == ["NOPE"]
     assert sorted(end.marks + tuple(m for b in batches for m in b.marks)) == sorted(whole.marks)
 
 
@@ -188,7 +188,7 @@ def test_batches_of_some_projects_cover_those_without_issues(store: Store) -> No
 
     assert [b.projects for b in batches] == [("BETA", "GAMMA", "NOPE")]
     (only,) = batches
-    assert [m.split("|")[0] for m in only.marks] == ["NOPE"]
+    assert [m.project_key for m in only.marks] == ["NOPE"]
     everything = _whole(store, None).result
     assert _model([only.result]) == _model([_restricted(everything, {"BETA", "GAMMA"})])
     assert not batched.end.everything and batched.end.marks == ()
@@ -269,7 +269,7 @@ def _flags(store: Store) -> dict[str, str]:
 
 def _engine_state(store: Store) -> Any:
     with store.read() as conn:
-        return repo.get_cursor(conn, "engine", "derived:*")
+        return repo.derive_states(conn, [repo.EVERY_PROJECT]).get(repo.EVERY_PROJECT)
 
 
 class Crash(Exception):
@@ -301,7 +301,7 @@ def test_a_crash_between_batches_converges_on_the_next_cycle(
 
         done = {p for projects in recorded for p in projects}
         with env.store.read() as conn:
-            marked = set(repo.dirty_marks(conn).values())
+            marked = {mark.project_key for mark in repo.dirty_marks(conn)}
             linked = {link.project_key for link in repo.get_links(conn)}
             queued = {e.shard for e in repo.iter_unfinished_refs(conn)}
         assert done and marked and not marked & done  # recorded batches cleared theirs
@@ -312,7 +312,7 @@ def test_a_crash_between_batches_converges_on_the_next_cycle(
         result = env.cycle()
         assert (result.status, int(result.exit_code)) == ("ok", 0), result.message
         with env.store.read() as conn:
-            assert repo.dirty_marks(conn) == {}
+            assert repo.dirty_marks(conn) == []
         assert _engine_state(env.store) is not None
         assert remote_state(env.box).differences(reference) == []
         assert duplicate_comments(env.box) == {}

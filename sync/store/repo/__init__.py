@@ -10,14 +10,20 @@ so the engine groups what must commit together::
         repo.set_cursor(tx, "jira", "issues:*", cursor)
 
 The functions live by table group, one module each, and are reached either way:
-``repo.outbox.due`` or ``repo.due``. The groups: :mod:`~.cursors` (where each pull got
-to), :mod:`~.dirty` (projects changed but not derived yet), :mod:`~.items` (Jira work
-items), :mod:`~.links` (customer-project links), :mod:`~.crm` (accounts, cases, surveys),
-:mod:`~.ledger` (what we last wrote), :mod:`~.outbox` (writes to make), :mod:`~.runs`
-(run history, API usage), :mod:`~.history` (progress, satisfaction, flags),
-:mod:`~.problems` (records set aside, link problems), :mod:`~.cache` (remote metadata),
-:mod:`~.uploads` (report files attached to accounts) and :mod:`~.leases` (shard leases,
-which take the engine: reached as ``repo.leases.<function>`` only).
+``repo.outbox.due`` or ``repo.due``.
+
+- :mod:`~.cursors`: where each pull got to;
+- :mod:`~.derive_state`: when each scope was last derived in full, under which rules;
+- :mod:`~.dirty`: projects whose records changed and that are not derived yet;
+- :mod:`~.items`: Jira work items; :mod:`~.links`: customer-project links;
+- :mod:`~.crm`: accounts, cases and survey responses;
+- :mod:`~.ledger`: what we last wrote; :mod:`~.outbox`: the writes to make;
+- :mod:`~.runs`: run history and API calls per day;
+- :mod:`~.history`: progress snapshots, satisfaction history and flags;
+- :mod:`~.problems`: records set aside and link problems;
+- :mod:`~.cache`: remote metadata; :mod:`~.uploads`: report files attached to accounts;
+- :mod:`~.leases`: shard leases, which take the engine (they commit at once), reached as
+  ``repo.leases.<function>`` only.
 
 No SQL runs outside :mod:`sync.store`: a question the rest of the program asks of the
 store is a function here, named for what it answers.
@@ -29,6 +35,7 @@ from sync.store.repo import (
     cache,
     crm,
     cursors,
+    derive_state,
     dirty,
     history,
     items,
@@ -72,11 +79,21 @@ from sync.store.repo.cursors import (
     get_cursor,
     set_cursor,
 )
+from sync.store.repo.derive_state import (
+    EVERY_PROJECT,
+    DeriveState,
+    DeriveStateRecord,
+    all_derive_states,
+    derive_states,
+    save_derive_states,
+)
 from sync.store.repo.dirty import (
-    DIRTY,
+    DirtyMark,
+    DirtyProject,
     clear_dirty,
     dirty_marks,
     mark_dirty,
+    waiting_projects,
 )
 from sync.store.repo.history import (
     FlagRecord,
@@ -177,7 +194,7 @@ from sync.store.repo.uploads import (
 )
 
 __all__ = [
-    "DIRTY",
+    "EVERY_PROJECT",
     "MAX_ATTEMPTS",
     "RUN_STATUSES",
     "AccountRecord",
@@ -185,6 +202,10 @@ __all__ = [
     "CaseCounts",
     "CaseRow",
     "CursorRecord",
+    "DeriveState",
+    "DeriveStateRecord",
+    "DirtyMark",
+    "DirtyProject",
     "FlagRecord",
     "FlagRow",
     "ItemRecord",
@@ -209,6 +230,7 @@ __all__ = [
     "UploadRecord",
     "add_calls",
     "all_cursors",
+    "all_derive_states",
     "cache",
     "cache_clear",
     "cache_get",
@@ -231,6 +253,8 @@ __all__ = [
     "default_backoff",
     "delete_flags",
     "delete_links_for_customers",
+    "derive_state",
+    "derive_states",
     "dirty",
     "dirty_marks",
     "due",
@@ -288,6 +312,7 @@ __all__ = [
     "retry_parked",
     "runs",
     "satisfaction_history_of",
+    "save_derive_states",
     "set_cursor",
     "set_link_problems",
     "set_links",
@@ -300,5 +325,6 @@ __all__ = [
     "upsert_cases",
     "upsert_items",
     "upsert_surveys",
+    "waiting_projects",
     "worker_process",
 ]
