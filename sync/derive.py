@@ -23,7 +23,6 @@ from mappings.model import SatisfactionFlag
 from mappings.writes import JiraLedger, Plan, RemoteJira
 from sync.pull import JIRA_KIND, Changes, Overlay
 from sync.store import Store, repo
-from sync.store.schema import crm_cases
 
 LEDGER_FIELD = "*"  # one ledger row per record: the plan diffs whole records
 
@@ -354,15 +353,14 @@ def _overlaid(
 
 
 def _cases(conn: Any) -> list[dict[str, Any]]:
-    rows = conn.execute(crm_cases.select().where(crm_cases.c.deleted.is_(False))).mappings()
     return [
         {
-            "Id": row["id"],
-            "AccountId": row["account_id"],
-            "IsClosed": bool(row["is_closed"]),
-            "IsEscalated": bool(row["is_escalated"]),
+            "Id": case.id,
+            "AccountId": case.account_id,
+            "IsClosed": case.is_closed,
+            "IsEscalated": case.is_escalated,
         }
-        for row in rows
+        for case in repo.iter_cases(conn)
     ]
 
 

@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from connectors.exceptions import RejectedRecord
 from connectors.jira import JiraConnector
 from connectors.salesforce import SalesforceConnector
@@ -40,7 +38,6 @@ from mappings.text import MARKER_PHRASE, parse_marker
 from mappings.writes import JiraLedger
 from sync.derive import LEDGER_FIELD, Derived, DeriveEnd, ledger_digest, r_key
 from sync.store import Store, repo
-from sync.store.schema import outbox
 from sync.workers import JIRA_PREFIX, shard_of_record
 
 CRM_BATCH = 200
@@ -177,7 +174,7 @@ def _record_projects(
     repo.clear_dirty(tx, derived.marks)
     _drop_superseded(tx, derived, now)
     shards = None if derived.everything else [JIRA_PREFIX + p for p in derived.projects]
-    suspects = _may_have_been_sent(tx, shards)
+    suspects = repo.maybe_sent_keys(tx, "jira", shards)
     rows: list[repo.OutboxRow] = []
     for write in plan.crm:
         payload = {
@@ -245,23 +242,6 @@ def _drop_stale(
     resent = {entry.shard for entry in stale if entry.state == "inflight" and entry.shard}
     if resent:
         repo.mark_dirty(tx, sorted(s.removeprefix(JIRA_PREFIX) for s in resent), at=now)
-
-
-def _may_have_been_sent(tx: Any, shards: list[str] | None = None) -> set[str]:
-    """Issue keys (of ``shards``, None: all) whose unfinished Jira write may have reached
-    Jira: in flight when a run stopped, or already marked ``verify`` (a re-plan keeps the
-    mark until done)."""
-    stmt = sa.select(outbox.c.record_key, outbox.c.state, outbox.c.payload).where(
-        outbox.c.target == "jira", outbox.c.state != "done"
-    )
-    if shards is not None:
-        stmt = stmt.where(outbox.c.shard.in_(shards))
-    rows = tx.execute(stmt)
-    return {
-        key
-        for key, state, payload in rows
-        if state == "inflight" or (isinstance(payload, dict) and payload.get("verify"))
-    }
 
 
 def _row(
@@ -340,28 +320,11 @@ def push(
     crm_told = jira_told = None
     if progress is not None:
         with store.read() as conn:
-            totals = {target: _due_count(conn, target, now, shards) for target in ("crm", "jira")}
+            totals = {t: repo.due_count(conn, t, now, shard=shards) for t in ("crm", "jira")}
         crm_told = _teller(progress, "salesforce", totals["crm"])
         jira_told = _teller(progress, "jira", totals["jira"])
     _push_crm(store, crm, now, run_id, result, shards, should_stop, crm_told)
     _push_jira(store, jira, now, run_id, result, shards, should_stop, suspect, jira_told)
-
-
-def _due_count(conn: Any, target: str, now: datetime, shards: list[str] | None) -> int:
-    """How many writes :func:`repo.due` would hand out to ``target`` now (the bars' total)."""
-    stmt = (
-        sa.select(sa.func.count())
-        .select_from(outbox)
-        .where(
-            outbox.c.target == target,
-            outbox.c.state.in_(("pending", "parked")),
-            outbox.c.next_attempt_at <= now,
-            outbox.c.attempts < repo.MAX_ATTEMPTS,
-        )
-    )
-    if shards is not None:
-        stmt = stmt.where(outbox.c.shard.in_(shards))
-    return int(conn.scalar(stmt) or 0)
 
 
 def _teller(progress: PushProgress, side: str, total: int) -> Callable[[int], None]:

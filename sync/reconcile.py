@@ -35,8 +35,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from connectors.exceptions import (
     AuthError,
     BudgetExhausted,
@@ -74,14 +72,6 @@ from sync.push import PushResult, push, record
 from sync.remote import Remotes, jira_fields, prepare_crm, prepare_jira
 from sync.runner import lease_ttl, worker_name
 from sync.store import LockHeld, Store, lease_shards, release, renew, repo, run_lock
-from sync.store.schema import (
-    crm_accounts,
-    crm_cases,
-    jira_items,
-    outbox,
-    survey_responses,
-    write_ledger,
-)
 from sync.workers import all_shards
 
 __all__ = ["ReconcileReport", "Section", "reconcile", "render_rich", "render_text", "sections"]
@@ -241,8 +231,8 @@ def _reconcile(
     read = _read_both(config, store, remotes, rules, pulled, progress)
     field_id = field_ids.flag_field
     with store.read() as conn:
-        jira_ledger = _ledger(conn, "jira")
-        crm_ledger = _ledger(conn, "crm")
+        jira_ledger = repo.ledger_values(conn, "jira", LEDGER_FIELD)
+        crm_ledger = repo.ledger_values(conn, "crm", LEDGER_FIELD)
     jira_remote, comment_duplicates, redundant = _jira_remote(remotes, read, field_id)
     crm_remote = {
         str(r[rules.crm_push.external_id_field]): r
@@ -380,34 +370,20 @@ def _gone_from_store(
     also finds records purged from the CRM's recycle bin."""
     overlay = read.overlay
     with store.read() as conn:
-        keys = conn.execute(sa.select(jira_items.c.key).where(jira_items.c.deleted.is_(False)))
-        read.gone_items = {key for (key,) in keys if key not in overlay.items}
-        stored = conn.scalars(sa.select(crm_accounts.c.id).where(crm_accounts.c.deleted.is_(False)))
-        gone = [account_id for account_id in stored if account_id not in overlay.accounts]
+        keys = repo.iter_item_keys(conn)
+        read.gone_items = {key for key, _project in keys if key not in overlay.items}
+        stored = repo.live_account_ids(conn)
+        gone = sorted(account_id for account_id in stored if account_id not in overlay.accounts)
         read.gone_accounts = {
             account_id: str(record.data.get("Name") or "")
             for account_id, record in repo.get_accounts(conn, gone).items()
         }
-        cases = conn.scalars(sa.select(crm_cases.c.id).where(crm_cases.c.deleted.is_(False)))
-        read.deleted_cases = {case_id for case_id in cases if case_id not in live_cases}
+        read.deleted_cases = repo.live_case_ids(conn) - live_cases
         if live_surveys is not None:  # not read unless satisfaction comes from surveys
-            surveys = conn.scalars(
-                sa.select(survey_responses.c.id).where(survey_responses.c.deleted.is_(False))
-            )
-            read.deleted_surveys = {sid for sid in surveys if sid not in live_surveys}
+            read.deleted_surveys = repo.live_survey_ids(conn) - live_surveys
     overlay.deleted_items.update(read.gone_items)
     overlay.deleted_accounts.update(read.gone_accounts)
     overlay.deleted_other.update(read.deleted_cases | read.deleted_surveys)
-
-
-def _ledger(conn: Any, target: str) -> dict[str, Any]:
-    """Every record we hold a ledger row for on one side, with its value."""
-    rows = conn.execute(
-        sa.select(write_ledger.c.record_key, write_ledger.c.value).where(
-            write_ledger.c.target == target, write_ledger.c.field == LEDGER_FIELD
-        )
-    )
-    return {key: value for key, value in rows}
 
 
 def _jira_remote(
@@ -625,19 +601,11 @@ def _retry_now(store: Store, derived: Derived, now: datetime) -> None:
         ("jira", w.issue_key) for w in plan.jira
     }
     with store.transaction() as tx:
-        rows = tx.execute(
-            sa.select(outbox.c.id, outbox.c.target, outbox.c.record_key).where(
-                outbox.c.state == "parked"
-            )
-        )
-        stuck = [row_id for row_id, target, key in rows if (target, key) in planned]
+        parked = repo.parked_refs(tx)
+        stuck = [entry.id for entry in parked if (entry.target, entry.record_key) in planned]
         # Due at this reconcile's own time (push compares with it), not the wall clock's.
-        for batch in (stuck[i : i + 500] for i in range(0, len(stuck), 500)):
-            tx.execute(
-                sa.update(outbox)
-                .where(outbox.c.id.in_(batch))
-                .values(attempts=0, next_attempt_at=now, updated_at=now)
-            )
+        if stuck:
+            repo.retry_parked(tx, stuck, now=now)
 
 
 def _store_read(config: Config, store: Store, read: _Read, now: datetime) -> None:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -26,10 +25,10 @@ from rich.text import Text
 from sync import budget as budgets
 from sync.config import Config
 from sync.store import Store, default_url, repo
+from sync.store.db import display_url as _store_url
 from sync.store.db import sqlite_path
 from sync.store.locks import lock_path, pg_lock_holder
-from sync.store.repo.leases import list_leases
-from sync.store.schema import outbox
+from sync.store.repo.leases import database_now, list_leases
 
 #: Sides as the run history and the API budget name them.
 SIDES = ("jira", "salesforce")
@@ -50,7 +49,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def display_url(url: str | None) -> str:
     """The state store's URL with any password hidden."""
-    return sa.make_url(url or default_url()).render_as_string(hide_password=True)
+    return _store_url(url or default_url())
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +316,7 @@ def collect(
         cursors = [_cursor(c) for c in repo.all_cursors(conn)]
         cursors += [_derive_state(s) for s in repo.all_derive_states(conn)]
         status.rederives = [_rederive(p) for p in repo.waiting_projects(conn)]
-        status.outbox = _outbox(conn)
+        status.outbox = repo.counts_by_target(conn)
         status.parked = [_parked(entry) for entry in repo.parked(conn, PARKED)]
         status.parked_total = sum(n["parked"] for n in status.outbox.values())
         status.quarantined = [
@@ -338,7 +337,7 @@ def collect(
             _link_problem(p) for p in repo.iter_link_problems(conn, LINK_PROBLEMS)
         ]
         status.link_problems_total = repo.count_link_problems(conn)
-        db_now = conn.scalar(sa.select(sa.func.now())) if store.dialect == "postgresql" else now
+        db_now = database_now(conn)  # leases expire by the database's clock
     status.cursors = sorted(cursors, key=lambda c: (c["source"], c["object"]))
     status.leases = [
         {
@@ -452,30 +451,6 @@ def _derive_state(state: repo.DeriveStateRecord) -> dict[str, Any]:
 
 def _rederive(project: repo.DirtyProject) -> dict[str, Any]:
     return {"project": project.project_key, "marks": project.marks, "since": _iso(project.since)}
-
-
-def _outbox(conn: sa.Connection) -> dict[str, dict[str, int]]:
-    """Outbox rows per side and state, with the parked ones no longer retried."""
-    found: dict[str, dict[str, int]] = {}
-
-    def side(target: str) -> dict[str, int]:
-        return found.setdefault(
-            target, dict.fromkeys(("pending", "inflight", "parked", "exhausted", "done"), 0)
-        )
-
-    stmt = sa.select(outbox.c.target, outbox.c.state, sa.func.count()).group_by(
-        outbox.c.target, outbox.c.state
-    )
-    for target, state, n in conn.execute(stmt):
-        side(str(target))[str(state)] = int(n)
-    exhausted = (
-        sa.select(outbox.c.target, sa.func.count())
-        .where(outbox.c.state == "parked", outbox.c.attempts >= repo.MAX_ATTEMPTS)
-        .group_by(outbox.c.target)
-    )
-    for target, n in conn.execute(exhausted):
-        side(str(target))["exhausted"] = int(n)
-    return dict(sorted(found.items()))
 
 
 def _parked(entry: repo.OutboxEntry) -> dict[str, Any]:

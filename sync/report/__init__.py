@@ -9,7 +9,6 @@ pure rules of :mod:`mappings.report`, and renders it with the Jinja2 templates o
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -52,15 +51,11 @@ def render_report(
 def state_missing(url: str | None) -> str | None:
     """Why there is nothing to report when the SQLite state file does not exist (the report
     must not create an empty store); None when it exists or the store is a server."""
-    import sqlalchemy as sa
-
     from sync.store import default_url
+    from sync.store.db import sqlite_path
 
-    target = sa.make_url(url or default_url())
-    if target.get_backend_name() != "sqlite" or target.database in (None, "", ":memory:"):
-        return None
-    path = Path(str(target.database))
-    if path.exists():
+    path = sqlite_path(url or default_url())
+    if path is None or path.exists():
         return None
     return (
         f"no state store at {path} yet: run `jira-crm-sync run` first "

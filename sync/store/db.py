@@ -32,6 +32,7 @@ __all__ = [
     "current_revision",
     "default_state_path",
     "default_url",
+    "display_url",
     "driver_problem",
     "head_revision",
     "open_store",
@@ -72,8 +73,9 @@ def sqlite_path(url: str | sa.URL) -> Path | None:
     return Path(database).expanduser().absolute()
 
 
-def _display(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=True)
+def display_url(url: str | sa.URL) -> str:
+    """``url`` as shown to people: with any password hidden."""
+    return sa.make_url(url).render_as_string(hide_password=True)
 
 
 def _prepare_sqlite_file(path: Path) -> None:
@@ -122,7 +124,7 @@ def driver_problem(url: str | sa.URL) -> str | None:
     """What to install (or write instead) when the driver ``url`` names cannot be loaded;
     None when it can. Imports the driver, connects to nothing."""
     url = sa.make_url(url)
-    shown = _display(url)
+    shown = display_url(url)
     try:
         dialect = url.get_dialect()
         dialect.import_dbapi()
@@ -189,7 +191,7 @@ def create_engine(url: str | sa.URL | None = None, **kwargs: Any) -> Engine:
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
         return sa.create_engine(url, **kwargs)
-    raise StoreError(f"unsupported state database {_display(url)}: {_SUPPORTED}")
+    raise StoreError(f"unsupported state database {display_url(url)}: {_SUPPORTED}")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -271,7 +273,7 @@ def storage_failure(engine: Engine, err: sa.exc.DBAPIError) -> StoreError | None
 def _unusable(engine: Engine, err: sa.exc.DBAPIError) -> StoreError:
     detail = " ".join(str(err.orig if err.orig is not None else err).split())
     path = sqlite_path(engine.url)
-    where = f"the state file {path}" if path else f"the state database {_display(engine.url)}"
+    where = f"the state file {path}" if path else f"the state database {display_url(engine.url)}"
     if _disk_full(err, path):
         where = f"the state file {path}" if path else where
         what = (
@@ -310,7 +312,7 @@ def _check_schema(engine: Engine, revision: str | None, tables: list[str]) -> No
     """Refuse a database that is not at this version's schema, saying what to do."""
     if revision is None:
         raise StoreError(
-            f"the state database {_display(engine.url)} holds other tables "
+            f"the state database {display_url(engine.url)} holds other tables "
             f"({', '.join(sorted(tables)[:5])}) but no jira-crm-sync schema; "
             "point [state].url at an empty database or schema"
         )
@@ -320,11 +322,11 @@ def _check_schema(engine: Engine, revision: str | None, tables: list[str]) -> No
         known = {rev.revision for rev in script.walk_revisions()}
         if revision in known:
             raise StoreError(
-                f"the state database {_display(engine.url)} is at schema {revision}, this "
+                f"the state database {display_url(engine.url)} is at schema {revision}, this "
                 f"version needs {head}: run `jira-crm-sync db upgrade`"
             )
         raise StoreError(
-            f"the state database {_display(engine.url)} is at schema {revision}, which this "
+            f"the state database {display_url(engine.url)} is at schema {revision}, which this "
             "version does not know (written by a newer jira-crm-sync?): upgrade the program"
         )
 

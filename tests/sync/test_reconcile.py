@@ -320,5 +320,5 @@ def test_a_rejected_fix_is_parked_and_apply_exits_1(env: SyncEnv) -> None:
         [],
     )
     with env.store.read() as conn:
-        assert repo.dirty_marks(conn) == {}  # what it stored, it derived
+        assert repo.dirty_marks(conn) == []  # what it stored, it derived
     assert _reconcile(env).counts()["drift"] == 0

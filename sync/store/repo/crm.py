@@ -18,6 +18,7 @@ __all__ = [
     "AccountRecord",
     "AccountRow",
     "CaseCounts",
+    "CaseRecord",
     "CaseRow",
     "SurveyRecord",
     "SurveyRow",
@@ -25,7 +26,11 @@ __all__ = [
     "count_accounts",
     "get_accounts",
     "iter_accounts",
+    "iter_cases",
     "iter_surveys",
+    "live_account_ids",
+    "live_case_ids",
+    "live_survey_ids",
     "mark_accounts_deleted",
     "mark_cases_deleted",
     "mark_surveys_deleted",
@@ -139,6 +144,15 @@ def iter_accounts(
         result.close()
 
 
+def live_account_ids(conn: Connection) -> set[str]:
+    """The ids of every live (not deleted) account stored."""
+    return _live_ids(conn, crm_accounts)
+
+
+def _live_ids(conn: Connection, table: sa.Table) -> set[str]:
+    return {str(i) for i in conn.scalars(sa.select(table.c.id).where(table.c.deleted.is_(False)))}
+
+
 def count_accounts(conn: Connection) -> int:
     """How many live accounts are stored."""
     stmt = sa.select(sa.func.count()).where(crm_accounts.c.deleted.is_(False))
@@ -156,6 +170,16 @@ class CaseRow(TypedDict):
     is_closed: bool
     is_escalated: NotRequired[bool]
     modstamp: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecord:
+    """A stored live case: what satisfaction rules count."""
+
+    id: str
+    account_id: str | None
+    is_closed: bool
+    is_escalated: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +209,27 @@ def upsert_cases(conn: Connection, rows: Iterable[CaseRow]) -> int:
 def mark_cases_deleted(conn: Connection, ids: Iterable[str]) -> int:
     """Mark cases deleted (they leave the counts)."""
     return _mark_deleted(conn, crm_cases, ids)
+
+
+def iter_cases(conn: Connection, *, yield_per: int = YIELD_PER) -> Iterator[CaseRecord]:
+    """Stream every live case, by id."""
+    c = crm_cases
+    stmt = (
+        sa.select(c.c.id, c.c.account_id, c.c.is_closed, c.c.is_escalated)
+        .where(c.c.deleted.is_(False))
+        .order_by(c.c.id)
+    )
+    result = conn.execute(stmt, execution_options={"yield_per": yield_per})
+    try:
+        for row in result:
+            yield CaseRecord(row.id, row.account_id, bool(row.is_closed), bool(row.is_escalated))
+    finally:
+        result.close()
+
+
+def live_case_ids(conn: Connection) -> set[str]:
+    """The ids of every live (not deleted) case stored."""
+    return _live_ids(conn, crm_cases)
 
 
 def case_counts(
@@ -288,6 +333,11 @@ def iter_surveys(
             yield SurveyRecord(row.id, row.account_id, row.score, row.responded_at)
     finally:
         result.close()
+
+
+def live_survey_ids(conn: Connection) -> set[str]:
+    """The ids of every live (not deleted) survey response stored."""
+    return _live_ids(conn, survey_responses)
 
 
 def surveys_by_account(

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sync.store._sql import aware, in_chunks, upsert, utcnow
 from sync.store.schema import write_ledger
 
-__all__ = ["LedgerRow", "ledger_delete", "ledger_get_many", "ledger_put_many"]
+__all__ = ["LedgerRow", "ledger_delete", "ledger_get_many", "ledger_put_many", "ledger_values"]
 
 
 class LedgerRow(TypedDict):
@@ -44,6 +44,14 @@ def ledger_get_many(
         for key, field, digest, value in conn.execute(stmt):
             found.setdefault(key, {})[field] = (digest, value)
     return found
+
+
+def ledger_values(conn: Connection, target: str, field: str) -> dict[str, Any]:
+    """``{record_key: value}`` of ``field`` for every record of ``target`` we hold a
+    ledger row of that field for (what reconcile compares the remote with)."""
+    wl = write_ledger
+    stmt = sa.select(wl.c.record_key, wl.c.value).where(wl.c.target == target, wl.c.field == field)
+    return {str(key): value for key, value in conn.execute(stmt)}
 
 
 def ledger_put_many(conn: Connection, rows: Iterable[LedgerRow]) -> int:

@@ -37,15 +37,19 @@ __all__ = [
     "cancel",
     "cancel_ids",
     "counts",
+    "counts_by_target",
     "default_backoff",
     "due",
+    "due_count",
     "enqueue_many",
     "inflight",
     "iter_unfinished_refs",
     "mark_done",
     "mark_failed",
     "mark_inflight",
+    "maybe_sent_keys",
     "parked",
+    "parked_refs",
     "prune_done",
     "requeue_inflight",
     "retry_parked",
@@ -210,6 +214,31 @@ def iter_unfinished_refs(
             result.close()
 
 
+def maybe_sent_keys(conn: Connection, target: str, shards: Iterable[str] | None = None) -> set[str]:
+    """Record keys (of ``shards``, None: all) whose unfinished write to ``target`` may
+    already have reached the remote: in flight when a run stopped, or marked ``verify``
+    in its payload (the push marks a re-plan of such a write so, until it is done)."""
+    o = outbox
+    stmt = sa.select(o.c.record_key, o.c.state, o.c.payload).where(
+        o.c.target == target, o.c.state != "done"
+    )
+    if shards is not None:
+        stmt = stmt.where(o.c.shard.in_(list(shards)))
+    return {
+        key
+        for key, state, payload in conn.execute(stmt)
+        if state == "inflight" or (isinstance(payload, dict) and payload.get("verify"))
+    }
+
+
+def parked_refs(conn: Connection) -> list[OutboxRef]:
+    """Every parked write, without its payload, oldest first."""
+    o = outbox
+    stmt = sa.select(o.c.id, o.c.target, o.c.record_key, o.c.state, o.c.shard)
+    rows = conn.execute(stmt.where(o.c.state == "parked").order_by(o.c.id))
+    return [OutboxRef(r.id, r.target, r.record_key, r.state, r.shard) for r in rows]
+
+
 def cancel_ids(conn: Connection, ids: Sequence[int]) -> int:
     """Drop these unfinished writes (a done write's row is kept for its history)."""
     removed = 0
@@ -230,22 +259,40 @@ def due(
     max_attempts: int = MAX_ATTEMPTS,
 ) -> list[OutboxEntry]:
     """Pending or parked writes to ``target`` whose time has come, oldest first."""
-    stmt = (
-        sa.select(outbox)
-        .where(
-            outbox.c.target == target,
-            outbox.c.state.in_(("pending", "parked")),
-            outbox.c.next_attempt_at <= aware(now, "now"),
-            outbox.c.attempts < max_attempts,
-        )
-        .order_by(outbox.c.next_attempt_at, outbox.c.id)
-        .limit(limit)
-    )
-    if isinstance(shard, str):
-        stmt = stmt.where(outbox.c.shard == shard)
-    elif shard is not None:
-        stmt = stmt.where(outbox.c.shard.in_(list(shard)))
+    stmt = sa.select(outbox).where(*_due_where(target, now, shard, max_attempts))
+    stmt = stmt.order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)
     return [_entry(row) for row in conn.execute(stmt)]
+
+
+def due_count(
+    conn: Connection,
+    target: str,
+    now: datetime,
+    *,
+    shard: str | Sequence[str] | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> int:
+    """How many writes :func:`due` would hand out to ``target`` now, without a limit (the
+    total of a push's progress bar)."""
+    stmt = sa.select(sa.func.count()).select_from(outbox)
+    return int(conn.scalar(stmt.where(*_due_where(target, now, shard, max_attempts))) or 0)
+
+
+def _due_where(
+    target: str, now: datetime, shard: str | Sequence[str] | None, max_attempts: int
+) -> list[Any]:
+    """What makes a write due: one rule for :func:`due` and :func:`due_count`."""
+    where = [
+        outbox.c.target == target,
+        outbox.c.state.in_(("pending", "parked")),
+        outbox.c.next_attempt_at <= aware(now, "now"),
+        outbox.c.attempts < max_attempts,
+    ]
+    if isinstance(shard, str):
+        where.append(outbox.c.shard == shard)
+    elif shard is not None:
+        where.append(outbox.c.shard.in_(list(shard)))
+    return where
 
 
 def _set_state(conn: Connection, ids: Iterable[int], state: str, now: datetime) -> int:
@@ -348,12 +395,41 @@ def counts(conn: Connection, *, max_attempts: int = MAX_ATTEMPTS) -> dict[str, i
     return found
 
 
-def retry_parked(conn: Connection, ids: Iterable[int] | None = None) -> int:
-    """Give parked writes (all, or some) a fresh set of attempts, due now."""
+def counts_by_target(
+    conn: Connection, *, max_attempts: int = MAX_ATTEMPTS
+) -> dict[str, dict[str, int]]:
+    """:func:`counts` per target (``crm``, ``jira``), for the targets that have any row."""
+    found: dict[str, dict[str, int]] = {}
+
+    def of(target: str) -> dict[str, int]:
+        return found.setdefault(
+            target, dict.fromkeys(("pending", "inflight", "parked", "exhausted", "done"), 0)
+        )
+
+    o = outbox
+    by_state = sa.select(o.c.target, o.c.state, sa.func.count()).group_by(o.c.target, o.c.state)
+    for target, state, n in conn.execute(by_state):
+        of(str(target))[str(state)] = int(n)
+    exhausted = (
+        sa.select(o.c.target, sa.func.count())
+        .where(o.c.state == "parked", o.c.attempts >= max_attempts)
+        .group_by(o.c.target)
+    )
+    for target, n in conn.execute(exhausted):
+        of(str(target))["exhausted"] = int(n)
+    return dict(sorted(found.items()))
+
+
+def retry_parked(
+    conn: Connection, ids: Iterable[int] | None = None, *, now: datetime | None = None
+) -> int:
+    """Give parked writes (all, or some) a fresh set of attempts, due ``now`` (default:
+    the clock's now; a reconcile passes its own time, which the push compares with)."""
+    when = aware(now, "now") if now is not None else utcnow()
     stmt = (
         sa.update(outbox)
         .where(outbox.c.state == "parked")
-        .values(attempts=0, next_attempt_at=utcnow(), updated_at=utcnow())
+        .values(attempts=0, next_attempt_at=when, updated_at=when)
     )
     if ids is None:
         return conn.execute(stmt).rowcount
