@@ -21,7 +21,7 @@ from sync.store.locks import LockHeld, lock_path, run_lock
 from sync.store.repo.leases import lease_shards, list_leases, release, renew
 from sync.store.schema import leases
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 _HOLDER = textwrap.dedent(
     """
