@@ -16,9 +16,9 @@ from typing import Any
 from connectors.calls import CallMeter
 from connectors.exceptions import ConfigError
 from connectors.jira import JiraConnector
+from connectors.jira.client import build_client as build_jira_client
 from connectors.jira.connector import ServerFacts
 from connectors.jira.fields import FieldCatalog
-from connectors.jira.settings import build_client as build_jira_client
 from connectors.jira.settings import jira_meter
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
