@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors import soql
-from connectors.salesforce import changes, pull, push
+from connectors.salesforce import changes, paging, pull, push
 from connectors.salesforce.changes import ChangePage, ChangeQuery
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.pull import CASE_FIELDS, ModstampCursor, Record
@@ -60,7 +60,7 @@ class SalesforceConnector(SalesforceClient):
 
     def query_pages(self, query: str, *, include_deleted: bool = False) -> Iterator[list[Record]]:
         """Pages of any SOQL query built with :mod:`connectors.soql`."""
-        return pull.query_pages(self, query, include_deleted=include_deleted)
+        return paging.query_pages(self, query, include_deleted=include_deleted)
 
     def pull_accounts(
         self, cursor: ModstampCursor | None = None, fields: AccountFields | None = None
@@ -131,6 +131,6 @@ class SalesforceConnector(SalesforceClient):
                     soql.compare("CreatedDate", ">=", since),
                 ),
             )
-            for page in pull.query_pages(self, query):
+            for page in paging.query_pages(self, query):
                 found.extend(page)
         return found

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from connectors.exceptions import QueryError
+from connectors.exceptions import QueryError, RemoteError
 from connectors.salesforce import ModstampCursor, SalesforceConnector
 from connectors.salesforce.changes import ChangeQuery
+from connectors.sandbox.http import SandboxRequest, SandboxResponse
 from connectors.sandbox.stack import Sandbox
 from tests.connectors.test_salesforce_pull import ANCHOR, settings
 
@@ -78,3 +80,72 @@ def test_a_refused_query_names_it(box: Sandbox) -> None:
     bad = ChangeQuery("Account", ("Name",), None, where="CSAT__c > 'x'")
     with pytest.raises(QueryError, match="Salesforce refused the query"):
         list(crm.changes([bad]))
+
+
+LOOP = "/services/data/v59.0/query/01gLOOP-2000"
+#: The connector meter's name of a next page (the paginator's GETs).
+NEXT = "GET /services/data/v59.0/query/{cursor}"
+
+
+def _broken_next_pages(
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch, answer: dict[str, object]
+) -> None:
+    """Every next page (``GET .../query/<locator>``) answers ``answer``; first pages, in a
+    Composite call or in the query's URI, are the sandbox's own."""
+    original = box.salesforce_app.handle
+
+    def handle(request: SandboxRequest) -> SandboxResponse:
+        locator = request.path.partition("/query/")[2]
+        if request.method == "GET" and locator:
+            return SandboxResponse.json(answer)
+        return original(request)
+
+    monkeypatch.setattr(box.salesforce_app, "handle", handle)
+
+
+@pytest.mark.parametrize("path", ["changes", "query"])
+@pytest.mark.parametrize(
+    ("answer", "said", "gets"),
+    [
+        # The second next page names itself again: a loop, stopped at once.
+        ({"done": False, "nextRecordsUrl": LOOP, "records": []}, "a second time", 2),
+        # Not done, and nowhere to go: not taken for the end of the records.
+        ({"done": False, "records": []}, "done false but no nextRecordsUrl", 1),
+    ],
+)
+def test_one_paginator_refuses_a_next_records_url_repeated_or_missing(
+    box: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    answer: dict[str, object],
+    said: str,
+    gets: int,
+) -> None:
+    crm = SalesforceConnector(settings(box))
+    crm.connect()
+    _broken_next_pages(box, monkeypatch, answer)
+    delivered: list[dict[str, object]] = []
+    with pytest.raises(RemoteError) as raised:
+        if path == "changes":  # what a cycle reads: first pages in one Composite call
+            for page in crm.changes(_queries({})):
+                delivered.extend(page.live)
+        else:
+            for records in crm.query_pages("SELECT Id FROM Account"):
+                delivered.extend(records)
+    message = str(raised.value)
+    assert said in message and "the next cycle tries again" in message
+    assert "GET /services/data/v59.0/query/" in message or LOOP in message
+    assert len(delivered) == 2000  # the first page came through; nothing was guessed after
+    assert crm.meter.by_endpoint[NEXT] == gets
+
+
+def test_next_pages_are_read_in_one_place() -> None:
+    """``query_more`` (a next page) is called by the one paginator, connectors/salesforce/
+    paging.py: a second loop would need its own guard against a repeated nextRecordsUrl."""
+    root = Path(__file__).resolve().parents[2]
+    callers = sorted(
+        str(path.relative_to(root))
+        for path in (root / "connectors").rglob("*.py")
+        if "sandbox" not in path.parts and ".query_more(" in path.read_text(encoding="utf-8")
+    )
+    assert callers == ["connectors/salesforce/paging.py"]
