@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors import soql
+from connectors.crm import Kind
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.paging import (
     MAX_COMPOSITE_QUERIES,
@@ -30,19 +31,21 @@ from connectors.salesforce.pull import ModstampCursor
 
 @dataclass(frozen=True)
 class ChangeQuery:
-    """One object to read since a cursor (None: everything, e.g. a first or full sync)."""
+    """One object to read since a cursor (None: everything, e.g. a first or full sync);
+    ``kind``: what the caller reads it as (:mod:`connectors.crm`), carried to its pages."""
 
     sobject: str
     fields: tuple[str, ...]
     cursor: ModstampCursor | None = None
     where: str | None = None
+    kind: Kind | None = None
 
 
 @dataclass(frozen=True)
-class ChangePage:
+class ObjectPage:
     """Records of one object, in (SystemModstamp, Id) order; deleted ones flagged."""
 
-    sobject: str
+    query: ChangeQuery
     live: list[Record]
     deleted_ids: list[str]
     cursor: ModstampCursor | None  # just past the last record of this page
@@ -59,7 +62,7 @@ def _soql(client: SalesforceClient, query: ChangeQuery) -> str:
     )
 
 
-def changes(client: SalesforceClient, queries: Sequence[ChangeQuery]) -> Iterator[ChangePage]:
+def changes(client: SalesforceClient, queries: Sequence[ChangeQuery]) -> Iterator[ObjectPage]:
     """Pages of every object's changes since its cursor; the first pages of up to five
     objects in each Composite call (Salesforce refuses a sixth query in one)."""
     texts = [_soql(client, query) for query in queries]
@@ -72,7 +75,7 @@ def changes(client: SalesforceClient, queries: Sequence[ChangeQuery]) -> Iterato
 
 def _pages(
     client: SalesforceClient, query: ChangeQuery, text: str, first: dict[str, Any]
-) -> Iterator[ChangePage]:
+) -> Iterator[ObjectPage]:
     label = f"queryAll {query.sobject}"
     for result, where in follow(client, first, label, f"POST {composite_path(client)}"):
         unreadable: list[tuple[str, str]] = []
@@ -82,7 +85,7 @@ def _pages(
             live = [r for r in kept if not r.get("IsDeleted")]
             gone = [str(r["Id"]) for r in kept if r.get("IsDeleted")]
             cursor = ModstampCursor.after(kept[-1]) if kept else None
-            yield ChangePage(query.sobject, live, gone, cursor, unreadable)
+            yield ObjectPage(query, live, gone, cursor, unreadable)
 
 
-__all__ = ["PAGE_SIZE", "ChangePage", "ChangeQuery", "changes"]
+__all__ = ["PAGE_SIZE", "ChangeQuery", "ObjectPage", "changes"]
