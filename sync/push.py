@@ -341,7 +341,7 @@ def push(
     if progress is not None:
         with store.read() as conn:
             totals = {target: _due_count(conn, target, now, shards) for target in ("crm", "jira")}
-        crm_told = _teller(progress, "salesforce", totals["crm"])
+        crm_told = _teller(progress, crm.side, totals["crm"])
         jira_told = _teller(progress, "jira", totals["jira"])
     _push_crm(store, crm, now, run_id, result, shards, should_stop, crm_told)
     _push_jira(store, jira, now, run_id, result, shards, should_stop, suspect, jira_told)

@@ -47,7 +47,7 @@ from connectors.exceptions import (
     RetriableError,
     UnreachableError,
 )
-from connectors.salesforce.pull import parse_datetime
+from connectors.times import parse_timestamp as parse_datetime
 from mappings.config import Rules, rules_from_config
 from mappings.desired import VOLATILE_FIELDS
 from mappings.drift import (
