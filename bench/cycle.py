@@ -28,8 +28,7 @@ from typing import Any
 
 import sync.derive
 import sync.engine
-from connectors.jira import JiraConnector
-from connectors.jira.settings import build_client, jira_meter
+from connectors.jira import JiraConnector, build_client, jira_meter
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
 from sync.config import Config, load_config

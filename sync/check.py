@@ -10,7 +10,6 @@ check is a config problem (exit 2) or a remote one (exit 3, cannot reach or sign
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import ssl
@@ -24,12 +23,11 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from connectors.crm import CUSTOMER, Allowance, CrmConnector, CrmObject, Needs
 from connectors.exceptions import ConfigError, ConnectorError
 from connectors.jira import JiraConnector, open_jira
 from connectors.retry import RetryPolicy
-from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.auth import jwt_assertion, new_meter
-from mappings.config import DEFAULT_CRM_FIELDS
+from connectors.salesforce.auth import jwt_assertion
 from sync.config import (
     Config,
     ConfigFileError,
@@ -39,8 +37,13 @@ from sync.config import (
     secret_file_path,
 )
 from sync.exitcodes import ExitCode
-from sync.pull import ACCOUNT, CASE, CASE_FIELDS
-from sync.remote import configured_fields, confirm_field_ids, resolve_configured
+from sync.remote import (
+    build_crm,
+    configured_fields,
+    confirm_field_ids,
+    crm_needs,
+    resolve_configured,
+)
 from sync.schedule import Schedule, ScheduleError
 
 Status = Literal["ok", "warn", "fail"]
@@ -156,7 +159,7 @@ def run_checks(explicit: Path | None, *, online: bool) -> CheckReport:
         if "jira" not in unusable_ca:
             _jira(report, config, used.get("jira"))
         if "crm.salesforce" not in unusable_ca:
-            _salesforce(report, config, used.get("salesforce"))
+            _crm(report, config, used.get("salesforce"))
     return report
 
 
@@ -497,30 +500,31 @@ def _suggest_jira(report: CheckReport, config: Config, jira: JiraConnector) -> N
         _add_hints(report, roles, jira_hints(jira, wanted))
 
 
-def _suggest_salesforce(report: CheckReport, config: Config, crm: SalesforceConnector) -> None:
-    """When a configured Salesforce field or object failed, add what discovery finds for
-    it: one sampled Account query, and the custom objects' describes when an object failed
+def _suggest_crm(report: CheckReport, config: Config, crm: CrmConnector, needs: Needs) -> None:
+    """When a configured CRM field or object failed, add what discovery finds for it: one
+    sampled customer query, and the custom objects' describes when an object failed
     (nothing when every name resolved)."""
-    account = config.crm.salesforce.account
-    survey = config.satisfaction.survey
-    push = config.push.crm
+    customer, survey, push = needs.customer, needs.survey, needs.report
+    streams = crm.streams(needs)
+    field_of = f"{crm.side} field {streams[CUSTOMER]}"
     roles = {
-        f"salesforce field {ACCOUNT}.{account.segment_field}": "segment",
-        f"salesforce field {ACCOUNT}.{config.link.crm_field}": "crm_link",
-        f"salesforce object {push.object}": "report",
-        f"salesforce field {push.object}.{push.external_id_field}": "external_id",
+        f"{field_of}.{customer.segment.name}": "segment",
+        f"{field_of}.{config.link.crm_field}": "crm_link",
+        f"{crm.side} object {push.object.name}": "report",
+        f"{crm.side} field {push.object.name}.{push.external_id.name}": "external_id",
     }
-    if config.satisfaction.source == "account_field":
-        roles[f"salesforce field {ACCOUNT}.{account.satisfaction_field}"] = "satisfaction"
-    else:
-        roles[f"salesforce object {survey.object}"] = "survey"
+    if customer.satisfaction is not None:
+        roles[f"{field_of}.{customer.satisfaction.name}"] = "satisfaction"
+    if survey is not None:
+        roles[f"{crm.side} object {survey.object.name}"] = "survey"
     wanted = _failed_roles(report, roles)
     if not wanted:
         return
     from sync.discover import crm_hints
 
     with suppress(ConnectorError):
-        hints = crm_hints(crm, wanted, config.jira.projects, push.fields or None, push.object)
+        projects = config.jira.projects
+        hints = crm_hints(crm, wanted, projects, config.push.crm.fields or None, push.object.name)
         _add_hints(report, roles, hints)
 
 
@@ -541,149 +545,61 @@ def _jira_budget(report: CheckReport, config: Config, used_today: int | None) ->
         report.ok("jira API budget", detail)
 
 
-# -- online: Salesforce -------------------------------------------------------------------
+# -- online: the CRM ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Target:
-    """One configured Salesforce field: where it is set, and whether the sync writes it."""
-
-    field: str
-    setting: str
-    write: bool = False
-    external_id: bool = False
-
-
-def _salesforce_targets(config: Config) -> list[tuple[str, str, list[_Target]]]:
-    """(object, the setting naming it, its fields): mirrors sync.pull and sync.push."""
-    account = config.crm.salesforce.account
-    standard = "a standard field"
-    account_fields = [
-        _Target("Name", standard),
-        _Target("OwnerId", standard),
-        _Target(account.segment_field, "[crm.salesforce.account] segment_field"),
-    ]
-    if config.satisfaction.source == "account_field":
-        account_fields.append(
-            _Target(account.satisfaction_field, "[crm.salesforce.account] satisfaction_field")
-        )
-    if "crm_field" in config.link.order:
-        account_fields.append(_Target(config.link.crm_field, "[link] crm_field"))
-    objects = [
-        (ACCOUNT, "a standard object", account_fields),
-        (CASE, "a standard object", [_Target(f, standard) for f in CASE_FIELDS]),
-    ]
-    if config.satisfaction.source == "survey":
-        survey = config.satisfaction.survey
-        where = "[satisfaction.survey]"
-        objects.append(
-            (
-                survey.object,
-                f"{where} object",
-                [
-                    _Target(survey.account_field, f"{where} account_field"),
-                    _Target(survey.score_field, f"{where} score_field"),
-                    _Target(survey.date_field, f"{where} date_field"),
-                ],
-            )
-        )
-    push = config.push.crm
-    mapped = tuple(push.fields.items()) or DEFAULT_CRM_FIELDS
-    report_fields = [
-        _Target(push.external_id_field, "[push.crm] external_id_field", True, True),
-        *(_Target(crm, f"[push.crm.fields] {name}", True) for name, crm in mapped),
-    ]
-    objects.append((push.object, "[push.crm] object", report_fields))
-    return objects
-
-
-def _salesforce(report: CheckReport, config: Config, used_today: int | None) -> None:
+def _crm(report: CheckReport, config: Config, used_today: int | None) -> None:
     # One quick retry, not a cycle's minutes of back-off: a person is waiting.
-    quick = RetryPolicy(attempts=2, initial_wait=0.5)
-    crm = SalesforceConnector(config.salesforce_settings(), meter=new_meter(), retry=quick)
+    crm = build_crm(config, retry=RetryPolicy(attempts=2, initial_wait=0.5))
+    needs = crm_needs(config)
+    login = f"{crm.side} login"
     try:
-        with _guard(report, "salesforce login") as passed:
+        with _guard(report, login) as passed:
             crm.connect()
-            limits = crm.limits()  # also proves a session-token login works
+            allowance = crm.allowance()  # also proves a session-token login works
         if not passed[0]:
-            return  # the other Salesforce checks need a login
+            return  # the other CRM checks need a login
         sf = config.crm.salesforce
         who = f" as {sf.username}" if sf.username else ""
-        report.ok("salesforce login", f"{sf.auth}{who} on {crm.instance_url}")
-        for sobject, setting, targets in _salesforce_targets(config):
-            _salesforce_object(report, crm, sobject, setting, targets)
-        _suggest_salesforce(report, config, crm)
-        _salesforce_budget(report, config, limits, used_today)
+        report.ok(login, f"{sf.auth}{who} on {crm.instance_url}")
+        for target in crm.objects(needs):
+            _crm_object(report, crm, target)
+        _suggest_crm(report, config, crm, needs)
+        _crm_budget(report, config, crm.side, allowance, used_today)
     finally:
-        crm.session.close()
+        crm.close()
 
 
-def _salesforce_object(
-    report: CheckReport,
-    crm: SalesforceConnector,
-    sobject: str,
-    setting: str,
-    targets: list[_Target],
-) -> None:
-    name = f"salesforce object {sobject}"
+def _crm_object(report: CheckReport, crm: CrmConnector, target: CrmObject) -> None:
+    name = f"{crm.side} object {target.name}"
     with _guard(report, name) as passed:
-        described = crm.describe(sobject)
+        problems = crm.check_object(target)
     if not passed[0]:
         return
-    fields = {str(f.get("name")).lower(): f for f in described.get("fields") or []}
-    names = [str(f.get("name")) for f in fields.values()]
-    problems = [
-        (target, problem)
-        for target in targets
-        if (problem := _field_problem(target, fields.get(target.field.lower()), names))
-    ]
+    count = len(target.fields)
     if problems:
-        report.ok(name, f"found; {len(problems)} of its {len(targets)} configured field(s) fail")
+        report.ok(name, f"found; {len(problems)} of its {count} configured field(s) fail")
     else:
-        report.ok(name, f"found, with all {len(targets)} configured field(s)")
-    for target, problem in problems:
-        report.fail(f"salesforce field {sobject}.{target.field}", problem)
+        report.ok(name, f"found, with all {count} configured field(s)")
+    for problem in problems:
+        report.fail(f"{crm.side} field {target.name}.{problem.field}", problem.problem)
 
 
-def _field_problem(target: _Target, info: dict[str, Any] | None, names: list[str]) -> str | None:
-    """What is wrong with one configured field (None when it is fine)."""
-    if info is None:
-        lowered = {n.lower(): n for n in names}
-        close = difflib.get_close_matches(target.field.lower(), list(lowered), n=3, cutoff=0.6)
-        hint = f" (did you mean {', '.join(lowered[c] for c in close)}?)" if close else ""
-        return (
-            f"not found, or not visible to the integration user{hint}; fix {target.setting} "
-            "in the config, or grant the user field-level access"
-        )
-    if target.write and not (info.get("createable") and info.get("updateable")):
-        return (
-            f"the integration user cannot write it (createable/updateable false); the sync "
-            f"upserts it: grant edit access, or map another field in {target.setting}"
-        )
-    if target.external_id and not info.get("externalId"):
-        return (
-            "is not an External ID field; mark it External ID (and Unique) in Setup, or name "
-            f"one that is in {target.setting}"
-        )
-    return None
-
-
-def _salesforce_budget(
-    report: CheckReport, config: Config, limits: dict[str, Any], used_today: int | None
+def _crm_budget(
+    report: CheckReport, config: Config, side: str, allowance: Allowance, used_today: int | None
 ) -> None:
-    name = "salesforce API budget"
+    name = f"{side} API budget"
     ours = config.limits
     used = "no run recorded yet" if used_today is None else f"{used_today:,} used today (UTC)"
     allowed = (
         f"[limits] lets this tool use {ours.crm_calls_per_cycle:,} a cycle and "
         f"{ours.crm_calls_per_day:,} a day; {used}"
     )
-    daily = limits.get("DailyApiRequests") or {}
-    remaining, most = daily.get("Remaining"), daily.get("Max")
-    if not isinstance(remaining, int) or not isinstance(most, int):
-        report.warn(name, f"the org did not report DailyApiRequests; {allowed}")
+    remaining, most = allowance.remaining, allowance.total
+    if remaining is None or most is None:
+        report.warn(name, f"{allowance.holder} did not report {allowance.source}; {allowed}")
         return
-    detail = f"{remaining:,} of the org's {most:,} daily API calls left; {allowed}"
+    detail = f"{remaining:,} of {allowance.holder}'s {most:,} daily API calls left; {allowed}"
     if remaining < ours.crm_calls_per_cycle:
         report.warn(
             name,

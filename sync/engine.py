@@ -29,10 +29,11 @@ from sync import budget
 from sync.config import Config
 from sync.derive import BatchedDerive, derive, projects_to_derive, rules_digest
 from sync.exitcodes import ExitCode
-from sync.pull import Changes, Overlay, PullProgress, crm_objects, pull_crm, pull_jira
+from sync.pull import Changes, Overlay, PullProgress, pull_crm, pull_jira
 from sync.push import PushProgress, PushResult, push, record_batch, record_end
 from sync.remote import (
     Remotes,
+    crm_needs,
     jira_fields,
     prepare_crm,
     prepare_jira,
@@ -197,7 +198,7 @@ class Engine:
         result.stage = "sign-in and metadata reads"
         field_ids = prepare_jira(jira, store, now, config, refresh=options.full, save=save)
         rules = rules_from_config(config.model_dump(mode="python"), field_ids)
-        prepare_crm(crm, store, now, crm_objects(config), refresh=options.full, save=save)
+        prepare_crm(crm, store, now, crm_needs(config), refresh=options.full, save=save)
         overlay = Overlay() if options.dry_run else None
         changes = Changes()
         held = list(work.projects) if work.projects is not None else None

@@ -25,14 +25,13 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
-from connectors import soql
+from connectors.crm import CASE, CUSTOMER, SURVEY, ChangePage, CrmConnector, CrmRecord, Kind, Read
 from connectors.jira import JiraConnector
 from connectors.jira.paging import IssueCursor, RawIssue
-from connectors.salesforce import ModstampCursor, SalesforceConnector
-from connectors.salesforce.changes import ChangePage, ChangeQuery
-from connectors.salesforce.pull import parse_datetime
+from connectors.times import parse_timestamp as parse_datetime
 from mappings.validate import CrmCheck, IssueCheck
 from sync.config import Config
+from sync.remote import crm_needs
 from sync.store import Store, repo
 
 #: How often every key in scope is listed to find issues deleted in Jira.
@@ -52,10 +51,6 @@ class TakesTotals(Protocol):
         """``n`` records of ``what`` are expected."""
 
 
-ACCOUNT = "Account"
-CASE = "Case"
-CASE_FIELDS = ("AccountId", "IsClosed", "IsEscalated", "Status")
-
 #: Quarantined records listed in a cycle's result (all are counted, and stored).
 LISTED = 100
 #: Quarantined records read again per side and cycle (the rest wait for the next one).
@@ -74,7 +69,11 @@ def retry_due(record: repo.QuarantineRecord, now: datetime) -> bool:
 
 @dataclass
 class Overlay:
-    """Records pulled in a dry run: merged over the store, never written to it."""
+    """Records pulled in a dry run: merged over the store, never written to it.
+
+    ``accounts``, ``cases`` and ``surveys`` hold the CRM records as the CRM sent them
+    (what derive reads); ``crm`` the same records by kind, as the connector gave them
+    (what a reconcile stores)."""
 
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleted_items: set[str] = field(default_factory=set)
@@ -83,6 +82,19 @@ class Overlay:
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     surveys: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleted_other: set[str] = field(default_factory=set)
+    crm: dict[str, dict[str, CrmRecord]] = field(default_factory=dict)
+
+    def put_crm(self, kind: Kind, records: Iterable[CrmRecord]) -> None:
+        """Hold CRM records of ``kind`` (customers, cases or survey answers)."""
+        target = {CUSTOMER: self.accounts, CASE: self.cases}.get(kind, self.surveys)
+        held = self.crm.setdefault(kind, {})
+        for record in records:
+            target[record.id] = record.data
+            held[record.id] = record
+
+    def crm_records(self, kind: Kind) -> list[CrmRecord]:
+        """The CRM records of ``kind`` held, in the order they came."""
+        return list(self.crm.get(kind, {}).values())
 
 
 @dataclass
@@ -325,37 +337,8 @@ def _scan_deletes(
             repo.set_cursor(tx, "jira", f"key_scan:{name}", stamp, at=now)
 
 
-def crm_queries(config: Config, cursors: dict[str, Any]) -> list[ChangeQuery]:
-    """The objects a cycle reads, each since its cursor."""
-    account = config.crm.salesforce.account
-    # The owner's name comes as Salesforce gives it: the Owner relationship, rendered as
-    # {"Owner": {"attributes": ..., "Name": ...}} (OwnerId alone is only an Id).
-    account_fields = ["Name", account.segment_field, "OwnerId", "Owner.Name"]
-    if config.satisfaction.source == "account_field":
-        account_fields.append(account.satisfaction_field)
-    if "crm_field" in config.link.order:
-        account_fields.append(config.link.crm_field)
-    queries = [
-        ChangeQuery(ACCOUNT, tuple(dict.fromkeys(account_fields)), cursors.get(ACCOUNT)),
-        ChangeQuery(CASE, CASE_FIELDS, cursors.get(CASE)),
-    ]
-    if config.satisfaction.source == "survey":
-        survey = config.satisfaction.survey
-        fields = (survey.account_field, survey.score_field, survey.date_field)
-        queries.append(ChangeQuery(survey.object, fields, cursors.get(survey.object)))
-    return queries
-
-
-def crm_objects(config: Config) -> list[str]:
-    """Objects read or written: their describes are needed."""
-    objects = [ACCOUNT, CASE, config.push.crm.object]
-    if config.satisfaction.source == "survey":
-        objects.append(config.satisfaction.survey.object)
-    return objects
-
-
 def pull_crm(
-    crm: SalesforceConnector,
+    crm: CrmConnector,
     store: Store,
     config: Config,
     changes: Changes,
@@ -366,42 +349,44 @@ def pull_crm(
     progress: PullProgress | None = None,
     check: CrmCheck | None = None,
 ) -> None:
-    """Accounts, cases (and survey responses) changed or deleted since their cursors; then
-    the set-aside records that are due again, by id, in one more call."""
-    cursors: dict[str, Any] = {}
-    queries = crm_queries(config, {})
+    """Customers, cases (and survey answers) changed or deleted since their cursors; then
+    the set-aside records that are due again, by id, in one more call.
+
+    Cursors and set-aside records are kept under each kind's stream (the CRM's name of
+    what it reads), the cursor as the connector's own JSON."""
+    needs = crm_needs(config)
+    side, streams, kinds = crm.side, crm.streams(needs), needs.pulled
+    cursors: dict[str, dict[str, Any]] = {}
     with store.read() as conn:
         if not full:
-            for query in queries:
-                saved = repo.get_cursor(conn, "salesforce", query.sobject)
+            for kind in kinds:
+                saved = repo.get_cursor(conn, side, streams[kind])
                 if saved:
-                    cursors[query.sobject] = ModstampCursor.from_json(saved)
-        aside = {q.sobject: _held_aside(conn, "salesforce", q.sobject) for q in queries}
-    pages = CrmPages(store, config, changes, now, overlay, progress, check, aside)
-    for page in crm.changes(crm_queries(config, cursors)):
+                    cursors[kind] = saved
+        aside = {streams[kind]: _held_aside(conn, side, streams[kind]) for kind in kinds}
+    pages = CrmPages(store, config, side, changes, now, overlay, progress, check, aside)
+    for page in crm.changes(needs, [Read(kind, cursors.get(kind)) for kind in kinds]):
         pages.take(page, retry=False)
     if overlay is not None:
         return
     if full:
         # Everything was read: a set-aside id not seen is gone.
-        for kind, held in aside.items():
-            pages.release(kind, [i for i in held if i not in pages.seen])
+        for stream, held in aside.items():
+            pages.release(stream, [i for i in held if i not in pages.seen])
         return
     asked: dict[str, list[str]] = {}
-    for kind, held in aside.items():
+    for stream, held in aside.items():
         due = sorted(i for i, r in held.items() if i not in pages.seen and retry_due(r, now))
         if due:
-            asked[kind] = due[:RETRY_BATCH]
+            asked[stream] = due[:RETRY_BATCH]
     retry = [
-        ChangeQuery(q.sobject, q.fields, None, soql.in_("Id", asked[q.sobject]))
-        for q in queries
-        if q.sobject in asked
+        Read(kind, ids=tuple(asked[streams[kind]])) for kind in kinds if streams[kind] in asked
     ]
     if retry:
-        for page in crm.changes(retry):
+        for page in crm.changes(needs, retry):
             pages.take(page, retry=True)
-        for kind, ids in asked.items():
-            pages.release(kind, [i for i in ids if i not in pages.seen])
+        for stream, ids in asked.items():
+            pages.release(stream, [i for i in ids if i not in pages.seen])
 
 
 class CrmPages:
@@ -413,6 +398,7 @@ class CrmPages:
         self,
         store: Store,
         config: Config,
+        side: str,
         changes: Changes,
         now: datetime,
         overlay: Overlay | None,
@@ -420,134 +406,116 @@ class CrmPages:
         check: CrmCheck | None,
         aside: dict[str, dict[str, repo.QuarantineRecord]],
     ) -> None:
-        self.store, self.config, self.changes, self.now = store, config, changes, now
-        self.overlay, self.progress, self.check, self.aside = overlay, progress, check, aside
+        self.store, self.config, self.side, self.changes = store, config, side, changes
+        self.now, self.overlay, self.progress, self.check = now, overlay, progress, check
+        self.aside = aside
         #: Set-aside ids seen in this pull (read, set aside again, or deleted).
         self.seen: set[str] = set()
 
     def take(self, page: ChangePage, *, retry: bool) -> None:
         """Store one page; a retry page (records read by id) moves no cursor."""
-        changes, config, kind, now = self.changes, self.config, page.sobject, self.now
-        survey = config.satisfaction.survey
-        live: list[dict[str, Any]] = []
-        bad = [_aside_row("salesforce", kind, i, why) for i, why in page.unreadable]
+        changes, side, stream, now = self.changes, self.side, page.stream, self.now
+        live: list[CrmRecord] = []
+        bad = [_aside_row(side, stream, i, why) for i, why in page.unreadable]
         for record in page.live:
-            problem = self.check.problem(kind, record) if self.check is not None else None
+            problem = self.check.problem(stream, record.data) if self.check is not None else None
             if problem is None:
                 live.append(record)
             else:
-                bad.append(_aside_row("salesforce", kind, str(record["Id"]), problem))
-        changes.add(f"{kind}", len(live))
-        changes.add(f"{kind}_deleted", len(page.deleted_ids))
+                bad.append(_aside_row(side, stream, record.id, problem))
+        changes.add(stream, len(live))
+        changes.add(f"{stream}_deleted", len(page.deleted_ids))
         changes.set_aside(bad)
         if self.progress is not None:
-            read = changes.counts.get(kind, 0) + changes.counts.get(f"{kind}_deleted", 0)
-            self.progress(kind, read)
-        customers: set[str] = set()
+            read = changes.counts.get(stream, 0) + changes.counts.get(f"{stream}_deleted", 0)
+            self.progress(stream, read)
+        customers = {r.customer_id for r in live if r.customer_id}
         named: set[str] = set()
-        if kind == ACCOUNT:
-            customers.update(r["Id"] for r in live)
+        if page.kind == CUSTOMER:
             customers.update(page.deleted_ids)
-            named = _named_projects(live, config.link.crm_field)
-        elif kind == CASE:
-            customers.update(str(r["AccountId"]) for r in live if r.get("AccountId"))
-        else:
-            customers.update(
-                str(r[survey.account_field]) for r in live if r.get(survey.account_field)
-            )
+            named = _named_projects(live, self.config.link.crm_field)
         changes.customers.update(customers)
         changes.named_projects.update(named)
         if self.overlay is not None:
-            _overlay_page(self.overlay, kind, live, page.deleted_ids)
+            _overlay_page(self.overlay, page.kind, live, page.deleted_ids)
             return
-        held = self.aside.get(kind, {})
-        settled = [i for i in (*(str(r["Id"]) for r in live), *page.deleted_ids) if i in held]
+        held = self.aside.get(stream, {})
+        settled = [i for i in (*(r.id for r in live), *page.deleted_ids) if i in held]
         self.seen.update(settled)
         self.seen.update(row["record_id"] for row in bad)
         with self.store.transaction() as tx:
-            _store_page(tx, config, kind, live, page.deleted_ids, now)
+            store_crm_page(tx, page.kind, live, page.deleted_ids, now)
             if bad:
                 repo.quarantine_records(tx, bad, at=now)
             if settled:
-                changes.released += repo.release_quarantined(tx, "salesforce", kind, settled)
+                changes.released += repo.release_quarantined(tx, side, stream, settled)
             # The projects these changes show in, marked until a derive covers them.
             linked = {link.project_key for link in repo.get_links(tx, customer_ids=customers)}
             repo.mark_dirty(tx, named | linked, at=now)
             if page.cursor is not None and not retry:
-                repo.set_cursor(tx, "salesforce", kind, page.cursor.to_json(), at=now)
+                repo.set_cursor(tx, side, stream, page.cursor, at=now)
 
-    def release(self, kind: str, ids: list[str]) -> None:
+    def release(self, stream: str, ids: list[str]) -> None:
         """Take set-aside records that are gone out of the quarantine."""
         if ids:
             with self.store.transaction() as tx:
-                self.changes.released += repo.release_quarantined(tx, "salesforce", kind, ids)
+                self.changes.released += repo.release_quarantined(tx, self.side, stream, ids)
 
 
-def _named_projects(accounts: Iterable[dict[str, Any]], field_name: str) -> set[str]:
+def _named_projects(customers: Iterable[CrmRecord], field_name: str) -> set[str]:
     named: set[str] = set()
-    for account in accounts:
-        value = account.get(field_name)
+    for customer in customers:
+        value = customer.data.get(field_name)
         if isinstance(value, str):
             named.update(part.strip().upper() for part in value.split(",") if part.strip())
     return named
 
 
-def _stamp(record: dict[str, Any]) -> datetime | None:
-    text = record.get("SystemModstamp")
-    return parse_datetime(str(text)) if text else None
-
-
-def _store_page(
-    tx: Any,
-    config: Config,
-    kind: str,
-    live: list[dict[str, Any]],
-    deleted: list[str],
-    now: datetime,
+def store_crm_page(
+    tx: Any, kind: Kind, live: list[CrmRecord], deleted: list[str], now: datetime
 ) -> None:
-    if kind == ACCOUNT:
-        repo.upsert_accounts(tx, [{"id": r["Id"], "modstamp": _stamp(r), "data": r} for r in live])
+    """Store one page of CRM records of ``kind`` (an older copy never replaces a newer
+    one) and mark the deleted ones."""
+    if kind == CUSTOMER:
+        repo.upsert_accounts(
+            tx, [{"id": r.id, "modstamp": r.changed_at, "data": r.data} for r in live]
+        )
         repo.mark_accounts_deleted(tx, deleted, at=now)
     elif kind == CASE:
         repo.upsert_cases(
             tx,
             [
                 {
-                    "id": r["Id"],
-                    "account_id": r.get("AccountId"),
-                    "is_closed": bool(r.get("IsClosed")),
-                    "is_escalated": bool(r.get("IsEscalated")),
-                    "modstamp": _stamp(r),
+                    "id": r.id,
+                    "account_id": r.customer_id,
+                    "is_closed": r.closed,
+                    "is_escalated": r.escalated,
+                    "modstamp": r.changed_at,
                 }
                 for r in live
             ],
         )
         repo.mark_cases_deleted(tx, deleted)
-    else:
-        survey = config.satisfaction.survey
-        rows: list[repo.SurveyRow] = []
-        for r in live:
-            answered = r.get(survey.date_field)
-            score = r.get(survey.score_field)
-            rows.append(
-                {
-                    "id": r["Id"],
-                    "account_id": r.get(survey.account_field),
-                    "score": float(score) if score is not None else None,
-                    "responded_at": parse_datetime(str(answered)) if answered else None,
-                    "modstamp": _stamp(r),
-                }
-            )
+    elif kind == SURVEY:
+        rows: list[repo.SurveyRow] = [
+            {
+                "id": r.id,
+                "account_id": r.customer_id,
+                "score": r.score,
+                "responded_at": r.answered_at,
+                "modstamp": r.changed_at,
+            }
+            for r in live
+        ]
         repo.upsert_surveys(tx, rows)
         repo.mark_surveys_deleted(tx, deleted)
+    else:
+        raise ValueError(f"the store keeps no CRM records of kind {kind!r}")
 
 
-def _overlay_page(
-    overlay: Overlay, kind: str, live: list[dict[str, Any]], deleted: list[str]
-) -> None:
-    target = {ACCOUNT: overlay.accounts, CASE: overlay.cases}.get(kind, overlay.surveys)
-    target.update((r["Id"], r) for r in live)
-    if kind == ACCOUNT:
+def _overlay_page(overlay: Overlay, kind: Kind, live: list[CrmRecord], deleted: list[str]) -> None:
+    overlay.put_crm(kind, live)
+    if kind == CUSTOMER:
         overlay.deleted_accounts.update(deleted)
     else:
         overlay.deleted_other.update(deleted)

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from connectors.crm import CrmConnector
 from connectors.exceptions import RejectedRecord
 from connectors.jira import JiraConnector
-from connectors.salesforce import SalesforceConnector
 from mappings.model import Customer, SatisfactionFlag
 from mappings.plan import remote_flags_from_comments
 from mappings.text import MARKER_PHRASE, parse_marker
@@ -300,7 +300,7 @@ def _jira_ledger_row(ledger: JiraLedger, run_id: int | None) -> repo.LedgerRow:
 def push(
     store: Store,
     jira: JiraConnector,
-    crm: SalesforceConnector,
+    crm: CrmConnector,
     now: datetime,
     run_id: int | None,
     result: PushResult,
@@ -321,7 +321,7 @@ def push(
     if progress is not None:
         with store.read() as conn:
             totals = {t: repo.due_count(conn, t, now, shard=shards) for t in ("crm", "jira")}
-        crm_told = _teller(progress, "salesforce", totals["crm"])
+        crm_told = _teller(progress, crm.side, totals["crm"])
         jira_told = _teller(progress, "jira", totals["jira"])
     _push_crm(store, crm, now, run_id, result, shards, should_stop, crm_told)
     _push_jira(store, jira, now, run_id, result, shards, should_stop, suspect, jira_told)
@@ -358,7 +358,7 @@ def _due_batches(
 
 def _push_crm(
     store: Store,
-    crm: SalesforceConnector,
+    crm: CrmConnector,
     now: datetime,
     run_id: int | None,
     result: PushResult,
@@ -370,18 +370,14 @@ def _push_crm(
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for entry in due:
             groups[(entry.payload["object"], entry.payload["external_id_field"])].append(entry)
-        for (sobject, ext_field), entries in groups.items():
+        for (name, ext_field), entries in groups.items():
             for start in range(0, len(entries), CRM_BATCH):
                 if should_stop():
                     return
                 batch = entries[start : start + CRM_BATCH]
                 with store.transaction() as tx:
                     repo.mark_inflight(tx, [e.id for e in batch], now=now)
-                records = [
-                    {k: v for k, v in e.payload["record"].items() if k != "attributes"}
-                    for e in batch
-                ]
-                outcomes = crm.upsert(sobject, ext_field, records)
+                outcomes = crm.upsert(name, ext_field, [e.payload["record"] for e in batch])
                 with store.transaction() as tx:
                     done: list[int] = []
                     ledger: list[repo.LedgerRow] = []
@@ -402,10 +398,10 @@ def _push_crm(
                             error = "; ".join(str(e) for e in outcome.errors) or "rejected"
                             repo.mark_failed(tx, entry.id, error, now)
                             result.failed.append(
-                                {"side": "salesforce", "record": entry.record_key, "error": error}
+                                {"side": crm.side, "record": entry.record_key, "error": error}
                             )
                     repo.mark_done(tx, done, ledger, now=now)
-                result.count("salesforce_records", len(done))
+                result.count(f"{crm.side}_records", len(done))
                 if told is not None:
                     told(len(batch))
 

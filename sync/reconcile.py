@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from connectors.crm import CASE, CUSTOMER, REPORT, SURVEY, ChangePage, Read
 from connectors.exceptions import (
     AuthError,
     BudgetExhausted,
@@ -44,8 +45,7 @@ from connectors.exceptions import (
     RetriableError,
     UnreachableError,
 )
-from connectors.salesforce.changes import ChangePage, ChangeQuery
-from connectors.salesforce.pull import parse_datetime
+from connectors.times import parse_timestamp as parse_datetime
 from mappings.config import Rules, rules_from_config
 from mappings.desired import VOLATILE_FIELDS
 from mappings.drift import (
@@ -66,10 +66,9 @@ from sync.config import Config
 from sync.derive import LEDGER_FIELD, Derived, derive
 from sync.engine import field_names, finish_run, link_problem_dict
 from sync.exitcodes import ExitCode
-from sync.pull import ACCOUNT, CASE, Overlay, PullProgress, crm_objects, crm_queries
-from sync.pull import _store_page as store_crm_page  # the pull's own way to store a page
+from sync.pull import Overlay, PullProgress, store_crm_page
 from sync.push import PushResult, push, record
-from sync.remote import Remotes, jira_fields, prepare_crm, prepare_jira
+from sync.remote import Remotes, crm_needs, jira_fields, prepare_crm, prepare_jira
 from sync.runner import lease_ttl, worker_name
 from sync.store import LockHeld, Store, lease_shards, release, renew, repo, run_lock
 from sync.workers import all_shards
@@ -225,7 +224,7 @@ def _reconcile(
     jira, crm = remotes.jira, remotes.crm
     field_ids = prepare_jira(jira, store, now, config, refresh=False, save=report.applied)
     rules = rules_from_config(config.model_dump(mode="python"), field_ids)
-    prepare_crm(crm, store, now, crm_objects(config), refresh=False, save=report.applied)
+    prepare_crm(crm, store, now, crm_needs(config), refresh=False, save=report.applied)
 
     pulled = jira_fields(field_ids)
     read = _read_both(config, store, remotes, rules, pulled, progress)
@@ -310,51 +309,44 @@ def _read_both(
         tell("jira_issues", len(overlay.items))
     read.counts["jira_issues"] = len(overlay.items)
 
-    push_crm = rules.crm_push
-    report_query = ChangeQuery(
-        push_crm.object,
-        tuple(dict.fromkeys([push_crm.external_id_field, *(c for _, c in push_crm.fields)])),
-    )
-    queries = crm_queries(config, {})
-    pulled = {query.sobject for query in queries}
-    survey = config.satisfaction.survey.object
-    live: dict[str, set[str]] = {CASE: set(), survey: set()}
+    crm = remotes.crm
+    needs = crm_needs(config)
+    streams, kinds = crm.streams(needs), needs.pulled
+    pulled = {streams[kind] for kind in kinds}
+    live: dict[str, set[str]] = {CASE: set(), SURVEY: set()}
 
     def take(page: ChangePage) -> None:
-        kind = page.sobject
+        stream = page.stream
         for record_id, why in page.unreadable:
-            readable("salesforce", kind, record_id, why)
+            readable(crm.side, stream, record_id, why)
         records = [
             r
             for r in page.live
-            if readable("salesforce", kind, str(r["Id"]), crm_check.problem(kind, r))
+            if readable(crm.side, stream, r.id, crm_check.problem(stream, r.data))
         ]
-        read.counts[kind] += len(records)
-        tell(kind, read.counts[kind])
-        live.setdefault(kind, set()).update(r["Id"] for r in records)
-        live[kind].update(i for i, _why in page.unreadable)
-        if kind == ACCOUNT:
-            overlay.accounts.update((r["Id"], r) for r in records)
+        read.counts[stream] += len(records)
+        tell(stream, read.counts[stream])
+        live.setdefault(page.kind, set()).update(r.id for r in records)
+        live[page.kind].update(i for i, _why in page.unreadable)
+        overlay.put_crm(page.kind, records)
+        if page.kind == CUSTOMER:
             overlay.deleted_accounts.update(page.deleted_ids)
-        elif kind == CASE:
-            overlay.cases.update((r["Id"], r) for r in records)
-        else:
-            overlay.surveys.update((r["Id"], r) for r in records)
 
     def take_reports(page: ChangePage) -> None:
-        read.reports.extend(page.live)
+        read.reports.extend(r.data for r in page.live)
         read.counts["report_records"] += len(page.live)
-        tell(page.sobject, read.counts["report_records"])
+        tell(page.stream, read.counts["report_records"])
 
-    if push_crm.object in pulled:  # e.g. report fields on Account: read it once more
-        for page in remotes.crm.changes(queries):
+    reads = [Read(kind) for kind in kinds]
+    if streams[REPORT] in pulled:  # e.g. report fields on Account: read it once more
+        for page in crm.changes(needs, reads):
             take(page)
-        for page in remotes.crm.changes([report_query]):
+        for page in crm.changes(needs, [Read(REPORT)]):
             take_reports(page)
     else:  # the usual case: the report object in the same Composite call
-        for page in remotes.crm.changes([*queries, report_query]):
-            (take_reports if page.sobject == push_crm.object else take)(page)
-    surveys = live[survey] if survey in pulled else None
+        for page in crm.changes(needs, [*reads, Read(REPORT)]):
+            (take_reports if page.kind == REPORT else take)(page)
+    surveys = live[SURVEY] if SURVEY in kinds else None
     _gone_from_store(store, read, live[CASE], surveys)
     read.gone_items -= unreadable
     for record_id in unreadable:
@@ -631,20 +623,12 @@ def _store_read(config: Config, store: Store, read: _Read, now: datetime) -> Non
         gone_customers = set(read.gone_accounts) | overlay.deleted_accounts
         touched.update(link.project_key for link in repo.get_links(tx, customer_ids=gone_customers))
         repo.mark_dirty(tx, touched, at=now)
-        accounts = list(overlay.accounts.values())
-        store_crm_page(tx, config, ACCOUNT, accounts, sorted(overlay.deleted_accounts), now)
-        store_crm_page(
-            tx, config, CASE, list(overlay.cases.values()), sorted(read.deleted_cases), now
-        )
+        accounts = overlay.crm_records(CUSTOMER)
+        store_crm_page(tx, CUSTOMER, accounts, sorted(overlay.deleted_accounts), now)
+        store_crm_page(tx, CASE, overlay.crm_records(CASE), sorted(read.deleted_cases), now)
         if overlay.surveys or read.deleted_surveys:
-            store_crm_page(
-                tx,
-                config,
-                config.satisfaction.survey.object,
-                list(overlay.surveys.values()),
-                sorted(read.deleted_surveys),
-                now,
-            )
+            surveys = overlay.crm_records(SURVEY)
+            store_crm_page(tx, SURVEY, surveys, sorted(read.deleted_surveys), now)
 
 
 def _project(issue: Mapping[str, Any]) -> str:

@@ -1,5 +1,9 @@
 """Building the two connectors from the config, and giving them what earlier runs learned.
 
+The CRM is reached through the seam of :mod:`connectors.crm`: :func:`crm_needs` says in
+the config's words what a cycle reads and writes there, and the connector turns that
+into its own objects and queries.
+
 Jira's serverInfo, /myself and /field and Salesforce's describes change rarely; they are
 cached in the state store (never a secret) so a `run` process does not spend three or
 four calls on them every cycle. A field list is cached only once the configured fields
@@ -8,21 +12,33 @@ resolve in it: a garbled answer must not turn every run for hours into a config 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.calls import CallMeter
+from connectors.crm import (
+    CASE,
+    CUSTOMER,
+    REPORT,
+    SURVEY,
+    Configured,
+    CrmConnector,
+    CustomerNeed,
+    Needs,
+    ReportNeed,
+    SurveyNeed,
+)
 from connectors.exceptions import ConfigError
 from connectors.jira import JiraConnector
+from connectors.jira.client import build_client as build_jira_client
 from connectors.jira.connector import ServerFacts
 from connectors.jira.fields import FieldCatalog
-from connectors.jira.settings import build_client as build_jira_client
 from connectors.jira.settings import jira_meter
+from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
-from mappings.config import FieldIds
+from mappings.config import DEFAULT_CRM_FIELDS, FieldIds
 from sync.config import Config
 from sync.store import Store, repo
 
@@ -56,7 +72,7 @@ class Remotes:
     """The two connectors of one process."""
 
     jira: JiraConnector
-    crm: SalesforceConnector
+    crm: CrmConnector
     jira_meter: CallMeter
 
     @property
@@ -70,8 +86,47 @@ def build_remotes(config: Config) -> Remotes:
     jira_settings = config.jira_settings()
     meter = jira_meter()
     jira = JiraConnector(build_jira_client(jira_settings, meter), jira_settings)
-    crm = SalesforceConnector(config.salesforce_settings(), meter=new_meter())
-    return Remotes(jira=jira, crm=crm, jira_meter=meter)
+    return Remotes(jira=jira, crm=build_crm(config), jira_meter=meter)
+
+
+def build_crm(config: Config, *, retry: RetryPolicy | None = None) -> CrmConnector:
+    """The connector of the configured CRM, metered; no network call yet (``retry``:
+    instead of the cycle's policy, e.g. one quick retry while a person waits)."""
+    return SalesforceConnector(config.salesforce_settings(), meter=new_meter(), retry=retry)
+
+
+def crm_needs(config: Config) -> Needs:
+    """What a cycle reads from and writes to the CRM, in the config's words: the
+    customer fields the rules read, the survey answers (when satisfaction comes from
+    them) and the report object with the fields [push.crm] writes."""
+    account = config.crm.salesforce.account
+    where = "[crm.salesforce.account]"
+    satisfaction = None
+    if config.satisfaction.source == "account_field":
+        satisfaction = Configured(account.satisfaction_field, f"{where} satisfaction_field")
+    project_keys = None
+    if "crm_field" in config.link.order:
+        project_keys = Configured(config.link.crm_field, "[link] crm_field")
+    customer = CustomerNeed(
+        Configured(account.segment_field, f"{where} segment_field"), satisfaction, project_keys
+    )
+    survey = None
+    if config.satisfaction.source == "survey":
+        s, at = config.satisfaction.survey, "[satisfaction.survey]"
+        survey = SurveyNeed(
+            Configured(s.object, f"{at} object"),
+            Configured(s.account_field, f"{at} account_field"),
+            Configured(s.score_field, f"{at} score_field"),
+            Configured(s.date_field, f"{at} date_field"),
+        )
+    push = config.push.crm
+    mapped = tuple(push.fields.items()) or DEFAULT_CRM_FIELDS
+    report = ReportNeed(
+        Configured(push.object, "[push.crm] object"),
+        Configured(push.external_id_field, "[push.crm] external_id_field"),
+        tuple(Configured(crm, f"[push.crm.fields] {name}") for name, crm in mapped),
+    )
+    return Needs(customer, report, survey)
 
 
 def prepare_jira(
@@ -110,34 +165,34 @@ def prepare_jira(
 
 
 def prepare_crm(
-    crm: SalesforceConnector,
+    crm: CrmConnector,
     store: Store,
     now: datetime,
-    objects: Iterable[str],
+    needs: Needs,
     *,
     refresh: bool,
     save: bool,
 ) -> None:
-    """Log in, and restore cached describes of ``objects`` (reading those missing)."""
+    """Sign in, and restore cached describes of the objects ``needs`` reads or writes
+    (reading those missing)."""
     crm.connect()
+    streams = crm.streams(needs)
+    objects = [streams[kind] for kind in (CUSTOMER, CASE, REPORT, SURVEY) if kind in streams]
     fresh: dict[str, Any] = {}
     with store.read() as conn:
-        for sobject in objects:
-            cached = (
-                None
-                if refresh
-                else repo.cache_get(conn, f"salesforce:describe:{sobject}", now, METADATA_MAX_AGE)
-            )
+        for name in objects:
+            key = f"{crm.side}:describe:{name}"
+            cached = None if refresh else repo.cache_get(conn, key, now, METADATA_MAX_AGE)
             if cached:
-                crm.restore_describe(sobject, cached)
+                crm.restore_describe(name, cached)
             else:
-                fresh[sobject] = None
-    for sobject in fresh:
-        fresh[sobject] = crm.describe(sobject)
+                fresh[name] = None
+    for name in fresh:
+        fresh[name] = crm.describe(name)
     if save and fresh:
         with store.transaction() as tx:
-            for sobject, describe in fresh.items():
-                repo.cache_put(tx, f"salesforce:describe:{sobject}", describe, now)
+            for name, describe in fresh.items():
+                repo.cache_put(tx, f"{crm.side}:describe:{name}", describe, now)
 
 
 def configured_fields(config: Config) -> dict[str, tuple[str, str]]:

@@ -4,6 +4,7 @@ Build one with :func:`open_jira` (no network call), then :meth:`JiraConnector.co
 :meth:`~JiraConnector.pull_issues`, :meth:`~JiraConnector.list_keys` and the writes.
 """
 
+from connectors.jira.client import JiraClient, build_client
 from connectors.jira.connector import CommentInfo, JiraConnector, ServerFacts, open_jira
 from connectors.jira.fields import FieldCatalog
 from connectors.jira.paging import IssueCursor, IssuePull, RawIssue
@@ -11,7 +12,6 @@ from connectors.jira.settings import (
     JIRA_READ_ONLY_POSTS,
     JIRA_TEMPLATES,
     JiraSettings,
-    build_client,
     jira_meter,
 )
 
@@ -22,6 +22,7 @@ __all__ = [
     "FieldCatalog",
     "IssueCursor",
     "IssuePull",
+    "JiraClient",
     "JiraConnector",
     "JiraSettings",
     "RawIssue",

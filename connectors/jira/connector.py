@@ -1,12 +1,10 @@
 """The Jira connector: plain dict records out, plain write requests in, over ``jira.JIRA``.
 
-Public client methods are used where they cost exactly one call (``server_info``,
-``myself``, ``add_comment``, ``add_issue_property``, ``issue_property``). Searches, the
-field list, comment pages and issue updates go through the client's own session and URL
-builder (``_get_json``, ``_session``, ``_get_url``) instead, because the public methods
-translate field names with an extra ``GET /field``, hide the paging metadata, read an
-empty answer as ``{}``, or re-GET the issue after an update (``Issue.update``). Auth,
-TLS and the client's retries apply either way.
+Every call goes through :class:`~connectors.jira.client.JiraClient`, the adapter that
+alone touches ``jira.JIRA``'s private API: public client methods where they cost exactly
+one call (``server_info``, ``myself``, ``add_comment``, issue properties), the client's
+own session and URL builder for searches, the field list, comment pages and issue
+updates (see that module for why). Auth, TLS and the client's retries apply either way.
 
 Retries: the client's ResilientSession retries 429, a 503 with Retry-After and dropped
 connections by itself, and gives up at once on 500, 502, 504 and a 503 without
@@ -20,7 +18,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -28,12 +25,12 @@ from urllib.parse import quote as quote_path
 from urllib.parse import urlsplit
 
 import requests
-from jira import JIRA
 from jira.exceptions import JIRAError
 
 from connectors import jql
 from connectors.calls import CallMeter
 from connectors.exceptions import ConfigError, ConnectorError, RemoteError
+from connectors.jira.client import JiraClient, build_client
 from connectors.jira.errors import (
     ErrorBoundary,
     not_retried_by_client,
@@ -52,7 +49,7 @@ from connectors.jira.paging import (
     offset_pages,
     token_pages,
 )
-from connectors.jira.settings import SIDE, JiraSettings, build_client
+from connectors.jira.settings import SIDE, JiraSettings
 from connectors.retry import RetryPolicy, TransientFailure
 
 T = TypeVar("T")
@@ -138,7 +135,7 @@ def _parse_jira_time(text: str | None) -> datetime | None:
 
 
 class JiraConnector:
-    """Pull and push one Jira site through an injected ``jira.JIRA`` client.
+    """Pull and push one Jira site through an injected client (:func:`build_client`).
 
     Constructing it makes no call; :meth:`connect` (run on first use) reads serverInfo and
     /myself, and the field catalogue is read once, on first need.
@@ -146,7 +143,7 @@ class JiraConnector:
 
     def __init__(
         self,
-        client: JIRA,
+        client: JiraClient,
         settings: JiraSettings,
         *,
         clock: Callable[[], datetime] | None = None,
@@ -154,7 +151,7 @@ class JiraConnector:
         self.client = client
         self.settings = settings
         self.boundary = ErrorBoundary(settings)
-        client._session.hooks["response"].append(self.boundary.observe)
+        client.on_response(self.boundary.observe)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._facts: ServerFacts | None = None
         self._catalog: FieldCatalog | None = None
@@ -179,21 +176,17 @@ class JiraConnector:
         return self._facts
 
     def _server_info(self) -> Any:
-        session = self.client._session
-        saved = session.max_retries
-        session.max_retries = 0
         try:
-            return self._retried(self.client.server_info)
+            with self.client.without_retries():
+                return self._retried(self.client.server_info)
         except JIRAError as exc:
             if exc.status_code not in (429, 503):
                 raise
-        finally:
-            session.max_retries = saved
         return self._retried(self.client.server_info)  # now with the client's retries
 
     def _unreadable(self, endpoint: str, problem: str, hint: str = "") -> RemoteError:
         """A 2xx answer of the first contact we cannot use: a remote answer (exit 3)."""
-        path = urlsplit(self.client._get_url(endpoint)).path
+        path = self.client.path_of(endpoint)
         return RemoteError(
             f"Jira at {self.settings.url} answered GET {path} with {problem}; nothing was "
             f"cached; the next cycle tries again{hint}",
@@ -227,13 +220,13 @@ class JiraConnector:
                 f"deploymentType {reported}; set deployment to auto or {deployment}",
                 side=SIDE,
             )
-        # What `JIRA._is_cloud` reads; the client skipped serverInfo (get_server_info=False).
-        self.client.deploymentType = "Cloud" if deployment == "cloud" else reported
+        # What the client reads for Cloud or not; it skipped serverInfo itself.
+        self.client.set_deployment("Cloud" if deployment == "cloud" else reported)
         try:
             version = tuple(int(v) for v in info.get("versionNumbers") or (0, 0, 0))
         except (TypeError, ValueError):
             raise self._unreadable("serverInfo", "unreadable versionNumbers") from None
-        self.client._version = version
+        self.client.set_version(version)
         server_time = _parse_jira_time(info.get("serverTime"))
         offset = 0
         if server_time is not None:
@@ -259,8 +252,8 @@ class JiraConnector:
                 f"[jira] deployment is {wanted} but the cached facts say {facts.deployment}",
                 side=SIDE,
             )
-        self.client.deploymentType = "Cloud" if facts.deployment == "cloud" else "Server"
-        self.client._version = facts.version
+        self.client.set_deployment("Cloud" if facts.deployment == "cloud" else "Server")
+        self.client.set_version(facts.version)
         self._facts = facts
         if _malformed_catalog(fields):
             self._catalog = None
@@ -299,7 +292,7 @@ class JiraConnector:
         fields = self._read("field", {}, action)
         problem = _malformed_catalog(fields)
         if problem:
-            path = urlsplit(self.client._get_url("field")).path
+            path = self.client.path_of("field")
             raise RemoteError(
                 f"Jira at {self.settings.url} answered {action} (GET {path}) with {problem}; "
                 "nothing of it was used or cached; the next cycle tries again (check for a "
@@ -329,7 +322,7 @@ class JiraConnector:
         where = f"project {project}" if project else "the site"
         try:
             with self.boundary.guard(f"read the user's permissions in {where}"):
-                doc = self._retried(lambda: self.client._get_json("mypermissions", params=params))
+                doc = self._retried(lambda: self.client.get_json("mypermissions", params))
         except RemoteError as exc:
             if project is None or exc.status != 404:
                 raise
@@ -402,8 +395,8 @@ class JiraConnector:
         the site cannot say. Only for progress bars, so a refusal never stops a pull."""
         try:
             with self.boundary.guard("count the issues to pull", jql=query):
-                doc = self.client._get_json(
-                    "search/approximate-count", params={"jql": query}, use_post=True
+                doc = self.client.get_json(
+                    "search/approximate-count", {"jql": query}, use_post=True
                 )
         except ConnectorError:
             return None
@@ -434,7 +427,7 @@ class JiraConnector:
         action = "list the projects (/project)"
         doc = self._read("project", {}, action)
         if not isinstance(doc, list):
-            path = urlsplit(self.client._get_url("project")).path
+            path = self.client.path_of("project")
             raise RemoteError(
                 f"Jira at {self.settings.url} answered GET {path} with a document that is "
                 "not a list of projects; try again (check for a proxy that rewrites answers "
@@ -503,20 +496,20 @@ class JiraConnector:
         return offset_pages(fetch_offset, page_size)
 
     def _read(self, path: str, params: dict[str, Any], action: str, **guard: Any) -> Any:
-        """GET one API document. Not ``client._get_json``: that logs a body it cannot parse
+        """GET one API document. Not ``client.get_json``: that logs a body it cannot parse
         in full (megabytes of a proxy page) and reads an empty body as ``{}``."""
-        url = self.client._get_url(path)
+        url = self.client.url(path)
         with self.boundary.guard(action, **guard):
-            response = self._retried(lambda: self.client._session.get(url, params=params))
+            response = self._retried(lambda: self.client.get(url, params))
         return read_json(response, action, self.settings.url)
 
     def _read_posted(self, path: str, body: dict[str, Any], action: str, **guard: Any) -> Any:
         """POST a read (a search in its POST form) and read the answer as :meth:`_read`
         does; retried like a GET, since it changes nothing."""
-        url = self.client._get_url(path)
+        url = self.client.url(path)
         data = json.dumps(body)
         with self.boundary.guard(action, **guard):
-            response = self._retried(lambda: self.client._session.post(url, data=data))
+            response = self._retried(lambda: self.client.post(url, data))
         return read_json(response, action, self.settings.url)
 
     # -- the answers the client does not retry ------------------------------------------------
@@ -551,21 +544,11 @@ class JiraConnector:
             assert isinstance(cause, JIRAError)
             raise cause from None
 
-    @contextmanager
-    def _without_client_retries(self) -> Iterator[None]:
-        session = self.client._session
-        saved = session.max_retries
-        session.max_retries = 0
-        try:
-            yield
-        finally:
-            session.max_retries = saved
-
     def _get_page(self, path: str, params: dict[str, Any], query: str) -> Page:
         """One search page: a GET with the parameters in the URL while that URL fits in
         :data:`MAX_GET_URL`, else the endpoint's POST form with them in a JSON body (a
         read all the same: the call meter counts it as one, JIRA_READ_ONLY_POSTS)."""
-        url = self.client._get_url(path)
+        url = self.client.url(path)
         if len(requests.Request("GET", url, params=params).prepare().url or url) <= MAX_GET_URL:
             method = "GET"
             page = self._read(path, params, "search issues", jql=query)
@@ -643,12 +626,12 @@ class JiraConnector:
         first = body(bodies)
         if first is None:
             return False
-        url = self.client._get_url(f"issue/{quote_path(key, safe='')}")
+        url = self.client.url(f"issue/{quote_path(key, safe='')}")
         with self.boundary.guard(f"update issue {key}", key=key):
             if bodies:
                 self._put_not_resent(url, body, bodies, unposted)
             else:  # labels and fields: sending twice changes nothing
-                self._retried(lambda: self.client._session.put(url, data=first))
+                self._retried(lambda: self.client.put(url, first))
         return True
 
     def _put_not_resent(
@@ -679,8 +662,8 @@ class JiraConnector:
             if data is None:
                 return  # the earlier attempt was applied: nothing is missing
             try:
-                with self._without_client_retries():
-                    self.client._session.put(url, data=data)
+                with self.client.without_retries():
+                    self.client.put(url, data)
             except JIRAError as exc:
                 after = retry_after_of(exc)
                 if exc.status_code == 429 or (exc.status_code == 503 and after is not None):
@@ -699,8 +682,7 @@ class JiraConnector:
     def add_comment(self, key: str, body: str) -> str:
         """Post a comment (wiki-markup string on API v2); returns its id."""
         with self.boundary.guard(f"comment on issue {key}", key=key):
-            comment = self.client.add_comment(key, body)
-        return str(comment.id)
+            return self.client.add_comment(key, body)
 
     def _comments(self, key: str) -> Iterator[tuple[str, str]]:
         """(id, body text) of every comment on ``key``, oldest first, page by page
@@ -756,10 +738,10 @@ class JiraConnector:
         """Delete one comment (``DELETE /issue/{key}/comment/{id}``); False when it was
         already gone (404), so a retried delete is harmless."""
         path = f"issue/{quote_path(key, safe='')}/comment/{quote_path(comment_id, safe='')}"
-        url = self.client._get_url(path)
+        url = self.client.url(path)
         try:
             with self.boundary.guard(f"delete comment {comment_id} of issue {key}"):
-                self.client._session.delete(url)
+                self.client.delete(url)
         except RemoteError as exc:
             if exc.status == 404:
                 return False
@@ -777,14 +759,13 @@ class JiraConnector:
         """An issue property's value, or None when it is not set."""
         try:
             with self.boundary.guard(f"read property {prop} of issue {key}"):
-                found = self._retried(
+                return self._retried(
                     lambda: self.client.issue_property(key, quote_path(prop, safe=""))
                 )
         except RemoteError as exc:
             if exc.status == 404:
                 return None
             raise
-        return found.raw.get("value")
 
 
 def _search_body(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,15 +1,14 @@
-"""Jira connection settings and the factory of a metered ``jira.JIRA`` client (no I/O)."""
+"""Jira connection settings and the call meter's names for its endpoints (no I/O).
+
+The metered ``jira.JIRA`` client is built in :mod:`connectors.jira.client`."""
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from jira import JIRA
-
-from connectors.calls import CallMeter, instrument
+from connectors.calls import CallMeter
 from connectors.exceptions import ConfigError
 from connectors.jql_clause import ClauseError, check_clause
 
@@ -130,29 +129,3 @@ class JiraSettings:
 def jira_meter(budget: int | None = None) -> CallMeter:
     """A call meter for Jira with its endpoint templates and read-only POSTs."""
     return CallMeter(SIDE, JIRA_TEMPLATES, budget, JIRA_READ_ONLY_POSTS)
-
-
-def build_client(settings: JiraSettings, meter: CallMeter | None = None) -> JIRA:
-    """A ``jira.JIRA`` client for ``settings``, metered; makes no network call.
-
-    The client's own ResilientSession retries 429, 503-with-Retry-After and connection
-    errors ``max_retries`` times; nothing here retries on top of it.
-    """
-    basic = settings.auth_kind == "basic"
-    client = JIRA(
-        server=settings.url,
-        options={"verify": settings.ca_bundle or True, "check_update": False},
-        basic_auth=(settings.email or "", settings.api_token or "") if basic else None,
-        token_auth=None if basic else settings.personal_access_token,
-        get_server_info=False,
-        max_retries=settings.max_retries,
-        timeout=settings.timeout_seconds,
-        # Its own log repeats, at ERROR, every failure the connector converts into one
-        # line, with a body it cannot parse in full (megabytes of a proxy page): -vv only.
-        logging=logging.getLogger().isEnabledFor(logging.DEBUG),
-    )
-    instrument(client._session, meter or jira_meter(), settings.ca_bundle)
-    if settings.deployment != "auto":
-        # What the client reads for `_is_cloud`; `connect()` confirms it from serverInfo.
-        client.deploymentType = "Cloud" if settings.deployment == "cloud" else "Server"
-    return client

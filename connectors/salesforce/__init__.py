@@ -4,7 +4,6 @@ from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.connector import AccountFields, SalesforceConnector, SurveySource
 from connectors.salesforce.errors import ApiUsage
 from connectors.salesforce.pull import ModstampCursor
-from connectors.salesforce.push import UpsertResult
 from connectors.salesforce.settings import SalesforceSettings
 
 __all__ = [
@@ -15,5 +14,4 @@ __all__ = [
     "SalesforceConnector",
     "SalesforceSettings",
     "SurveySource",
-    "UpsertResult",
 ]

@@ -4,49 +4,48 @@ Each object is read with ``queryAll`` (so deleted rows come back with ``IsDelete
 true: one query covers changes and deletes), and the first page of every object comes
 in ONE Composite call (up to five objects a call: Salesforce's limit of query
 subrequests). A cycle with nothing new therefore costs one call for the whole CRM side;
-further pages follow each query's ``nextRecordsUrl``.
+further pages follow each query's ``nextRecordsUrl`` (:func:`~.paging.follow`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
-
-from simple_salesforce import Salesforce
 
 from connectors import soql
-from connectors.exceptions import RemoteError
+from connectors.crm import Kind
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.errors import SIDE
-from connectors.salesforce.pull import (
+from connectors.salesforce.paging import (
     MAX_COMPOSITE_QUERIES,
     MODSTAMP,
     PAGE_SIZE,
-    QUERY_OPTIONS,
-    ModstampCursor,
     Record,
+    composite_path,
     first_pages,
+    follow,
     page_records,
 )
+from connectors.salesforce.pull import ModstampCursor
 
 
 @dataclass(frozen=True)
 class ChangeQuery:
-    """One object to read since a cursor (None: everything, e.g. a first or full sync)."""
+    """One object to read since a cursor (None: everything, e.g. a first or full sync);
+    ``kind``: what the caller reads it as (:mod:`connectors.crm`), carried to its pages."""
 
     sobject: str
     fields: tuple[str, ...]
     cursor: ModstampCursor | None = None
     where: str | None = None
+    kind: Kind | None = None
 
 
 @dataclass(frozen=True)
-class ChangePage:
+class ObjectPage:
     """Records of one object, in (SystemModstamp, Id) order; deleted ones flagged."""
 
-    sobject: str
+    query: ChangeQuery
     live: list[Record]
     deleted_ids: list[str]
     cursor: ModstampCursor | None  # just past the last record of this page
@@ -63,7 +62,7 @@ def _soql(client: SalesforceClient, query: ChangeQuery) -> str:
     )
 
 
-def changes(client: SalesforceClient, queries: Sequence[ChangeQuery]) -> Iterator[ChangePage]:
+def changes(client: SalesforceClient, queries: Sequence[ChangeQuery]) -> Iterator[ObjectPage]:
     """Pages of every object's changes since its cursor; the first pages of up to five
     objects in each Composite call (Salesforce refuses a sixth query in one)."""
     texts = [_soql(client, query) for query in queries]
@@ -74,37 +73,19 @@ def changes(client: SalesforceClient, queries: Sequence[ChangeQuery]) -> Iterato
             yield from _pages(client, query, text, first)
 
 
-def _more(url: str) -> Callable[[Salesforce], Any]:
-    return lambda sf: sf.query_more(url, identifier_is_url=True, headers=QUERY_OPTIONS)
-
-
 def _pages(
     client: SalesforceClient, query: ChangeQuery, text: str, first: dict[str, Any]
-) -> Iterator[ChangePage]:
-    result = first
-    seen: set[str] = set()
-    where = f"POST /services/data/v{client.sf.sf_version}/composite"
-    while True:
-        what = f"queryAll {query.sobject} ({where})"
+) -> Iterator[ObjectPage]:
+    label = f"queryAll {query.sobject}"
+    for result, where in follow(client, first, label, f"POST {composite_path(client)}"):
         unreadable: list[tuple[str, str]] = []
-        records = page_records(result, what, stamped=True, unreadable=unreadable)
+        records = page_records(result, f"{label} ({where})", stamped=True, unreadable=unreadable)
         kept = records if query.cursor is None else [r for r in records if query.cursor.admits(r)]
         if kept or unreadable:
             live = [r for r in kept if not r.get("IsDeleted")]
             gone = [str(r["Id"]) for r in kept if r.get("IsDeleted")]
             cursor = ModstampCursor.after(kept[-1]) if kept else None
-            yield ChangePage(query.sobject, live, gone, cursor, unreadable)
-        if result.get("done", True):
-            return
-        next_url = str(result.get("nextRecordsUrl") or "")
-        if not next_url or next_url in seen:
-            raise RemoteError(
-                f"queryAll {query.sobject}: nextRecordsUrl missing or repeated; stopping",
-                side=SIDE,
-            )
-        seen.add(next_url)
-        where = f"GET {urlsplit(next_url).path}"
-        result = client.call(f"queryAll {query.sobject} page", _more(next_url))
+            yield ObjectPage(query, live, gone, cursor, unreadable)
 
 
-__all__ = ["PAGE_SIZE", "ChangePage", "ChangeQuery", "changes"]
+__all__ = ["PAGE_SIZE", "ChangeQuery", "ObjectPage", "changes"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from connectors import soql
+from connectors.crm import UpsertResult
 from connectors.exceptions import ConfigError, RecordError, RejectedRecord, RemoteError
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import RETRY_CODES, SIDE, Unfinished, first_error
@@ -27,20 +27,10 @@ BATCH_SIZE = 200
 LOCKED = "UNABLE_TO_LOCK_ROW"
 
 
-@dataclass(frozen=True)
-class UpsertResult:
-    """What became of one record of an upsert."""
-
-    key: str
-    success: bool
-    created: bool = False
-    id: str | None = None
-    errors: tuple[RecordError, ...] = ()
-
-    @property
-    def locked(self) -> bool:
-        """Refused only because another transaction held the row (worth another try)."""
-        return not self.success and bool(self.errors) and all(e.code == LOCKED for e in self.errors)
+def is_locked(result: UpsertResult) -> bool:
+    """Refused only because another transaction held the row (worth another try)."""
+    errors = result.errors
+    return not result.success and bool(errors) and all(e.code == LOCKED for e in errors)
 
 
 class _StillLocked(Unfinished):
@@ -118,9 +108,12 @@ def upsert(
     external_id_field: str,
     records: Sequence[Mapping[str, Any]],
 ) -> list[UpsertResult]:
-    """Upsert ``records`` by ``external_id_field``; one result per record, in input order."""
+    """Upsert ``records`` by ``external_id_field``; one result per record, in input order.
+    A record's ``attributes`` (its type, as a query answer or the model writes it) is
+    left out: the object is ``sobject``."""
     if not records:
         return []
+    records = [{k: v for k, v in r.items() if k != "attributes"} for r in records]
     fields: dict[str, str] = {}
     parents: dict[str, str] = {}
     for record in records:
@@ -168,8 +161,8 @@ def _upsert_batch(
             )
         locked = []
         for index, item in zip(pending, answer, strict=True):
-            results[index] = _result(keys[index], item)
-            if results[index].locked:  # type: ignore[union-attr]
+            result = results[index] = _result(keys[index], item)
+            if is_locked(result):
                 locked.append(index)
         pending = locked
         if locked:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors import soql
+from connectors.crm import CUSTOMER, CrmConnector
 from connectors.jira import JiraConnector
 from connectors.salesforce import SalesforceConnector
 from mappings.sfid import canonical_id
@@ -73,26 +73,20 @@ def _known_accounts(crm: SalesforceConnector, ids: set[str]) -> set[str]:
     """Which of ``ids`` are Accounts Salesforce holds (one query, at most 200 Ids)."""
     if not ids:
         return set()
-    query = soql.select("Account", ["Id"], where=soql.in_("Id", sorted(ids)[:200]))
-    found = next(iter(crm.query_pages(query)), [])
-    return {cid for cid in (canonical_id(r.get("Id")) for r in found) if cid}
+    found = crm.ids_present(CUSTOMER, sorted(ids)[:200])
+    return {cid for cid in (canonical_id(i) for i in found) if cid}
 
 
 def _account_sample(crm: SalesforceConnector) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The Account describe and the most recently changed Accounts (one query)."""
-    account = crm.describe("Account")
-    wanted = account_sample_fields(account)
-    query = soql.select(
-        "Account", ["Id", *wanted], order_by=["LastModifiedDate DESC"], limit=SAMPLE_ACCOUNTS
-    )
-    records = next(iter(crm.query_pages(query)), [])
+    account = crm.describe_kind(CUSTOMER)
+    records = crm.sample(CUSTOMER, account_sample_fields(account), SAMPLE_ACCOUNTS)
     return account, [dict(r) for r in records]
 
 
 def _custom_objects(crm: SalesforceConnector, preferred: Sequence[str]) -> list[dict[str, Any]]:
     """The global describe, then the describes of a few custom objects."""
-    listed = crm.call("describe", lambda sf: sf.describe()) or {}
-    entries = [e for e in listed.get("sobjects") or [] if isinstance(e, Mapping)]
+    entries = crm.listed_objects()
     return [crm.describe(name) for name in objects_to_describe(entries, preferred)]
 
 
@@ -162,7 +156,7 @@ CRM_ROLES = ("segment", "satisfaction", "crm_link", "survey", "report", "externa
 
 
 def crm_hints(
-    crm: SalesforceConnector,
+    crm: CrmConnector,
     wanted: Iterable[str],
     project_keys: Sequence[str],
     push_fields: Mapping[str, str] | None,
@@ -170,7 +164,10 @@ def crm_hints(
 ) -> dict[str, str]:
     """``{role: "did you mean ...?"}`` for the configured Salesforce names that failed
     (``role``: one of :data:`CRM_ROLES`): Accounts are sampled only when an Account field
-    failed, custom objects described only when an object did."""
+    failed, custom objects described only when an object did. Discovery reads
+    Salesforce's describes: another CRM gets no hints (yet)."""
+    if not isinstance(crm, SalesforceConnector):
+        return {}
     roles = set(wanted) & set(CRM_ROLES)
     choices: dict[str, Choice] = {}
     if roles & {"segment", "satisfaction", "crm_link"}:

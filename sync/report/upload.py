@@ -1,16 +1,17 @@
-"""Attaching each customer's HTML progress report to its CRM account, once per period.
+"""Attaching each customer's HTML progress report to its CRM record, once per period.
 
 ``[report] upload = true`` makes the engine call :func:`upload_reports` after the push.
 For every customer with a linked project whose report for the current period
 (``[report] period``: a day, an ISO week or a month, in UTC) is not recorded in the state
-store, the report is rendered from the store and uploaded as a Salesforce File: a
-ContentVersion whose first publish location is the account.
+store, the report is rendered from the store and attached to the customer's record as a
+file (:meth:`connectors.crm.CrmConnector.attach_file`).
 
-Idempotent: before uploading, one query per 200 accounts looks for files already attached
-this period (by file name or title), so a crash between the upload and its record never
-uploads twice; what it finds is recorded instead. The calls count against the cycle's CRM
-budget like any other; a spent budget stops the cycle cleanly and the rest follow next
-cycle. A rejected upload is reported and tried again next cycle; it is not fatal.
+Idempotent: before uploading, the files already attached to the customers this period
+are listed (by file name or title; one query per 200 customers), so a crash between the
+upload and its record never uploads twice; what it finds is recorded instead. The calls
+count against the cycle's CRM budget like any other; a spent budget stops the cycle
+cleanly and the rest follow next cycle. A rejected upload is reported and tried again
+next cycle; it is not fatal.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from connectors.crm import AttachedFile, CrmConnector
 from connectors.exceptions import RejectedRecord
-from connectors.salesforce import SalesforceConnector
 from mappings.sfid import canonical_id
 from sync.config import Config
 from sync.report.build import document_of, load_model
@@ -62,14 +63,14 @@ def period_of(now: datetime, period: Period) -> tuple[str, datetime]:
 
 
 def file_name(period: str, account_id: str) -> str:
-    """The uploaded file's name (``PathOnClient``): stable, whatever the title says."""
+    """The uploaded file's name: stable, whatever the title says."""
     return f"progress-report-{period}-{account_id}.html"
 
 
 def upload_reports(
     config: Config,
     store: Store,
-    crm: SalesforceConnector,
+    crm: CrmConnector,
     now: datetime,
     *,
     should_stop: Callable[[], bool] = lambda: False,
@@ -87,12 +88,12 @@ def upload_reports(
     model = load_model(store, config, now)
     customers = {c.id: c for c in model.result.customers}
     due = [account for account in due if account in customers]
-    attached: dict[str, list[dict[str, Any]]] = {}
+    attached: dict[str, list[AttachedFile]] = {}
     if due:
-        for record in crm.files_on(due, start):
-            account = canonical_id(record.get("FirstPublishLocationId"))
+        for attachment in crm.files_on(due, start):
+            account = canonical_id(attachment.customer_id)
             if account is not None:
-                attached.setdefault(account, []).append(record)
+                attached.setdefault(account, []).append(attachment)
     for account in due:
         if should_stop():
             break
@@ -100,15 +101,11 @@ def upload_reports(
         title = settings.title.format(period=key, customer=customer.name, account_id=account)
         name = file_name(key, account)
         match = next(
-            (
-                r
-                for r in attached.get(account, ())
-                if r.get("PathOnClient") == name or r.get("Title") == title
-            ),
+            (f for f in attached.get(account, ()) if f.file_name == name or f.title == title),
             None,
         )
         if match is not None:
-            version_id = str(match["Id"])
+            version_id = match.id
             result.found.append(account)
         else:
             html = render(document_of(model, customer=account), "html")
@@ -118,7 +115,7 @@ def upload_reports(
                 error = "; ".join(str(e) for e in exc.errors) or str(exc)
                 log.warning("report upload for %s (%s) rejected: %s", account, key, error)
                 result.failed.append(
-                    {"side": "salesforce", "record": f"report {key} {account}", "error": error}
+                    {"side": crm.side, "record": f"report {key} {account}", "error": error}
                 )
                 continue
             result.uploaded.append(account)

@@ -34,9 +34,9 @@ def test_building_makes_no_call() -> None:
     )
     connector = open_jira(settings, meter)
     assert meter.total == 0
-    assert connector.client._session.max_retries == 3
-    assert connector.client._session.timeout == 30.0
-    assert connector.client._session.auth == ("a@b.c", "t")
+    assert connector.client.max_retries == 3
+    assert connector.client.timeout == 30.0
+    assert connector.client.auth == ("a@b.c", "t")
 
 
 def test_server_settings_use_the_personal_access_token() -> None:
@@ -45,10 +45,10 @@ def test_server_settings_use_the_personal_access_token() -> None:
         deployment="server", max_retries=5,
     )  # fmt: skip
     client = build_client(settings)
-    assert client._session.auth is not None
-    assert not isinstance(client._session.auth, tuple)
-    assert client._session.max_retries == 5
-    assert not client._is_cloud
+    assert client.auth is not None
+    assert not isinstance(client.auth, tuple)
+    assert client.max_retries == 5
+    assert not client.is_cloud
 
 
 def test_settings_hide_secrets_and_validate() -> None:
@@ -67,9 +67,9 @@ def test_settings_hide_secrets_and_validate() -> None:
 def test_cloud_detected_from_server_info(box: tuple[Sandbox, str]) -> None:
     sandbox, url = box
     connector = connector_for(sandbox, url)
-    assert not connector.client._is_cloud  # nothing known before connecting
+    assert not connector.client.is_cloud  # nothing known before connecting
     facts = connector.connect()
-    assert facts.deployment == "cloud" and connector.client._is_cloud
+    assert facts.deployment == "cloud" and connector.client.is_cloud
     assert facts.time_zone == "Asia/Shanghai"
     assert facts.user == sandbox.jira.me.account_id
     connector.connect()

@@ -133,7 +133,7 @@ def test_server_pages_by_start_at_at_1000(tmp_path: Path) -> None:
     with box.in_process() as ends:
         connector = connector_for(box, ends.jira_url)
         issues, _, sizes = pull_all(connector)
-        assert not connector.client._is_cloud  # detected from serverInfo (deployment auto)
+        assert not connector.client.is_cloud  # detected from serverInfo (deployment auto)
         assert sizes == [1000, 1000, 500]
         assert len({i["key"] for i in issues}) == 2500
         keys = [len(p) for p in connector.list_keys()]

@@ -1,14 +1,28 @@
-"""Changes of several objects, deletions included, with every first page in one call."""
+"""Changes of several objects, deletions included, with every first page in one call:
+through the CRM seam (connectors.crm), as the engine reads them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from connectors.exceptions import QueryError
-from connectors.salesforce import ModstampCursor, SalesforceConnector
+from connectors.crm import (
+    CASE,
+    CUSTOMER,
+    Configured,
+    CrmConnector,
+    CustomerNeed,
+    Kind,
+    Needs,
+    Read,
+    ReportNeed,
+)
+from connectors.exceptions import QueryError, RemoteError
+from connectors.salesforce import SalesforceConnector, changes
 from connectors.salesforce.changes import ChangeQuery
+from connectors.sandbox.http import SandboxRequest, SandboxResponse
 from connectors.sandbox.stack import Sandbox
 from tests.connectors.test_salesforce_pull import ANCHOR, settings
 
@@ -23,11 +37,31 @@ def box() -> Iterator[Sandbox]:
         yield sandbox
 
 
-def _queries(cursors: dict[str, ModstampCursor | None]) -> list[ChangeQuery]:
-    return [
-        ChangeQuery("Account", ("Name", "Segment__c", "CSAT__c"), cursors.get("Account")),
-        ChangeQuery("Case", ("AccountId", "IsClosed", "IsEscalated"), cursors.get("Case")),
-    ]
+#: Customers with their segment and satisfaction, and cases; reports to the usual object.
+NEEDS = Needs(
+    CustomerNeed(
+        Configured("Segment__c", "segment_field"), Configured("CSAT__c", "satisfaction_field")
+    ),
+    ReportNeed(
+        Configured("Jira_Project_Status__c", "object"),
+        Configured("Jira_Sync_Key__c", "external_id_field"),
+        (),
+    ),
+)
+
+
+def _reads(cursors: dict[Kind, dict[str, object] | None]) -> list[Read]:
+    return [Read(kind, cursors.get(kind)) for kind in NEEDS.pulled]
+
+
+def test_salesforce_is_a_crm_connector(box: Sandbox) -> None:
+    crm = SalesforceConnector(settings(box))
+    assert isinstance(crm, CrmConnector)
+    assert crm.streams(NEEDS) == {
+        CUSTOMER: "Account",
+        CASE: "Case",
+        "report": "Jira_Project_Status__c",
+    }
 
 
 def test_first_pages_of_every_object_in_one_read_then_cursor_pages(box: Sandbox) -> None:
@@ -35,10 +69,17 @@ def test_first_pages_of_every_object_in_one_read_then_cursor_pages(box: Sandbox)
     crm.connect()
     crm.validate({"Account": ["Name"], "Case": ["AccountId"]})  # describes, cached
     box.salesforce_app.stats.reset()
-    pages = list(crm.changes(_queries({})))
+    pages = list(crm.changes(NEEDS, _reads({})))
     stats = box.salesforce_app.stats.snapshot()
-    accounts = [r for p in pages if p.sobject == "Account" for r in p.live]
-    cases = [r for p in pages if p.sobject == "Case" for r in p.live]
+    accounts = [r for p in pages if p.kind == CUSTOMER for r in p.live]
+    cases = [r for p in pages if p.kind == CASE for r in p.live]
+    assert {p.stream for p in pages} == {"Account", "Case"}
+    # What the engine stores of a case, read from the record as Salesforce sent it.
+    assert all(
+        (c.customer_id, c.closed, c.escalated)
+        == (c.data["AccountId"] or None, c.data["IsClosed"], c.data["IsEscalated"])
+        for c in cases
+    )
     assert len(accounts) == 2300
     assert len(cases) == len(box.salesforce.records("Case"))
     # One Composite call (a read: GET subrequests only) + each object's second page.
@@ -52,24 +93,25 @@ def test_first_pages_of_every_object_in_one_read_then_cursor_pages(box: Sandbox)
 def test_changes_and_deletions_since_the_cursors(box: Sandbox) -> None:
     crm = SalesforceConnector(settings(box))
     crm.connect()
-    cursors: dict[str, ModstampCursor | None] = {}
-    for page in crm.changes(_queries({})):
-        cursors[page.sobject] = page.cursor
+    cursors: dict[Kind, dict[str, object] | None] = {}
+    for page in crm.changes(NEEDS, _reads({})):
+        cursors[page.kind] = page.cursor
     account_ids = [r["Id"] for r in box.salesforce.records("Account")]
     box.salesforce.update_record("Account", account_ids[0], CSAT__c=1.5)
     box.salesforce.delete_record("Account", account_ids[1])
     box.salesforce_app.stats.reset()
 
-    pages = list(crm.changes(_queries(cursors)))
-    live = {r["Id"]: r for p in pages for r in p.live}
+    pages = list(crm.changes(NEEDS, _reads(cursors)))
+    live = {r.id: r for p in pages for r in p.live}
     gone = [i for p in pages for i in p.deleted_ids]
-    assert list(live) == [account_ids[0]] and live[account_ids[0]]["CSAT__c"] == 1.5
+    assert list(live) == [account_ids[0]] and live[account_ids[0]].data["CSAT__c"] == 1.5
+    assert live[account_ids[0]].customer_id == account_ids[0]
     assert gone == [account_ids[1]]
     assert box.salesforce_app.stats.snapshot()["total"] == 1
 
     for page in pages:
-        cursors[page.sobject] = page.cursor or cursors[page.sobject]
-    assert list(crm.changes(_queries(cursors))) == []  # nothing new: nothing delivered
+        cursors[page.kind] = page.cursor or cursors[page.kind]
+    assert list(crm.changes(NEEDS, _reads(cursors))) == []  # nothing new: nothing delivered
 
 
 def test_a_refused_query_names_it(box: Sandbox) -> None:
@@ -77,4 +119,73 @@ def test_a_refused_query_names_it(box: Sandbox) -> None:
     crm.connect()
     bad = ChangeQuery("Account", ("Name",), None, where="CSAT__c > 'x'")
     with pytest.raises(QueryError, match="Salesforce refused the query"):
-        list(crm.changes([bad]))
+        list(changes.changes(crm, [bad]))
+
+
+LOOP = "/services/data/v59.0/query/01gLOOP-2000"
+#: The connector meter's name of a next page (the paginator's GETs).
+NEXT = "GET /services/data/v59.0/query/{cursor}"
+
+
+def _broken_next_pages(
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch, answer: dict[str, object]
+) -> None:
+    """Every next page (``GET .../query/<locator>``) answers ``answer``; first pages, in a
+    Composite call or in the query's URI, are the sandbox's own."""
+    original = box.salesforce_app.handle
+
+    def handle(request: SandboxRequest) -> SandboxResponse:
+        locator = request.path.partition("/query/")[2]
+        if request.method == "GET" and locator:
+            return SandboxResponse.json(answer)
+        return original(request)
+
+    monkeypatch.setattr(box.salesforce_app, "handle", handle)
+
+
+@pytest.mark.parametrize("path", ["changes", "query"])
+@pytest.mark.parametrize(
+    ("answer", "said", "gets"),
+    [
+        # The second next page names itself again: a loop, stopped at once.
+        ({"done": False, "nextRecordsUrl": LOOP, "records": []}, "a second time", 2),
+        # Not done, and nowhere to go: not taken for the end of the records.
+        ({"done": False, "records": []}, "done false but no nextRecordsUrl", 1),
+    ],
+)
+def test_one_paginator_refuses_a_next_records_url_repeated_or_missing(
+    box: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    answer: dict[str, object],
+    said: str,
+    gets: int,
+) -> None:
+    crm = SalesforceConnector(settings(box))
+    crm.connect()
+    _broken_next_pages(box, monkeypatch, answer)
+    delivered: list[dict[str, object]] = []
+    with pytest.raises(RemoteError) as raised:
+        if path == "changes":  # what a cycle reads: first pages in one Composite call
+            for page in crm.changes(NEEDS, _reads({})):
+                delivered.extend(r.data for r in page.live)
+        else:
+            for records in crm.query_pages("SELECT Id FROM Account"):
+                delivered.extend(records)
+    message = str(raised.value)
+    assert said in message and "the next cycle tries again" in message
+    assert "GET /services/data/v59.0/query/" in message or LOOP in message
+    assert len(delivered) == 2000  # the first page came through; nothing was guessed after
+    assert crm.meter.by_endpoint[NEXT] == gets
+
+
+def test_next_pages_are_read_in_one_place() -> None:
+    """``query_more`` (a next page) is called by the one paginator, connectors/salesforce/
+    paging.py: a second loop would need its own guard against a repeated nextRecordsUrl."""
+    root = Path(__file__).resolve().parents[2]
+    callers = sorted(
+        str(path.relative_to(root))
+        for path in (root / "connectors").rglob("*.py")
+        if "sandbox" not in path.parts and ".query_more(" in path.read_text(encoding="utf-8")
+    )
+    assert callers == ["connectors/salesforce/paging.py"]

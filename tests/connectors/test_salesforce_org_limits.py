@@ -12,9 +12,20 @@ from pathlib import Path
 import pytest
 
 from connectors import soql
+from connectors.crm import (
+    CASE,
+    CUSTOMER,
+    REPORT,
+    SURVEY,
+    Configured,
+    CustomerNeed,
+    Needs,
+    Read,
+    ReportNeed,
+    SurveyNeed,
+)
 from connectors.exceptions import AuthError
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
-from connectors.salesforce.changes import ChangeQuery
 from connectors.sandbox.config_file import write_sandbox_config
 from connectors.sandbox.stack import (
     IN_PROCESS_JIRA_URL,
@@ -25,7 +36,7 @@ from connectors.sandbox.stack import (
 from mappings.config import AccountFields, SatisfactionRules
 from mappings.normalise_crm import build_customers
 from sync.config import load_config
-from sync.pull import crm_queries
+from sync.remote import crm_needs
 from tests.connectors.test_salesforce_pull import ANCHOR, settings
 
 COMPOSITE = "POST /services/data/v{version}/composite"
@@ -43,16 +54,22 @@ def test_more_than_five_objects_go_in_several_composite_calls(box: Sandbox) -> N
     """Salesforce refuses a sixth query subrequest in one Composite request (so does the
     sandbox now); seven objects take two calls, and every record still comes."""
     crm = SalesforceConnector(settings(box))
-    objects = ["Account", "Case", "Survey_Response__c", "User", "Account", "Case", "User"]
-    queries = [
-        ChangeQuery(name, ("Name",) if name in ("Account", "User") else ()) for name in objects
-    ]
+    needs = Needs(
+        CustomerNeed(Configured("Segment__c", "segment")),
+        ReportNeed(Configured("User", "report object"), Configured("Name", "name"), ()),
+        SurveyNeed(
+            *(Configured(n, n) for n in ("Survey_Response__c", "Account__c", "Score__c")),
+            Configured("Responded_At__c", "date"),
+        ),
+    )
+    kinds = [CUSTOMER, CASE, SURVEY, REPORT, CUSTOMER, CASE, REPORT]
+    objects = ["Account", "Case", "Survey_Response__c", "User"]
     crm.validate({name: [] for name in objects})
     box.salesforce_app.stats.reset()
-    pages = list(crm.changes(queries))
+    pages = list(crm.changes(needs, [Read(kind) for kind in kinds]))
     read = {name: 0 for name in objects}
     for page in pages:
-        read[page.sobject] += len(page.live)
+        read[page.stream] += len(page.live)
     assert read["Account"] == 2 * len(box.salesforce.records("Account"))
     assert read["Case"] == 2 * len(box.salesforce.records("Case"))
     assert read["User"] == 2 * len(box.salesforce.records("User"))
@@ -144,10 +161,11 @@ def _owner_names(box: Sandbox, tmp_path: Path) -> None:
     config = load_config(path)
     crm = SalesforceConnector(settings(box))
     box.salesforce_app.stats.reset()
+    needs = crm_needs(config)
     accounts = [
-        r
-        for page in crm.changes(crm_queries(config, {}))
-        if page.sobject == "Account"
+        r.data
+        for page in crm.changes(needs, [Read(kind) for kind in needs.pulled])
+        if page.kind == CUSTOMER
         for r in page.live
     ]
     users = {u["Id"]: u["Name"] for u in box.salesforce.records("User")}

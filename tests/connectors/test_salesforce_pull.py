@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from connectors import soql
-from connectors.exceptions import ConfigError, RemoteError
+from connectors.exceptions import ConfigError
 from connectors.salesforce import (
     AccountFields,
     ModstampCursor,
@@ -268,25 +268,3 @@ def test_an_injection_attempt_matches_nothing(box: Sandbox) -> None:
     connector = SalesforceConnector(settings(box))
     query = soql.select("Account", ["Id"], where=soql.compare("Name", "=", "x' OR Name != 'y"))
     assert _flatten(connector.query_pages(query)) == []
-
-
-def test_a_repeated_next_records_url_stops_the_paginator(
-    box: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from connectors.sandbox.http import SandboxRequest, SandboxResponse
-
-    original = box.salesforce_app.handle
-    loop = "/services/data/v59.0/query/01gLOOP-2000"
-
-    def looping(request: SandboxRequest) -> SandboxResponse:
-        if "/query" not in request.path:
-            return original(request)
-        return SandboxResponse.json(
-            {"totalSize": 9, "done": False, "nextRecordsUrl": loop, "records": []}
-        )
-
-    monkeypatch.setattr(box.salesforce_app, "handle", looping)
-    connector = SalesforceConnector(settings(box))
-    with pytest.raises(RemoteError, match="repeated"):
-        list(connector.query_pages("SELECT Id FROM Account"))
-    assert connector.meter.by_endpoint[MORE] == 1

@@ -153,7 +153,7 @@ def test_records_still_locked_after_the_last_attempt_come_back_failed(
     assert connector.meter.by_endpoint[COLLECTION] == 3
     assert sleeps == [1.0, 2.0]
     assert [r.success for r in results] == [False, True, True, True]
-    assert results[0].locked and results[0].errors[0].code == "UNABLE_TO_LOCK_ROW"
+    assert not results[0].success and [e.code for e in results[0].errors] == ["UNABLE_TO_LOCK_ROW"]
 
 
 def test_unknown_target_field_is_a_config_error_before_writing(box: Sandbox) -> None:
