@@ -30,6 +30,10 @@ def check(
     out = output(ctx)
     if as_json:
         out.document(report.as_dict())
+    elif out.quiet:  # -q: the failed checks are the errors; they go to stderr
+        for item in report.checks:
+            if item.status == "fail":
+                typer.echo(item.line(), err=True)
     else:
         for item in report.checks:
             out.line(item.line())
