@@ -114,10 +114,16 @@ class Attempts:
 
     def __init__(self) -> None:
         self.sent: Counter[tuple[str, str]] = Counter()
+        #: The last request sent: the one a transport failure without its request was.
+        self.last: tuple[str, str] | None = None
 
     def of(self, method: str, url: str | None) -> int:
         """How many times ``method url`` was sent (0 when not through a metered session)."""
         return self.sent[(method.upper(), urlsplit(url or "").path)]
+
+    def of_last(self) -> int:
+        """How many times the last request sent was sent (0: none was)."""
+        return self.sent[self.last] if self.last is not None else 0
 
 
 _open = threading.local()
@@ -149,6 +155,7 @@ class MeteredAdapter(CaBundleAdapter):
         path = urlsplit(request.url or "").path  # no query: short, and never a secret
         for attempts in getattr(_open, "stack", ()):
             attempts.sent[(method, path)] += 1
+            attempts.last = (method, path)
         if not log.isEnabledFor(logging.DEBUG):
             return super().send(request, **kwargs)
         started = time.monotonic()
