@@ -260,6 +260,8 @@ def _usage_error(exc: typer.TyperException) -> int:
     """Print a click error as one line with the ``--help`` that explains; its exit code."""
     # typer words a bad choice "Value error, 'x' is not one of ...": the value is enough.
     message = exc.format_message().replace("Value error, ", "").strip().rstrip(".")
+    if not message:  # no command given: the help was just printed, it says it all
+        return int(getattr(exc, "exit_code", 2))
     where = getattr(exc, "ctx", None)
     path = where.command_path if where is not None else DISTRIBUTION
     typer.echo(f"jira-crm-sync: {message}; see `{path} --help`", err=True)

@@ -220,6 +220,12 @@ def test_a_usage_error_is_one_line_naming_the_help() -> None:
     )
 
 
+def test_no_command_shows_the_help() -> None:
+    for path in ([], ["db"]):
+        code, out, err = invoke(*path)
+        assert code == 2 and "Usage: jira-crm-sync" in out and err == "", (path, err)
+
+
 def test_the_console_script_takes_options_after_the_command(env: SyncEnv) -> None:
     done = subprocess.run(
         [str(CLI), "run", "--config", str(env.config_path), "-q"],
