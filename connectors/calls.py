@@ -7,10 +7,13 @@ is sent when the budget the engine set for this cycle is spent.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +22,8 @@ from requests.adapters import BaseAdapter
 
 from connectors.exceptions import BudgetExhausted
 from connectors.tls import CaBundleAdapter
+
+log = logging.getLogger(__name__)
 
 #: (pattern, replacement) pairs turning concrete paths into endpoint templates.
 Templates = Sequence[tuple[re.Pattern[str], str]]
@@ -102,6 +107,40 @@ class CallMeter:
             self.budget = budget
 
 
+class Attempts:
+    """The requests this thread sent while it was open, per ``(METHOD, path)``: every
+    attempt, the vendor client's own retries included, so a message can say how many
+    times a call was tried rather than how many it might have been."""
+
+    def __init__(self) -> None:
+        self.sent: Counter[tuple[str, str]] = Counter()
+        #: The last request sent: the one a transport failure without its request was.
+        self.last: tuple[str, str] | None = None
+
+    def of(self, method: str, url: str | None) -> int:
+        """How many times ``method url`` was sent (0 when not through a metered session)."""
+        return self.sent[(method.upper(), urlsplit(url or "").path)]
+
+    def of_last(self) -> int:
+        """How many times the last request sent was sent (0: none was)."""
+        return self.sent[self.last] if self.last is not None else 0
+
+
+_open = threading.local()
+
+
+@contextmanager
+def counting_attempts() -> Iterator[Attempts]:
+    """Count the requests this thread sends in the ``with`` body (nests)."""
+    attempts = Attempts()
+    stack: list[Attempts] = _open.__dict__.setdefault("stack", [])
+    stack.append(attempts)
+    try:
+        yield attempts
+    finally:
+        stack.remove(attempts)
+
+
 class MeteredAdapter(CaBundleAdapter):
     """Transport adapter that charges a :class:`CallMeter` for every request it sends."""
 
@@ -110,9 +149,37 @@ class MeteredAdapter(CaBundleAdapter):
         super().__init__(ca_bundle, **kwargs)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        """Charge the meter, then send."""
-        self.meter.charge(request.method or "GET", request.url or "")
-        return super().send(request, **kwargs)
+        """Charge the meter, count the attempt, then send (each call a DEBUG line: -vv)."""
+        method = request.method or "GET"
+        self.meter.charge(method, request.url or "")
+        path = urlsplit(request.url or "").path  # no query: short, and never a secret
+        for attempts in getattr(_open, "stack", ()):
+            attempts.sent[(method, path)] += 1
+            attempts.last = (method, path)
+        if not log.isEnabledFor(logging.DEBUG):
+            return super().send(request, **kwargs)
+        started = time.monotonic()
+        try:
+            response = super().send(request, **kwargs)
+        except Exception as exc:
+            log.debug(
+                "%s %s %s: no answer after %.2f s (%s)",
+                self.meter.side,
+                method,
+                path,
+                time.monotonic() - started,
+                type(exc).__name__,
+            )
+            raise
+        log.debug(
+            "%s %s %s -> HTTP %s in %.2f s",
+            self.meter.side,
+            method,
+            path,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        return response
 
 
 class PlainHttpRefused(requests.exceptions.InvalidURL):

@@ -80,6 +80,9 @@ class JiraConfig(_Section):
     jql: str = ""
     max_retries: int = Field(default=3, ge=0, le=10)
     timeout_seconds: float = Field(default=30, gt=0)
+    #: How far back each incremental pull re-reads, for issues Jira's search index had not
+    #: taken in yet when the last pull read (connectors/jira/paging.py IssueCursor).
+    overlap_seconds: int = Field(default=300, ge=0, le=3600)
 
     @field_validator("url")
     @classmethod
@@ -307,6 +310,7 @@ class Config(_Section):
             jql=jira.jql or None,
             max_retries=jira.max_retries,
             timeout_seconds=jira.timeout_seconds,
+            overlap_seconds=jira.overlap_seconds,
         )
 
     def salesforce_settings(self) -> SalesforceSettings:

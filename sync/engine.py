@@ -162,6 +162,11 @@ class Engine:
                     tx, self.worker, dry_run=False, full=options.full, started_at=now
                 )
         result = CycleResult(run_id=run_id)
+        log.info(
+            "cycle%s started%s",
+            f" (run {run_id})" if run_id is not None else "",
+            _mode(options),
+        )
         self._set_budgets(now)
         stopped_by: BudgetExhausted | None = None
         try:
@@ -185,6 +190,13 @@ class Engine:
         self._say_budget(result, stopped_by, options, now)
         if not options.dry_run:
             self._finish(result, now)
+        log.info(
+            "cycle ended: %s (exit %d); calls: jira %s, salesforce %s",
+            result.status,
+            int(result.exit_code),
+            _calls_text(result.calls["jira"]),
+            _calls_text(result.calls["salesforce"]),
+        )
         return result
 
     # -- the cycle --------------------------------------------------------------------------
@@ -199,6 +211,7 @@ class Engine:
         field_ids = prepare_jira(jira, store, now, config, refresh=options.full, save=save)
         rules = rules_from_config(config.model_dump(mode="python"), field_ids)
         prepare_crm(crm, store, now, crm_needs(config), refresh=options.full, save=save)
+        log.info("metadata ready: Jira fields and server, %s describes", crm.side)
         overlay = Overlay() if options.dry_run else None
         changes = Changes()
         held = list(work.projects) if work.projects is not None else None
@@ -219,6 +232,12 @@ class Engine:
             ]
             result.quarantined_count = changes.quarantined_count
             result.released = changes.released
+        log.info(
+            "pulled: %s; set aside %d, read again %d",
+            counts_text(result.pulled),
+            result.quarantined_count,
+            result.released,
+        )
         result.stage = "derive"
         if options.only == "pull" or self.should_stop():
             self._set_aside_status(result)
@@ -300,6 +319,7 @@ class Engine:
         projects, engine_state = projects_to_derive(
             store, changes, now.date(), digest, full=options.full or options.dry_run, held=held
         )
+        log.info("deriving %s", _projects_text(projects))
         if projects != []:
             if not self._derive_and_record(
                 options, rules, projects, engine_state, now, result, overlay
@@ -308,6 +328,7 @@ class Engine:
         elif options.dry_run:
             result.plan, result.plan_text = {}, ""
             return
+        log.info("planned: %s", counts_text(result.planned))
         # Push even when nothing needed deriving: writes a killed run left queued, parked
         # writes whose backoff is over, and what a budget stop left are due now.
         pushed = PushResult()
@@ -328,6 +349,7 @@ class Engine:
         finally:
             result.written = pushed.written
             result.failed = pushed.failed
+        log.info("written: %s; parked %d", counts_text(result.written), len(result.failed))
         if config.report.upload and work.crm and not self.should_stop():
             from sync.report.upload import upload_reports  # Jinja2 only when uploads are on
 
@@ -380,6 +402,7 @@ class Engine:
             result.planned = {"salesforce_records": len(plan.crm), "jira_issues": len(plan.jira)}
             result.plan = plan.as_dict()
             result.plan_text = plan.render_text()
+            log.info("planned (a dry run: nothing is written): %s", counts_text(result.planned))
             return False
         batches = BatchedDerive(
             store,
@@ -470,6 +493,33 @@ class Engine:
             message=result.message,
             finished_at=self.clock(),
         )
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``3 Account, 40 jira_issues`` (or ``nothing``): a cycle's counts in a log line."""
+    return ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "nothing"
+
+
+def _calls_text(calls: dict[str, Any]) -> str:
+    return f"{calls['total']} ({calls['reads']} reads, {calls['writes']} writes)"
+
+
+def _projects_text(projects: list[str] | None, shown: int = 10) -> str:
+    if projects is None:
+        return "every project in scope"
+    if not projects:
+        return "no project (nothing changed)"
+    more = f" and {len(projects) - shown} more" if len(projects) > shown else ""
+    return f"{len(projects)} project(s): {', '.join(projects[:shown])}{more}"
+
+
+def _mode(options: CycleOptions) -> str:
+    flags = [
+        *(["dry run"] if options.dry_run else []),
+        *(["full"] if options.full else []),
+        *([f"only {options.only}"] if options.only else []),
+    ]
+    return f" ({', '.join(flags)})" if flags else ""
 
 
 def field_names(config: Config, ids: Any) -> dict[str, str]:

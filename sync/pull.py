@@ -38,7 +38,7 @@ from sync.store import Store, repo
 JIRA_DELETE_SCAN_EVERY = timedelta(hours=1)
 
 #: Told, as pages arrive, how many records of a kind a pull has read so far, e.g.
-#: ``("jira_issues", 200)``: for progress bars (sync.progress).
+#: ``("jira_issues", 200)``: for progress bars (sync.cli.bars).
 PullProgress = Callable[[str, int], None]
 
 

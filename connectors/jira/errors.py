@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import requests
 from jira.exceptions import JIRAError
 
-from connectors.calls import PlainHttpRefused
+from connectors.calls import Attempts, PlainHttpRefused, counting_attempts
 from connectors.exceptions import (
     AuthError,
     ConfigError,
@@ -29,6 +29,7 @@ from connectors.exceptions import (
     RetriableError,
     UnreachableError,
 )
+from connectors.failures import is_connect_failure, tls_failure, transport_reason
 from connectors.jira.settings import SIDE, JiraSettings
 
 
@@ -139,52 +140,80 @@ class ErrorBoundary:
         ``key``: the call writes that issue (400/404 reject the record, not the cycle).
         ``jql``: the call runs that query (400 is a query the config must fix).
         ``connecting``: the first contact (a connection failure means unreachable).
+
+        Messages count the attempts the failing request got (the client's retries and
+        ours, as the transport saw them), not the most it might have had.
         """
-        try:
-            yield
-        except ConnectorError:
-            raise
-        except JIRAError as exc:
-            error = self.from_jira(exc, action, key=key, jql=jql)
-            if isinstance(error, AuthError):
-                raise error from None
-            raise error from exc
-        except requests.exceptions.SSLError as exc:
-            raise self._unreachable(action, exc, tls=True) from None
-        except requests.exceptions.ConnectionError as exc:
-            if connecting:
-                raise self._unreachable(action, exc, tls=False) from None
-            raise RetriableError(
-                f"the connection to Jira broke while trying to {action} and did not recover "
-                f"after {self.settings.max_retries} retries: {_reason(exc)}; the next cycle "
-                "tries again",
+        with counting_attempts() as attempts:
+            try:
+                yield
+            except ConnectorError:
+                raise
+            except JIRAError as exc:
+                request = exc.response.request if exc.response is not None else None
+                tries = attempts.of(_method(request), exc.url)
+                error = self.from_jira(exc, action, key=key, jql=jql, tries=tries)
+                if isinstance(error, AuthError):
+                    raise error from None
+                raise error from exc
+            except requests.exceptions.SSLError as exc:
+                raise self._unreachable(action, exc, tls=True) from None
+            except requests.exceptions.ConnectionError as exc:
+                if connecting:
+                    raise self._unreachable(action, exc, tls=False) from None
+                raise self._connection_lost(action, exc, attempts) from exc
+            except requests.exceptions.Timeout as exc:
+                raise RetriableError(
+                    f"Jira did not answer within {self.settings.timeout_seconds:g} s while trying "
+                    f"to {action}; the next cycle tries again (or raise [jira] timeout_seconds)",
+                    side=SIDE,
+                ) from exc
+            except PlainHttpRefused as exc:
+                raise ConfigError(f"{exc} (set in [jira] url?)", side=SIDE) from None
+            except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+                raise ConfigError(
+                    f"[jira] url {self.settings.url!r} is not usable: {exc}", side=SIDE
+                ) from None
+            except ValueError:  # a 2xx answer that is not JSON (a login or proxy page)
+                where = f" ({self.last_answer})" if self.last_answer else ""
+                raise RemoteError(
+                    f"Jira at {self.settings.url} answered {action}{where} with something that "
+                    "is not JSON; check that [jira] url is the site root and that no proxy or "
+                    "login page intercepts the API; the next cycle tries again",
+                    side=SIDE,
+                ) from None
+
+    def _connection_lost(
+        self, action: str, exc: requests.exceptions.ConnectionError, attempts: Attempts
+    ) -> RetriableError:
+        """A connection that could not be made, or broke, on every attempt it got."""
+        request = exc.request if isinstance(exc.request, requests.PreparedRequest) else None
+        sent = attempts.of(_method(request), request.url) if request else attempts.of_last()
+        tries = _tries(sent)
+        reason = transport_reason(exc)
+        if is_connect_failure(exc):
+            return RetriableError(
+                f"cannot reach Jira at {self.settings.url} to {action} ({reason}{tries}); "
+                "check [jira] url and the network or proxy; the next cycle tries again",
                 side=SIDE,
-            ) from exc
-        except requests.exceptions.Timeout as exc:
-            raise RetriableError(
-                f"Jira did not answer within {self.settings.timeout_seconds:g} s while trying "
-                f"to {action}; the next cycle tries again (or raise [jira] timeout_seconds)",
-                side=SIDE,
-            ) from exc
-        except PlainHttpRefused as exc:
-            raise ConfigError(f"{exc} (set in [jira] url?)", side=SIDE) from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
-            raise ConfigError(
-                f"[jira] url {self.settings.url!r} is not usable: {exc}", side=SIDE
-            ) from None
-        except ValueError:  # a 2xx answer that is not JSON (a login or proxy page)
-            where = f" ({self.last_answer})" if self.last_answer else ""
-            raise RemoteError(
-                f"Jira at {self.settings.url} answered {action}{where} with something that "
-                "is not JSON; check that [jira] url is the site root and that no proxy or "
-                "login page intercepts the API; the next cycle tries again",
-                side=SIDE,
-            ) from None
+            )
+        return RetriableError(
+            f"the connection to Jira broke while trying to {action} ({reason}{tries}); "
+            "the next cycle tries again",
+            side=SIDE,
+        )
 
     def from_jira(
-        self, exc: JIRAError, action: str, *, key: str | None = None, jql: str | None = None
+        self,
+        exc: JIRAError,
+        action: str,
+        *,
+        key: str | None = None,
+        jql: str | None = None,
+        tries: int = 0,
     ) -> ConnectorError:
-        """The recovery class of one ``JIRAError``."""
+        """The recovery class of one ``JIRAError``; ``tries``: how many times the request
+        was sent (0: not known)."""
         status = exc.status_code
         url = self.settings.url
         reason = exc.text or "no reason given"
@@ -203,18 +232,13 @@ class ErrorBoundary:
             )
         if status is not None and (status == 429 or status >= 500):
             retry_after = _retry_after(exc.response)
-            # The client retries 429, and 503 only when it carries Retry-After.
+            answered = "kept answering" if tries > 1 else "answered"
+            detail = f"{answered} HTTP {status} to {action} ({_endpoint(exc)}{_tries(tries)})"
+            # 429 and a 503 with Retry-After say "later": more retries would wait longer.
             if status == 429 or (status == 503 and retry_after is not None):
-                detail = (
-                    f"kept answering HTTP {status} to {action} after "
-                    f"{self.settings.max_retries} retries by the client; the next cycle "
-                    "tries again (raise [jira] max_retries to wait longer)"
-                )
+                detail += "; the next cycle tries again (raise [jira] max_retries to wait longer)"
             else:
-                detail = (
-                    f"answered HTTP {status} to {action} ({_endpoint(exc)}); the next "
-                    "cycle tries again"
-                )
+                detail += "; the next cycle tries again"
             return RetriableError(f"Jira {detail}", side=SIDE, retry_after=retry_after)
         if key is not None and status in (400, 404, 409, 413):
             return RejectedRecord(key, _record_errors(exc), side=SIDE)
@@ -237,25 +261,25 @@ class ErrorBoundary:
         )
 
     def _unreachable(self, action: str, exc: Exception, *, tls: bool) -> UnreachableError:
-        ca = self.settings.ca_bundle or "the system CA store"
         if tls:
-            return UnreachableError(
-                f"cannot verify the TLS certificate of Jira at {self.settings.url} against "
-                f"ca_bundle {ca} ({_reason(exc)}); set [jira] ca_bundle to the CA that signed "
-                "the site's certificate",
-                side=SIDE,
+            failure = tls_failure(
+                exc, section="[jira]", ca_bundle=self.settings.ca_bundle, url_keys="[jira] url"
             )
+            return UnreachableError(failure.line(f"Jira at {self.settings.url}"), side=SIDE)
+        ca = self.settings.ca_bundle or "not set"
         return UnreachableError(
-            f"cannot reach Jira at {self.settings.url} to {action} ({_reason(exc)}); check "
-            f"[jira] url, the network or proxy, and [jira] ca_bundle (now {ca})",
+            f"cannot reach Jira at {self.settings.url} to {action} ({transport_reason(exc)}); "
+            f"check [jira] url, the network or proxy, and [jira] ca_bundle (now {ca})",
             side=SIDE,
         )
 
 
-def _reason(exc: Exception) -> str:
-    """The innermost reason of a transport error, short."""
-    text = str(exc)
-    marker = "Caused by "
-    if marker in text:
-        text = text.split(marker, 1)[1].rstrip(")")
-    return text[:300]
+def _method(request: requests.PreparedRequest | None) -> str:
+    return (request.method if request is not None else None) or "GET"
+
+
+def _tries(n: int) -> str:
+    """``; 4 attempts`` / ``; 1 attempt, not retried`` (nothing when not counted)."""
+    if n <= 0:
+        return ""
+    return "; 1 attempt, not retried" if n == 1 else f"; {n} attempts"

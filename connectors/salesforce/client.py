@@ -34,6 +34,7 @@ from connectors.exceptions import (
     RetriableError,
     UnreachableError,
 )
+from connectors.failures import tls_failure, transport_reason
 from connectors.retry import RetryPolicy, TransientFailure
 from connectors.salesforce.auth import LOGINS, TimeoutSession, auth_error, new_meter
 from connectors.salesforce.errors import (
@@ -212,11 +213,12 @@ class SalesforceClient:
             return self.retry.call(attempt, self.sleep)
         except Unfinished:
             raise
-        except NoConnection as exc:
-            raise self._unreachable(base, str(exc)) from None
+        except NoConnection as exc:  # on every attempt: the policy stops only when spent
+            raise self._unreachable(base, f"{exc}; {_attempts(self.retry.attempts)}") from None
         except TransientFailure as exc:
+            # Only a spent policy lets a TransientFailure out: every attempt was made.
             raise RetriableError(
-                f"{what} still failed after {self.retry.attempts} attempts ({exc}); "
+                f"{what} still failed after {_attempts(self.retry.attempts)} ({exc}); "
                 "nothing was lost, the next cycle tries again",
                 side=SIDE,
                 retry_after=exc.retry_after,
@@ -253,27 +255,35 @@ class SalesforceClient:
                 f"{exc} (check {SECTION} login_url and instance_url)", side=SIDE
             ) from None
         except requests.exceptions.SSLError as exc:
-            raise self._unreachable(base, f"TLS verification failed: {_reason(exc)}") from None
-        except requests.exceptions.ConnectTimeout as exc:
-            raise NoConnection(f"connect timeout: {_reason(exc)}") from None
+            failure = tls_failure(
+                exc,
+                section=SECTION,
+                ca_bundle=self.settings.ca_bundle,
+                url_keys=f"{SECTION} login_url and instance_url",
+            )
+            raise UnreachableError(
+                failure.line(f"Salesforce at {origin(base)}"), side=SIDE
+            ) from None
+        except requests.exceptions.ConnectTimeout:
+            raise NoConnection(f"no connection within {self.settings.timeout:g} s") from None
         except requests.exceptions.ConnectionError as exc:
             inner = exc.args[0] if exc.args else None
             if isinstance(inner, MaxRetryError) and isinstance(inner.reason, NewConnectionError):
-                raise NoConnection(f"cannot connect: {_reason(exc)}") from None
+                raise NoConnection(transport_reason(exc)) from None
             if not idempotent:
                 raise RetriableError(
                     f"the connection broke during a write that is not safe to repeat "
-                    f"({_reason(exc)}); check the record before retrying",
+                    f"({transport_reason(exc)}); check the record before retrying",
                     side=SIDE,
                 ) from None
-            raise TransientFailure(f"connection error: {_reason(exc)}") from None
-        except requests.exceptions.Timeout as exc:
+            raise TransientFailure(f"connection error: {transport_reason(exc)}") from None
+        except requests.exceptions.Timeout:
             if not idempotent:
                 raise RetriableError(
                     "a write that is not safe to repeat timed out; check the record",
                     side=SIDE,
                 ) from None
-            raise TransientFailure(f"timeout: {_reason(exc)}") from None
+            raise TransientFailure(f"no answer within {self.settings.timeout:g} s") from None
         except (json.JSONDecodeError, requests.exceptions.JSONDecodeError):
             # A 2xx answer that is not JSON: a proxy's or login page, a transfer cut short.
             raise RemoteError(
@@ -286,10 +296,9 @@ class SalesforceClient:
             ) from None
 
     def _unreachable(self, base: str, reason: str) -> UnreachableError:
-        bundle = self.settings.ca_bundle or "not set, so the system CA store is used"
         return UnreachableError(
-            f"cannot reach {origin(base)} ({reason}); check the URL, the network and "
-            f"{SECTION} ca_bundle ({bundle})",
+            f"cannot reach Salesforce at {origin(base)} ({reason}); check {SECTION} "
+            "login_url and instance_url, and the network or proxy",
             side=SIDE,
         )
 
@@ -389,9 +398,5 @@ def _candidates(name: str, names: list[str]) -> str:
     return f" (did you mean {', '.join(lowered[c] for c in close)}?)" if close else ""
 
 
-def _reason(exc: BaseException) -> str:
-    """A short reason from a requests exception (urllib3 wraps the useful part)."""
-    inner: Any = exc.args[0] if exc.args else exc
-    reason = getattr(inner, "reason", None) or inner
-    text = str(reason)
-    return text if len(text) <= 300 else text[:297] + "..."
+def _attempts(n: int) -> str:
+    return "1 attempt" if n == 1 else f"{n} attempts"

@@ -59,6 +59,7 @@ projects = [{projects}]
 jql = ""
 max_retries = 3
 timeout_seconds = 30
+overlap_seconds = 300
 
 [crm]
 kind = "salesforce"

@@ -86,6 +86,12 @@ def test_an_untrusted_certificate_fails_naming_ca_bundle_of_that_side(
     assert "certificate" in line.lower() or "TLS" in line, line
     if bad:
         assert bad in line, "the message names the bundle it tried"
+    # In plain words, not the reprs requests nests (SSLError(MaxRetryError(...))).
+    key = f"{'[jira]' if side == 'jira' else '[crm.salesforce]'} ca_bundle"
+    where = f"the CA in {key} ({bad})" if bad else f"a CA of the system store ({key} is not set)"
+    assert f"the certificate is not signed by {where} (OpenSSL: " in line, line
+    assert f"set {key} to the PEM file of the CA that signed the site's certificate" in line
+    assert not any(raw in line for raw in ("Error(", "_ssl.c", "Max retries", "[SSL")), line
 
 
 @pytest.mark.parametrize(

@@ -118,3 +118,26 @@ def test_a_missing_ca_bundle_and_a_rule_the_mapping_layer_refuses_are_config_pro
     joined = "\n".join(caught.value.problems)
     assert f"jira.ca_bundle: {tmp_path / 'no-such-ca.pem'} is not a readable file" in joined
     assert "link.order: a rule is repeated; fix that key" in joined
+
+
+def test_jira_overlap_seconds_is_a_bounded_key_the_connector_gets(tmp_path: Path) -> None:
+    """``[jira] overlap_seconds``: how far back each pull re-reads (was fixed at 300 s)."""
+    from sync.remote import build_remotes
+
+    example = load_config(EXAMPLE, environ=ENV)
+    assert example.jira_settings().overlap_seconds == 300
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert text.count("overlap_seconds = 300") == 1
+    config = load_config(
+        _write(tmp_path, text.replace("overlap_seconds = 300", "overlap_seconds = 900")),
+        environ=ENV,
+    )
+    assert build_remotes(config).jira.settings.overlap_seconds == 900  # no network call
+    for bad in ("-1", "3601", '"5m"'):
+        with pytest.raises(ConfigFileError) as caught:
+            load_config(
+                _write(tmp_path, text.replace("overlap_seconds = 300", f"overlap_seconds = {bad}")),
+                environ=ENV,
+            )
+        (problem,) = caught.value.problems
+        assert problem.startswith("jira.overlap_seconds: "), problem

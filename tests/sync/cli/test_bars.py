@@ -19,8 +19,8 @@ import pytest
 
 from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
+from sync.cli.bars import label, pull_bars, wanted
 from sync.engine import CycleOptions, Engine
-from sync.progress import label, pull_bars, wanted
 from sync.remote import build_remotes
 from tests.sync.e2e import (
     ANCHOR,

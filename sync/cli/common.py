@@ -1,0 +1,94 @@
+"""What several commands share: the config and the state store they open, the one guard
+that turns an unexpected exception into exit 5, and where progress bars go."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TextIO, TypeVar
+
+import typer
+
+from sync.cli.options import LogFormat, options_of
+from sync.cli.output import fail
+from sync.exitcodes import ExitCode
+
+T = TypeVar("T")
+
+
+def load_config(ctx: typer.Context) -> Any:
+    """The validated config of ``--config`` (or the default places); exit 2 listing the
+    problems when it is missing or invalid."""
+    from sync.config import ConfigFileError, find_config
+    from sync.config import load_config as read_config
+
+    try:
+        return read_config(find_config(options_of(ctx).config))
+    except ConfigFileError as exc:
+        typer.echo(str(exc), err=True)
+        fail(ExitCode.USAGE, "fix the config problems listed above, then run again")
+
+
+def open_store(config: Any) -> Any:
+    """The state store, created and migrated on first use; exit 2 when it cannot be."""
+    from sync.store import StoreError, open_store
+
+    try:
+        return open_store(config.state.url)
+    except StoreError as exc:
+        fail(ExitCode.USAGE, str(exc))
+
+
+def reading_store(config: Any) -> Any:
+    """The store for a command that writes nothing to it (a dry run, a plain reconcile):
+    a missing one is not created (an empty one in memory stands in), none is migrated."""
+    from sync.store import StoreError, open_store_for_reading
+
+    try:
+        return open_store_for_reading(config.state.url)
+    except StoreError as exc:
+        fail(ExitCode.USAGE, str(exc))
+
+
+def guarded(
+    work: Callable[[], T], expected: tuple[type[Exception], ...] = (), store: Any = None
+) -> T:
+    """Run ``work``; an unexpected exception becomes exit 5 with one line (traceback at -vv).
+    Exceptions in ``expected`` are the caller's to turn into their own exit code. With
+    ``store``, a write it refuses for want of disk space or write access is exit 2."""
+    import sqlalchemy as sa
+
+    from sync.store.db import storage_failure
+
+    passthrough: tuple[type[BaseException], ...] = (typer.Exit, *expected)
+    try:
+        return work()
+    except passthrough:
+        raise
+    except sa.exc.DBAPIError as exc:
+        failure = storage_failure(store.engine, exc) if store is not None else None
+        if failure is None:
+            internal(exc)
+        fail(ExitCode.USAGE, str(failure))
+    except Exception as exc:  # the one place that turns a bug into exit code 5
+        internal(exc)
+
+
+def internal(exc: Exception) -> NoReturn:
+    """Exit 5 for a bug: one line, the traceback only at -vv."""
+    logging.getLogger("jira_crm_sync").debug("internal error", exc_info=exc)
+    fail(
+        ExitCode.INTERNAL,
+        f"internal error ({type(exc).__name__}: {exc}); run again "
+        "with -vv for the traceback and report it",
+    )
+
+
+def bar_stream(ctx: typer.Context) -> TextIO | None:
+    """stderr when progress bars belong there (a terminal; not -q, not JSON logs); else None."""
+    from sync.cli.bars import wanted
+
+    options = options_of(ctx)
+    show = wanted(sys.stderr, quiet=options.quiet, json_logs=options.log_format is LogFormat.json)
+    return sys.stderr if show else None

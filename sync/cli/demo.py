@@ -1,0 +1,35 @@
+"""``jira-crm-sync demo``: the whole product against the built-in sandbox, no account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sync.cli.common import guarded
+from sync.cli.output import fail, output
+from sync.exitcodes import ExitCode
+
+
+def demo(
+    ctx: typer.Context,
+    output_path: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the HTML report.")
+    ] = Path("jira-crm-sync-demo-report.html"),
+    keep_state: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the demo's config and state store in this directory.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """The sandbox, a full sync, some changes, an incremental sync and an HTML report;
+    needs no account anywhere and leaves nothing running."""
+    from sync.demo import Demo, DemoError
+
+    say = output(ctx).line
+    try:
+        guarded(lambda: Demo(say, output_path, keep_state).run(), expected=(DemoError,))
+    except DemoError as exc:
+        fail(ExitCode(exc.exit_code), str(exc))

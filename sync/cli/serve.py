@@ -1,0 +1,65 @@
+"""``jira-crm-sync serve``: cycles on ``[schedule]`` until SIGTERM, with /healthz and
+/metrics."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from sync.cli.common import guarded, load_config, open_store
+from sync.cli.logs import service_logging
+from sync.cli.options import options_of
+from sync.cli.output import fail
+from sync.exitcodes import ExitCode
+
+
+def serve(
+    ctx: typer.Context,
+    cycles: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop after this many cycles (default: until SIGTERM).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Run cycles on [schedule] every until SIGTERM; /healthz and /metrics on [serve] listen."""
+    from sync.schedule import Schedule, ScheduleError
+    from sync.serve import ListenError, serve_forever
+
+    config = load_config(ctx)
+    try:
+        schedule = Schedule.parse(config.schedule.every)
+    except ScheduleError as exc:
+        fail(ExitCode.USAGE, str(exc))
+    store = open_store(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger("jira_crm_sync").info("signal %s: finishing the write in flight", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service_logging(options_of(ctx))
+
+    def ready(server: Any) -> None:
+        logging.getLogger("sync.serve").info(
+            "serving /healthz and /metrics on %s; cycles every %s",
+            config.serve.listen,
+            schedule.text,
+        )
+
+    try:
+        guarded(
+            lambda: serve_forever(config, store, schedule, stop, max_cycles=cycles, on_ready=ready),
+            expected=(ListenError,),
+        )
+    except ListenError as exc:  # the port is taken, or not ours to bind: a config problem
+        fail(ExitCode.USAGE, str(exc))
+    finally:
+        store.close()
