@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-import sync.derive
-import sync.engine
+import sync.cycle.derive
+import sync.cycle.engine
 from connectors.sandbox.server import Tls
 from mappings.config import Rules, rules_from_config
 from mappings.merge import MergeResult
 from mappings.writes import Plan
-from sync.derive import BatchedDerive, Derived, derive
+from sync.cycle.derive import BatchedDerive, Derived, derive
 from sync.remote import build_remotes, resolve_field_ids
 from sync.store import Store, open_store, repo
 from tests.mappings.factories import ACME, AS_OF, GLOBEX, GONE, INITECH, RULES, account, case
@@ -229,7 +229,7 @@ def test_a_cycle_in_batches_writes_what_one_batch_writes(
     with in_process_env(_sqlite(tmp_path / "one"), tmp_path / "one", tls) as env:
         assert env.cycle().exit_code == 0
         reference, reference_flags = remote_state(env.box), _flags(env.store)
-    monkeypatch.setattr(sync.derive, "BATCH_ISSUES", 15)
+    monkeypatch.setattr(sync.cycle.derive, "BATCH_ISSUES", 15)
     with in_process_env(store_url, tmp_path / "many", tls) as env:
         assert env.cycle(only="pull").exit_code == 0
         batches = list(
@@ -279,13 +279,13 @@ class Crash(Exception):
 def test_a_crash_between_batches_converges_on_the_next_cycle(
     store_url: str, tmp_path: Path, tls: Tls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sync.derive, "BATCH_ISSUES", 15)
+    monkeypatch.setattr(sync.cycle.derive, "BATCH_ISSUES", 15)
     with in_process_env(_sqlite(tmp_path / "reference"), tmp_path / "reference", tls) as env:
         assert env.cycle().exit_code == 0
         reference = remote_state(env.box)
 
     with in_process_env(store_url, tmp_path / "crash", tls) as env:
-        real = sync.engine.record_batch
+        real = sync.cycle.engine.record_batch
         recorded: list[tuple[str, ...]] = []
 
         def dies_on_the_second(store: Store, derived: Derived, *args: Any) -> Any:
@@ -294,10 +294,10 @@ def test_a_crash_between_batches_converges_on_the_next_cycle(
             recorded.append(derived.projects)
             return real(store, derived, *args)
 
-        monkeypatch.setattr(sync.engine, "record_batch", dies_on_the_second)
+        monkeypatch.setattr(sync.cycle.engine, "record_batch", dies_on_the_second)
         with pytest.raises(Crash):
             env.cycle()
-        monkeypatch.setattr(sync.engine, "record_batch", real)
+        monkeypatch.setattr(sync.cycle.engine, "record_batch", real)
 
         done = {p for projects in recorded for p in projects}
         with env.store.read() as conn:

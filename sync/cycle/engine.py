@@ -8,45 +8,67 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from connectors.exceptions import (
-    AuthError,
-    BudgetExhausted,
-    ConfigError,
-    ConnectorError,
-    RemoteError,
-    RetriableError,
-    UnreachableError,
-)
-from mappings.config import Rules, rules_from_config
+from connectors.exceptions import BudgetExhausted, ConfigError, ConnectorError
+from mappings.config import Rules
 from mappings.model import LinkProblem
 from mappings.validate import CrmCheck, IssueCheck
 from sync import budget
 from sync.config import Config
-from sync.derive import BatchedDerive, derive, projects_to_derive, rules_digest
+from sync.cycle.context import SIDES, CycleContext, open_context
+from sync.cycle.derive import BatchedDerive, PlanParts, projects_to_derive, rules_digest
+from sync.cycle.pull import Changes, Overlay, PullProgress, pull_crm, pull_jira
+from sync.cycle.push import PushProgress, PushResult, push
+from sync.cycle.record import record_batch, record_end
 from sync.exitcodes import ExitCode
-from sync.pull import Changes, Overlay, PullProgress, pull_crm, pull_jira
-from sync.push import PushProgress, PushResult, push, record_batch, record_end
-from sync.remote import (
-    Remotes,
-    crm_needs,
-    jira_fields,
-    prepare_crm,
-    prepare_jira,
-)
+from sync.remote import Remotes, jira_fields
 from sync.store import Store, repo
 from sync.workers import Assignment, everything
 
 log = logging.getLogger(__name__)
 
-SIDES = ("jira", "salesforce")
 #: Link problems a cycle's result lists at most (``link_problems`` counts them all;
 #: ``status`` reads every stored one).
 LINK_PROBLEMS_LISTED = 1000
+
+
+#: The stages of a cycle, as a failure names them (``status`` says "failed in push").
+Stage = Literal["sign-in", "pull", "derive", "record", "push", "upload"]
+STAGES: tuple[Stage, ...] = ("sign-in", "pull", "derive", "record", "push", "upload")
+#: How a budget stop's message names where it stopped.
+_DOING: dict[Stage, str] = {"sign-in": "sign-in and metadata reads", "upload": "report upload"}
+
+
+class StageFailed(Exception):
+    """A cycle stage failed: which one, and the error that failed it (the ``cause``, also
+    ``__cause__``). The exit code is the cause's (:func:`failure_of`)."""
+
+    def __init__(self, stage: Stage, cause: Exception) -> None:
+        super().__init__(f"failed in {stage}: {cause}")
+        self.stage: Stage = stage
+        self.cause = cause
+
+
+def failure_of(exc: Exception) -> tuple[str, ExitCode] | None:
+    """A cycle's status and exit code for an error that ends it (SPEC section 4); None
+    for one that is not the remotes' or the config's (a bug: it propagates)."""
+    if isinstance(exc, BudgetExhausted):
+        return "budget", ExitCode.OK
+    if isinstance(exc, ConfigError):
+        return "failed", ExitCode.USAGE
+    if isinstance(exc, ConnectorError):  # auth, unreachable, retries spent, a remote error
+        return "failed", ExitCode.REMOTE
+    return None
+
+
+def failed_text(stage: str | None, message: str) -> str:
+    """``failed in push: <message>`` (or the message alone when no stage is known)."""
+    return f"failed in {stage}: {message}" if stage else message
 
 
 @dataclass(frozen=True)
@@ -76,7 +98,7 @@ class CycleResult:
     failed: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     link_problems: int = 0
-    #: Records the pull set aside this cycle (listed up to sync.pull.LISTED), how many in
+    #: Records the pull set aside this cycle (listed up to sync.cycle.pull.LISTED), how many in
     #: all, and how many set-aside records were read cleanly again (or found gone).
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     quarantined_count: int = 0
@@ -90,6 +112,8 @@ class CycleResult:
     budget: dict[str, Any] = field(default_factory=dict)
     #: What the cycle was doing (the budget message says where it stopped).
     stage: str = field(default="start", compare=False)
+    #: The stage a failed cycle failed in (:class:`StageFailed`), else None.
+    failed_stage: Stage | None = None
     plan: dict[str, Any] | None = None
     plan_text: str = ""
 
@@ -100,6 +124,7 @@ class CycleResult:
             "status": self.status,
             "exit_code": int(self.exit_code),
             "message": self.message,
+            "failed_stage": self.failed_stage,
             "pulled": self.pulled,
             "planned": self.planned,
             "written": self.written,
@@ -137,13 +162,12 @@ class Engine:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.worker = worker or f"run@{socket.gethostname()}"
         self.should_stop = should_stop
-        self._allowances: dict[str, budget.Allowance] = {}
 
     def run(
         self, options: CycleOptions = CycleOptions(), assignment: Assignment | None = None
     ) -> CycleResult:
         """One cycle over ``assignment`` (default: every shard); never raises for remote or
-        config trouble (see the result's exit code)."""
+        config trouble (see the result's exit code, and ``failed_stage``)."""
         work = assignment or everything()
         now = self.clock()
         run_id = None
@@ -167,33 +191,29 @@ class Engine:
             f" (run {run_id})" if run_id is not None else "",
             _mode(options),
         )
-        self._set_budgets(now)
+        ctx = open_context(self.config, self.store, self.remotes, now)
         stopped_by: BudgetExhausted | None = None
         try:
-            self._cycle(options, work, now, result)
-        except BudgetExhausted as exc:
-            result.status, result.exit_code = "budget", ExitCode.OK
-            stopped_by = exc
-        except ConfigError as exc:
-            result.status, result.exit_code = "failed", ExitCode.USAGE
-            result.message = str(exc)
-        except (AuthError, UnreachableError, RetriableError) as exc:
-            result.status, result.exit_code = "failed", ExitCode.REMOTE
-            result.message = str(exc)
-        except (RemoteError, ConnectorError) as exc:
-            result.status, result.exit_code = "failed", ExitCode.REMOTE
-            result.message = str(exc)
-        result.calls = {
-            "jira": self.remotes.jira_meter.snapshot(),
-            "salesforce": self.remotes.crm_meter.snapshot(),
-        }
-        self._say_budget(result, stopped_by, options, now)
+            self._cycle(ctx, options, work, result)
+        except StageFailed as failed:
+            ended = failure_of(failed.cause)
+            if ended is None:
+                raise failed.cause from None  # a bug: the CLI turns it into exit 5
+            result.status, result.exit_code = ended
+            if isinstance(failed.cause, BudgetExhausted):
+                stopped_by = failed.cause
+            else:
+                result.failed_stage = failed.stage
+                result.message = str(failed.cause)
+        result.calls = ctx.calls()
+        self._say_budget(ctx, result, stopped_by, options)
         if not options.dry_run:
             self._finish(result, now)
         log.info(
-            "cycle ended: %s (exit %d); calls: jira %s, salesforce %s",
+            "cycle ended: %s (exit %d)%s; calls: jira %s, salesforce %s",
             result.status,
             int(result.exit_code),
+            f" in {result.failed_stage}" if result.failed_stage else "",
             _calls_text(result.calls["jira"]),
             _calls_text(result.calls["salesforce"]),
         )
@@ -201,23 +221,30 @@ class Engine:
 
     # -- the cycle --------------------------------------------------------------------------
 
+    @contextmanager
+    def _stage(self, result: CycleResult, stage: Stage) -> Iterator[None]:
+        """Run a stage: the result says what the cycle is doing, and an error raised in it
+        comes out as :class:`StageFailed` naming the stage."""
+        result.stage = _DOING.get(stage, stage)
+        try:
+            yield
+        except StageFailed:
+            raise
+        except Exception as exc:
+            raise StageFailed(stage, exc) from exc
+
     def _cycle(
-        self, options: CycleOptions, work: Assignment, now: datetime, result: CycleResult
+        self, ctx: CycleContext, options: CycleOptions, work: Assignment, result: CycleResult
     ) -> None:
-        config, store = self.config, self.store
         save = not options.dry_run
-        jira, crm = self.remotes.jira, self.remotes.crm
-        result.stage = "sign-in and metadata reads"
-        field_ids = prepare_jira(jira, store, now, config, refresh=options.full, save=save)
-        rules = rules_from_config(config.model_dump(mode="python"), field_ids)
-        prepare_crm(crm, store, now, crm_needs(config), refresh=options.full, save=save)
-        log.info("metadata ready: Jira fields and server, %s describes", crm.side)
+        with self._stage(result, "sign-in"):
+            rules = ctx.prepare(refresh=options.full, save=save)
         overlay = Overlay() if options.dry_run else None
         changes = Changes()
         held = list(work.projects) if work.projects is not None else None
-        result.stage = "pull"
         try:
-            self._pull(options, work, now, rules, field_ids, changes, overlay, held)
+            with self._stage(result, "pull"):
+                self._pull(ctx, options, work, rules, changes, overlay, held)
         finally:
             # What was stored before a budget stop or a fault counts as pulled.
             result.pulled = dict(changes.counts)
@@ -242,30 +269,29 @@ class Engine:
         if options.only == "pull" or self.should_stop():
             self._set_aside_status(result)
             return
-        self._after_pull(options, work, now, rules, changes, overlay, held, result)
+        self._after_pull(ctx, options, work, rules, changes, overlay, held, result)
         self._set_aside_status(result)
 
     def _pull(
         self,
+        ctx: CycleContext,
         options: CycleOptions,
         work: Assignment,
-        now: datetime,
         rules: Rules,
-        field_ids: Any,
         changes: Changes,
         overlay: Overlay | None,
         held: list[str] | None,
     ) -> None:
-        config, store = self.config, self.store
-        jira, crm = self.remotes.jira, self.remotes.crm
+        config, store, field_ids = ctx.config, ctx.store, ctx.field_ids
+        assert field_ids is not None
         if options.only != "push":
             if held != []:
                 pull_jira(
-                    jira,
+                    ctx.jira,
                     store,
                     jira_fields(field_ids),
                     changes,
-                    now,
+                    ctx.now,
                     full=options.full,
                     overlay=overlay,
                     projects=held,
@@ -274,11 +300,11 @@ class Engine:
                 )
             if work.crm:
                 pull_crm(
-                    crm,
+                    ctx.crm,
                     store,
                     config,
                     changes,
-                    now,
+                    ctx.now,
                     full=options.full,
                     overlay=overlay,
                     progress=options.progress,
@@ -304,57 +330,55 @@ class Engine:
 
     def _after_pull(
         self,
+        ctx: CycleContext,
         options: CycleOptions,
         work: Assignment,
-        now: datetime,
         rules: Rules,
         changes: Changes,
         overlay: Overlay | None,
         held: list[str] | None,
         result: CycleResult,
     ) -> None:
-        config, store = self.config, self.store
-        jira, crm = self.remotes.jira, self.remotes.crm
-        digest = rules_digest(rules)
-        projects, engine_state = projects_to_derive(
-            store, changes, now.date(), digest, full=options.full or options.dry_run, held=held
-        )
+        config, store, now = ctx.config, ctx.store, ctx.now
+        with self._stage(result, "derive"):
+            digest = rules_digest(rules)
+            projects, engine_state = projects_to_derive(
+                store, changes, now.date(), digest, full=options.full or options.dry_run, held=held
+            )
         log.info("deriving %s", _projects_text(projects))
         if projects != []:
-            if not self._derive_and_record(
-                options, rules, projects, engine_state, now, result, overlay
-            ):
-                return
+            self._derive_and_record(ctx, options, rules, projects, engine_state, result, overlay)
         elif options.dry_run:
             result.plan, result.plan_text = {}, ""
+        if options.dry_run:
             return
         log.info("planned: %s", counts_text(result.planned))
         # Push even when nothing needed deriving: writes a killed run left queued, parked
         # writes whose backoff is over, and what a budget stop left are due now.
         pushed = PushResult()
         shards = None if work.projects is None else work.shards()
-        result.stage = "push"
         try:
-            push(
-                store,
-                jira,
-                crm,
-                now,
-                result.run_id,
-                pushed,
-                shards,
-                self.should_stop,
-                progress=options.push_progress,
-            )
+            with self._stage(result, "push"):
+                push(
+                    store,
+                    ctx.jira,
+                    ctx.crm,
+                    now,
+                    result.run_id,
+                    pushed,
+                    shards,
+                    self.should_stop,
+                    progress=options.push_progress,
+                )
         finally:
             result.written = pushed.written
             result.failed = pushed.failed
         log.info("written: %s; parked %d", counts_text(result.written), len(result.failed))
         if config.report.upload and work.crm and not self.should_stop():
-            from sync.report.upload import upload_reports  # Jinja2 only when uploads are on
+            with self._stage(result, "upload"):
+                from sync.report.upload import upload_reports  # Jinja2 only when uploads are on
 
-            result.stage = "report upload"
-            uploads = upload_reports(config, store, crm, now, should_stop=self.should_stop)
+                uploads = upload_reports(config, store, ctx.crm, now, should_stop=self.should_stop)
             if uploads.uploaded:
                 pushed.count("report_uploads", len(uploads.uploaded))
             pushed.failed.extend(uploads.failed)  # reported like a parked record, not fatal
@@ -367,58 +391,45 @@ class Engine:
 
     def _derive_and_record(
         self,
+        ctx: CycleContext,
         options: CycleOptions,
-        rules: Any,
+        rules: Rules,
         projects: list[str] | None,
         engine_state: dict[str, repo.DeriveState],
-        now: datetime,
         result: CycleResult,
         overlay: Overlay | None,
-    ) -> bool:
-        """Merge, plan and (unless a dry run) record and queue; False for a dry run.
+    ) -> None:
+        """Merge and plan in batches of projects (memory stays flat as the store grows)
+        and, unless a dry run, record and queue each batch.
 
-        A real run derives and records in batches of projects (memory stays flat as the
-        store grows); the derive state is saved only after the last batch
-        and the flags, so a crash in between derives again what was not recorded."""
-        config, store = self.config, self.store
-        if options.dry_run:
-            derived = derive(
-                store,
-                rules,
-                projects,
-                now,
-                jira_url=config.jira.url,
-                instance_url=self.remotes.crm.instance_url,
-                overlay=overlay,
-                survey_window_days=config.satisfaction.survey.window_days,
-            )
-            plan = derived.plan
-            problems = derived.result.links.problems
-            result.link_problems = len(problems)
-            result.link_problem_list = [
-                link_problem_dict(p) for p in problems[:LINK_PROBLEMS_LISTED]
-            ]
-            result.conflicts = [c.as_dict() for c in plan.conflicts]
-            result.planned = {"salesforce_records": len(plan.crm), "jira_issues": len(plan.jira)}
-            result.plan = plan.as_dict()
-            result.plan_text = plan.render_text()
-            log.info("planned (a dry run: nothing is written): %s", counts_text(result.planned))
-            return False
+        The one derive path: a dry run derives the same batches over its overlay and
+        records nothing; it joins their plans into the one it shows. A real run saves the
+        derive state only after the last batch and the flags, so a crash in between
+        derives again what was not recorded."""
+        config, store, now = ctx.config, ctx.store, ctx.now
+        save = not options.dry_run
         batches = BatchedDerive(
             store,
             rules,
             projects,
             now,
             jira_url=config.jira.url,
-            instance_url=self.remotes.crm.instance_url,
+            instance_url=ctx.crm.instance_url,
             survey_window_days=config.satisfaction.survey.window_days,
+            overlay=overlay,
         )
+        parts = None if save else PlanParts()
         item_problems = 0
         table_problems: set[Any] = set()  # [link.static] problems: every batch repeats them
         listed: list[dict[str, Any]] = []
         conflicts: list[dict[str, Any]] = []
         planned = {"salesforce_records": 0, "jira_issues": 0}
-        for batch in batches:
+        derived = iter(batches)
+        while True:
+            with self._stage(result, "derive"):
+                batch = next(derived, None)
+            if batch is None:
+                break
             for problem in batch.result.links.problems:
                 if problem.item_key is None:
                     table_problems.add(problem)
@@ -426,41 +437,45 @@ class Engine:
                     item_problems += 1
                     if len(listed) < LINK_PROBLEMS_LISTED:
                         listed.append(link_problem_dict(problem))
-            conflicts.extend(c.as_dict() for c in batch.plan.conflicts)
             planned["salesforce_records"] += len(batch.plan.crm)
             planned["jira_issues"] += len(batch.plan.jira)
-            record_batch(store, batch, result.run_id, now)
+            if parts is not None:
+                parts.add(batch.plan)
+            else:
+                conflicts.extend(c.as_dict() for c in batch.plan.conflicts)
+                with self._stage(result, "record"):
+                    record_batch(store, batch, result.run_id, now)
             del batch  # before the next one is derived
-        record_end(store, batches.end, now)
         result.link_problems = item_problems + len(table_problems)
         table = [link_problem_dict(p) for p in sorted(table_problems, key=_problem_order)]
         result.link_problem_list = (table + listed)[:LINK_PROBLEMS_LISTED]
-        result.conflicts = conflicts
         result.planned = planned
-        with store.transaction() as tx:
-            repo.save_derive_states(tx, engine_state, at=now)
-        return True
+        if parts is not None:
+            plan = parts.plan()
+            result.conflicts = [c.as_dict() for c in plan.conflicts]
+            result.plan = plan.as_dict()
+            result.plan_text = plan.render_text()
+            log.info("planned (a dry run: nothing is written): %s", counts_text(result.planned))
+            return
+        result.conflicts = conflicts
+        with self._stage(result, "record"):
+            record_end(store, batches.end, now)
+            with store.transaction() as tx:
+                repo.save_derive_states(tx, engine_state, at=now)
 
     # -- budgets and bookkeeping ------------------------------------------------------------
 
-    def _set_budgets(self, now: datetime) -> None:
-        with self.store.read() as conn:
-            used = {side: repo.calls_today(conn, side, now.date()) for side in SIDES}
-        self._allowances = budget.allowances(self.config, used)
-        self.remotes.jira_meter.reset(self._allowances["jira"].calls)
-        self.remotes.crm_meter.reset(self._allowances["salesforce"].calls)
-
     def _say_budget(
         self,
+        ctx: CycleContext,
         result: CycleResult,
         exc: BudgetExhausted | None,
         options: CycleOptions,
-        now: datetime,
     ) -> None:
         """The result's ``budget`` object, and for a budget stop the message saying which
         budget stopped the cycle, the writes left queued and when the work resumes."""
         if exc is None:
-            result.budget = budget.state(self._allowances, result.calls)
+            result.budget = budget.state(ctx.allowances, result.calls)
             return
         side = exc.side or "jira"
         meter = self.remotes.jira_meter if side == "jira" else self.remotes.crm_meter
@@ -471,12 +486,12 @@ class Engine:
             queued = counts["pending"] + counts["inflight"]
         result.message, result.budget = budget.stopped(
             side,
-            self._allowances,
+            ctx.allowances,
             result.calls,
             spent=meter.remaining == 0,
             queued=queued,
             stage=result.stage,
-            now=now,
+            now=ctx.now,
         )
 
     def _finish(self, result: CycleResult, now: datetime) -> None:
@@ -492,6 +507,7 @@ class Engine:
             written={**result.written, "failed": len(result.failed)},
             message=result.message,
             finished_at=self.clock(),
+            stage=result.failed_stage,
         )
 
 
@@ -559,9 +575,11 @@ def finish_run(
     written: dict[str, int],
     message: str,
     finished_at: datetime,
+    stage: str | None = None,
 ) -> None:
     """Record how a run (a cycle, or a reconcile --apply) ended and the calls it made
-    today, in one transaction: the day's budget counts what every run spent."""
+    today, in one transaction: the day's budget counts what every run spent. ``stage``:
+    the stage a failed run failed in (:class:`StageFailed`)."""
     with store.transaction() as tx:
         for side in SIDES:
             repo.add_calls(tx, side, day, int(calls[side]["total"]))
@@ -575,4 +593,5 @@ def finish_run(
             written=written,
             error=message or None,
             finished_at=finished_at,
+            stage=stage,
         )

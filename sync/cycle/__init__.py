@@ -1,0 +1,1 @@
+"""One sync cycle, grouped by stage: context, pull, rows, derive, record, push."""
