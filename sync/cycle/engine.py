@@ -9,15 +9,17 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, Literal
 
 from connectors.exceptions import BudgetExhausted, ConfigError, ConnectorError
 from mappings.config import Rules
 from mappings.model import LinkProblem
 from mappings.validate import CrmCheck, IssueCheck
+from mappings.writes import Plan
 from sync import budget
 from sync.config import Config
 from sync.cycle.context import SIDES, CycleContext, open_context
@@ -399,15 +401,11 @@ class Engine:
         result: CycleResult,
         overlay: Overlay | None,
     ) -> None:
-        """Merge and plan in batches of projects (memory stays flat as the store grows)
-        and, unless a dry run, record and queue each batch.
-
-        The one derive path: a dry run derives the same batches over its overlay and
-        records nothing; it joins their plans into the one it shows. A real run saves the
-        derive state only after the last batch and the flags, so a crash in between
-        derives again what was not recorded."""
+        """Derive (and, unless a dry run, record) ``projects`` through
+        :func:`derive_and_record`; a real run then saves the derive state, only after the
+        last batch and the flags, so a crash in between derives again what was not
+        recorded."""
         config, store, now = ctx.config, ctx.store, ctx.now
-        save = not options.dry_run
         batches = BatchedDerive(
             store,
             rules,
@@ -418,50 +416,21 @@ class Engine:
             survey_window_days=config.satisfaction.survey.window_days,
             overlay=overlay,
         )
-        parts = None if save else PlanParts()
-        item_problems = 0
-        table_problems: set[Any] = set()  # [link.static] problems: every batch repeats them
-        listed: list[dict[str, Any]] = []
-        conflicts: list[dict[str, Any]] = []
-        planned = {"salesforce_records": 0, "jira_issues": 0}
-        derived = iter(batches)
-        while True:
-            with self._stage(result, "derive"):
-                batch = next(derived, None)
-            if batch is None:
-                break
-            for problem in batch.result.links.problems:
-                if problem.item_key is None:
-                    table_problems.add(problem)
-                else:
-                    item_problems += 1
-                    if len(listed) < LINK_PROBLEMS_LISTED:
-                        listed.append(link_problem_dict(problem))
-            planned["salesforce_records"] += len(batch.plan.crm)
-            planned["jira_issues"] += len(batch.plan.jira)
-            if parts is not None:
-                parts.add(batch.plan)
-            else:
-                conflicts.extend(c.as_dict() for c in batch.plan.conflicts)
-                with self._stage(result, "record"):
-                    record_batch(store, batch, result.run_id, now)
-            del batch  # before the next one is derived
-        result.link_problems = item_problems + len(table_problems)
-        table = [link_problem_dict(p) for p in sorted(table_problems, key=_problem_order)]
-        result.link_problem_list = (table + listed)[:LINK_PROBLEMS_LISTED]
-        result.planned = planned
-        if parts is not None:
-            plan = parts.plan()
-            result.conflicts = [c.as_dict() for c in plan.conflicts]
-            result.plan = plan.as_dict()
-            result.plan_text = plan.render_text()
+        save = not options.dry_run
+        done = derive_and_record(
+            batches, run_id=result.run_id, now=now, save=save, stage=partial(self._stage, result)
+        )
+        result.link_problems = done.link_problems
+        result.link_problem_list = done.link_problem_list
+        result.conflicts = done.conflicts
+        result.planned = done.planned
+        if done.plan is not None:
+            result.plan = done.plan.as_dict()
+            result.plan_text = done.plan.render_text()
             log.info("planned (a dry run: nothing is written): %s", counts_text(result.planned))
             return
-        result.conflicts = conflicts
-        with self._stage(result, "record"):
-            record_end(store, batches.end, now)
-            with store.transaction() as tx:
-                repo.save_derive_states(tx, engine_state, at=now)
+        with self._stage(result, "record"), store.transaction() as tx:
+            repo.save_derive_states(tx, engine_state, at=now)
 
     # -- budgets and bookkeeping ------------------------------------------------------------
 
@@ -509,6 +478,83 @@ class Engine:
             finished_at=self.clock(),
             stage=result.failed_stage,
         )
+
+
+@dataclass
+class Derivation:
+    """What the derive (and record) stage found, for the cycle's result."""
+
+    link_problems: int = 0
+    link_problem_list: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    planned: dict[str, int] = field(default_factory=dict)
+    #: a dry run's plan: the batches' plans joined (None for a real run, which keeps no
+    #: plan in memory: each batch's writes are queued as it is recorded).
+    plan: Plan | None = None
+
+
+@contextmanager
+def _no_stage(stage: Stage) -> Iterator[None]:
+    yield
+
+
+def derive_and_record(
+    batches: BatchedDerive,
+    *,
+    run_id: int | None,
+    now: datetime,
+    save: bool,
+    stage: Callable[[Stage], AbstractContextManager[None]] = _no_stage,
+) -> Derivation:
+    """The one derive path: merge and plan ``batches`` one at a time (memory stays flat as
+    the store grows) and, with ``save``, record and queue each batch as it comes, then the
+    end (flags, marks of projects no batch covered). Without ``save`` (a dry run) nothing
+    is recorded: the batches' plans are joined into the one plan the result shows.
+
+    ``stage`` wraps each step (the engine's: an error names the stage it failed in)."""
+    store = batches.store
+    parts = None if save else PlanParts()
+    item_problems = 0
+    table_problems: set[LinkProblem] = set()  # [link.static] problems: every batch repeats them
+    listed: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] = []
+    planned = {"salesforce_records": 0, "jira_issues": 0}
+    derived = iter(batches)
+    while True:
+        with stage("derive"):
+            batch = next(derived, None)
+        if batch is None:
+            break
+        for problem in batch.result.links.problems:
+            if problem.item_key is None:
+                table_problems.add(problem)
+            else:
+                item_problems += 1
+                if len(listed) < LINK_PROBLEMS_LISTED:
+                    listed.append(link_problem_dict(problem))
+        planned["salesforce_records"] += len(batch.plan.crm)
+        planned["jira_issues"] += len(batch.plan.jira)
+        if parts is not None:
+            parts.add(batch.plan)
+        else:
+            conflicts.extend(c.as_dict() for c in batch.plan.conflicts)
+            with stage("record"):
+                record_batch(store, batch, run_id, now)
+        del batch  # before the next one is derived
+    table = [link_problem_dict(p) for p in sorted(table_problems, key=_problem_order)]
+    done = Derivation(
+        link_problems=item_problems + len(table_problems),
+        link_problem_list=(table + listed)[:LINK_PROBLEMS_LISTED],
+        conflicts=conflicts,
+        planned=planned,
+    )
+    if parts is not None:
+        done.plan = parts.plan()
+        done.conflicts = [c.as_dict() for c in done.plan.conflicts]
+        return done
+    with stage("record"):
+        record_end(store, batches.end, now)
+    return done
 
 
 def counts_text(counts: dict[str, int]) -> str:
