@@ -68,11 +68,6 @@ def failure_of(exc: Exception) -> tuple[str, ExitCode] | None:
     return None
 
 
-def failed_text(stage: str | None, message: str) -> str:
-    """``failed in push: <message>`` (or the message alone when no stage is known)."""
-    return f"failed in {stage}: {message}" if stage else message
-
-
 @dataclass(frozen=True)
 class CycleOptions:
     """How to run one cycle (the flags of ``run``)."""
