@@ -1,7 +1,11 @@
-"""One sync cycle: pull -> store -> merge -> plan -> push -> record (SPEC section 7).
+"""One sync cycle, stage by stage (SPEC section 7): sign in (sync.cycle.context), pull
+(sync.cycle.pull), derive (sync.cycle.derive) and record (sync.cycle.record) batch by
+batch, push (sync.cycle.push), and the report upload.
 
-The engine wires the connectors, the mapping layer and the state store. Errors are
-classified once, here, into the exit codes of SPEC section 4.
+The engine wires the connectors, the mapping layer and the state store. An error raised
+in a stage comes out of it as :class:`StageFailed`, naming the stage (the run row,
+``run --json`` and ``status`` show it); the error itself is classified once, here
+(:func:`failure_of`), into the exit codes of SPEC section 4.
 """
 
 from __future__ import annotations
