@@ -7,10 +7,21 @@ from datetime import datetime
 from typing import Any
 
 from connectors.crm import CASE, CUSTOMER, CrmRecord
-from sync.cycle.pull import store_crm_page
+from sync.cycle.derive import BatchedDerive, Derived, derive
+from sync.cycle.pull import Overlay, store_crm_page
 from sync.cycle.rows import issue_row
 from sync.store import Store, repo
-from tests.mappings.factories import ACME, AS_OF, GLOBEX, GONE, INITECH, account, case, sf_id
+from tests.mappings.factories import (
+    ACME,
+    AS_OF,
+    GLOBEX,
+    GONE,
+    INITECH,
+    RULES,
+    account,
+    case,
+    sf_id,
+)
 from tests.mappings.factories import issue as raw_issue
 
 JIRA_URL = "https://jira.example.test"
@@ -77,3 +88,40 @@ def fill(store: Store, at: datetime = AS_OF) -> None:
         store_crm_page(tx, CUSTOMER, [], [GONE], at)
         store_crm_page(tx, CASE, cases(), [], at)
         repo.mark_dirty(tx, ["ALPHA", "DELTA", "NOPE"], at=at)
+
+
+def batched(
+    store: Store,
+    size: int,
+    *,
+    projects: list[str] | None = None,
+    overlay: Overlay | None = None,
+) -> BatchedDerive:
+    """The batches of ``projects`` (None: every one) at ``size`` issues, as of AS_OF."""
+    return BatchedDerive(
+        store,
+        RULES,
+        projects,
+        AS_OF,
+        jira_url=JIRA_URL,
+        instance_url=INSTANCE_URL,
+        survey_window_days=90,
+        batch_issues=size,
+        overlay=overlay,
+    )
+
+
+def whole(
+    store: Store, *, projects: list[str] | None = None, overlay: Overlay | None = None
+) -> Derived:
+    """One merge of everything (:func:`sync.cycle.derive.derive`), as of AS_OF."""
+    return derive(
+        store,
+        RULES,
+        projects,
+        AS_OF,
+        jira_url=JIRA_URL,
+        instance_url=INSTANCE_URL,
+        overlay=overlay,
+        survey_window_days=90,
+    )

@@ -8,41 +8,13 @@ from __future__ import annotations
 
 import json
 
-from sync.cycle.derive import BatchedDerive, Derived, derive
 from sync.cycle.engine import derive_and_record
 from sync.cycle.pull import Overlay
 from sync.store import Store, repo
-from tests.mappings.factories import ACME, AS_OF, GLOBEX, RULES
+from tests.mappings.factories import ACME, AS_OF, GLOBEX
 from tests.mappings.factories import issue as raw_issue
-from tests.sync.cycle.stores import INSTANCE_URL, JIRA_URL, fill
+from tests.sync.cycle.stores import batched, fill, whole
 from tests.sync.e2e import store_snapshot
-
-
-def _batches(store: Store, size: int, overlay: Overlay | None = None) -> BatchedDerive:
-    return BatchedDerive(
-        store,
-        RULES,
-        None,
-        AS_OF,
-        jira_url=JIRA_URL,
-        instance_url=INSTANCE_URL,
-        survey_window_days=90,
-        batch_issues=size,
-        overlay=overlay,
-    )
-
-
-def _whole(store: Store, overlay: Overlay | None = None) -> Derived:
-    return derive(
-        store,
-        RULES,
-        None,
-        AS_OF,
-        jira_url=JIRA_URL,
-        instance_url=INSTANCE_URL,
-        overlay=overlay,
-        survey_window_days=90,
-    )
 
 
 def test_a_dry_run_in_batches_plans_what_one_merge_plans_and_records_nothing(
@@ -50,20 +22,20 @@ def test_a_dry_run_in_batches_plans_what_one_merge_plans_and_records_nothing(
 ) -> None:
     fill(store)
     before = store_snapshot(store)
-    dry = derive_and_record(_batches(store, size=2), run_id=None, now=AS_OF, save=False)
+    dry = derive_and_record(batched(store, 2), run_id=None, now=AS_OF, save=False)
     assert store_snapshot(store) == before
 
-    whole = _whole(store)
+    merged = whole(store)
     assert dry.plan is not None
-    assert dry.plan.as_dict() == whole.plan.as_dict()
-    assert dry.plan.render_text() == whole.plan.render_text()
+    assert dry.plan.as_dict() == merged.plan.as_dict()
+    assert dry.plan.render_text() == merged.plan.render_text()
     assert dry.plan.crm and dry.plan.jira  # the store calls for writes on both sides
     assert dry.planned == {
-        "salesforce_records": len(whole.plan.crm),
-        "jira_issues": len(whole.plan.jira),
+        "salesforce_records": len(merged.plan.crm),
+        "jira_issues": len(merged.plan.jira),
     }
-    assert dry.conflicts == [c.as_dict() for c in whole.plan.conflicts]
-    problems = whole.result.links.problems
+    assert dry.conflicts == [c.as_dict() for c in merged.plan.conflicts]
+    problems = merged.result.links.problems
     assert dry.link_problems == len(problems)
     assert [(p["project"], p["item"]) for p in dry.link_problem_list] == [
         (p.project_key, p.item_key) for p in problems
@@ -72,8 +44,8 @@ def test_a_dry_run_in_batches_plans_what_one_merge_plans_and_records_nothing(
 
 def test_a_real_run_queues_the_writes_of_the_dry_runs_plan(store: Store) -> None:
     fill(store)
-    dry = derive_and_record(_batches(store, size=2), run_id=None, now=AS_OF, save=False)
-    real = derive_and_record(_batches(store, size=2), run_id=None, now=AS_OF, save=True)
+    dry = derive_and_record(batched(store, 2), run_id=None, now=AS_OF, save=False)
+    real = derive_and_record(batched(store, 2), run_id=None, now=AS_OF, save=True)
     assert dry.plan is not None and real.plan is None
 
     assert real.planned == dry.planned
@@ -108,10 +80,10 @@ def test_a_dry_run_plans_over_what_it_pulled_as_one_merge_does(store: Store) -> 
         (globex,) = repo.get_accounts(conn, [GLOBEX]).values()
     overlay.accounts[GLOBEX] = {**globex.data, "CSAT__c": 9.0}
 
-    dry = derive_and_record(_batches(store, 2, overlay), run_id=None, now=AS_OF, save=False)
-    whole = _whole(store, overlay)
+    dry = derive_and_record(batched(store, 2, overlay=overlay), run_id=None, now=AS_OF, save=False)
+    merged = whole(store, overlay=overlay)
     assert dry.plan is not None
-    assert dry.plan.as_dict() == whole.plan.as_dict()
+    assert dry.plan.as_dict() == merged.plan.as_dict()
     # The pulled project is derived (its report record planned), the deleted issue is not.
     assert f"OMEGA:{ACME}" in {w.external_id for w in dry.plan.crm}
-    assert dry.plan.as_dict() != _whole(store).plan.as_dict()
+    assert dry.plan.as_dict() != whole(store).plan.as_dict()

@@ -7,24 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mappings.writes import Plan
-from sync.cycle.derive import BatchedDerive
 from sync.cycle.record import record_batch, record_end
 from sync.store import Store, repo
-from tests.mappings.factories import ACME, AS_OF, RULES
-from tests.sync.cycle.stores import INSTANCE_URL, JIRA_URL, PROJECTS, fill
-
-
-def _batches(store: Store, size: int = 2) -> BatchedDerive:
-    return BatchedDerive(
-        store,
-        RULES,
-        None,
-        AS_OF,
-        jira_url=JIRA_URL,
-        instance_url=INSTANCE_URL,
-        survey_window_days=90,
-        batch_issues=size,
-    )
+from tests.mappings.factories import ACME, AS_OF
+from tests.sync.cycle.stores import PROJECTS, batched, fill
 
 
 def _queued(store: Store) -> list[tuple[str, str]]:
@@ -34,31 +20,31 @@ def _queued(store: Store) -> list[tuple[str, str]]:
 
 def test_a_recorded_derive_queues_its_plan_and_keeps_its_model(store: Store) -> None:
     fill(store)
-    batched = _batches(store)
+    derived = batched(store, 2)
     wanted: list[tuple[str, str]] = []
-    for batch in batched:
+    for batch in derived:
         queued = record_batch(store, batch, None, AS_OF)
         assert queued == {"crm": len(batch.plan.crm), "jira": len(batch.plan.jira)}
         wanted += [("crm", w.external_id) for w in batch.plan.crm]
         wanted += [("jira", w.issue_key) for w in batch.plan.jira]
-    record_end(store, batched.end, AS_OF)
+    record_end(store, derived.end, AS_OF)
 
     assert wanted and _queued(store) == sorted(wanted)
     with store.read() as conn:
         links = repo.get_links(conn, customer_ids=[ACME])
         assert {link.project_key for link in links} == {"ALPHA", "BETA"}
         assert repo.dirty_marks(conn) == []  # every mark, NOPE's at the end
-        assert set(repo.get_flags(conn)) == {c.id for c in batched.end.crm.customers}
+        assert set(repo.get_flags(conn)) == {c.id for c in derived.end.crm.customers}
         assert {p.project_key for p in repo.iter_link_problems(conn)} <= set(PROJECTS)
 
 
 def test_recording_the_same_derive_again_queues_nothing_twice(store: Store) -> None:
     fill(store)
     for _ in range(2):
-        batched = _batches(store)
-        for batch in batched:
+        derived = batched(store, 2)
+        for batch in derived:
             record_batch(store, batch, None, AS_OF)
-        record_end(store, batched.end, AS_OF)
+        record_end(store, derived.end, AS_OF)
     queued = _queued(store)
     assert queued and len(queued) == len(set(queued))
     with store.read() as conn:
@@ -67,8 +53,8 @@ def test_recording_the_same_derive_again_queues_nothing_twice(store: Store) -> N
 
 def test_a_queued_write_the_new_plan_does_not_want_is_dropped(store: Store) -> None:
     fill(store)
-    batched = _batches(store, size=100)  # one batch: every project
-    (batch,) = list(batched)
+    derived = batched(store, 100)  # one batch: every project
+    (batch,) = list(derived)
     record_batch(store, batch, None, AS_OF)
     assert _queued(store)
 
