@@ -1,1 +1,1 @@
-"""One sync cycle, grouped by stage: context, pull, rows, derive, record, push."""
+"""One sync cycle, by stage: who owns what, then pull, derive, record and push."""
