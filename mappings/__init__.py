@@ -7,9 +7,9 @@ No I/O here: values in, values out. The entry points:
   flags, segment rollups), as of a given time;
 - :func:`mappings.merge.plan` - a merge result, the ledgers of what was last written and
   (optionally) what each side holds now -> the :class:`Plan` of writes that changed;
-- :func:`mappings.config.rules_from_config` - the parsed config document -> :class:`Rules`.
+- :func:`mappings.rules.rules_from_config` - the parsed config document -> :class:`Rules`.
 
-Modules, one concern each: ``model`` (the frozen values), ``config`` (rules), ``dates`` and
+Modules, one concern each: ``model`` (the frozen values), ``rules`` (the rules), ``dates`` and
 ``sfid`` (vendor values), ``normalise_jira``, ``normalise_crm``, ``linking``, ``progress``,
 ``health``, ``satisfaction``, ``rollup``, ``text`` (the English), ``desired`` (what each side
 should hold), ``writes`` (plan values), ``plan`` (the diff), ``merge`` (the pipeline).

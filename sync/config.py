@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from connectors.exceptions import ConfigError
 from connectors.jira.settings import JiraSettings
 from connectors.salesforce.settings import SalesforceSettings
-from mappings.config import rules_from_config
+from mappings.rules import rules_from_config
 
 DEFAULT_CONFIG_NAME = "jira-crm-sync.toml"
 CONFIG_ENV = "JIRA_CRM_SYNC_CONFIG"

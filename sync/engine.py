@@ -22,8 +22,8 @@ from connectors.exceptions import (
     RetriableError,
     UnreachableError,
 )
-from mappings.config import Rules, rules_from_config
 from mappings.model import LinkProblem
+from mappings.rules import Rules, rules_from_config
 from mappings.validate import CrmCheck, IssueCheck
 from sync import budget
 from sync.config import Config

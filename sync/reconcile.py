@@ -46,7 +46,6 @@ from connectors.exceptions import (
     UnreachableError,
 )
 from connectors.times import parse_timestamp as parse_datetime
-from mappings.config import Rules, rules_from_config
 from mappings.desired import VOLATILE_FIELDS
 from mappings.drift import (
     Drift,
@@ -58,6 +57,7 @@ from mappings.drift import (
     redundant_flag_comments,
     remote_jira,
 )
+from mappings.rules import Rules, rules_from_config
 from mappings.similarity import NameIndex
 from mappings.text import MARKER_PHRASE, parse_marker
 from mappings.validate import CrmCheck, IssueCheck

@@ -38,7 +38,7 @@ from connectors.jira.settings import jira_meter
 from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
-from mappings.config import DEFAULT_CRM_FIELDS, FieldIds
+from mappings.rules import DEFAULT_CRM_FIELDS, FieldIds
 from sync.config import Config
 from sync.store import Store, repo
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Literal, cast
 
 from connectors.exceptions import ConfigError
 from connectors.jira.fields import FieldCatalog
-from mappings.config import Rules, rules_from_config
 from mappings.dates import utc_date
 from mappings.merge import MergeResult
 from mappings.model import Customer, Link, ProgressReport
@@ -36,6 +35,7 @@ from mappings.report import (
     segment_reports,
 )
 from mappings.rollup import segment_rollups
+from mappings.rules import Rules, rules_from_config
 from mappings.sfid import canonical_id
 from sync.config import Config
 from sync.derive import derive

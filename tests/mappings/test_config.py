@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mappings.config import (
+from mappings.rules import (
     DEFAULT_CRM_FIELDS,
     CrmPushRules,
     FieldIds,

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from mappings.config import HealthRules, ProgressRules
 from mappings.model import Customer, Forecast, Milestone, ProgressReport
 from mappings.normalise_jira import normalise_issues
 from mappings.progress import forecast_completion, progress_report
+from mappings.rules import HealthRules, ProgressRules
 from tests.mappings.factories import ACME, AS_OF, FIELDS, TODAY, days_ago, issue, jira_time
 
 CUSTOMER = Customer(ACME, "Acme Corp", "Enterprise", None, None, None, 0, 0, "")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from mappings.config import SatisfactionRules
 from mappings.model import Customer, Forecast, ProgressReport, Satisfaction, SatisfactionFlag
 from mappings.rollup import UNASSIGNED, segment_rollups
+from mappings.rules import SatisfactionRules
 from mappings.satisfaction import satisfaction_flag, satisfaction_flags, worst_level
 from tests.mappings.factories import ACME, AS_OF, GLOBEX, INITECH, days_ago
 

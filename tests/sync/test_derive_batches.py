@@ -20,8 +20,8 @@ import pytest
 import sync.derive
 import sync.engine
 from connectors.sandbox.server import Tls
-from mappings.config import Rules, rules_from_config
 from mappings.merge import MergeResult
+from mappings.rules import Rules, rules_from_config
 from mappings.writes import Plan
 from sync.derive import BatchedDerive, Derived, derive
 from sync.remote import build_remotes, resolve_field_ids
