@@ -1,16 +1,17 @@
-"""The rules the mapping layer applies, as pure frozen values.
+"""The rules the mapping layer applies, as plain frozen values.
 
-Defaults are those of ``config.example.toml``; thresholds the example file does not name
-have documented defaults that leave its behaviour (SPEC section 6) unchanged. Jira fields
-are named by display name in the config and resolved to ids by the connector: this layer
-only ever sees ids (:class:`FieldIds`).
+They are built from the validated config by ``sync.config.Config.mapping_rules``, which is
+also where a user's values are checked: this layer trusts what it is given. Defaults are
+those of ``config.example.toml`` (tests/sync/test_config.py pins that the two agree);
+thresholds the example file does not name have documented defaults that leave its
+behaviour (SPEC section 6) unchanged. Jira fields are named by display name in the config
+and resolved to ids by the connector: this layer only ever sees ids (:class:`FieldIds`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from mappings.model import FlagLevel, LinkRule, Measure
 
@@ -27,16 +28,7 @@ __all__ = [
     "Rules",
     "SatisfactionRules",
     "SurveyRules",
-    "rules_from_config",
 ]
-
-_LINK_RULES: tuple[LinkRule, ...] = ("jira_field", "crm_field", "static")
-_LEVELS: tuple[FlagLevel, ...] = ("ok", "watch", "at_risk")
-
-
-def _check(condition: bool, key: str, message: str) -> None:
-    if not condition:
-        raise ValueError(f"{key}: {message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +60,10 @@ class AccountFields:
 class LinkRules:
     """[link]: how a work item finds its customer, tried in ``order``."""
 
-    order: tuple[LinkRule, ...] = _LINK_RULES
+    order: tuple[LinkRule, ...] = ("jira_field", "crm_field", "static")
     inherit_from_epic: bool = True
     #: [link.static]: project key -> account ids (one project may serve several accounts).
     static: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    def __post_init__(self) -> None:
-        for rule in self.order:
-            _check(rule in _LINK_RULES, "link.order", f"unknown rule {rule!r}; use {_LINK_RULES}")
-        _check(len(set(self.order)) == len(self.order), "link.order", "a rule is repeated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +84,6 @@ class HealthRules:
     amber_forecast_slip_days: int = 1
     milestone_overdue_amber: bool = True
 
-    def __post_init__(self) -> None:
-        for name in ("overdue", "blocked"):
-            amber = getattr(self, f"amber_{name}_ratio")
-            red = getattr(self, f"red_{name}_ratio")
-            _check(0 <= amber <= red <= 1, f"progress.health.{name}", "need 0 <= amber <= red <= 1")
-        _check(
-            0 <= self.amber_forecast_slip_days <= self.red_forecast_slip_days,
-            "progress.health.red_forecast_slip_days",
-            "must be >= amber_forecast_slip_days >= 0",
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class ProgressRules:
@@ -124,15 +100,6 @@ class ProgressRules:
     top_risks: int = 3
     health: HealthRules = field(default_factory=HealthRules)
 
-    def __post_init__(self) -> None:
-        _check(
-            self.measure in ("count", "story_points", "estimate"),
-            "progress.measure",
-            'use "count", "story_points" or "estimate"',
-        )
-        _check(self.forecast_weeks >= 1, "progress.forecast_weeks", "must be >= 1")
-        _check(self.forecast_min_done >= 1, "progress.forecast_min_done", "must be >= 1")
-
 
 @dataclass(frozen=True, slots=True)
 class SurveyRules:
@@ -144,14 +111,6 @@ class SurveyRules:
     date_field: str = "Responded_At__c"
     window_days: int = 90
     aggregate: Literal["mean", "latest"] = "mean"
-
-    def __post_init__(self) -> None:
-        _check(self.window_days >= 1, "satisfaction.survey.window_days", "must be >= 1")
-        _check(
-            self.aggregate in ("mean", "latest"),
-            "satisfaction.survey.aggregate",
-            'use "mean" or "latest"',
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,25 +132,6 @@ class SatisfactionRules:
     falling_trend_drop: float | None = None
     falling_trend_level: FlagLevel = "watch"
     survey: SurveyRules = field(default_factory=SurveyRules)
-
-    def __post_init__(self) -> None:
-        _check(
-            self.source in ("account_field", "survey"),
-            "satisfaction.source",
-            'use "account_field" or "survey"',
-        )
-        _check(self.scale >= 1, "satisfaction.scale", "must be >= 1")
-        _check(
-            self.at_risk_below <= self.watch_below,
-            "satisfaction.at_risk_below",
-            "must not exceed watch_below",
-        )
-        _check(self.escalated_cases_at_risk >= 0, "satisfaction.escalated_cases_at_risk", ">= 0")
-        for key in ("nps_detractor_level", "falling_trend_level"):
-            value = getattr(self, key)
-            _check(
-                value is None or value in _LEVELS, f"satisfaction.{key}", f"use one of {_LEVELS}"
-            )
 
 
 DEFAULT_CRM_FIELDS: tuple[tuple[str, str], ...] = (
@@ -235,22 +175,6 @@ class CrmPushRules:
     #: unified-model name -> CRM field name, in config order.
     fields: tuple[tuple[str, str], ...] = DEFAULT_CRM_FIELDS
 
-    def __post_init__(self) -> None:
-        for name, crm_name in self.fields:
-            _check(
-                name in CRM_FIELD_NAMES,
-                f"push.crm.fields.{name}",
-                f"unknown model name; use one of {', '.join(CRM_FIELD_NAMES)}",
-            )
-            _check(bool(crm_name), f"push.crm.fields.{name}", "needs a CRM field name")
-        crm_names = [crm_name for _, crm_name in self.fields]
-        _check(len(set(crm_names)) == len(crm_names), "push.crm.fields", "a CRM field repeats")
-        _check(
-            self.external_id_field not in crm_names,
-            "push.crm.external_id_field",
-            "is set by the sync; do not map it in push.crm.fields",
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class JiraPushRules:
@@ -273,14 +197,6 @@ class JiraPushRules:
     comment_on_first_sight: bool = False
     policy: Literal["enforce", "respect"] = "enforce"
 
-    def __post_init__(self) -> None:
-        _check(self.issues in ("open", "epics", "all"), "push.jira.issues", "use open|epics|all")
-        _check(self.comment_on in ("epics", "all"), "push.jira.comment_on", "use epics|all")
-        _check(self.policy in ("enforce", "respect"), "push.jira.policy", "use enforce|respect")
-        _check(" " not in self.label, "push.jira.label", "Jira labels cannot contain spaces")
-        for level in self.label_levels:
-            _check(level in _LEVELS, "push.jira.label_levels", f"use levels from {_LEVELS}")
-
 
 @dataclass(frozen=True, slots=True)
 class Rules:
@@ -293,76 +209,3 @@ class Rules:
     satisfaction: SatisfactionRules = field(default_factory=SatisfactionRules)
     crm_push: CrmPushRules = field(default_factory=CrmPushRules)
     jira_push: JiraPushRules = field(default_factory=JiraPushRules)
-
-
-def _section(data: Mapping[str, Any], *path: str) -> Mapping[str, Any]:
-    for key in path:
-        value = data.get(key, {})
-        data = value if isinstance(value, Mapping) else {}
-    return data
-
-
-def _kwargs(
-    section: Mapping[str, Any], cls: type, name: str, handled: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """Keyword arguments for ``cls`` from a config section: lists become tuples, sub-tables
-    and ``handled`` keys (resolved elsewhere) are skipped, an unknown key is an error."""
-    known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
-    kwargs: dict[str, Any] = {}
-    for key, value in section.items():
-        if key in handled or isinstance(value, Mapping):
-            continue
-        _check(key in known, f"{name}.{key}", "unknown key; see config.example.toml")
-        kwargs[key] = tuple(value) if isinstance(value, list) else value
-    return kwargs
-
-
-def rules_from_config(data: Mapping[str, Any], fields: FieldIds | None = None) -> Rules:
-    """Rules from a parsed config document (the TOML as a dict); missing keys keep defaults.
-
-    Display names of Jira fields (``[link].jira_field``, ``[progress].story_points_field``,
-    ``[push.jira].field``) are resolved by the connector and given here as ``fields``.
-    """
-    link = _section(data, "link")
-    static = tuple(
-        sorted(
-            (str(key).strip().upper(), (value,) if isinstance(value, str) else tuple(value))
-            for key, value in _section(link, "static").items()
-        )
-    )
-    progress = _section(data, "progress")
-    satisfaction = _section(data, "satisfaction")
-    account = _section(data, "crm", "salesforce", "account")
-    crm_push = _section(data, "push", "crm")
-    crm_fields = _section(crm_push, "fields")
-    defaults = AccountFields()
-    return Rules(
-        fields=fields or FieldIds(),
-        account=AccountFields(
-            segment_field=account.get("segment_field", defaults.segment_field),
-            satisfaction_field=account.get("satisfaction_field", defaults.satisfaction_field),
-            project_key_field=link.get("crm_field", defaults.project_key_field),
-        ),
-        link=LinkRules(
-            **_kwargs(link, LinkRules, "link", ("jira_field", "crm_field")), static=static
-        ),
-        progress=ProgressRules(
-            **_kwargs(progress, ProgressRules, "progress", ("story_points_field",)),
-            health=HealthRules(
-                **_kwargs(_section(progress, "health"), HealthRules, "progress.health")
-            ),
-        ),
-        satisfaction=SatisfactionRules(
-            **_kwargs(satisfaction, SatisfactionRules, "satisfaction"),
-            survey=SurveyRules(
-                **_kwargs(_section(satisfaction, "survey"), SurveyRules, "satisfaction.survey")
-            ),
-        ),
-        crm_push=CrmPushRules(
-            **_kwargs(crm_push, CrmPushRules, "push.crm"),
-            fields=tuple(crm_fields.items()) if crm_fields else DEFAULT_CRM_FIELDS,
-        ),
-        jira_push=JiraPushRules(
-            **_kwargs(_section(data, "push", "jira"), JiraPushRules, "push.jira", ("field",))
-        ),
-    )

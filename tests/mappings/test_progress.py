@@ -270,8 +270,6 @@ def test_health_thresholds_are_configurable() -> None:
         )
     )
     assert report(ratio_items(10, overdue=3, blocked=3), strict).health == "green"
-    with pytest.raises(ValueError, match=r"progress\.health\.overdue"):
-        HealthRules(amber_overdue_ratio=0.5, red_overdue_ratio=0.2)
 
 
 def test_forecast_slip_against_the_next_milestone() -> None:
