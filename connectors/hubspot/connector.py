@@ -184,7 +184,8 @@ class HubSpotConnector(HubSpotClient):
                 continue
             cursor = ModifiedCursor.from_json(read.cursor) if read.cursor else None
             overlap = self.settings.overlap_seconds * 1000
-            pull = ModifiedPull(self, type_id, props, cursor, overlap)
+            extra = kinds.filters(read.kind, self.settings)
+            pull = ModifiedPull(self, type_id, props, cursor, overlap, extra)
             last = cursor
             for page in pull:
                 last = page.cursor or last

@@ -29,6 +29,7 @@ from connectors.crm import (
     Needs,
 )
 from connectors.hubspot.pull import MERGED, modified_ms
+from connectors.hubspot.search import filter_
 from connectors.hubspot.settings import ESCALATED_PRIORITIES, HubSpotSettings
 from connectors.times import parse_timestamp
 
@@ -37,6 +38,7 @@ TICKETS: Final = "tickets"
 CONTACTS: Final = "contacts"
 FEEDBACK: Final = "feedback_submissions"
 OWNER: Final = "hubspot_owner_id"
+SURVEY_TYPE: Final = "hs_survey_type"
 TICKET_PROPERTIES: Final = ("subject", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_priority")
 _STANDARD_OBJECT = "a standard object"
 _STANDARD_FIELD = "a standard property"
@@ -65,9 +67,16 @@ def properties(needs: Needs, kind: Kind, settings: HubSpotSettings) -> tuple[str
         survey = needs.survey
         if survey is None:
             raise ValueError("the config reads no survey object")
-        return (survey.score_field.name, survey.date_field.name)
+        return (SURVEY_TYPE, survey.score_field.name, survey.date_field.name)
     report = needs.report
     return tuple(dict.fromkeys([report.external_id.name, *(f.name for f in report.fields)]))
+
+
+def filters(kind: Kind, settings: HubSpotSettings) -> tuple[dict[str, Any], ...]:
+    """Filters every search of ``kind`` carries (survey answers: the configured types)."""
+    if kind == SURVEY and settings.survey_types:
+        return (filter_(SURVEY_TYPE, "IN", list(settings.survey_types)),)
+    return ()
 
 
 def objects(needs: Needs, settings: HubSpotSettings) -> list[CrmObject]:

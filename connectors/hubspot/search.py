@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from connectors.exceptions import QueryError
+
 PAGE_SIZE: Final = 100
 #: Results one search query can page through; asking past it answers 400.
 SEARCH_CAP: Final = 10_000
@@ -30,8 +32,12 @@ Scalar = str | int | float | bool | datetime
 Record = dict[str, Any]
 
 
-class FilterValueError(ValueError):
-    """A value that would break a search filter (the message names the property)."""
+class FilterValueError(QueryError, ValueError):
+    """A value that would break a search filter (the message names the property); a
+    QueryError, so the engine treats it as the config problem it usually is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, side="hubspot")
 
 
 def millis(moment: datetime) -> int:

@@ -45,6 +45,9 @@ class HubSpotSettings:
     #: the one holding the Jira project key (company-properties mode keeps one project).
     report_company_field: str = "company_id"
     report_project_field: str = "project_key"
+    #: Feedback submissions read as survey answers (``hs_survey_type``): one scale only,
+    #: as surveys are aggregated on one scale (NPS 0-10; CSAT 1-5 ...).
+    survey_types: tuple[str, ...] = ("NPS",)
     #: Calls left in a 10-second window below which the client waits for the next one.
     burst_reserve: int = 5
 
@@ -92,6 +95,13 @@ class HubSpotSettings:
                 f"{SECTION} escalation = {self.escalation!r} is not one of priority, property",
                 side=SIDE,
             )
+        from connectors.hubspot.search import FilterValueError, value
+
+        for survey_type in self.survey_types:
+            try:
+                value("hs_survey_type", survey_type)
+            except FilterValueError as exc:
+                raise ConfigError(f"{SECTION} survey_types: {exc.message}", side=SIDE) from None
         if self.escalation == "property" and not self.escalation_property:
             raise ConfigError(
                 f"{SECTION} escalation_property is required for escalation = 'property'",
