@@ -205,7 +205,7 @@ class HubSpotConnector(HubSpotClient):
                 or (now_ms - last.deletes_read_ms >= self.settings.deletes_every_seconds * 1000)
             )
             if due and read.kind != REPORT:
-                gone, mark = archived(self, type_id, last, overlap, now_ms)
+                gone, mark = archived(self, type_id, last, now_ms)
                 after = ModifiedCursor(
                     last.at_ms if last else 0, last.seen if last else frozenset(), mark, now_ms
                 )

@@ -215,11 +215,11 @@ def archived(
     client: HubSpotClient,
     object_type: str,
     cursor: ModifiedCursor | None,
-    overlap_ms: int,
     now_ms: int,
 ) -> tuple[list[str], int | None]:
-    """Ids archived since the cursor's deletes mark (all on the first listing) and the new
-    mark; one call per 100 archived records."""
+    """Ids archived after the cursor's deletes mark (all on the first listing) and the new
+    mark; one call per 100 archived records. The list endpoint reads the records, not the
+    search index, so no overlap is needed."""
     mark = cursor.deletes_ms if cursor else None
     newest = mark
     ids: list[str] = []
@@ -233,7 +233,7 @@ def archived(
                 at = search.millis(parse_timestamp(str(raw))) if raw else now_ms
             except ValueError:
                 at = now_ms
-            if mark is None or at >= mark - overlap_ms:
+            if mark is None or at > mark:
                 ids.append(str(record.get("id")))
             newest = at if newest is None else max(newest, at)
     return ids, newest

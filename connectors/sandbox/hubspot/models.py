@@ -195,7 +195,19 @@ class HubSpotBackend:
         self.burst_calls: deque[int] = deque()
         self.search_calls: deque[int] = deque()
         self.rejections.clear()
+        #: Bumped by every change, resets included (search answers are cached per version).
+        self.version = getattr(self, "version", 0) + 1
+        self._visible_until = 0
         load(self, self.world)
+
+    def visibility_key(self) -> int | None:
+        """None once every change is searchable, else now (search depends on the time)."""
+        now = self.now_ms()
+        return None if now >= self._visible_until else now
+
+    def _changed(self, visible_from: int) -> None:
+        self.version += 1
+        self._visible_until = max(self._visible_until, visible_from)
 
     def now_ms(self) -> int:
         """The portal's clock in epoch ms."""
@@ -277,6 +289,7 @@ class HubSpotBackend:
         record.updated_ms = now
         record.properties["hs_lastmodifieddate"] = iso(now)
         record.index.append((now + self.index_lag_ms, dict(record.properties)))
+        self._changed(now + self.index_lag_ms)
         return record
 
     def rejected(self, type_id: str, values: dict[str, str | None]) -> str | None:
@@ -291,6 +304,7 @@ class HubSpotBackend:
         now = self.now_ms()
         record.archived_ms = now
         record.index.append((now + self.index_lag_ms, None))
+        self._changed(now + self.index_lag_ms)
 
     def merge(self, type_id: str, primary: HsRecord, merged: HsRecord) -> HsRecord:
         """Merge ``merged`` into ``primary``: its associations move, its id is recorded in
@@ -307,6 +321,7 @@ class HubSpotBackend:
         merged.merged_into = primary.id
         now = self.now_ms()
         merged.index.append((now + self.index_lag_ms, None))
+        self._changed(now + self.index_lag_ms)
         primary.properties["hs_merged_object_ids"] = ";".join(ids)
         return self.write(type_id, primary, {})
 
@@ -340,6 +355,7 @@ class HubSpotBackend:
         """Associate both ways (labels: "Primary" or None)."""
         self.associations[(from_type, to_type)].setdefault(from_id, {})[to_id] = label or ""
         self.associations[(to_type, from_type)].setdefault(to_id, {})[from_id] = label or ""
+        self.version += 1
 
     def associated(self, from_type: str, from_id: str, to_type: str) -> dict[str, str]:
         """The live records of ``to_type`` associated to one record, with labels."""
@@ -350,24 +366,29 @@ class HubSpotBackend:
 
     # -- search index ---------------------------------------------------------------------
 
-    def searchable(self, type_id: str) -> list[tuple[str, dict[str, Any], dict[str, set[str]]]]:
-        """What search sees now: each record's last indexed snapshot (eventual consistency)."""
+    def searchable(
+        self, type_id: str, with_associations: bool = False
+    ) -> list[tuple[str, dict[str, Any], dict[str, set[str]]]]:
+        """What search sees now: each record's last indexed snapshot (eventual
+        consistency), with its associations by singular name when a filter needs them."""
         now = self.now_ms()
         rows = []
         for record in self.records[type_id].values():
             snapshot: dict[str, str | None] | None = None
-            for visible, snap in record.index:
+            for visible, snap in reversed(record.index):
                 if visible <= now:
                     snapshot = snap
-            if snapshot is not None:
-                assoc: dict[str, set[str]] = {}
+                    break
+            if snapshot is None:
+                continue
+            assoc: dict[str, set[str]] = {}
+            if with_associations:
                 for (from_type, to_type), table in self.associations.items():
                     if from_type == type_id and record.id in table:
                         name = next((n for n, t in STANDARD_TYPES.items() if t == to_type), to_type)
-                        assoc[name.rstrip("s") if name != "companies" else "company"] = set(
-                            table[record.id]
-                        )
-                rows.append((record.id, dict(snapshot), assoc))
+                        singular = "company" if name == "companies" else name.rstrip("s")
+                        assoc[singular] = set(table[record.id])
+            rows.append((record.id, snapshot, assoc))
         return rows
 
     # -- auth, scopes, limits --------------------------------------------------------------

@@ -139,6 +139,15 @@ def evaluate(
 ) -> tuple[list[tuple[str, dict[str, Any]]], int, int | None]:
     """(the page's (id, values), total matching, the next ``after`` or None)."""
     check(body, props)
+    return page_of(body, matching(body, rows, props))
+
+
+def matching(
+    body: Mapping[str, Any],
+    rows: list[tuple[str, dict[str, Any], dict[str, set[str]]]],
+    props: Mapping[str, Prop],
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every row the filter groups match, in the sort's order (ties by id)."""
     groups = body.get("filterGroups") or []
     matched = [
         (rid, values)
@@ -166,6 +175,13 @@ def evaluate(
         matched.sort(key=order, reverse=descending)
     else:
         matched.sort(key=lambda item: int(item[0]))
+    return matched
+
+
+def page_of(
+    body: Mapping[str, Any], matched: list[tuple[str, dict[str, Any]]]
+) -> tuple[list[tuple[str, dict[str, Any]]], int, int | None]:
+    """The page ``after``/``limit`` ask for, the total and the next ``after``."""
     limit = int(body.get("limit", 10))
     after = int(body.get("after") or 0)
     page = matched[after : after + limit]

@@ -56,6 +56,9 @@ class Handlers:
 
     def __init__(self, backend: HubSpotBackend) -> None:
         self.b = backend
+        #: The last search's matches, sorted, while nothing it depends on changed: the
+        #: pages of one query are then cut from one evaluation.
+        self._search_cache: tuple[Any, list[tuple[str, dict[str, Any]]]] | None = None
 
     def _type(self, request: SandboxRequest, key: str = "type") -> str | None:
         return self.b.type_id(request.path_params.get(key, ""))
@@ -198,7 +201,13 @@ class Handlers:
         body = request.json() or {}
         props = self.b.props(type_id)
         try:
-            page, total, nxt = query.evaluate(body, self.b.searchable(type_id), props)
+            query.check(body, props)
+            shape = json.dumps([body.get("filterGroups"), body.get("sorts")], sort_keys=True)
+            key = (type_id, self.b.version, self.b.visibility_key(), shape)
+            if self._search_cache is None or self._search_cache[0] != key:
+                rows = self.b.searchable(type_id, with_associations="associations." in shape)
+                self._search_cache = (key, query.matching(body, rows, props))
+            page, total, nxt = query.page_of(body, self._search_cache[1])
         except query.SearchError as exc:
             return hs_error(400, str(exc), "VALIDATION_ERROR")
         wanted = list(
