@@ -143,9 +143,18 @@ class HubSpotConnector(HubSpotClient):
         """What is wrong with the configured properties of one object (the report kind is
         checked where reports go: the custom object, else companies)."""
         name = self.report_type(target.name) if target.kind == REPORT else target.name
+        fields = target.fields
+        if target.kind == REPORT and name == kinds.COMPANIES:
+            # Companies are written by their id: the company field is not a property there,
+            # and the report's key is an ordinary one (one project per company).
+            fields = tuple(
+                CrmField(f.name, f.setting, f.write)
+                for f in fields
+                if f.name != self.settings.report_company_field
+            )
         props = {str(p.get("name")).lower(): p for p in self.describe(name)["properties"]}
         problems = []
-        for wanted in target.fields:
+        for wanted in fields:
             info = props.get(wanted.name.lower())
             problem = _property_problem(wanted, info, [str(p.get("name")) for p in props.values()])
             if problem:

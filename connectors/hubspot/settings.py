@@ -44,7 +44,7 @@ class HubSpotSettings:
     #: In the report records the engine passes: the field holding the company id and
     #: the one holding the Jira project key (company-properties mode keeps one project).
     report_company_field: str = "company_id"
-    report_project_field: str = "project_key"
+    report_project_field: str = "jira_project_key"
     #: Feedback submissions read as survey answers (``hs_survey_type``): one scale only,
     #: as surveys are aggregated on one scale (NPS 0-10; CSAT 1-5 ...).
     survey_types: tuple[str, ...] = ("NPS",)
