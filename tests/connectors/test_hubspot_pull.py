@@ -12,15 +12,17 @@ from connectors.crm import CASE, CUSTOMER, SURVEY, ChangePage, Kind, Read
 from connectors.hubspot import HubSpotConnector
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.server import Tls
-from tests.connectors.hubspot_portal import Portal, needs, served_portal
+from tests.connectors.hubspot_portal import Portal, in_process_portal, needs, served_portal
 
 COMPANIES, TICKETS, CONTACTS, FEEDBACK = "0-2", "0-5", "0-1", "0-19"
 SEARCH = "POST /crm/v3/objects/{type}/search"
 LIST = "GET /crm/v3/objects/{type}"
 
 
-@pytest.fixture
-def portal(serve: Callable[[SandboxApp], str], tls: Tls) -> Portal:
+@pytest.fixture(params=["https", "in-process"])
+def portal(request: pytest.FixtureRequest, serve: Callable[[SandboxApp], str], tls: Tls) -> Portal:
+    if request.param == "in-process":
+        return in_process_portal()
     return served_portal(serve, tls)
 
 
