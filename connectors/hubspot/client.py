@@ -86,15 +86,31 @@ class HubSpotClient:
         #: Seconds slept to stay under the burst limit, for tests and logs.
         self.paced = 0.0
         self._last_search: float | None = None
+        self._account: dict[str, Any] | None = None
 
     @property
     def instance_url(self) -> str:
-        """The API's base (links to records are built from the portal id by the caller)."""
-        return self.settings.base_url.rstrip("/")
+        """The base of links to companies, ``https://app.hubspot.com/contacts/{portal}/company``
+        (a company's page is this plus ``/{id}``). The portal comes from ``portal_id`` or,
+        unset, from the portal's details read by :meth:`connect`; before that, the app's
+        address alone (no call here: ``isinstance`` against the seam reads properties)."""
+        portal = self.settings.portal_id
+        domain = "app.hubspot.com"
+        if self._account is not None:
+            portal = portal or self._account.get("portalId")
+            domain = str(self._account.get("uiDomain") or domain)
+        if portal is None:
+            return f"https://{domain}"
+        return f"https://{domain}/contacts/{portal}/company"
 
     def connect(self) -> None:
-        """Sign in: an OAuth app gets its first token (one call); a private app none."""
+        """Sign in: an OAuth app gets its first token (one call); the portal's details are
+        read unless ``portal_id`` is set (one call)."""
         self.tokens.token()
+        if self.settings.portal_id is None and self._account is None:
+            self._account = dict(
+                self.call("read the portal's details", "GET", "/account-info/v3/details") or {}
+            )
 
     def close(self) -> None:
         """Close the HTTP session."""

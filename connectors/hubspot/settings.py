@@ -31,6 +31,8 @@ class HubSpotSettings:
     client_secret: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
     ca_bundle: str | None = None
+    #: The portal (hub) id, for links to records; unset, it is read when connecting.
+    portal_id: int | None = None
     timeout: float = 60.0
     #: Seconds before an OAuth token's expiry at which it is renewed.
     renew_margin: float = 300.0

@@ -78,7 +78,7 @@ def test_oauth_tokens_are_renewed_before_they_expire(portal: Portal) -> None:
     connector.call("read", "GET", PROPS)
     assert portal.backend.token_grants == 2
     assert connector.meter.snapshot()["by_endpoint"]["POST /oauth/v1/token"] == 2
-    assert connector.meter.total == 4  # two grants, two reads: nothing was refused
+    assert connector.meter.total == 5  # two grants, the details, two reads: none refused
 
 
 def test_a_401_renews_the_oauth_token_once(portal: Portal) -> None:
@@ -285,3 +285,37 @@ def test_every_attempt_is_metered_by_endpoint(portal: Portal) -> None:
         "POST /crm/v3/objects/{type}/batch/read",
     }
     assert json.dumps(snapshot)  # plain values
+
+
+def test_links_to_companies_come_from_the_portals_details(portal: Portal) -> None:
+    connector = portal.connector()
+    assert connector.instance_url == "https://app.hubspot.com"  # no call before connect
+    connector.connect()
+    assert connector.instance_url == "https://app.hubspot.com/contacts/4400100/company"
+    connector.connect()
+    assert connector.meter.snapshot()["by_endpoint"] == {"GET /account-info/v3/details": 1}
+    configured = portal.connector(portal_id=77)
+    configured.connect()
+    assert configured.instance_url == "https://app.hubspot.com/contacts/77/company"
+    assert configured.meter.total == 0
+
+
+def test_an_oauth_app_without_the_usage_endpoint_reports_no_allowance() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/v1/token":
+            return ok({"access_token": "fresh", "expires_in": 1800})
+        if request.url.path.startswith("/account-info"):
+            return ok({"status": "error", "category": "MISSING_SCOPES"}, 403)
+        return ok(**{"X-HubSpot-RateLimit-Max": "110", "X-HubSpot-RateLimit-Remaining": "109"})
+
+    connector, _ = mocked(
+        handler,
+        auth="oauth",
+        access_token=None,
+        client_id="i",
+        client_secret="s",
+        refresh_token="r",
+    )
+    allowance = connector.allowance()
+    assert (allowance.remaining, allowance.total) == (None, None)
+    assert connector.meter.snapshot()["by_endpoint"]["GET /crm/v3/objects/{type}"] == 1

@@ -160,3 +160,18 @@ def test_check_object_names_what_is_wrong(portal: Portal) -> None:
     assert "did you mean health" in problems["helth"]
     assert "not a unique property" in problems["jira_project_key"]
     assert "read-only" in problems["hs_object_id"]
+
+
+@pytest.mark.parametrize("enterprise", [True, False])
+def test_reconcile_reads_the_reports_back_where_they_went(portal: Portal, enterprise: bool) -> None:
+    from connectors.crm import Read
+
+    portal.backend.enterprise = enterprise
+    records = reports(portal, ("ABC",))[:3]
+    connector = portal.connector()
+    connector.upsert("jira_project_status", "jira_sync_key", records)
+    pages = list(connector.changes(needs(), [Read(REPORT)]))
+    found = {r.data.get("jira_sync_key") for p in pages for r in p.live}
+    assert {r["jira_sync_key"] for r in records} <= found
+    if enterprise:
+        assert found == {r["jira_sync_key"] for r in records}

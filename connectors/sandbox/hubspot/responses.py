@@ -68,6 +68,21 @@ class Handlers:
     def token(self, request: SandboxRequest) -> SandboxResponse:
         return self.b.grant(request.form())
 
+    def details(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse.json(
+            {
+                "portalId": PORTAL_ID,
+                "accountType": "STANDARD",
+                "timeZone": "Asia/Shanghai",
+                "companyCurrency": "CNY",
+                "additionalCurrencies": ["USD", "EUR"],
+                "utcOffset": "+08:00",
+                "utcOffsetMilliseconds": 28_800_000,
+                "uiDomain": "app.hubspot.com",
+                "dataHostingLocation": "na1",
+            }
+        )
+
     def usage(self, request: SandboxRequest) -> SandboxResponse:
         now = self.b.now_ms()
         return SandboxResponse.json(

@@ -31,6 +31,7 @@ def register_routes(backend: HubSpotBackend) -> None:
     add = backend.router.add
     add("POST", "/oauth/v1/token", h.token, write=False)
     add("GET", "/account-info/v3/api-usage/daily/private-apps", h.usage)
+    add("GET", "/account-info/v3/details", h.details)
     add("POST", OBJECTS + "/search", h.search, write=False)
     add("POST", OBJECTS + "/batch/read", h.batch_read, write=False)
     add("POST", OBJECTS + "/batch/create", h.batch_create)
