@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from connectors.sandbox.http import SandboxRequest
 from connectors.sandbox.hubspot.responses import Handlers
 from connectors.sandbox.hubspot.schema import STANDARD_TYPES
 
@@ -80,4 +79,4 @@ def required_scope(backend: HubSpotBackend, method: str, path: str, write: bool)
     return None
 
 
-__all__ = ["SandboxRequest", "register_routes", "required_scope"]
+__all__ = ["register_routes", "required_scope"]
