@@ -9,7 +9,8 @@ from typing import Any
 
 from connectors.sandbox.http import SandboxRequest, SandboxResponse
 from connectors.sandbox.hubspot.common import RouteBase, invalid, unknown_type
-from connectors.sandbox.hubspot.models import HsRecord, hs_error
+from connectors.sandbox.hubspot.errors import hs_error
+from connectors.sandbox.hubspot.models import HsRecord
 from connectors.sandbox.hubspot.schema import STANDARD_TYPES
 from connectors.sandbox.hubspot.values import iso
 

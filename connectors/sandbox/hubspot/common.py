@@ -7,7 +7,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.http import SandboxRequest, SandboxResponse
-from connectors.sandbox.hubspot.models import BATCH_LIMIT, hs_error
+from connectors.sandbox.hubspot.errors import hs_error
+from connectors.sandbox.hubspot.models import BATCH_LIMIT
 
 if TYPE_CHECKING:
     from connectors.sandbox.hubspot.models import HubSpotBackend

@@ -9,7 +9,8 @@ from typing import Any
 
 from connectors.sandbox.http import SandboxRequest, SandboxResponse
 from connectors.sandbox.hubspot.common import RouteBase, unknown_type
-from connectors.sandbox.hubspot.models import PORTAL_ID, hs_error
+from connectors.sandbox.hubspot.errors import hs_error
+from connectors.sandbox.hubspot.models import PORTAL_ID
 from connectors.sandbox.hubspot.values import iso
 
 

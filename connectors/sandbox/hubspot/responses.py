@@ -13,8 +13,9 @@ from connectors.sandbox.http import SandboxRequest, SandboxResponse
 from connectors.sandbox.hubspot import query
 from connectors.sandbox.hubspot.batches import BatchRoutes
 from connectors.sandbox.hubspot.common import invalid, names, not_found, unknown_type
+from connectors.sandbox.hubspot.errors import hs_error
 from connectors.sandbox.hubspot.links import LinkRoutes
-from connectors.sandbox.hubspot.models import PORTAL_ID, hs_error
+from connectors.sandbox.hubspot.models import PORTAL_ID
 from connectors.sandbox.hubspot.schema import (
     CLOSED_STAGE,
     OPEN_STAGES,

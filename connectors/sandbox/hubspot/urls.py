@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from connectors.sandbox.hubspot.responses import Handlers
@@ -57,7 +58,9 @@ def register_routes(backend: HubSpotBackend) -> None:
     add("GET", "/files/v3/files/{id}", h.file)
 
 
-def required_scope(backend: HubSpotBackend, method: str, path: str, write: bool) -> str | None:
+def required_scope(
+    type_id: Callable[[str], str | None], method: str, path: str, write: bool
+) -> str | None:
     """The scope a call needs (None: any signed-in app)."""
     parts = [p for p in path.split("/") if p]
     if path.startswith("/files/"):
@@ -67,14 +70,14 @@ def required_scope(backend: HubSpotBackend, method: str, path: str, write: bool)
     if path.startswith("/crm/v3/owners"):
         return "crm.objects.owners.read"
     if path.startswith("/crm/v3/pipelines/"):
-        return "tickets" if backend.type_id(parts[3]) == STANDARD_TYPES["tickets"] else None
+        return "tickets" if type_id(parts[3]) == STANDARD_TYPES["tickets"] else None
     if path.startswith(
         ("/crm/v3/objects/", "/crm/v3/properties/", "/crm/v4/associations/", "/crm/v4/objects/")
     ):
-        type_id = backend.type_id(parts[3]) if len(parts) > 3 else None
-        if type_id is None:
+        object_type = type_id(parts[3]) if len(parts) > 3 else None
+        if object_type is None:
             return None
-        read, written = _SCOPES.get(type_id, _CUSTOM)
+        read, written = _SCOPES.get(object_type, _CUSTOM)
         return written if write else read
     return None
 
