@@ -319,3 +319,13 @@ def test_an_oauth_app_without_the_usage_endpoint_reports_no_allowance() -> None:
     allowance = connector.allowance()
     assert (allowance.remaining, allowance.total) == (None, None)
     assert connector.meter.snapshot()["by_endpoint"]["GET /crm/v3/objects/{type}"] == 1
+
+
+def test_the_cycles_budget_stops_before_sending(portal: Portal) -> None:
+    connector = portal.connector()
+    connector.meter.reset(budget=2)
+    connector.call("read", "GET", PROPS)
+    connector.call("read", "GET", PROPS)
+    with pytest.raises(BudgetExhausted, match="budget of 2 calls"):
+        connector.call("read", "GET", PROPS)
+    assert portal.fired("GET /crm/v3/properties/{type}") == 2
