@@ -16,7 +16,7 @@ from typing import Any
 
 from connectors.crm import CrmConnector
 from connectors.jira import JiraConnector
-from mappings.config import FieldIds, Rules, rules_from_config
+from mappings.rules import FieldIds, Rules
 from sync import budget
 from sync.config import Config
 from sync.remote import Remotes, crm_needs, prepare_crm, prepare_jira
@@ -59,7 +59,7 @@ class CycleContext:
         self.field_ids = prepare_jira(
             self.jira, store, self.now, config, refresh=refresh, save=save
         )
-        self.rules = rules_from_config(config.model_dump(mode="python"), self.field_ids)
+        self.rules = config.mapping_rules(self.field_ids)
         prepare_crm(self.crm, store, self.now, crm_needs(config), refresh=refresh, save=save)
         log.info("metadata ready: Jira fields and server, %s describes", self.crm.side)
         return self.rules

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from mappings.config import Rules
 from mappings.merge import CrmSide, MergeResult, merge, plan, remote_from_items
 from mappings.model import SatisfactionFlag
 from mappings.normalise_jira import issue_sort_key
+from mappings.rules import Rules
 from mappings.writes import Conflict, CrmWrite, JiraLedger, JiraWrite, Plan, RemoteJira
 from sync.cycle import rows
 from sync.cycle.pull import Changes, Overlay

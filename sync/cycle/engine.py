@@ -20,8 +20,8 @@ from functools import partial
 from typing import Any, Literal
 
 from connectors.exceptions import BudgetExhausted, ConfigError, ConnectorError
-from mappings.config import Rules
 from mappings.model import LinkProblem
+from mappings.rules import Rules
 from mappings.validate import CrmCheck, IssueCheck
 from mappings.writes import Plan
 from sync import budget

@@ -23,9 +23,9 @@ from typing import Any
 
 from connectors.crm import CrmRecord
 from connectors.times import parse_timestamp
-from mappings.config import Rules
 from mappings.linking import LinkResult
 from mappings.model import Customer, ProgressReport, SatisfactionFlag
+from mappings.rules import Rules
 from mappings.writes import JiraLedger
 from sync.store import repo
 from sync.workers import shard_of_record

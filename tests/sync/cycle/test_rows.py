@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from connectors.crm import SURVEY, CrmRecord
-from mappings.config import SatisfactionRules, SurveyRules
+from mappings.rules import SatisfactionRules, SurveyRules
 from mappings.writes import JiraLedger
 from sync.cycle import rows
 from sync.cycle.derive import crm_inputs
