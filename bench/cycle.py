@@ -1,7 +1,7 @@
 """One sync cycle under measurement: ``python -m bench.cycle --config PATH [--full]
 [--reconcile] [--clock-delta SECONDS]``.
 
-Runs what ``jira-crm-sync run`` runs (the run lock, then :meth:`sync.engine.Engine.run`:
+Runs what ``jira-crm-sync run`` runs (the run lock, then :meth:`sync.cycle.engine.Engine.run`:
 pull, merge, plan, record, push), or ``reconcile`` without ``--apply``, on the bench's
 simulated clock, and prints one JSON object on stdout with its own wall time, CPU time,
 peak RSS and the time spent in the merge step. It runs as its own process so that these
@@ -26,13 +26,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import sync.derive
-import sync.engine
+import sync.cycle.derive
+import sync.cycle.engine
 from connectors.jira import JiraConnector, build_client, jira_meter
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
 from sync.config import Config, load_config
-from sync.engine import CycleOptions, CycleResult, Engine
+from sync.cycle.engine import CycleOptions, CycleResult, Engine
 from sync.remote import Remotes
 from sync.runner import worker_name
 from sync.store import Store, open_store, run_lock
@@ -65,11 +65,11 @@ class MergeTimer:
 
 @contextmanager
 def timed_merge() -> Iterator[MergeTimer]:
-    """Wrap the merge, plan and derive functions ``sync.derive`` and ``sync.engine`` call
-    with timers for the ``with`` body (restored after)."""
+    """Wrap the merge and plan functions ``sync.cycle.derive`` calls, and the batches it
+    derives (a dry run's as a real run's), with timers for the ``with`` body (restored
+    after)."""
     timer = MergeTimer()
-    real_merge, real_plan = sync.derive.merge, sync.derive.plan
-    real_derive = sync.engine.derive
+    real_merge, real_plan = sync.cycle.derive.merge, sync.cycle.derive.plan
 
     def merge(issues: Any, *args: Any, **kwargs: Any) -> Any:
         items = issues if isinstance(issues, list) else list(issues)
@@ -88,17 +88,10 @@ def timed_merge() -> Iterator[MergeTimer]:
         finally:
             timer.plan_seconds += time.perf_counter() - start
 
-    def derive(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return real_derive(*args, **kwargs)
-        finally:
-            timer.derive_seconds += time.perf_counter() - start
+    real_batches = sync.cycle.derive.BatchedDerive.__iter__
 
-    real_batches = sync.derive.BatchedDerive.__iter__
-
-    def batches(self: sync.derive.BatchedDerive) -> Iterator[Any]:
-        """A real run derives in batches: time producing each one, not recording it."""
+    def batches(self: sync.cycle.derive.BatchedDerive) -> Iterator[Any]:
+        """A cycle derives in batches: time producing each one, not recording it."""
         produced = real_batches(self)
         while True:
             start = time.perf_counter()
@@ -110,16 +103,14 @@ def timed_merge() -> Iterator[MergeTimer]:
                 timer.derive_seconds += time.perf_counter() - start
             yield batch
 
-    sync.derive.merge = merge
-    sync.derive.plan = plan
-    sync.engine.derive = derive
-    sync.derive.BatchedDerive.__iter__ = batches  # type: ignore[method-assign]
+    sync.cycle.derive.merge = merge
+    sync.cycle.derive.plan = plan
+    sync.cycle.derive.BatchedDerive.__iter__ = batches  # type: ignore[method-assign]
     try:
         yield timer
     finally:
-        sync.derive.merge, sync.derive.plan = real_merge, real_plan
-        sync.engine.derive = real_derive
-        sync.derive.BatchedDerive.__iter__ = real_batches  # type: ignore[method-assign]
+        sync.cycle.derive.merge, sync.cycle.derive.plan = real_merge, real_plan
+        sync.cycle.derive.BatchedDerive.__iter__ = real_batches  # type: ignore[method-assign]
 
 
 def _cpu_seconds() -> float:

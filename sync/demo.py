@@ -32,7 +32,7 @@ from connectors.sandbox.schema import (
 )
 from connectors.sandbox.stack import Sandbox
 from sync.config import Config, load_config
-from sync.engine import CycleOptions, CycleResult
+from sync.cycle.engine import CycleOptions, CycleResult
 from sync.runner import one_cycle
 from sync.store import Store, open_store, repo
 

@@ -63,11 +63,13 @@ from mappings.text import MARKER_PHRASE, parse_marker
 from mappings.validate import CrmCheck, IssueCheck
 from mappings.writes import RemoteJira
 from sync.config import Config
-from sync.derive import LEDGER_FIELD, Derived, derive
-from sync.engine import field_names, finish_run, link_problem_dict
+from sync.cycle.derive import Derived, derive
+from sync.cycle.engine import field_names, finish_run, link_problem_dict
+from sync.cycle.pull import Overlay, PullProgress, store_crm_page
+from sync.cycle.push import PushResult, push
+from sync.cycle.record import record
+from sync.cycle.rows import LEDGER_FIELD
 from sync.exitcodes import ExitCode
-from sync.pull import Overlay, PullProgress, store_crm_page
-from sync.push import PushResult, push, record
 from sync.remote import Remotes, crm_needs, jira_fields, prepare_crm, prepare_jira
 from sync.runner import lease_ttl, worker_name
 from sync.store import LockHeld, Store, lease_shards, release, renew, repo, run_lock

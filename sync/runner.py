@@ -12,7 +12,7 @@ import socket
 from datetime import timedelta
 
 from sync.config import Config
-from sync.engine import CycleOptions, CycleResult, Engine
+from sync.cycle.engine import CycleOptions, CycleResult, Engine
 from sync.remote import build_remotes
 from sync.store import LockHeld, Store, run_lock
 from sync.workers import give_back, kept_alive, lease

@@ -24,7 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sync.config import Config, parse_listen
-from sync.engine import CycleOptions, CycleResult, Engine
+from sync.cycle.engine import CycleOptions, CycleResult, Engine
 from sync.remote import build_remotes
 from sync.runner import lease_ttl, worker_name
 from sync.schedule import Schedule

@@ -98,7 +98,8 @@ class Status:
         last = self.runs[0]
         ended = _when_text(last["finished_at"] or last["started_at"])
         exit_code = NEVER if last["exit_code"] is None else last["exit_code"]
-        return f"last run #{last['id']}: {last['status']} (exit {exit_code}) at {ended}"
+        stage = f" in {last['failed_stage']}" if last["failed_stage"] else ""
+        return f"last run #{last['id']}: {last['status']}{stage} (exit {exit_code}) at {ended}"
 
     def as_dict(self) -> dict[str, Any]:
         """The ``status --json`` document."""
@@ -272,7 +273,8 @@ def _run_row(run: dict[str, Any]) -> tuple[str, ...]:
     took = f"{(finished - started).total_seconds():.1f}s" if finished else NEVER
     notes = [flag for flag in ("dry run", "full") if run[flag.replace(" ", "_")]]
     if run["error"]:
-        notes.append(run["error"])
+        stage = run["failed_stage"]
+        notes.append(f"failed in {stage}: {run['error']}" if stage else run["error"])
     return (
         str(run["id"]),
         _when(started),
@@ -400,6 +402,8 @@ def _run(record: repo.RunRecord) -> dict[str, Any]:
             if isinstance(calls.get(side), dict) and "total" in calls[side]
         },
         "error": record.error,
+        #: the stage a failed cycle failed in (pull, derive, record, push ...), else None.
+        "failed_stage": record.failed_stage,
     }
 
 

@@ -1,9 +1,9 @@
 """Progress bars for long pulls and pushes: rich, on stderr, only when it is a terminal.
 
 The pull path reports ``(what, records read so far)`` through a plain callback
-(:data:`sync.pull.PullProgress`), and totals where the API gives one (the Jira search:
-:class:`sync.pull.TakesTotals`); the push reports ``(side, writes handled, writes due)``
-(:data:`sync.push.PushProgress`). This module turns those reports into one rich task per
+(:data:`sync.cycle.pull.PullProgress`), and totals where the API gives one (the Jira search:
+:class:`sync.cycle.pull.TakesTotals`); the push reports ``(side, writes handled, writes due)``
+(:data:`sync.cycle.push.PushProgress`). This module turns those reports into one rich task per
 kind of record, and one per side for the push, with its total and time left. When the
 push starts, the pull's bars are marked done instead of spinning on. Nothing here ever
 writes to stdout: ``--json`` output stays one document, and a cron job or journald (not a
@@ -70,9 +70,9 @@ class _TimeLeft(ProgressColumn):
 
 
 class PullBars:
-    """The CLI's bars: a :data:`~sync.pull.PullProgress` with one bar per kind of record
+    """The CLI's bars: a :data:`~sync.cycle.pull.PullProgress` with one bar per kind of record
     (records read and pages so far, out of a total where the API gave one), and through
-    :meth:`pushed` a :data:`~sync.push.PushProgress` with one bar per side."""
+    :meth:`pushed` a :data:`~sync.cycle.push.PushProgress` with one bar per side."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
@@ -103,7 +103,7 @@ class PullBars:
         self._show(what, count)
 
     def total(self, what: str, n: int) -> None:
-        """``n`` records of ``what`` are expected (:class:`~sync.pull.TakesTotals`)."""
+        """``n`` records of ``what`` are expected (:class:`~sync.cycle.pull.TakesTotals`)."""
         self._totals[what] = n
         self._progress.update(self._task(what), total=n)
         self._show(what, self._counts.get(what, 0))

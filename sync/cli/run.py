@@ -38,7 +38,7 @@ def run(
 ) -> None:
     """One sync cycle (pull, merge, push), then exit: for cron and systemd timers."""
     from sync.cli.bars import pull_bars
-    from sync.engine import CycleOptions
+    from sync.cycle.engine import CycleOptions
     from sync.runner import one_cycle
     from sync.store import LockHeld
 

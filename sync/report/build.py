@@ -1,6 +1,6 @@
 """Loading the report's model from the state store (no network) and choosing what it shows.
 
-The model is rebuilt exactly as a sync cycle derives it (:func:`sync.derive.derive` over the
+The model is rebuilt exactly as a sync cycle derives it (:func:`sync.cycle.derive.derive` over the
 stored records, with the Jira field ids from the cached field list), so the report and the
 CRM record of a pair never disagree. History (progress snapshots, satisfaction per day) comes
 from the store as well.
@@ -38,7 +38,7 @@ from mappings.rollup import segment_rollups
 from mappings.rules import Rules
 from mappings.sfid import canonical_id
 from sync.config import Config
-from sync.derive import derive
+from sync.cycle.derive import derive
 from sync.report import ReportError
 from sync.store import Store, repo
 

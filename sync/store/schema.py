@@ -238,6 +238,8 @@ runs = sa.Table(
     sa.Column("pulled", sa.JSON, nullable=True),
     sa.Column("written", sa.JSON, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    # the stage a failed cycle failed in (sync.cycle.engine.StageFailed); NULL otherwise
+    sa.Column("failed_stage", sa.String(16), nullable=True),
     sa.Index(None, "started_at"),
     sqlite_autoincrement=True,
 )

@@ -41,7 +41,7 @@ from connectors.sandbox.stack import Sandbox
 from mappings.text import parse_marker
 from sync.cli import app as cli_app
 from sync.config import Config, load_config
-from sync.engine import CycleOptions, CycleResult, Engine
+from sync.cycle.engine import CycleOptions, CycleResult, Engine
 from sync.remote import build_remotes
 from sync.store import Store, open_store
 from sync.store.schema import leases, metadata

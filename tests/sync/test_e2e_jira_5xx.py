@@ -18,7 +18,7 @@ import pytest
 from connectors.sandbox.faults import Fault
 from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
-from sync.engine import CycleOptions, CycleResult, Engine
+from sync.cycle.engine import CycleOptions, CycleResult, Engine
 from sync.remote import build_remotes
 from tests.sync.e2e import (
     JIRA_COMMENTS,

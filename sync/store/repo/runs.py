@@ -50,6 +50,8 @@ class RunRecord:
     pulled: dict[str, Any] | None
     written: dict[str, Any] | None
     error: str | None
+    #: the stage a failed cycle failed in (pull, derive, record, push ...), else None.
+    failed_stage: str | None = None
 
 
 def start_run(
@@ -85,8 +87,10 @@ def finish_run(
     written: dict[str, Any] | None = None,
     error: str | None = None,
     finished_at: datetime | None = None,
+    stage: str | None = None,
 ) -> None:
-    """Record how a cycle ended: status, exit code, calls per side and endpoint, counts."""
+    """Record how a cycle ended: status, exit code, calls per side and endpoint, counts,
+    and for a failed one the stage it failed in."""
     conn.execute(
         sa.update(runs)
         .where(runs.c.id == run_id)
@@ -97,6 +101,7 @@ def finish_run(
             pulled=pulled,
             written=written,
             error=error,
+            failed_stage=stage,
             finished_at=aware(finished_at, "finished_at") if finished_at else utcnow(),
         )
     )

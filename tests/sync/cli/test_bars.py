@@ -20,7 +20,7 @@ import pytest
 from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
 from sync.cli.bars import label, pull_bars, wanted
-from sync.engine import CycleOptions, Engine
+from sync.cycle.engine import CycleOptions, Engine
 from sync.remote import build_remotes
 from tests.sync.e2e import (
     ANCHOR,

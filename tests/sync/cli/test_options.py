@@ -117,9 +117,9 @@ def test_run_config_after_the_command_with_v_shows_the_cycle_steps(env: SyncEnv)
     assert out.startswith("pulled: ")
     logged = err.splitlines()
     for step in ("cycle (run 1) started", "pulled: ", "deriving ", "planned: ", "written: "):
-        assert any(f"INFO sync.engine: {step}" in line for line in logged), (step, err)
+        assert any(f"INFO sync.cycle.engine: {step}" in line for line in logged), (step, err)
     assert any(
-        "INFO sync.engine: cycle ended: ok (exit 0); calls: jira " in line for line in logged
+        "INFO sync.cycle.engine: cycle ended: ok (exit 0); calls: jira " in line for line in logged
     )
     # The first run migrates the store: alembic's plugin and context lines stay out of -v.
     assert not any("alembic" in line for line in logged), err
@@ -151,7 +151,7 @@ def test_log_format_after_the_command(env: SyncEnv) -> None:
     )
     assert code == 0, err
     lines = [json.loads(line) for line in err.splitlines()]
-    assert any(d["logger"] == "sync.engine" and d["level"] == "info" for d in lines)
+    assert any(d["logger"] == "sync.cycle.engine" and d["level"] == "info" for d in lines)
 
 
 def test_q_leaves_stdout_to_json_documents_and_stderr_to_errors(

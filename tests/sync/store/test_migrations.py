@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Engine
 
-from sync.derive import projects_to_derive
-from sync.pull import Changes
+from sync.cycle.derive import projects_to_derive
+from sync.cycle.pull import Changes
 from sync.store import current_revision, head_revision, open_store, repo, upgrade
 from sync.store.db import alembic_config, create_engine
 from sync.store.schema import cursors
@@ -102,7 +102,7 @@ def test_upgrade_moves_derive_state_and_dirty_marks_out_of_cursors(
     at_0004: Engine, store_url: str
 ) -> None:
     upgrade(at_0004)
-    assert current_revision(at_0004) == head_revision() == "0005"
+    assert current_revision(at_0004) == head_revision() == "0006"
     store = open_store(store_url)
     try:
         with store.read() as conn:

@@ -1,17 +1,21 @@
-"""Merge and plan from the store: only the projects and customers touched by what changed,
-and everything once a day (overdue and forecasts move with the date) or when the rules
-change. Then record what was derived and queue the writes.
+"""The derive stage: merge and plan from the store, in batches of projects.
 
-A sync cycle derives in batches of projects (:class:`BatchedDerive`), a bounded number of
-issues at a time, so its memory does not grow with the store; each batch is recorded in
-its own transaction. :func:`derive` merges everything at once, for reconcile and reports,
-which need the whole model.
+Only the projects and customers touched by what changed are derived, and everything once a
+day (overdue and forecasts move with the date) or when the rules change.
+
+There is one derive path, :class:`BatchedDerive`: a bounded number of issues at a time, so
+memory does not grow with the store. A real run records each batch in its own transaction
+(:mod:`sync.cycle.record`); a dry run derives the same batches over an :class:`Overlay` of
+what it pulled and records nothing, joining the batches' plans (:class:`PlanParts`) into
+the one plan it prints. :func:`derive` is that path with one batch of everything, for the
+callers that need the whole model at once (reconcile, the report).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import sys
+from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -19,12 +23,13 @@ from typing import Any
 
 from mappings.merge import CrmSide, MergeResult, merge, plan, remote_from_items
 from mappings.model import SatisfactionFlag
+from mappings.normalise_jira import issue_sort_key
 from mappings.rules import Rules
-from mappings.writes import JiraLedger, Plan, RemoteJira
-from sync.pull import JIRA_KIND, Changes, Overlay
+from mappings.writes import Conflict, CrmWrite, JiraLedger, JiraWrite, Plan, RemoteJira
+from sync.cycle import rows
+from sync.cycle.pull import Changes, Overlay
+from sync.cycle.rows import JIRA_KIND, issue_project
 from sync.store import Store, repo
-
-LEDGER_FIELD = "*"  # one ledger row per record: the plan diffs whole records
 
 #: Issues merged at once when deriving in batches: bounds a cycle's memory however many
 #: issues the store holds (a project with more is one batch of its own).
@@ -55,10 +60,12 @@ class DeriveEnd:
     everything: bool
     #: changed-project marks no batch covered (cleared with the flags).
     marks: tuple[repo.DirtyMark, ...] = ()
+    #: the merge of no issue that built ``crm`` when there was no batch at all.
+    alone: MergeResult | None = None
 
 
 @dataclass
-class _CrmInputs:
+class CrmInputs:
     """The CRM records and flag history a merge reads: read once per cycle."""
 
     accounts: list[dict[str, Any]] = field(default_factory=list)
@@ -68,16 +75,35 @@ class _CrmInputs:
     previous_flags: dict[str, SatisfactionFlag] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
 
+    def overlaid(self, overlay: Overlay) -> CrmInputs:
+        """These records with a dry run's (or reconcile's) pulled ones over them."""
+        accounts = [a for a in self.accounts if a["Id"] not in overlay.deleted_accounts]
+        accounts = list({**{a["Id"]: a for a in accounts}, **overlay.accounts}.values())
+        gone = overlay.deleted_other
+        cases = list({**{c["Id"]: c for c in self.cases}, **overlay.cases}.values())
+        surveys = list({**{s["Id"]: s for s in self.surveys}, **overlay.surveys}.values())
+        return CrmInputs(
+            accounts=accounts,
+            deleted_accounts=sorted(set(self.deleted_accounts) | overlay.deleted_accounts),
+            cases=[c for c in cases if c["Id"] not in gone],
+            surveys=[s for s in surveys if s["Id"] not in gone],
+            previous_flags=self.previous_flags,
+            scores=self.scores,
+        )
+
 
 class BatchedDerive:
     """Merge and plan ``projects`` (None: every project holding issues) in batches of about
     ``batch_issues`` issues (default :data:`BATCH_ISSUES`), whole projects each, streamed
-    from the store.
+    from the store (and, given an ``overlay``, with its records over the stored ones).
 
     Iterate to get one :class:`Derived` per batch (its ``marks`` are those of its projects
     only); :attr:`end` is then what remains to record. Customers and flags are built once,
     by the first batch's merge, and shared by the others. A parent or epic in a project of
     another batch is read from the store, so links are those of a merge of everything.
+
+    ``crm_remote`` and ``jira_remote`` (reconcile) say what each side holds now; without
+    them a plan judges by the ledger and the labels of the issues in the store.
     """
 
     def __init__(
@@ -91,12 +117,17 @@ class BatchedDerive:
         instance_url: str,
         survey_window_days: int,
         batch_issues: int | None = None,
+        overlay: Overlay | None = None,
+        crm_remote: Mapping[str, Mapping[str, Any]] | None = None,
+        jira_remote: Mapping[str, RemoteJira] | None = None,
     ) -> None:
         self.store, self.rules, self.now = store, rules, now
         self.projects = projects
         self.jira_url, self.instance_url = jira_url, instance_url
         self.survey_window_days = survey_window_days
         self.batch_issues = max(1, BATCH_ISSUES if batch_issues is None else batch_issues)
+        self.overlay = overlay
+        self.crm_remote, self.jira_remote = crm_remote, jira_remote
         self._end: DeriveEnd | None = None
 
     @property
@@ -107,36 +138,62 @@ class BatchedDerive:
         return self._end
 
     def __iter__(self) -> Iterator[Derived]:
-        store, rules, now = self.store, self.rules, self.now
+        store, rules, now, overlay = self.store, self.rules, self.now, self.overlay
         with store.read() as conn:
             # Read first: the records of every mark read here are visible to later reads.
             marks = repo.dirty_marks(conn)
             counts = repo.item_counts_by_project(conn)
-            crm = _crm_inputs(conn, rules, now, self.survey_window_days)
+            crm = crm_inputs(conn, rules, now, self.survey_window_days)
+        pulled: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        if overlay is not None:
+            crm = crm.overlaid(overlay)
+            for key, issue in overlay.items.items():
+                pulled[issue_project(issue)][key] = issue
+            counts = {p: counts.get(p, 0) + len(pulled.get(p, ())) for p in {*counts, *pulled}}
         keys = sorted(counts) if self.projects is None else sorted(set(self.projects))
         side: CrmSide | None = None
         covered: list[str] = []
         for batch in _batches(keys, counts, self.batch_issues):
-            with store.read() as conn:
-                issues = [record.data for record in repo.iter_items(conn, batch)]
+            issues = self._issues(batch, pulled)
             result = self._merge(issues, crm, side)
             del issues
             if side is None:
-                side, crm = CrmSide.of(result), _CrmInputs()  # the raw CRM records are done
+                side, crm = CrmSide.of(result), CrmInputs()  # the raw CRM records are done
             covered.extend(batch)
             mine = set(batch)
             done = tuple(mark for mark in marks if mark.project_key in mine)
-            yield Derived(result, _plan(store, result, rules), tuple(batch), False, done)
+            the_plan = plan_of(store, result, rules, self.crm_remote, self.jira_remote)
+            yield Derived(result, the_plan, tuple(batch), False, done)
             del result  # before the next batch is read: one batch in memory at a time
+        alone = None
         if side is None:  # no project to derive: the flags still move with the CRM data
-            side = CrmSide.of(self._merge([], crm, None))
+            alone = self._merge([], crm, None)
+            side = CrmSide.of(alone)
         everything = self.projects is None
         taken = set(covered)
         rest = tuple(mark for mark in marks if everything and mark.project_key not in taken)
-        self._end = DeriveEnd(side, tuple(covered), everything, rest)
+        self._end = DeriveEnd(side, tuple(covered), everything, rest, alone)
+
+    def _issues(
+        self, batch: list[str], pulled: Mapping[str, Mapping[str, dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """The raw issues of a batch's projects: stored, with the overlay's over them."""
+        overlay = self.overlay
+        with self.store.read() as conn:
+            stored = repo.iter_items(conn, batch)
+            if overlay is None:
+                return [record.data for record in stored]
+            merged = {
+                record.key: record.data
+                for record in stored
+                if record.key not in overlay.deleted_items
+            }
+        for project in batch:
+            merged.update(pulled.get(project, {}))
+        return list(merged.values())
 
     def _merge(
-        self, issues: list[dict[str, Any]], crm: _CrmInputs, side: CrmSide | None
+        self, issues: list[dict[str, Any]], crm: CrmInputs, side: CrmSide | None
     ) -> MergeResult:
         return merge(
             issues,
@@ -155,8 +212,58 @@ class BatchedDerive:
         )
 
     def _ancestors(self, keys: Collection[str]) -> list[dict[str, Any]]:
+        overlay = self.overlay
+        if overlay is None:
+            with self.store.read() as conn:
+                return [record.data for record in repo.get_items(conn, keys)]
+        wanted = [k for k in keys if k not in overlay.deleted_items]
+        found = [overlay.items[k] for k in wanted if k in overlay.items]
         with self.store.read() as conn:
-            return [record.data for record in repo.get_items(conn, keys)]
+            stored = repo.get_items(conn, [k for k in wanted if k not in overlay.items])
+            return found + [record.data for record in stored]
+
+
+class PlanParts:
+    """The plans of a derive's batches, joined into the one plan a merge of everything
+    makes (each side in the order one plan lists it): what a dry run prints."""
+
+    def __init__(self) -> None:
+        self._crm: list[CrmWrite] = []
+        self._jira: list[JiraWrite] = []
+        self._crm_ledger: list[tuple[str, str]] = []
+        self._jira_ledger: list[JiraLedger] = []
+        self._stale: set[str] = set()
+        self._crm_conflicts: list[Conflict] = []
+        self._jira_conflicts: list[Conflict] = []
+
+    def add(self, part: Plan) -> None:
+        """Take one batch's plan."""
+        self._crm.extend(part.crm)
+        self._jira.extend(part.jira)
+        self._crm_ledger.extend(part.crm_ledger)
+        self._jira_ledger.extend(part.jira_ledger)
+        self._stale.update(part.stale_crm)
+        for conflict in part.conflicts:
+            (self._crm_conflicts if conflict.side == "crm" else self._jira_conflicts).append(
+                conflict
+            )
+
+    def plan(self) -> Plan:
+        """The joined plan."""
+        wanted = {w.external_id for w in self._crm} | {k for k, _ in self._crm_ledger}
+        return Plan(
+            crm=tuple(sorted(self._crm, key=lambda w: w.external_id)),
+            jira=tuple(sorted(self._jira, key=lambda w: issue_sort_key(w.issue_key))),
+            crm_ledger=tuple(sorted(self._crm_ledger, key=lambda entry: entry[0])),
+            jira_ledger=tuple(
+                sorted(self._jira_ledger, key=lambda entry: issue_sort_key(entry.issue_key))
+            ),
+            stale_crm=tuple(sorted(self._stale - wanted)),
+            conflicts=(
+                *sorted(self._crm_conflicts, key=lambda c: c.key),
+                *sorted(self._jira_conflicts, key=lambda c: (issue_sort_key(c.key), c.what)),
+            ),
+        )
 
 
 def _batches(keys: list[str], counts: Mapping[str, int], size: int) -> Iterator[list[str]]:
@@ -173,28 +280,24 @@ def _batches(keys: list[str], counts: Mapping[str, int], size: int) -> Iterator[
         yield batch
 
 
-def _crm_inputs(conn: Any, rules: Rules, now: datetime, survey_window_days: int) -> _CrmInputs:
-    crm = _CrmInputs()
+def crm_inputs(conn: Any, rules: Rules, now: datetime, survey_window_days: int) -> CrmInputs:
+    """The stored CRM records, flags and scores a merge reads (:mod:`sync.cycle.rows`)."""
+    crm = CrmInputs()
     for account in repo.iter_accounts(conn, include_deleted=True):
         if account.deleted:
             crm.deleted_accounts.append(account.id)
         else:
-            crm.accounts.append(account.data)
-    crm.cases = _cases(conn)
-    crm.surveys = _surveys(conn, rules, now - timedelta(days=survey_window_days))
-    crm.previous_flags = _flags_of(repo.get_flags(conn))
+            crm.accounts.append(rows.account_input(account))
+    crm.cases = [rows.case_input(case) for case in repo.iter_cases(conn)]
+    if rules.satisfaction.source == "survey":
+        since = now - timedelta(days=survey_window_days)
+        crm.surveys = [rows.survey_input(r, rules) for r in repo.iter_surveys(conn, since=since)]
+    crm.previous_flags = rows.previous_flags(repo.get_flags(conn))
     crm.scores = repo.latest_scores(conn, now.date())
     return crm
 
 
-def _flags_of(stored: Mapping[str, Any]) -> dict[str, SatisfactionFlag]:
-    return {
-        customer: SatisfactionFlag(customer, flag.level, tuple(flag.reasons), flag.since)
-        for customer, flag in stored.items()
-    }
-
-
-def _plan(
+def plan_of(
     store: Store,
     result: MergeResult,
     rules: Rules,
@@ -206,12 +309,10 @@ def _plan(
         crm_rows = repo.ledger_get_many(conn, "crm", [r_key(r) for r in result.reports])
         jira_rows = repo.ledger_get_many(conn, "jira", [item.key for item in result.items])
         aside = repo.quarantined_ids(conn, "jira", JIRA_KIND).get(JIRA_KIND, [])
-    crm_ledger = {key: fields[LEDGER_FIELD][0] for key, fields in crm_rows.items()}
-    jira_ledger = {
-        key: JiraLedger.from_dict(fields[LEDGER_FIELD][1]) for key, fields in jira_rows.items()
-    }
+    crm_ledger = rows.crm_ledger_of(crm_rows)
+    jira_ledger = rows.jira_ledger_of(jira_rows)
     if jira_remote is None:
-        jira_remote = _trusting_the_ledger(remote_from_items(result.items), jira_ledger, aside)
+        jira_remote = trusting_the_ledger(remote_from_items(result.items), jira_ledger, aside)
     return plan(
         result,
         rules,
@@ -222,7 +323,7 @@ def _plan(
     )
 
 
-def _trusting_the_ledger(
+def trusting_the_ledger(
     remote: dict[str, RemoteJira], ledger: Mapping[str, JiraLedger], aside: Collection[str]
 ) -> dict[str, RemoteJira]:
     """Remote labels known from stored issues, except where the stored version is stale: an
@@ -283,103 +384,39 @@ def derive(
     crm_remote: Mapping[str, Mapping[str, Any]] | None = None,
     jira_remote: Mapping[str, RemoteJira] | None = None,
 ) -> Derived:
-    """Merge the stored (and overlaid) records of ``projects`` and plan their writes.
-
-    ``crm_remote`` and ``jira_remote`` (reconcile) say what each side holds now; without
-    them the plan judges by the ledger and the labels of the issues in the store.
+    """The whole model and plan of ``projects`` (None: everything) at once: the one derive
+    path (:class:`BatchedDerive`) with a single batch, for reconcile and the report, which
+    need every project's model together (and, for reconcile, a plan judged against what the
+    remotes hold: ``crm_remote`` and ``jira_remote``). The result covers the marks of
+    every batch and of the end, and the flags of all customers.
     """
-    with store.read() as conn:
-        # Read first: every mark read here has its records visible to the reads below.
-        marks = repo.dirty_marks(conn)
-        issues = [
-            record.data
-            for record in repo.iter_items(conn, projects)
-            if overlay is None or record.key not in overlay.deleted_items
-        ]
-        accounts: list[dict[str, Any]] = []
-        deleted_accounts: list[str] = []
-        for account in repo.iter_accounts(conn, include_deleted=True):
-            if account.deleted:
-                deleted_accounts.append(account.id)
-            else:
-                accounts.append(account.data)
-        cases = _cases(conn)
-        surveys = _surveys(conn, rules, now - timedelta(days=survey_window_days))
-        previous_flags = _flags_of(repo.get_flags(conn))
-        scores = repo.latest_scores(conn, now.date())
-    if overlay is not None:
-        issues = _overlaid(issues, overlay.items, projects)
-        accounts = [a for a in accounts if a["Id"] not in overlay.deleted_accounts]
-        accounts = list({**{a["Id"]: a for a in accounts}, **overlay.accounts}.values())
-        deleted_accounts = sorted(set(deleted_accounts) | overlay.deleted_accounts)
-        cases = list({**{c["Id"]: c for c in cases}, **overlay.cases}.values())
-        surveys = list({**{s["Id"]: s for s in surveys}, **overlay.surveys}.values())
-        gone = overlay.deleted_other
-        cases = [c for c in cases if c["Id"] not in gone]
-        surveys = [s for s in surveys if s["Id"] not in gone]
-    result = merge(
-        issues,
-        accounts,
-        cases,
-        surveys,
-        rules=rules,
-        as_of=now,
-        deleted_account_ids=deleted_accounts,
-        previous_flags=previous_flags,
-        previous_scores=scores,
+    batches = BatchedDerive(
+        store,
+        rules,
+        projects,
+        now,
         jira_url=jira_url,
         instance_url=instance_url,
+        survey_window_days=survey_window_days,
+        batch_issues=sys.maxsize,
+        overlay=overlay,
+        crm_remote=crm_remote,
+        jira_remote=jira_remote,
     )
-    the_plan = _plan(store, result, rules, crm_remote, jira_remote)
-    covered = tuple(projects) if projects is not None else tuple(p.key for p in result.projects)
-    done = tuple(mark for mark in marks if projects is None or mark.project_key in covered)
-    return Derived(result, the_plan, covered, projects is None, done)
+    parts = list(batches)  # one batch, or none when no project holds an issue
+    end = batches.end
+    everything = projects is None
+    if not parts:
+        assert end.alone is not None
+        the_plan = plan_of(store, end.alone, rules, crm_remote, jira_remote)
+        return Derived(end.alone, the_plan, (), everything, end.marks)
+    (whole,) = parts
+    covered = whole.projects
+    if everything:
+        covered = tuple(p.key for p in whole.result.projects)
+    return Derived(whole.result, whole.plan, covered, everything, whole.marks + end.marks)
 
 
 def r_key(report: Any) -> str:
     """The external id of a report record: ``<PROJECT KEY>:<Account Id>`` (SPEC section 6)."""
     return f"{report.project_key}:{report.customer_id}"
-
-
-def _overlaid(
-    issues: list[dict[str, Any]], pulled: dict[str, dict[str, Any]], projects: list[str] | None
-) -> list[dict[str, Any]]:
-    merged = {str(issue["key"]): issue for issue in issues}
-    for key, issue in pulled.items():
-        project = ((issue.get("fields") or {}).get("project") or {}).get("key")
-        if projects is None or project in projects:
-            merged[key] = issue
-    return list(merged.values())
-
-
-def _cases(conn: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "Id": case.id,
-            "AccountId": case.account_id,
-            "IsClosed": case.is_closed,
-            "IsEscalated": case.is_escalated,
-        }
-        for case in repo.iter_cases(conn)
-    ]
-
-
-def _surveys(conn: Any, rules: Rules, since: datetime) -> list[dict[str, Any]]:
-    if rules.satisfaction.source != "survey":
-        return []
-    survey = rules.satisfaction.survey
-    return [
-        {
-            "Id": row.id,
-            survey.account_field: row.account_id,
-            survey.score_field: row.score,
-            survey.date_field: row.responded_at.isoformat() if row.responded_at else None,
-        }
-        for row in repo.iter_surveys(conn, since=since)
-    ]
-
-
-def ledger_digest(value: Any) -> str:
-    """A stable digest of a JSON value."""
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

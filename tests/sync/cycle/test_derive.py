@@ -17,17 +17,17 @@ from typing import Any
 
 import pytest
 
-import sync.derive
-import sync.engine
+import sync.cycle.derive
+import sync.cycle.engine
 from connectors.sandbox.server import Tls
 from mappings.merge import MergeResult
 from mappings.rules import Rules
 from mappings.writes import Plan
-from sync.derive import BatchedDerive, Derived, derive
+from sync.cycle.derive import BatchedDerive, Derived
 from sync.remote import build_remotes, resolve_field_ids
 from sync.store import Store, open_store, repo
-from tests.mappings.factories import ACME, AS_OF, GLOBEX, GONE, INITECH, RULES, account, case
-from tests.mappings.factories import issue as raw_issue
+from tests.mappings.factories import ACME, AS_OF, GLOBEX, INITECH
+from tests.sync.cycle.stores import batched, fill, whole
 from tests.sync.e2e import (
     SyncEnv,
     duplicate_comments,
@@ -38,73 +38,11 @@ from tests.sync.e2e import (
     report_counts,
 )
 
-JIRA_URL = "https://jira.example.test"
-INSTANCE_URL = "https://crm.example.test"
-
-
-# --- a hand-built store ------------------------------------------------------------------------
-
-
-def _items() -> list[dict[str, Any]]:
-    """Four projects: ALPHA's epic names ACME and BETA's stories are its children (they
-    inherit across projects), GAMMA links by its own field (and names a deleted account),
-    DELTA is named by INITECH's project-key field."""
-    return [
-        raw_issue("ALPHA-1", account=ACME, type_name="Epic"),
-        raw_issue("ALPHA-2", parent="ALPHA-1", status="Done"),
-        raw_issue("ALPHA-3", parent="ALPHA-1", due="2026-11-01"),
-        raw_issue("BETA-1", parent="ALPHA-1", status="In Progress"),
-        raw_issue("BETA-2", parent="ALPHA-1", labels=["customer-at-risk"]),
-        raw_issue("BETA-3", account=GLOBEX),
-        raw_issue("GAMMA-1", account=GLOBEX, status="Blocked"),
-        raw_issue("GAMMA-2", account=GLOBEX, status="Done"),
-        raw_issue("GAMMA-3", account=GONE),
-        raw_issue("DELTA-1"),
-        raw_issue("DELTA-2", status="Done"),
-    ]
-
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
     opened = open_store(store_url)
-    items = _items()
-    with opened.transaction() as tx:
-        repo.upsert_items(
-            tx,
-            [
-                {
-                    "key": raw["key"],
-                    "project_key": raw["fields"]["project"]["key"],
-                    "issue_id": raw["id"],
-                    "updated": None,
-                    "data": raw,
-                }
-                for raw in items
-            ],
-        )
-        accounts = [
-            account(ACME, "Acme Corp"),
-            account(GLOBEX, "Globex", csat=2.0, segment="SMB"),
-            account(INITECH, "Initech", csat=None, project_key="DELTA"),
-            account(GONE, "Gone Ltd"),
-        ]
-        repo.upsert_accounts(tx, [{"id": a["Id"], "modstamp": None, "data": a} for a in accounts])
-        repo.mark_accounts_deleted(tx, [GONE])
-        cases = [case(ACME, escalated=True), case(ACME, escalated=True), case(GLOBEX)]
-        repo.upsert_cases(
-            tx,
-            [
-                {
-                    "id": c["Id"],
-                    "account_id": c["AccountId"],
-                    "is_closed": bool(c["IsClosed"]),
-                    "is_escalated": bool(c["IsEscalated"]),
-                    "modstamp": None,
-                }
-                for c in cases
-            ],
-        )
-        repo.mark_dirty(tx, ["ALPHA", "DELTA", "NOPE"], at=AS_OF)
+    fill(opened)
     try:
         yield opened
     finally:
@@ -112,29 +50,11 @@ def store(store_url: str) -> Iterator[Store]:
 
 
 def _whole(store: Store, projects: list[str] | None) -> Derived:
-    return derive(
-        store,
-        RULES,
-        projects,
-        AS_OF,
-        jira_url=JIRA_URL,
-        instance_url=INSTANCE_URL,
-        overlay=None,
-        survey_window_days=90,
-    )
+    return whole(store, projects=projects)
 
 
 def _batched(store: Store, projects: list[str] | None, size: int) -> BatchedDerive:
-    return BatchedDerive(
-        store,
-        RULES,
-        projects,
-        AS_OF,
-        jira_url=JIRA_URL,
-        instance_url=INSTANCE_URL,
-        survey_window_days=90,
-        batch_issues=size,
-    )
+    return batched(store, size, projects=projects)
 
 
 def _model(results: list[MergeResult]) -> dict[str, Any]:
@@ -229,7 +149,7 @@ def test_a_cycle_in_batches_writes_what_one_batch_writes(
     with in_process_env(_sqlite(tmp_path / "one"), tmp_path / "one", tls) as env:
         assert env.cycle().exit_code == 0
         reference, reference_flags = remote_state(env.box), _flags(env.store)
-    monkeypatch.setattr(sync.derive, "BATCH_ISSUES", 15)
+    monkeypatch.setattr(sync.cycle.derive, "BATCH_ISSUES", 15)
     with in_process_env(store_url, tmp_path / "many", tls) as env:
         assert env.cycle(only="pull").exit_code == 0
         batches = list(
@@ -279,13 +199,13 @@ class Crash(Exception):
 def test_a_crash_between_batches_converges_on_the_next_cycle(
     store_url: str, tmp_path: Path, tls: Tls, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sync.derive, "BATCH_ISSUES", 15)
+    monkeypatch.setattr(sync.cycle.derive, "BATCH_ISSUES", 15)
     with in_process_env(_sqlite(tmp_path / "reference"), tmp_path / "reference", tls) as env:
         assert env.cycle().exit_code == 0
         reference = remote_state(env.box)
 
     with in_process_env(store_url, tmp_path / "crash", tls) as env:
-        real = sync.engine.record_batch
+        real = sync.cycle.engine.record_batch
         recorded: list[tuple[str, ...]] = []
 
         def dies_on_the_second(store: Store, derived: Derived, *args: Any) -> Any:
@@ -294,10 +214,10 @@ def test_a_crash_between_batches_converges_on_the_next_cycle(
             recorded.append(derived.projects)
             return real(store, derived, *args)
 
-        monkeypatch.setattr(sync.engine, "record_batch", dies_on_the_second)
+        monkeypatch.setattr(sync.cycle.engine, "record_batch", dies_on_the_second)
         with pytest.raises(Crash):
             env.cycle()
-        monkeypatch.setattr(sync.engine, "record_batch", real)
+        monkeypatch.setattr(sync.cycle.engine, "record_batch", real)
 
         done = {p for projects in recorded for p in projects}
         with env.store.read() as conn:

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 from connectors.sandbox.server import Tls
 from sync import status as status_view
+from sync.cycle.pull import retry_due
 from sync.exitcodes import ExitCode
-from sync.pull import retry_due
 from sync.reconcile import reconcile, render_text
 from sync.remote import build_remotes
 from sync.store import repo

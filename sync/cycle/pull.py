@@ -19,7 +19,7 @@ clean read stores the record and takes it out of the quarantine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -31,6 +31,15 @@ from connectors.jira.paging import IssueCursor, RawIssue
 from connectors.times import parse_timestamp as parse_datetime
 from mappings.validate import CrmCheck, IssueCheck
 from sync.config import Config
+from sync.cycle.rows import (
+    JIRA_KIND,
+    account_rows,
+    case_rows,
+    issue_project,
+    issue_row,
+    quarantine_row,
+    survey_rows,
+)
 from sync.remote import crm_needs
 from sync.store import Store, repo
 
@@ -58,7 +67,6 @@ RETRY_BATCH = 50
 #: How long a record set aside waits before it is read again, by how often it was set
 #: aside: at once (the next cycle) after the first time, then 1 h, 4 h, then daily.
 RETRY_AFTER = (timedelta(0), timedelta(hours=1), timedelta(hours=4), timedelta(days=1))
-JIRA_KIND = "issue"
 
 
 def retry_due(record: repo.QuarantineRecord, now: datetime) -> bool:
@@ -122,16 +130,6 @@ class Changes:
         room = LISTED - len(self.quarantined)
         if room > 0:
             self.quarantined.extend(rows[:room])
-
-
-def _updated(issue: Mapping[str, Any]) -> datetime | None:
-    text = (issue.get("fields") or {}).get("updated")
-    return parse_datetime(str(text)) if text else None
-
-
-def _project(issue: Mapping[str, Any]) -> str:
-    project = (issue.get("fields") or {}).get("project") or {}
-    return str(project.get("key") or str(issue["key"]).rsplit("-", 1)[0])
 
 
 def _shard_names(projects: list[str] | None) -> list[str]:
@@ -230,17 +228,9 @@ class JiraPages:
             key = str(issue["key"])
             problem = self.check.problem(issue) if self.check is not None else None
             if problem is not None:
-                bad.append(_aside_row("jira", JIRA_KIND, key, problem))
+                bad.append(quarantine_row("jira", JIRA_KIND, key, problem))
                 continue
-            rows.append(
-                {
-                    "key": key,
-                    "project_key": _project(issue),
-                    "issue_id": str(issue.get("id") or ""),
-                    "updated": _updated(issue),
-                    "data": dict(issue),
-                }
-            )
+            rows.append(issue_row(issue))
         changes.projects.update(row["project_key"] for row in rows)
         changes.add("jira_issues", len(rows))
         changes.set_aside(bad)
@@ -267,10 +257,6 @@ class JiraPages:
                 self.changes.released += repo.release_quarantined(tx, "jira", JIRA_KIND, keys)
 
 
-def _aside_row(side: str, kind: str, record_id: str, reason: str) -> repo.QuarantineRow:
-    return {"side": side, "kind": kind, "record_id": record_id, "reason": reason}
-
-
 def _retry_jira(
     jira: JiraConnector,
     fields: list[str],
@@ -287,7 +273,7 @@ def _retry_jira(
     gone: list[str] = []
     for key in sorted(due)[:RETRY_BATCH]:
         issue = jira.read_issue(key, fields)
-        if issue is None or (scope and _project(issue) not in scope):
+        if issue is None or (scope and issue_project(issue) not in scope):
             gone.append(key)
             continue
         if str(issue["key"]) != key:
@@ -416,13 +402,13 @@ class CrmPages:
         """Store one page; a retry page (records read by id) moves no cursor."""
         changes, side, stream, now = self.changes, self.side, page.stream, self.now
         live: list[CrmRecord] = []
-        bad = [_aside_row(side, stream, i, why) for i, why in page.unreadable]
+        bad = [quarantine_row(side, stream, i, why) for i, why in page.unreadable]
         for record in page.live:
             problem = self.check.problem(stream, record.data) if self.check is not None else None
             if problem is None:
                 live.append(record)
             else:
-                bad.append(_aside_row(side, stream, record.id, problem))
+                bad.append(quarantine_row(side, stream, record.id, problem))
         changes.add(stream, len(live))
         changes.add(f"{stream}_deleted", len(page.deleted_ids))
         changes.set_aside(bad)
@@ -477,37 +463,13 @@ def store_crm_page(
     """Store one page of CRM records of ``kind`` (an older copy never replaces a newer
     one) and mark the deleted ones."""
     if kind == CUSTOMER:
-        repo.upsert_accounts(
-            tx, [{"id": r.id, "modstamp": r.changed_at, "data": r.data} for r in live]
-        )
+        repo.upsert_accounts(tx, account_rows(live))
         repo.mark_accounts_deleted(tx, deleted, at=now)
     elif kind == CASE:
-        repo.upsert_cases(
-            tx,
-            [
-                {
-                    "id": r.id,
-                    "account_id": r.customer_id,
-                    "is_closed": r.closed,
-                    "is_escalated": r.escalated,
-                    "modstamp": r.changed_at,
-                }
-                for r in live
-            ],
-        )
+        repo.upsert_cases(tx, case_rows(live))
         repo.mark_cases_deleted(tx, deleted)
     elif kind == SURVEY:
-        rows: list[repo.SurveyRow] = [
-            {
-                "id": r.id,
-                "account_id": r.customer_id,
-                "score": r.score,
-                "responded_at": r.answered_at,
-                "modstamp": r.changed_at,
-            }
-            for r in live
-        ]
-        repo.upsert_surveys(tx, rows)
+        repo.upsert_surveys(tx, survey_rows(live))
         repo.mark_surveys_deleted(tx, deleted)
     else:
         raise ValueError(f"the store keeps no CRM records of kind {kind!r}")

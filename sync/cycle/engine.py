@@ -1,52 +1,75 @@
-"""One sync cycle: pull -> store -> merge -> plan -> push -> record (SPEC section 7).
+"""One sync cycle, stage by stage (SPEC section 7): sign in (sync.cycle.context), pull
+(sync.cycle.pull), derive (sync.cycle.derive) and record (sync.cycle.record) batch by
+batch, push (sync.cycle.push), and the report upload.
 
-The engine wires the connectors, the mapping layer and the state store. Errors are
-classified once, here, into the exit codes of SPEC section 4.
+The engine wires the connectors, the mapping layer and the state store. An error raised
+in a stage comes out of it as :class:`StageFailed`, naming the stage (the run row,
+``run --json`` and ``status`` show it); the error itself is classified once, here
+(:func:`failure_of`), into the exit codes of SPEC section 4.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, Literal
 
-from connectors.exceptions import (
-    AuthError,
-    BudgetExhausted,
-    ConfigError,
-    ConnectorError,
-    RemoteError,
-    RetriableError,
-    UnreachableError,
-)
+from connectors.exceptions import BudgetExhausted, ConfigError, ConnectorError
 from mappings.model import LinkProblem
 from mappings.rules import Rules
 from mappings.validate import CrmCheck, IssueCheck
+from mappings.writes import Plan
 from sync import budget
 from sync.config import Config
-from sync.derive import BatchedDerive, derive, projects_to_derive, rules_digest
+from sync.cycle.context import SIDES, CycleContext, open_context
+from sync.cycle.derive import BatchedDerive, PlanParts, projects_to_derive, rules_digest
+from sync.cycle.pull import Changes, Overlay, PullProgress, pull_crm, pull_jira
+from sync.cycle.push import PushProgress, PushResult, push
+from sync.cycle.record import record_batch, record_end
 from sync.exitcodes import ExitCode
-from sync.pull import Changes, Overlay, PullProgress, pull_crm, pull_jira
-from sync.push import PushProgress, PushResult, push, record_batch, record_end
-from sync.remote import (
-    Remotes,
-    crm_needs,
-    jira_fields,
-    prepare_crm,
-    prepare_jira,
-)
+from sync.remote import Remotes, jira_fields
 from sync.store import Store, repo
 from sync.workers import Assignment, everything
 
 log = logging.getLogger(__name__)
 
-SIDES = ("jira", "salesforce")
 #: Link problems a cycle's result lists at most (``link_problems`` counts them all;
 #: ``status`` reads every stored one).
 LINK_PROBLEMS_LISTED = 1000
+
+
+#: The stages of a cycle, as a failure names them (``status`` says "failed in push").
+Stage = Literal["sign-in", "pull", "derive", "record", "push", "upload"]
+STAGES: tuple[Stage, ...] = ("sign-in", "pull", "derive", "record", "push", "upload")
+#: How a budget stop's message names where it stopped.
+_DOING: dict[Stage, str] = {"sign-in": "sign-in and metadata reads", "upload": "report upload"}
+
+
+class StageFailed(Exception):
+    """A cycle stage failed: which one, and the error that failed it (the ``cause``, also
+    ``__cause__``). The exit code is the cause's (:func:`failure_of`)."""
+
+    def __init__(self, stage: Stage, cause: Exception) -> None:
+        super().__init__(f"failed in {stage}: {cause}")
+        self.stage: Stage = stage
+        self.cause = cause
+
+
+def failure_of(exc: Exception) -> tuple[str, ExitCode] | None:
+    """A cycle's status and exit code for an error that ends it (SPEC section 4); None
+    for one that is not the remotes' or the config's (a bug: it propagates)."""
+    if isinstance(exc, BudgetExhausted):
+        return "budget", ExitCode.OK
+    if isinstance(exc, ConfigError):
+        return "failed", ExitCode.USAGE
+    if isinstance(exc, ConnectorError):  # auth, unreachable, retries spent, a remote error
+        return "failed", ExitCode.REMOTE
+    return None
 
 
 @dataclass(frozen=True)
@@ -76,7 +99,7 @@ class CycleResult:
     failed: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     link_problems: int = 0
-    #: Records the pull set aside this cycle (listed up to sync.pull.LISTED), how many in
+    #: Records the pull set aside this cycle (listed up to sync.cycle.pull.LISTED), how many in
     #: all, and how many set-aside records were read cleanly again (or found gone).
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     quarantined_count: int = 0
@@ -90,6 +113,8 @@ class CycleResult:
     budget: dict[str, Any] = field(default_factory=dict)
     #: What the cycle was doing (the budget message says where it stopped).
     stage: str = field(default="start", compare=False)
+    #: The stage a failed cycle failed in (:class:`StageFailed`), else None.
+    failed_stage: Stage | None = None
     plan: dict[str, Any] | None = None
     plan_text: str = ""
 
@@ -100,6 +125,7 @@ class CycleResult:
             "status": self.status,
             "exit_code": int(self.exit_code),
             "message": self.message,
+            "failed_stage": self.failed_stage,
             "pulled": self.pulled,
             "planned": self.planned,
             "written": self.written,
@@ -137,13 +163,12 @@ class Engine:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.worker = worker or f"run@{socket.gethostname()}"
         self.should_stop = should_stop
-        self._allowances: dict[str, budget.Allowance] = {}
 
     def run(
         self, options: CycleOptions = CycleOptions(), assignment: Assignment | None = None
     ) -> CycleResult:
         """One cycle over ``assignment`` (default: every shard); never raises for remote or
-        config trouble (see the result's exit code)."""
+        config trouble (see the result's exit code, and ``failed_stage``)."""
         work = assignment or everything()
         now = self.clock()
         run_id = None
@@ -167,33 +192,29 @@ class Engine:
             f" (run {run_id})" if run_id is not None else "",
             _mode(options),
         )
-        self._set_budgets(now)
+        ctx = open_context(self.config, self.store, self.remotes, now)
         stopped_by: BudgetExhausted | None = None
         try:
-            self._cycle(options, work, now, result)
-        except BudgetExhausted as exc:
-            result.status, result.exit_code = "budget", ExitCode.OK
-            stopped_by = exc
-        except ConfigError as exc:
-            result.status, result.exit_code = "failed", ExitCode.USAGE
-            result.message = str(exc)
-        except (AuthError, UnreachableError, RetriableError) as exc:
-            result.status, result.exit_code = "failed", ExitCode.REMOTE
-            result.message = str(exc)
-        except (RemoteError, ConnectorError) as exc:
-            result.status, result.exit_code = "failed", ExitCode.REMOTE
-            result.message = str(exc)
-        result.calls = {
-            "jira": self.remotes.jira_meter.snapshot(),
-            "salesforce": self.remotes.crm_meter.snapshot(),
-        }
-        self._say_budget(result, stopped_by, options, now)
+            self._cycle(ctx, options, work, result)
+        except StageFailed as failed:
+            ended = failure_of(failed.cause)
+            if ended is None:
+                raise failed.cause from None  # a bug: the CLI turns it into exit 5
+            result.status, result.exit_code = ended
+            if isinstance(failed.cause, BudgetExhausted):
+                stopped_by = failed.cause
+            else:
+                result.failed_stage = failed.stage
+                result.message = str(failed.cause)
+        result.calls = ctx.calls()
+        self._say_budget(ctx, result, stopped_by, options)
         if not options.dry_run:
             self._finish(result, now)
         log.info(
-            "cycle ended: %s (exit %d); calls: jira %s, salesforce %s",
+            "cycle ended: %s (exit %d)%s; calls: jira %s, salesforce %s",
             result.status,
             int(result.exit_code),
+            f" in {result.failed_stage}" if result.failed_stage else "",
             _calls_text(result.calls["jira"]),
             _calls_text(result.calls["salesforce"]),
         )
@@ -201,23 +222,30 @@ class Engine:
 
     # -- the cycle --------------------------------------------------------------------------
 
+    @contextmanager
+    def _stage(self, result: CycleResult, stage: Stage) -> Iterator[None]:
+        """Run a stage: the result says what the cycle is doing, and an error raised in it
+        comes out as :class:`StageFailed` naming the stage."""
+        result.stage = _DOING.get(stage, stage)
+        try:
+            yield
+        except StageFailed:
+            raise
+        except Exception as exc:
+            raise StageFailed(stage, exc) from exc
+
     def _cycle(
-        self, options: CycleOptions, work: Assignment, now: datetime, result: CycleResult
+        self, ctx: CycleContext, options: CycleOptions, work: Assignment, result: CycleResult
     ) -> None:
-        config, store = self.config, self.store
         save = not options.dry_run
-        jira, crm = self.remotes.jira, self.remotes.crm
-        result.stage = "sign-in and metadata reads"
-        field_ids = prepare_jira(jira, store, now, config, refresh=options.full, save=save)
-        rules = config.mapping_rules(field_ids)
-        prepare_crm(crm, store, now, crm_needs(config), refresh=options.full, save=save)
-        log.info("metadata ready: Jira fields and server, %s describes", crm.side)
+        with self._stage(result, "sign-in"):
+            rules = ctx.prepare(refresh=options.full, save=save)
         overlay = Overlay() if options.dry_run else None
         changes = Changes()
         held = list(work.projects) if work.projects is not None else None
-        result.stage = "pull"
         try:
-            self._pull(options, work, now, rules, field_ids, changes, overlay, held)
+            with self._stage(result, "pull"):
+                self._pull(ctx, options, work, rules, changes, overlay, held)
         finally:
             # What was stored before a budget stop or a fault counts as pulled.
             result.pulled = dict(changes.counts)
@@ -242,30 +270,29 @@ class Engine:
         if options.only == "pull" or self.should_stop():
             self._set_aside_status(result)
             return
-        self._after_pull(options, work, now, rules, changes, overlay, held, result)
+        self._after_pull(ctx, options, work, rules, changes, overlay, held, result)
         self._set_aside_status(result)
 
     def _pull(
         self,
+        ctx: CycleContext,
         options: CycleOptions,
         work: Assignment,
-        now: datetime,
         rules: Rules,
-        field_ids: Any,
         changes: Changes,
         overlay: Overlay | None,
         held: list[str] | None,
     ) -> None:
-        config, store = self.config, self.store
-        jira, crm = self.remotes.jira, self.remotes.crm
+        config, store, field_ids = ctx.config, ctx.store, ctx.field_ids
+        assert field_ids is not None
         if options.only != "push":
             if held != []:
                 pull_jira(
-                    jira,
+                    ctx.jira,
                     store,
                     jira_fields(field_ids),
                     changes,
-                    now,
+                    ctx.now,
                     full=options.full,
                     overlay=overlay,
                     projects=held,
@@ -274,11 +301,11 @@ class Engine:
                 )
             if work.crm:
                 pull_crm(
-                    crm,
+                    ctx.crm,
                     store,
                     config,
                     changes,
-                    now,
+                    ctx.now,
                     full=options.full,
                     overlay=overlay,
                     progress=options.progress,
@@ -304,57 +331,55 @@ class Engine:
 
     def _after_pull(
         self,
+        ctx: CycleContext,
         options: CycleOptions,
         work: Assignment,
-        now: datetime,
         rules: Rules,
         changes: Changes,
         overlay: Overlay | None,
         held: list[str] | None,
         result: CycleResult,
     ) -> None:
-        config, store = self.config, self.store
-        jira, crm = self.remotes.jira, self.remotes.crm
-        digest = rules_digest(rules)
-        projects, engine_state = projects_to_derive(
-            store, changes, now.date(), digest, full=options.full or options.dry_run, held=held
-        )
+        config, store, now = ctx.config, ctx.store, ctx.now
+        with self._stage(result, "derive"):
+            digest = rules_digest(rules)
+            projects, engine_state = projects_to_derive(
+                store, changes, now.date(), digest, full=options.full or options.dry_run, held=held
+            )
         log.info("deriving %s", _projects_text(projects))
         if projects != []:
-            if not self._derive_and_record(
-                options, rules, projects, engine_state, now, result, overlay
-            ):
-                return
+            self._derive_and_record(ctx, options, rules, projects, engine_state, result, overlay)
         elif options.dry_run:
             result.plan, result.plan_text = {}, ""
+        if options.dry_run:
             return
         log.info("planned: %s", counts_text(result.planned))
         # Push even when nothing needed deriving: writes a killed run left queued, parked
         # writes whose backoff is over, and what a budget stop left are due now.
         pushed = PushResult()
         shards = None if work.projects is None else work.shards()
-        result.stage = "push"
         try:
-            push(
-                store,
-                jira,
-                crm,
-                now,
-                result.run_id,
-                pushed,
-                shards,
-                self.should_stop,
-                progress=options.push_progress,
-            )
+            with self._stage(result, "push"):
+                push(
+                    store,
+                    ctx.jira,
+                    ctx.crm,
+                    now,
+                    result.run_id,
+                    pushed,
+                    shards,
+                    self.should_stop,
+                    progress=options.push_progress,
+                )
         finally:
             result.written = pushed.written
             result.failed = pushed.failed
         log.info("written: %s; parked %d", counts_text(result.written), len(result.failed))
         if config.report.upload and work.crm and not self.should_stop():
-            from sync.report.upload import upload_reports  # Jinja2 only when uploads are on
+            with self._stage(result, "upload"):
+                from sync.report.upload import upload_reports  # Jinja2 only when uploads are on
 
-            result.stage = "report upload"
-            uploads = upload_reports(config, store, crm, now, should_stop=self.should_stop)
+                uploads = upload_reports(config, store, ctx.crm, now, should_stop=self.should_stop)
             if uploads.uploaded:
                 pushed.count("report_uploads", len(uploads.uploaded))
             pushed.failed.extend(uploads.failed)  # reported like a parked record, not fatal
@@ -367,100 +392,58 @@ class Engine:
 
     def _derive_and_record(
         self,
+        ctx: CycleContext,
         options: CycleOptions,
-        rules: Any,
+        rules: Rules,
         projects: list[str] | None,
         engine_state: dict[str, repo.DeriveState],
-        now: datetime,
         result: CycleResult,
         overlay: Overlay | None,
-    ) -> bool:
-        """Merge, plan and (unless a dry run) record and queue; False for a dry run.
-
-        A real run derives and records in batches of projects (memory stays flat as the
-        store grows); the derive state is saved only after the last batch
-        and the flags, so a crash in between derives again what was not recorded."""
-        config, store = self.config, self.store
-        if options.dry_run:
-            derived = derive(
-                store,
-                rules,
-                projects,
-                now,
-                jira_url=config.jira.url,
-                instance_url=self.remotes.crm.instance_url,
-                overlay=overlay,
-                survey_window_days=config.satisfaction.survey.window_days,
-            )
-            plan = derived.plan
-            problems = derived.result.links.problems
-            result.link_problems = len(problems)
-            result.link_problem_list = [
-                link_problem_dict(p) for p in problems[:LINK_PROBLEMS_LISTED]
-            ]
-            result.conflicts = [c.as_dict() for c in plan.conflicts]
-            result.planned = {"salesforce_records": len(plan.crm), "jira_issues": len(plan.jira)}
-            result.plan = plan.as_dict()
-            result.plan_text = plan.render_text()
-            log.info("planned (a dry run: nothing is written): %s", counts_text(result.planned))
-            return False
+    ) -> None:
+        """Derive (and, unless a dry run, record) ``projects`` through
+        :func:`derive_and_record`; a real run then saves the derive state, only after the
+        last batch and the flags, so a crash in between derives again what was not
+        recorded."""
+        config, store, now = ctx.config, ctx.store, ctx.now
         batches = BatchedDerive(
             store,
             rules,
             projects,
             now,
             jira_url=config.jira.url,
-            instance_url=self.remotes.crm.instance_url,
+            instance_url=ctx.crm.instance_url,
             survey_window_days=config.satisfaction.survey.window_days,
+            overlay=overlay,
         )
-        item_problems = 0
-        table_problems: set[Any] = set()  # [link.static] problems: every batch repeats them
-        listed: list[dict[str, Any]] = []
-        conflicts: list[dict[str, Any]] = []
-        planned = {"salesforce_records": 0, "jira_issues": 0}
-        for batch in batches:
-            for problem in batch.result.links.problems:
-                if problem.item_key is None:
-                    table_problems.add(problem)
-                else:
-                    item_problems += 1
-                    if len(listed) < LINK_PROBLEMS_LISTED:
-                        listed.append(link_problem_dict(problem))
-            conflicts.extend(c.as_dict() for c in batch.plan.conflicts)
-            planned["salesforce_records"] += len(batch.plan.crm)
-            planned["jira_issues"] += len(batch.plan.jira)
-            record_batch(store, batch, result.run_id, now)
-            del batch  # before the next one is derived
-        record_end(store, batches.end, now)
-        result.link_problems = item_problems + len(table_problems)
-        table = [link_problem_dict(p) for p in sorted(table_problems, key=_problem_order)]
-        result.link_problem_list = (table + listed)[:LINK_PROBLEMS_LISTED]
-        result.conflicts = conflicts
-        result.planned = planned
-        with store.transaction() as tx:
+        save = not options.dry_run
+        done = derive_and_record(
+            batches, run_id=result.run_id, now=now, save=save, stage=partial(self._stage, result)
+        )
+        result.link_problems = done.link_problems
+        result.link_problem_list = done.link_problem_list
+        result.conflicts = done.conflicts
+        result.planned = done.planned
+        if done.plan is not None:
+            result.plan = done.plan.as_dict()
+            result.plan_text = done.plan.render_text()
+            log.info("planned (a dry run: nothing is written): %s", counts_text(result.planned))
+            return
+        with self._stage(result, "record"), store.transaction() as tx:
             repo.save_derive_states(tx, engine_state, at=now)
-        return True
 
     # -- budgets and bookkeeping ------------------------------------------------------------
 
-    def _set_budgets(self, now: datetime) -> None:
-        with self.store.read() as conn:
-            used = {side: repo.calls_today(conn, side, now.date()) for side in SIDES}
-        self._allowances = budget.allowances(self.config, used)
-        self.remotes.jira_meter.reset(self._allowances["jira"].calls)
-        self.remotes.crm_meter.reset(self._allowances["salesforce"].calls)
-
     def _say_budget(
         self,
+        ctx: CycleContext,
         result: CycleResult,
         exc: BudgetExhausted | None,
         options: CycleOptions,
-        now: datetime,
     ) -> None:
         """The result's ``budget`` object, and for a budget stop the message saying which
         budget stopped the cycle, the writes left queued and when the work resumes."""
         if exc is None:
-            result.budget = budget.state(self._allowances, result.calls)
+            result.budget = budget.state(ctx.allowances, result.calls)
             return
         side = exc.side or "jira"
         meter = self.remotes.jira_meter if side == "jira" else self.remotes.crm_meter
@@ -471,12 +454,12 @@ class Engine:
             queued = counts["pending"] + counts["inflight"]
         result.message, result.budget = budget.stopped(
             side,
-            self._allowances,
+            ctx.allowances,
             result.calls,
             spent=meter.remaining == 0,
             queued=queued,
             stage=result.stage,
-            now=now,
+            now=ctx.now,
         )
 
     def _finish(self, result: CycleResult, now: datetime) -> None:
@@ -492,7 +475,85 @@ class Engine:
             written={**result.written, "failed": len(result.failed)},
             message=result.message,
             finished_at=self.clock(),
+            stage=result.failed_stage,
         )
+
+
+@dataclass
+class Derivation:
+    """What the derive (and record) stage found, for the cycle's result."""
+
+    link_problems: int = 0
+    link_problem_list: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    planned: dict[str, int] = field(default_factory=dict)
+    #: a dry run's plan: the batches' plans joined (None for a real run, which keeps no
+    #: plan in memory: each batch's writes are queued as it is recorded).
+    plan: Plan | None = None
+
+
+@contextmanager
+def _no_stage(stage: Stage) -> Iterator[None]:
+    yield
+
+
+def derive_and_record(
+    batches: BatchedDerive,
+    *,
+    run_id: int | None,
+    now: datetime,
+    save: bool,
+    stage: Callable[[Stage], AbstractContextManager[None]] = _no_stage,
+) -> Derivation:
+    """The one derive path: merge and plan ``batches`` one at a time (memory stays flat as
+    the store grows) and, with ``save``, record and queue each batch as it comes, then the
+    end (flags, marks of projects no batch covered). Without ``save`` (a dry run) nothing
+    is recorded: the batches' plans are joined into the one plan the result shows.
+
+    ``stage`` wraps each step (the engine's: an error names the stage it failed in)."""
+    store = batches.store
+    parts = None if save else PlanParts()
+    item_problems = 0
+    table_problems: set[LinkProblem] = set()  # [link.static] problems: every batch repeats them
+    listed: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] = []
+    planned = {"salesforce_records": 0, "jira_issues": 0}
+    derived = iter(batches)
+    while True:
+        with stage("derive"):
+            batch = next(derived, None)
+        if batch is None:
+            break
+        for problem in batch.result.links.problems:
+            if problem.item_key is None:
+                table_problems.add(problem)
+            else:
+                item_problems += 1
+                if len(listed) < LINK_PROBLEMS_LISTED:
+                    listed.append(link_problem_dict(problem))
+        planned["salesforce_records"] += len(batch.plan.crm)
+        planned["jira_issues"] += len(batch.plan.jira)
+        if parts is not None:
+            parts.add(batch.plan)
+        else:
+            conflicts.extend(c.as_dict() for c in batch.plan.conflicts)
+            with stage("record"):
+                record_batch(store, batch, run_id, now)
+        del batch  # before the next one is derived
+    table = [link_problem_dict(p) for p in sorted(table_problems, key=_problem_order)]
+    done = Derivation(
+        link_problems=item_problems + len(table_problems),
+        link_problem_list=(table + listed)[:LINK_PROBLEMS_LISTED],
+        conflicts=conflicts,
+        planned=planned,
+    )
+    if parts is not None:
+        done.plan = parts.plan()
+        done.conflicts = [c.as_dict() for c in done.plan.conflicts]
+        return done
+    with stage("record"):
+        record_end(store, batches.end, now)
+    return done
 
 
 def counts_text(counts: dict[str, int]) -> str:
@@ -559,9 +620,11 @@ def finish_run(
     written: dict[str, int],
     message: str,
     finished_at: datetime,
+    stage: str | None = None,
 ) -> None:
     """Record how a run (a cycle, or a reconcile --apply) ended and the calls it made
-    today, in one transaction: the day's budget counts what every run spent."""
+    today, in one transaction: the day's budget counts what every run spent. ``stage``:
+    the stage a failed run failed in (:class:`StageFailed`)."""
     with store.transaction() as tx:
         for side in SIDES:
             repo.add_calls(tx, side, day, int(calls[side]["total"]))
@@ -575,4 +638,5 @@ def finish_run(
             written=written,
             error=message or None,
             finished_at=finished_at,
+            stage=stage,
         )

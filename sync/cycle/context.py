@@ -1,0 +1,83 @@
+"""A cycle's preamble as one object: what every run over the remotes starts from.
+
+:func:`open_context` takes the config, the store, the remotes and the time, and sets each
+side's call budget from ``[limits]`` within what is left of the day (before any call is
+made). :meth:`CycleContext.prepare` then signs in, reads (or restores) the metadata and
+builds the mapping rules from the typed config. A cycle and ``reconcile`` start the same
+way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.crm import CrmConnector
+from connectors.jira import JiraConnector
+from mappings.rules import FieldIds, Rules
+from sync import budget
+from sync.config import Config
+from sync.remote import Remotes, crm_needs, prepare_crm, prepare_jira
+from sync.store import Store, repo
+
+log = logging.getLogger(__name__)
+
+#: The sides a budget and a run's call counts are kept for.
+SIDES = ("jira", "salesforce")
+
+
+@dataclass
+class CycleContext:
+    """The config, store, remotes, time and budgets of one run; after :meth:`prepare`
+    also the Jira field ids and the rules."""
+
+    config: Config
+    store: Store
+    remotes: Remotes
+    now: datetime
+    #: each side's calls allowed this run (sync.budget).
+    allowances: dict[str, budget.Allowance] = field(default_factory=dict)
+    field_ids: FieldIds | None = None
+    rules: Rules | None = None
+
+    @property
+    def jira(self) -> JiraConnector:
+        """The Jira connector."""
+        return self.remotes.jira
+
+    @property
+    def crm(self) -> CrmConnector:
+        """The CRM connector."""
+        return self.remotes.crm
+
+    def prepare(self, *, refresh: bool, save: bool) -> Rules:
+        """Sign in to both sides, read (``refresh``) or restore their metadata, resolve the
+        configured fields and build the rules; the metadata read is cached when ``save``."""
+        config, store = self.config, self.store
+        self.field_ids = prepare_jira(
+            self.jira, store, self.now, config, refresh=refresh, save=save
+        )
+        self.rules = config.mapping_rules(self.field_ids)
+        prepare_crm(self.crm, store, self.now, crm_needs(config), refresh=refresh, save=save)
+        log.info("metadata ready: Jira fields and server, %s describes", self.crm.side)
+        return self.rules
+
+    def calls(self) -> dict[str, dict[str, Any]]:
+        """The calls each side's meter counted so far."""
+        return {
+            "jira": self.remotes.jira_meter.snapshot(),
+            "salesforce": self.remotes.crm_meter.snapshot(),
+        }
+
+
+def open_context(config: Config, store: Store, remotes: Remotes, now: datetime) -> CycleContext:
+    """A run's context, its budgets set: the per-cycle limit of ``[limits]``, within what is
+    left of the day's (every run's calls today are counted in the store)."""
+    with store.read() as conn:
+        used = {side: repo.calls_today(conn, side, now.date()) for side in SIDES}
+    allowances = budget.allowances(config, used)
+    remotes.jira_meter.reset(allowances["jira"].calls)
+    remotes.crm_meter.reset(allowances["salesforce"].calls)
+    return CycleContext(config, store, remotes, now, allowances)

@@ -1,0 +1,267 @@
+"""The push stage: sending the outbox's due writes to Jira and the CRM.
+
+Everything here sends (:mod:`sync.cycle.record` queued the writes). Crash safety: a
+write is marked in flight before it is sent, and done (with its ledger row) in one
+transaction after the remote accepted it. Every write is idempotent, so a row found in
+flight after a crash is simply sent again: CRM records are upserted by external id,
+labels are added/removed (not toggled), a field is set, and a flag comment is posted only
+when the issue's latest marker for that customer does not already show the level (a
+comment posted just before a crash is found, not repeated).
+
+A Jira write is one ``PUT /issue/{key}`` carrying its labels, field and comments. The
+comments are read back first only for a write that may already have reached Jira: one
+found in flight, and its re-plans (``verify`` in the payload), until it is done. A write
+never sent cannot have posted anything, so the common case costs one call per issue.
+
+A comment the ledger cannot vouch for (the first sight of a level, posted with
+``comment_on_first_sight``: after a new or lost state store every level is a first sight)
+may already be on the site. Before the first such write of a push, one search for our
+marker text (keys only, paged) finds every issue in scope that carries a marker; only
+those issues get their comments read before the write, and the markers found there are
+not posted again (the ledger records them). Without such a write there is no search.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.crm import CrmConnector
+from connectors.exceptions import RejectedRecord
+from connectors.jira import JiraConnector
+from mappings.plan import remote_flags_from_comments
+from mappings.text import MARKER_PHRASE, parse_marker
+from mappings.writes import JiraLedger
+from sync.cycle import rows
+from sync.store import Store, repo
+
+CRM_BATCH = 200
+OUTBOX_BATCH = 1000
+
+#: Told, as writes are sent, ``(side, handled so far, due at the start)`` per side
+#: ("salesforce", "jira"): for the push's progress bars (sync.cli.bars).
+PushProgress = Callable[[str, int, int], None]
+
+
+@dataclass
+class PushResult:
+    """What the push phase did."""
+
+    written: dict[str, int] = field(default_factory=dict)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, what: str, n: int = 1) -> None:
+        """Count ``n`` writes of a kind."""
+        self.written[what] = self.written.get(what, 0) + n
+
+
+def push(
+    store: Store,
+    jira: JiraConnector,
+    crm: CrmConnector,
+    now: datetime,
+    run_id: int | None,
+    result: PushResult,
+    shards: list[str] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    *,
+    progress: PushProgress | None = None,
+) -> None:
+    """Send every due outbox row of ``shards`` (None: all): CRM upserts in collections of
+    200, Jira one call each. ``should_stop`` is asked between writes: a stopping process
+    finishes the write in flight, records it, and leaves the rest queued. ``progress`` is
+    told each side's writes handled out of those due."""
+    with store.transaction() as tx:
+        # A crash's: writes are idempotent, Jira comments are checked before resending.
+        suspect = {e.id for e in repo.inflight(tx, "jira") if shards is None or e.shard in shards}
+        repo.requeue_inflight(tx, now=now, shards=shards)
+    crm_told = jira_told = None
+    if progress is not None:
+        with store.read() as conn:
+            totals = {t: repo.due_count(conn, t, now, shard=shards) for t in ("crm", "jira")}
+        crm_told = _teller(progress, crm.side, totals["crm"])
+        jira_told = _teller(progress, "jira", totals["jira"])
+    _push_crm(store, crm, now, run_id, result, shards, should_stop, crm_told)
+    _push_jira(store, jira, now, run_id, result, shards, should_stop, suspect, jira_told)
+
+
+def _teller(progress: PushProgress, side: str, total: int) -> Callable[[int], None]:
+    """Counts one side's handled writes and tells ``progress`` (at once: 0 of ``total``)."""
+    handled = 0
+
+    def tell(n: int) -> None:
+        nonlocal handled
+        handled += n
+        progress(side, handled, max(total, handled))
+
+    if total:
+        tell(0)  # the bar appears with its total before the first write
+    return tell
+
+
+def _due_batches(
+    store: Store, target: str, now: datetime, shards: list[str] | None
+) -> Iterator[list[Any]]:
+    """Due outbox rows of ``target`` in batches, until none is left (each batch read after
+    the previous one was handled, so rows it marked done or parked are not read again)."""
+    while True:
+        with store.read() as conn:
+            due = repo.due(conn, target, now, OUTBOX_BATCH, shard=shards)
+        if not due:
+            return
+        yield due
+        if len(due) < OUTBOX_BATCH:
+            return
+
+
+def _push_crm(
+    store: Store,
+    crm: CrmConnector,
+    now: datetime,
+    run_id: int | None,
+    result: PushResult,
+    shards: list[str] | None,
+    should_stop: Callable[[], bool],
+    told: Callable[[int], None] | None = None,
+) -> None:
+    for due in _due_batches(store, "crm", now, shards):
+        groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for entry in due:
+            groups[(entry.payload["object"], entry.payload["external_id_field"])].append(entry)
+        for (name, ext_field), entries in groups.items():
+            for start in range(0, len(entries), CRM_BATCH):
+                if should_stop():
+                    return
+                batch = entries[start : start + CRM_BATCH]
+                with store.transaction() as tx:
+                    repo.mark_inflight(tx, [e.id for e in batch], now=now)
+                outcomes = crm.upsert(name, ext_field, [e.payload["record"] for e in batch])
+                with store.transaction() as tx:
+                    done: list[int] = []
+                    ledger: list[repo.LedgerRow] = []
+                    for entry, outcome in zip(batch, outcomes, strict=True):
+                        if outcome.success:
+                            done.append(entry.id)
+                            ledger.append(
+                                rows.crm_ledger_row(
+                                    entry.record_key, entry.payload["digest"], run_id
+                                )
+                            )
+                        else:
+                            error = "; ".join(str(e) for e in outcome.errors) or "rejected"
+                            repo.mark_failed(tx, entry.id, error, now)
+                            result.failed.append(
+                                {"side": crm.side, "record": entry.record_key, "error": error}
+                            )
+                    repo.mark_done(tx, done, ledger, now=now)
+                result.count(f"{crm.side}_records", len(done))
+                if told is not None:
+                    told(len(batch))
+
+
+def _push_jira(
+    store: Store,
+    jira: JiraConnector,
+    now: datetime,
+    run_id: int | None,
+    result: PushResult,
+    shards: list[str] | None,
+    should_stop: Callable[[], bool],
+    suspect: set[int],
+    told: Callable[[int], None] | None = None,
+) -> None:
+    markers = _MarkedIssues(jira)
+    for due in _due_batches(store, "jira", now, shards):
+        for entry in due:
+            if should_stop():
+                return
+            # Before the write is in flight: a failed search leaves it pending.
+            verify = entry.id in suspect or bool(entry.payload.get("verify"))
+            verify = verify or markers.may_carry(entry.payload)
+            with store.transaction() as tx:
+                repo.mark_inflight(tx, [entry.id], now=now)
+            try:
+                _apply_jira(jira, entry.payload, result, verify)
+            except RejectedRecord as exc:
+                error = "; ".join(str(e) for e in exc.errors) or exc.message
+                with store.transaction() as tx:
+                    repo.mark_failed(tx, entry.id, error, now)
+                result.failed.append({"side": "jira", "record": entry.record_key, "error": error})
+                if told is not None:
+                    told(1)
+                continue
+            ledger = JiraLedger.from_dict(entry.payload["ledger"])
+            with store.transaction() as tx:
+                if ledger.is_empty:
+                    repo.ledger_delete(tx, "jira", ledger.issue_key)
+                    repo.mark_done(tx, [entry.id], [], now=now)
+                else:
+                    repo.mark_done(tx, [entry.id], [rows.jira_ledger_row(ledger, run_id)], now=now)
+            result.count("jira_issues")
+            if told is not None:
+                told(1)
+
+
+class _MarkedIssues:
+    """The issues in scope whose comments carry our flag marker text, found by one search on
+    first need (a write whose comments the ledger cannot vouch for) and kept for the push."""
+
+    def __init__(self, jira: JiraConnector) -> None:
+        self._jira = jira
+        self._keys: set[str] | None = None
+
+    def may_carry(self, payload: dict[str, Any]) -> bool:
+        """Whether the write's issue may already hold its comments: it asks for the marker
+        search and the search found a marker on it."""
+        if not payload.get("search_markers") or not payload.get("comments"):
+            return False
+        if self._keys is None:
+            self._keys = self._jira.keys_with_comment_text(MARKER_PHRASE)
+        return str(payload["issue_key"]) in self._keys
+
+
+def _apply_jira(
+    jira: JiraConnector, payload: dict[str, Any], result: PushResult, verify: bool
+) -> None:
+    """One PUT with labels, field and comments; with ``verify``, comments the issue already
+    carries (posted before a crash) are left out. The same read-back runs when Jira
+    answers that PUT with a 5xx (it may have applied it): only what is missing is re-sent."""
+    key = payload["issue_key"]
+    fields = None
+    if payload.get("set_field"):
+        fields = {payload["set_field"]["id"]: payload["set_field"]["value"]}
+
+    def unposted(bodies: list[str]) -> list[str]:
+        latest = dict(remote_flags_from_comments(jira.comment_bodies(key)))
+        missing: list[str] = []
+        for body in bodies:
+            markers = parse_marker(body)
+            if markers and all(latest.get(customer) == level for customer, level in markers):
+                continue  # posted before a crash or a 5xx: the issue already says so
+            missing.append(body)
+            for customer, level in markers:
+                latest[customer] = level  # type: ignore[assignment]
+        return missing
+
+    comments: list[str] = list(payload.get("comments") or [])
+    if comments and verify:
+        comments = unposted(comments)
+    add, remove = payload.get("add_labels", ()), payload.get("remove_labels", ())
+    if jira.update_issue(
+        key,
+        add_labels=add,
+        remove_labels=remove,
+        fields=fields,
+        comments=comments,
+        unposted=unposted,
+    ):
+        if add or remove or fields:
+            result.count("jira_updates")
+        if comments:
+            result.count("jira_comments", len(comments))
+
+
+__all__ = ["PushProgress", "PushResult", "push"]

@@ -1,0 +1,120 @@
+"""Vendor records <-> store rows, both ways (sync.cycle.rows): what a pull writes comes
+back out of the store as the merge reads it, and ledger rows as the plan judges by them.
+On a SQLite file (and PostgreSQL), no sandbox."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from connectors.crm import SURVEY, CrmRecord
+from mappings.rules import SatisfactionRules, SurveyRules
+from mappings.writes import JiraLedger
+from sync.cycle import rows
+from sync.cycle.derive import crm_inputs
+from sync.cycle.pull import store_crm_page
+from sync.store import Store, repo
+from tests.mappings.factories import ACME, AS_OF, GLOBEX, GONE, RULES
+from tests.mappings.factories import issue as raw_issue
+from tests.sync.cycle.stores import cases, customers, fill
+
+
+def test_an_issue_goes_in_and_comes_out_as_jira_sent_it(store: Store) -> None:
+    raw = raw_issue("ALPHA-7", account=ACME, labels=["x"])
+    raw["fields"]["updated"] = "2026-11-20T08:00:00.000+0000"
+    row = rows.issue_row(raw)
+    assert (row["key"], row["project_key"], row["issue_id"]) == ("ALPHA-7", "ALPHA", raw["id"])
+    assert row["updated"] == AS_OF.replace(day=20, hour=8, minute=0)
+    with store.transaction() as tx:
+        repo.upsert_items(tx, [row])
+    with store.read() as conn:
+        (stored,) = repo.iter_items(conn, ["ALPHA"])
+    assert stored.data == raw
+
+    # A record without its project field is filed under its key's project.
+    bare = {"key": "BETA-3", "id": "3", "fields": {}}
+    assert rows.issue_row(bare)["project_key"] == "BETA"
+    assert rows.issue_row(bare)["updated"] is None
+
+
+def test_crm_records_come_back_as_the_merge_reads_them(store: Store) -> None:
+    fill(store)
+    with store.read() as conn:
+        read = crm_inputs(conn, RULES, AS_OF, 90)
+    assert sorted(a["Id"] for a in read.accounts) == sorted(
+        c.id for c in customers() if c.id != GONE
+    )
+    assert read.deleted_accounts == [GONE]
+    by_id = {a["Id"]: a for a in read.accounts}
+    assert all(by_id[c.id] == c.data for c in customers() if c.id != GONE)  # as the CRM sent it
+    assert sorted(read.cases, key=lambda c: c["Id"]) == sorted(
+        (
+            {"Id": c.id, "AccountId": c.customer_id, "IsClosed": False, "IsEscalated": c.escalated}
+            for c in cases()
+        ),
+        key=lambda c: c["Id"],
+    )
+    assert read.surveys == []  # satisfaction does not come from surveys: none read
+
+
+def test_survey_answers_come_back_under_the_configured_field_names(store: Store) -> None:
+    survey = SurveyRules(
+        object="NPS__c", account_field="Acct__c", score_field="Nps__c", date_field="When__c"
+    )
+    rules = replace(
+        RULES, satisfaction=replace(SatisfactionRules(), source="survey", survey=survey)
+    )
+    answers = [
+        CrmRecord("a1", AS_OF, {}, customer_id=ACME, score=9.0, answered_at=AS_OF),
+        CrmRecord("a2", AS_OF, {}, customer_id=GLOBEX, score=3.0, answered_at=None),
+        # outside the survey window: not read back
+        CrmRecord(
+            "a3", AS_OF, {}, customer_id=ACME, score=1.0, answered_at=AS_OF - timedelta(days=91)
+        ),
+    ]
+    with store.transaction() as tx:
+        store_crm_page(tx, SURVEY, answers, [], AS_OF)
+    with store.read() as conn:
+        read = crm_inputs(conn, rules, AS_OF, 90)
+    assert {s["Id"]: s for s in read.surveys}["a1"] == {
+        "Id": "a1",
+        "Acct__c": ACME,
+        "Nps__c": 9.0,
+        "When__c": AS_OF.isoformat(),
+    }
+    assert "a3" not in {s["Id"] for s in read.surveys}
+
+
+def test_ledger_rows_read_back_as_the_plan_judges_by_them(store: Store) -> None:
+    entry = JiraLedger("ALPHA-1", label="customer-at-risk", field_value=None, flags=())
+    with store.transaction() as tx:
+        repo.ledger_put_many(
+            tx,
+            [rows.jira_ledger_row(entry, 7), rows.crm_ledger_row("ALPHA:" + ACME, "d1g", 7)],
+        )
+    with store.read() as conn:
+        jira = rows.jira_ledger_of(repo.ledger_get_many(conn, "jira", ["ALPHA-1", "BETA-1"]))
+        crm = rows.crm_ledger_of(repo.ledger_get_many(conn, "crm", ["ALPHA:" + ACME]))
+    assert jira == {"ALPHA-1": entry}
+    assert crm == {"ALPHA:" + ACME: "d1g"}
+    # The digest is of the value: the same entry makes the same row.
+    assert (
+        rows.jira_ledger_row(entry, 8)["value_hash"] == rows.jira_ledger_row(entry, 7)["value_hash"]
+    )
+
+
+def test_a_set_aside_record_is_stored_with_its_reason(store: Store) -> None:
+    with store.transaction() as tx:
+        repo.quarantine_records(
+            tx,
+            [rows.quarantine_row("jira", rows.JIRA_KIND, "ALPHA-9", "labels: not a list")],
+            at=AS_OF,
+        )
+    with store.read() as conn:
+        (held,) = repo.iter_quarantined(conn)
+    assert (held.side, held.kind, held.record_id, held.reason) == (
+        "jira",
+        "issue",
+        "ALPHA-9",
+        "labels: not a list",
+    )
