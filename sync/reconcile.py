@@ -63,6 +63,7 @@ from mappings.text import MARKER_PHRASE, parse_marker
 from mappings.validate import CrmCheck, IssueCheck
 from mappings.writes import RemoteJira
 from sync.config import Config
+from sync.cycle.ownership import all_shards
 from sync.derive import LEDGER_FIELD, Derived, derive
 from sync.engine import field_names, finish_run, link_problem_dict
 from sync.exitcodes import ExitCode
@@ -71,7 +72,6 @@ from sync.push import PushResult, push, record
 from sync.remote import Remotes, crm_needs, jira_fields, prepare_crm, prepare_jira
 from sync.runner import lease_ttl, worker_name
 from sync.store import LockHeld, Store, lease_shards, release, renew, repo, run_lock
-from sync.workers import all_shards
 
 __all__ = ["ReconcileReport", "Section", "reconcile", "render_rich", "render_text", "sections"]
 

@@ -1,7 +1,7 @@
 """Running cycles: once (``run``) or on a schedule (``serve``), with the right lock.
 
 SQLite: one worker at a time, under the run lock; it owns every shard. PostgreSQL: each
-worker leases its share of the shards (sync.workers), so several can run side by side;
+worker leases its share of the shards (sync.cycle.ownership), so several can run side by side;
 a `run` that finds every shard leased by others exits 4 like a locked SQLite store.
 """
 
@@ -12,10 +12,10 @@ import socket
 from datetime import timedelta
 
 from sync.config import Config
+from sync.cycle.ownership import give_back, kept_alive, lease
 from sync.engine import CycleOptions, CycleResult, Engine
 from sync.remote import build_remotes
 from sync.store import LockHeld, Store, run_lock
-from sync.workers import give_back, kept_alive, lease
 
 
 def lease_ttl(config: Config) -> timedelta:

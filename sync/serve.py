@@ -24,12 +24,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sync.config import Config, parse_listen
+from sync.cycle.ownership import give_back, kept_alive, lease
 from sync.engine import CycleOptions, CycleResult, Engine
 from sync.remote import build_remotes
 from sync.runner import lease_ttl, worker_name
 from sync.schedule import Schedule
 from sync.store import LockHeld, Store, repo, run_lock
-from sync.workers import give_back, kept_alive, lease
 
 log = logging.getLogger(__name__)
 

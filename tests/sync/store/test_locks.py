@@ -270,7 +270,7 @@ def test_renew_extends_and_release_frees(pg_store: Store) -> None:
 
 
 def test_leases_are_kept_alive_while_a_cycle_runs_longer_than_them(pg_store: Store) -> None:
-    from sync.workers import WORKER_PREFIX, Assignment, kept_alive
+    from sync.cycle.ownership import WORKER_PREFIX, Assignment, kept_alive
 
     ttl = timedelta(seconds=1.2)
     work = Assignment(crm=True, projects=("APOLLO",))
