@@ -32,8 +32,8 @@ from connectors.sandbox.schema import (
 )
 from connectors.sandbox.stack import Sandbox
 from sync.config import Config, load_config
+from sync.cycle.ownership import one_cycle
 from sync.engine import CycleOptions, CycleResult
-from sync.runner import one_cycle
 from sync.store import Store, open_store, repo
 
 #: The demo world: big enough to look real, small enough for `make demo` to stay quick.

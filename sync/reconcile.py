@@ -63,15 +63,14 @@ from mappings.text import MARKER_PHRASE, parse_marker
 from mappings.validate import CrmCheck, IssueCheck
 from mappings.writes import RemoteJira
 from sync.config import Config
-from sync.cycle.ownership import all_shards
+from sync.cycle.ownership import ownership, worker_name
 from sync.derive import LEDGER_FIELD, Derived, derive
 from sync.engine import field_names, finish_run, link_problem_dict
 from sync.exitcodes import ExitCode
 from sync.pull import Overlay, PullProgress, store_crm_page
 from sync.push import PushResult, push, record
 from sync.remote import Remotes, crm_needs, jira_fields, prepare_crm, prepare_jira
-from sync.runner import lease_ttl, worker_name
-from sync.store import LockHeld, Store, lease_shards, release, renew, repo, run_lock
+from sync.store import Store, repo
 
 __all__ = ["ReconcileReport", "Section", "reconcile", "render_rich", "render_text", "sections"]
 
@@ -516,34 +515,11 @@ def _parked(entry: Any) -> dict[str, Any]:
 
 @contextmanager
 def _exclusive(config: Config, store: Store) -> Iterator[Callable[[], None]]:
-    """Have the store to ourselves like `run`: the run lock on SQLite, every shard's lease
-    on PostgreSQL (LockHeld when another worker holds one). Yields a check that the
-    leases are still ours (renewing them), to call before writing."""
-    owner = worker_name("reconcile")
-    if store.dialect != "postgresql":
-        with run_lock(store.engine, owner):
-            yield lambda: None
-        return
-    shards = all_shards(config)
-    ttl = lease_ttl(config)
-    held = lease_shards(store.engine, owner, shards, ttl)
-    try:
-        if set(held) != set(shards):
-            raise LockHeld(
-                "other workers hold shards of this state store (see `jira-crm-sync status`); "
-                "stop the serve workers or wait for their cycle, then run reconcile --apply again"
-            )
-
-        def still_mine() -> None:
-            if set(renew(store.engine, owner, shards, ttl)) != set(shards):
-                raise LockHeld(
-                    "reconcile lost its shard leases while reading (it took longer than "
-                    "[serve] lease_seconds); raise lease_seconds and run it again"
-                )
-
-        yield still_mine
-    finally:
-        release(store.engine, owner)
+    """Have the store to ourselves like `run` (:func:`sync.cycle.ownership.ownership`,
+    whole): the run lock on SQLite, every shard's lease on PostgreSQL (LockHeld when another
+    worker holds one). Yields a check that the leases are still ours, to call before writing."""
+    with ownership(store, config, worker_name("reconcile"), whole=True) as held:
+        yield held.still_mine
 
 
 def _apply(

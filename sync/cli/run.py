@@ -38,8 +38,8 @@ def run(
 ) -> None:
     """One sync cycle (pull, merge, push), then exit: for cron and systemd timers."""
     from sync.cli.bars import pull_bars
+    from sync.cycle.ownership import one_cycle
     from sync.engine import CycleOptions
-    from sync.runner import one_cycle
     from sync.store import LockHeld
 
     config = load_config(ctx)
