@@ -36,15 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.crm import CASE, CUSTOMER, REPORT, SURVEY, ChangePage, Read
-from connectors.exceptions import (
-    AuthError,
-    BudgetExhausted,
-    ConfigError,
-    ConnectorError,
-    RemoteError,
-    RetriableError,
-    UnreachableError,
-)
+from connectors.exceptions import BudgetExhausted, ConnectorError
 from connectors.times import parse_timestamp as parse_datetime
 from mappings.config import Rules, rules_from_config
 from mappings.desired import VOLATILE_FIELDS
@@ -66,7 +58,7 @@ from sync.config import Config
 from sync.cycle.ownership import ownership, worker_name
 from sync.derive import LEDGER_FIELD, Derived, derive
 from sync.engine import field_names, finish_run, link_problem_dict
-from sync.exitcodes import ExitCode
+from sync.exitcodes import ExitCode, exit_for
 from sync.pull import Overlay, PullProgress, store_crm_page
 from sync.push import PushResult, push, record
 from sync.remote import Remotes, crm_needs, jira_fields, prepare_crm, prepare_jira
@@ -190,18 +182,14 @@ def reconcile(
                 _reconcile(config, store, remotes, now, report, still_mine, progress)
         else:
             _reconcile(config, store, remotes, now, report, lambda: None, progress)
-    except BudgetExhausted as exc:
-        report.status, report.exit_code = "failed", ExitCode.REMOTE
-        report.message = (
-            f"the API budget ran out before both sides were read ({exc}); "
-            "raise [limits] in the config or run reconcile again tomorrow"
-        )
-    except ConfigError as exc:
-        report.status, report.exit_code = "failed", ExitCode.USAGE
+    except ConnectorError as exc:  # its exit code: sync.exitcodes.exit_for, reconcile's rule
+        report.status, report.exit_code = "failed", exit_for(exc, whole_read=True)
         report.message = str(exc)
-    except (AuthError, UnreachableError, RetriableError, RemoteError, ConnectorError) as exc:
-        report.status, report.exit_code = "failed", ExitCode.REMOTE
-        report.message = str(exc)
+        if isinstance(exc, BudgetExhausted):
+            report.message = (
+                f"the API budget ran out before both sides were read ({exc}); "
+                "raise [limits] in the config or run reconcile again tomorrow"
+            )
     report.calls = {
         "jira": remotes.jira_meter.snapshot(),
         "salesforce": remotes.crm_meter.snapshot(),

@@ -44,7 +44,8 @@ def run(
 
     config = load_config(ctx)
     store = reading_store(config) if dry_run else open_store(config)
-    try:
+
+    def cycle() -> Any:
         with pull_bars(bar_stream(ctx)) as progress:
             options = CycleOptions(
                 dry_run=dry_run,
@@ -53,11 +54,10 @@ def run(
                 progress=progress,
                 push_progress=progress.pushed if progress is not None else None,
             )
-            result = guarded(
-                lambda: one_cycle(config, store, options), expected=(LockHeld,), store=store
-            )
-    except LockHeld as exc:
-        fail(ExitCode.LOCKED, str(exc))
+            return one_cycle(config, store, options)
+
+    try:  # the bars are gone before a failure's line is written
+        result = guarded(cycle, expected=(LockHeld,), store=store)
     finally:
         store.close()
     out = output(ctx)
