@@ -33,9 +33,9 @@ from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
 from sync.config import Config, load_config
 from sync.cycle.engine import CycleOptions, CycleResult, Engine
+from sync.cycle.ownership import ownership, worker_name
 from sync.remote import Remotes
-from sync.runner import worker_name
-from sync.store import Store, open_store, run_lock
+from sync.store import Store, open_store
 
 
 @dataclass
@@ -194,9 +194,9 @@ def shifted_clock(delta_seconds: float) -> Callable[[], datetime]:
 def run_cycle(
     config: Config, store: Store, clock: Callable[[], datetime], full: bool = False
 ) -> CycleResult:
-    """What ``jira-crm-sync run`` does (:func:`sync.runner.one_cycle` on SQLite: the run
-    lock, then one engine cycle), with ``clock`` given to the engine and the Jira
-    connector (``one_cycle`` uses the real clock)."""
+    """What ``jira-crm-sync run`` does (:func:`sync.cycle.ownership.one_cycle`: what this
+    worker owns, the run lock on SQLite, then one engine cycle), with ``clock`` given to
+    the engine and the Jira connector (``one_cycle`` uses the real clock)."""
     settings = config.jira_settings()
     meter = jira_meter()
     jira = JiraConnector(build_client(settings, meter), settings, clock=clock)
@@ -205,8 +205,8 @@ def run_cycle(
     owner = worker_name("bench")
     engine = Engine(config, store, remotes, clock=clock, worker=owner)
     try:
-        with run_lock(store.engine, owner):
-            return engine.run(CycleOptions(full=full))
+        with ownership(store, config, owner) as held:
+            return engine.run(CycleOptions(full=full), held.work)
     finally:
         jira.close()
 

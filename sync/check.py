@@ -36,7 +36,7 @@ from sync.config import (
     secret_file_entries,
     secret_file_path,
 )
-from sync.exitcodes import ExitCode
+from sync.exitcodes import ExitCode, exit_for
 from sync.remote import (
     build_crm,
     configured_fields,
@@ -98,8 +98,9 @@ class CheckReport:
         self.checks.append(Check(name, "fail", detail, kind))
 
     def failed(self, name: str, exc: ConnectorError) -> None:
-        """Record a connector error: ConfigError is the config's, the rest the remote's."""
-        kind: Kind = "config" if isinstance(exc, ConfigError) else "remote"
+        """Record a connector error: the config's when :func:`~sync.exitcodes.exit_for`
+        makes it a usage error (ConfigError), else the remote's."""
+        kind: Kind = "config" if exit_for(exc) == ExitCode.USAGE else "remote"
         self.fail(name, exc.message, kind)
 
     @property

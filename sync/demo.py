@@ -33,7 +33,7 @@ from connectors.sandbox.schema import (
 from connectors.sandbox.stack import Sandbox
 from sync.config import Config, load_config
 from sync.cycle.engine import CycleOptions, CycleResult
-from sync.runner import one_cycle
+from sync.cycle.ownership import one_cycle
 from sync.store import Store, open_store, repo
 
 #: The demo world: big enough to look real, small enough for `make demo` to stay quick.

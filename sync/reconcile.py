@@ -36,15 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.crm import CASE, CUSTOMER, REPORT, SURVEY, ChangePage, Read
-from connectors.exceptions import (
-    AuthError,
-    BudgetExhausted,
-    ConfigError,
-    ConnectorError,
-    RemoteError,
-    RetriableError,
-    UnreachableError,
-)
+from connectors.exceptions import BudgetExhausted, ConnectorError
 from connectors.times import parse_timestamp as parse_datetime
 from mappings.desired import VOLATILE_FIELDS
 from mappings.drift import (
@@ -65,15 +57,14 @@ from mappings.writes import RemoteJira
 from sync.config import Config
 from sync.cycle.derive import Derived, derive
 from sync.cycle.engine import field_names, finish_run, link_problem_dict
+from sync.cycle.ownership import ownership, worker_name
 from sync.cycle.pull import Overlay, PullProgress, store_crm_page
 from sync.cycle.push import PushResult, push
 from sync.cycle.record import record
 from sync.cycle.rows import LEDGER_FIELD
-from sync.exitcodes import ExitCode
+from sync.exitcodes import ExitCode, exit_for
 from sync.remote import Remotes, crm_needs, jira_fields, prepare_crm, prepare_jira
-from sync.runner import lease_ttl, worker_name
-from sync.store import LockHeld, Store, lease_shards, release, renew, repo, run_lock
-from sync.workers import all_shards
+from sync.store import Store, repo
 
 __all__ = ["ReconcileReport", "Section", "reconcile", "render_rich", "render_text", "sections"]
 
@@ -193,18 +184,14 @@ def reconcile(
                 _reconcile(config, store, remotes, now, report, still_mine, progress)
         else:
             _reconcile(config, store, remotes, now, report, lambda: None, progress)
-    except BudgetExhausted as exc:
-        report.status, report.exit_code = "failed", ExitCode.REMOTE
-        report.message = (
-            f"the API budget ran out before both sides were read ({exc}); "
-            "raise [limits] in the config or run reconcile again tomorrow"
-        )
-    except ConfigError as exc:
-        report.status, report.exit_code = "failed", ExitCode.USAGE
+    except ConnectorError as exc:  # its exit code: sync.exitcodes.exit_for, reconcile's rule
+        report.status, report.exit_code = "failed", exit_for(exc, whole_read=True)
         report.message = str(exc)
-    except (AuthError, UnreachableError, RetriableError, RemoteError, ConnectorError) as exc:
-        report.status, report.exit_code = "failed", ExitCode.REMOTE
-        report.message = str(exc)
+        if isinstance(exc, BudgetExhausted):
+            report.message = (
+                f"the API budget ran out before both sides were read ({exc}); "
+                "raise [limits] in the config or run reconcile again tomorrow"
+            )
     report.calls = {
         "jira": remotes.jira_meter.snapshot(),
         "salesforce": remotes.crm_meter.snapshot(),
@@ -518,34 +505,11 @@ def _parked(entry: Any) -> dict[str, Any]:
 
 @contextmanager
 def _exclusive(config: Config, store: Store) -> Iterator[Callable[[], None]]:
-    """Have the store to ourselves like `run`: the run lock on SQLite, every shard's lease
-    on PostgreSQL (LockHeld when another worker holds one). Yields a check that the
-    leases are still ours (renewing them), to call before writing."""
-    owner = worker_name("reconcile")
-    if store.dialect != "postgresql":
-        with run_lock(store.engine, owner):
-            yield lambda: None
-        return
-    shards = all_shards(config)
-    ttl = lease_ttl(config)
-    held = lease_shards(store.engine, owner, shards, ttl)
-    try:
-        if set(held) != set(shards):
-            raise LockHeld(
-                "other workers hold shards of this state store (see `jira-crm-sync status`); "
-                "stop the serve workers or wait for their cycle, then run reconcile --apply again"
-            )
-
-        def still_mine() -> None:
-            if set(renew(store.engine, owner, shards, ttl)) != set(shards):
-                raise LockHeld(
-                    "reconcile lost its shard leases while reading (it took longer than "
-                    "[serve] lease_seconds); raise lease_seconds and run it again"
-                )
-
-        yield still_mine
-    finally:
-        release(store.engine, owner)
+    """Have the store to ourselves like `run` (:func:`sync.cycle.ownership.ownership`,
+    whole): the run lock on SQLite, every shard's lease on PostgreSQL (LockHeld when another
+    worker holds one). Yields a check that the leases are still ours, to call before writing."""
+    with ownership(store, config, worker_name("reconcile"), whole=True) as held:
+        yield held.still_mine
 
 
 def _apply(

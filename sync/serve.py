@@ -2,9 +2,10 @@
 
 SIGTERM (or SIGINT) sets a flag the engine checks between writes: the write in flight
 finishes and is recorded, the rest stays queued for the next start, and the process
-exits 0. On PostgreSQL each worker leases its share of the shards every cycle (several
-`serve` processes split the work; a dead one's shards are taken over once its leases
-expire); on SQLite each cycle holds the run lock.
+exits 0. Each cycle takes what it may work on from :func:`sync.cycle.ownership.ownership`:
+on PostgreSQL this worker's share of the shards, leased every cycle and kept between
+cycles (several `serve` processes split the work; a dead one's shards are taken over once
+its leases expire), given back when serve stops; on SQLite the run lock, per cycle.
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sync.config import Config, parse_listen
 from sync.cycle.engine import CycleOptions, CycleResult, Engine
+from sync.cycle.ownership import AllLeased, give_back, ownership, worker_name
 from sync.remote import build_remotes
-from sync.runner import lease_ttl, worker_name
 from sync.schedule import Schedule
-from sync.store import LockHeld, Store, repo, run_lock
-from sync.workers import give_back, kept_alive, lease
+from sync.store import LockHeld, Store, repo
 
 log = logging.getLogger(__name__)
 
@@ -258,17 +258,11 @@ def log_cycle(result: CycleResult, seconds: float) -> None:
 
 
 def _cycle(engine: Engine, store: Store, config: Config, owner: str) -> CycleResult | None:
-    options = CycleOptions()
-    if store.dialect != "postgresql":
-        try:
-            with run_lock(store.engine, owner):
-                return engine.run(options)
-        except LockHeld as exc:
-            log.warning("skipping this cycle: %s", exc)
-            return None
-    work = lease(store, config, owner, lease_ttl(config))
-    if work.empty:
+    try:
+        with ownership(store, config, owner, keep=True) as held:
+            return engine.run(CycleOptions(), held.work)
+    except AllLeased:
         log.info("every shard is leased by other workers; waiting for the next cycle")
-        return None
-    with kept_alive(store, owner, work, lease_ttl(config)):
-        return engine.run(options, work)
+    except LockHeld as exc:
+        log.warning("skipping this cycle: %s", exc)
+    return None

@@ -1,5 +1,6 @@
 """What several commands share: the config and the state store they open, the one guard
-that turns an unexpected exception into exit 5, and where progress bars go."""
+that ends a command on an exception (its exit code from :func:`sync.exitcodes.exit_for`,
+exit 5 for one not expected), and where progress bars go."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import typer
 
 from sync.cli.options import LogFormat, options_of
 from sync.cli.output import fail
-from sync.exitcodes import ExitCode
+from sync.exitcodes import ExitCode, exit_for
 
 T = TypeVar("T")
 
@@ -27,7 +28,7 @@ def load_config(ctx: typer.Context) -> Any:
         return read_config(find_config(options_of(ctx).config))
     except ConfigFileError as exc:
         typer.echo(str(exc), err=True)
-        fail(ExitCode.USAGE, "fix the config problems listed above, then run again")
+        fail(exit_for(exc), "fix the config problems listed above, then run again")
 
 
 def open_store(config: Any) -> Any:
@@ -37,7 +38,7 @@ def open_store(config: Any) -> Any:
     try:
         return open_store(config.state.url)
     except StoreError as exc:
-        fail(ExitCode.USAGE, str(exc))
+        fail(exit_for(exc), str(exc))
 
 
 def reading_store(config: Any) -> Any:
@@ -48,29 +49,36 @@ def reading_store(config: Any) -> Any:
     try:
         return open_store_for_reading(config.state.url)
     except StoreError as exc:
-        fail(ExitCode.USAGE, str(exc))
+        fail(exit_for(exc), str(exc))
 
 
 def guarded(
-    work: Callable[[], T], expected: tuple[type[Exception], ...] = (), store: Any = None
+    work: Callable[[], T],
+    expected: tuple[type[Exception], ...] = (),
+    store: Any = None,
+    *,
+    say: Callable[[Exception], str] = str,
 ) -> T:
-    """Run ``work``; an unexpected exception becomes exit 5 with one line (traceback at -vv).
-    Exceptions in ``expected`` are the caller's to turn into their own exit code. With
-    ``store``, a write it refuses for want of disk space or write access is exit 2."""
+    """Run ``work``. An exception in ``expected`` ends the command with the exit code
+    :func:`~sync.exitcodes.exit_for` gives it and one line (``say(exc)``, the exception's own
+    message unless told); any other exception is a bug: exit 5 with one line (traceback
+    at -vv). With ``store``, a write it refuses for want of disk space or write access is
+    the state store's failure (exit 2)."""
     import sqlalchemy as sa
 
     from sync.store.db import storage_failure
 
-    passthrough: tuple[type[BaseException], ...] = (typer.Exit, *expected)
     try:
         return work()
-    except passthrough:
+    except typer.Exit:
         raise
+    except expected as exc:
+        fail(exit_for(exc), say(exc))
     except sa.exc.DBAPIError as exc:
         failure = storage_failure(store.engine, exc) if store is not None else None
         if failure is None:
             internal(exc)
-        fail(ExitCode.USAGE, str(failure))
+        fail(exit_for(failure), str(failure))
     except Exception as exc:  # the one place that turns a bug into exit code 5
         internal(exc)
 

@@ -6,7 +6,7 @@ import typer
 
 from sync.cli.common import load_config
 from sync.cli.output import fail, output
-from sync.exitcodes import ExitCode
+from sync.exitcodes import exit_for
 
 
 def upgrade(ctx: typer.Context) -> None:
@@ -19,7 +19,7 @@ def upgrade(ctx: typer.Context) -> None:
     try:
         engine = create_engine(config.state.url)
     except StoreError as exc:  # e.g. a driver that is not installed: say what to install
-        fail(ExitCode.USAGE, str(exc))
+        fail(exit_for(exc), str(exc))
     try:
         before = current_revision(engine)
         migrate(engine)

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from sync.cli.common import guarded
-from sync.cli.output import fail, output
-from sync.exitcodes import ExitCode
+from sync.cli.output import output
 
 
 def demo(
@@ -29,7 +28,4 @@ def demo(
     from sync.demo import Demo, DemoError
 
     say = output(ctx).line
-    try:
-        guarded(lambda: Demo(say, output_path, keep_state).run(), expected=(DemoError,))
-    except DemoError as exc:
-        fail(ExitCode(exc.exit_code), str(exc))
+    guarded(lambda: Demo(say, output_path, keep_state).run(), expected=(DemoError,))

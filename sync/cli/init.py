@@ -12,7 +12,7 @@ import typer
 from sync.cli.common import guarded
 from sync.cli.options import options_of
 from sync.cli.output import fail, output
-from sync.exitcodes import ExitCode
+from sync.exitcodes import exit_for
 
 
 class JiraAuth(StrEnum):
@@ -98,7 +98,7 @@ def init(
     import os
     from dataclasses import replace
 
-    from connectors.exceptions import ConfigError, ConnectorError
+    from connectors.exceptions import ConnectorError
     from sync.config import DEFAULT_CONFIG_NAME
     from sync.init_config import (
         InitError,
@@ -145,20 +145,21 @@ def init(
         found = None
         if discover:
             config = sign_in_config(answers, os.environ)
-            try:
-                chosen, found = guarded(
-                    lambda: discover_sites(config, given, asker, tell),
-                    expected=(ConnectorError, InitError),
-                )
-            except ConnectorError as exc:
-                code = ExitCode.USAGE if isinstance(exc, ConfigError) else ExitCode.REMOTE
-                fail(code, f"init --discover: {exc}; nothing was written")
+            chosen, found = guarded(
+                lambda: discover_sites(config, given, asker, tell),
+                expected=(ConnectorError, InitError),
+                say=lambda exc: (
+                    f"init --discover: {exc}; nothing was written"
+                    if isinstance(exc, ConnectorError)
+                    else str(exc)
+                ),
+            )
             answers = replace(answers, projects=chosen)
         variables = secret_variables(answers)
         text = render(example_text(), answers, found)
         guarded(lambda: write_config(path, text, variables, force))
     except InitError as exc:
-        fail(ExitCode.USAGE, str(exc))
+        fail(exit_for(exc), str(exc))
     if found is not None:
         out.line("Discovered (each choice is also a comment in the file):")
         for line in found.lines():

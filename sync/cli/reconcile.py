@@ -3,7 +3,7 @@ should hold; ``--apply`` writes the fixes."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,21 +30,20 @@ def reconcile(
 
     config = load_config(ctx)
     store = open_store(config) if apply else reading_store(config)
-    try:
+
+    def compare() -> Any:
         with pull_bars(bar_stream(ctx)) as progress:
-            report = guarded(
-                lambda: view.reconcile(
-                    config,
-                    store,
-                    build_remotes(config),
-                    apply=apply,
-                    now=datetime.now(UTC),
-                    progress=progress,
-                ),
-                expected=(LockHeld,),
+            return view.reconcile(
+                config,
+                store,
+                build_remotes(config),
+                apply=apply,
+                now=datetime.now(UTC),
+                progress=progress,
             )
-    except LockHeld as exc:
-        fail(ExitCode.LOCKED, str(exc))
+
+    try:  # the bars are gone before a failure's line is written
+        report = guarded(compare, expected=(LockHeld,))
     finally:
         store.close()
     output(ctx).report(report, view, as_json)

@@ -88,21 +88,25 @@ def report(
             ),
             expected=(ReportError,),
         )
-    except ReportError as exc:
-        fail(ExitCode.USAGE, str(exc))
     finally:
         store.close()
     if output_path is None:
         out.product(text)
         return
-    try:
-        output_path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        fail(
-            ExitCode.USAGE,
-            f"cannot write {output_path} ({exc.strerror}); choose a writable path for -o",
-        )
+    guarded(lambda: _write(output_path, text), expected=(ReportError,))
     out.note(f"report written to {output_path}")
+
+
+def _write(path: Path, text: str) -> None:
+    """The report into ``-o``'s file; ReportError (a usage error) when it cannot be written."""
+    from sync.report import ReportError
+
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write {path} ({exc.strerror}); choose a writable path for -o"
+        ) from None
 
 
 def _per_customer(
@@ -125,8 +129,6 @@ def _per_customer(
             ),
             expected=(ReportError,),
         )
-    except ReportError as exc:
-        fail(ExitCode.USAGE, str(exc))
     finally:
         store.close()
     for made in written:

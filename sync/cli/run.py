@@ -39,12 +39,13 @@ def run(
     """One sync cycle (pull, merge, push), then exit: for cron and systemd timers."""
     from sync.cli.bars import pull_bars
     from sync.cycle.engine import CycleOptions
-    from sync.runner import one_cycle
+    from sync.cycle.ownership import one_cycle
     from sync.store import LockHeld
 
     config = load_config(ctx)
     store = reading_store(config) if dry_run else open_store(config)
-    try:
+
+    def cycle() -> Any:
         with pull_bars(bar_stream(ctx)) as progress:
             options = CycleOptions(
                 dry_run=dry_run,
@@ -53,11 +54,10 @@ def run(
                 progress=progress,
                 push_progress=progress.pushed if progress is not None else None,
             )
-            result = guarded(
-                lambda: one_cycle(config, store, options), expected=(LockHeld,), store=store
-            )
-    except LockHeld as exc:
-        fail(ExitCode.LOCKED, str(exc))
+            return one_cycle(config, store, options)
+
+    try:  # the bars are gone before a failure's line is written
+        result = guarded(cycle, expected=(LockHeld,), store=store)
     finally:
         store.close()
     out = output(ctx)

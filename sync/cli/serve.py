@@ -15,7 +15,7 @@ from sync.cli.common import guarded, load_config, open_store
 from sync.cli.logs import service_logging
 from sync.cli.options import options_of
 from sync.cli.output import fail
-from sync.exitcodes import ExitCode
+from sync.exitcodes import exit_for
 
 
 def serve(
@@ -35,7 +35,7 @@ def serve(
     try:
         schedule = Schedule.parse(config.schedule.every)
     except ScheduleError as exc:
-        fail(ExitCode.USAGE, str(exc))
+        fail(exit_for(exc), str(exc))
     store = open_store(config)
     stop = threading.Event()
 
@@ -54,12 +54,10 @@ def serve(
             schedule.text,
         )
 
-    try:
+    try:  # ListenError: the port is taken, or not ours to bind, a config problem
         guarded(
             lambda: serve_forever(config, store, schedule, stop, max_cycles=cycles, on_ready=ready),
             expected=(ListenError,),
         )
-    except ListenError as exc:  # the port is taken, or not ours to bind: a config problem
-        fail(ExitCode.USAGE, str(exc))
     finally:
         store.close()

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, Literal
 
-from connectors.exceptions import BudgetExhausted, ConfigError, ConnectorError
+from connectors.exceptions import BudgetExhausted, ConnectorError
 from mappings.model import LinkProblem
 from mappings.rules import Rules
 from mappings.validate import CrmCheck, IssueCheck
@@ -28,13 +28,13 @@ from sync import budget
 from sync.config import Config
 from sync.cycle.context import SIDES, CycleContext, open_context
 from sync.cycle.derive import BatchedDerive, PlanParts, projects_to_derive, rules_digest
+from sync.cycle.ownership import Assignment, everything
 from sync.cycle.pull import Changes, Overlay, PullProgress, pull_crm, pull_jira
 from sync.cycle.push import PushProgress, PushResult, push
 from sync.cycle.record import record_batch, record_end
-from sync.exitcodes import ExitCode
+from sync.exitcodes import ExitCode, exit_for
 from sync.remote import Remotes, jira_fields
 from sync.store import Store, repo
-from sync.workers import Assignment, everything
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,10 @@ class StageFailed(Exception):
 def failure_of(exc: Exception) -> tuple[str, ExitCode] | None:
     """A cycle's status and exit code for an error that ends it (SPEC section 4); None
     for one that is not the remotes' or the config's (a bug: it propagates)."""
-    if isinstance(exc, BudgetExhausted):
-        return "budget", ExitCode.OK
-    if isinstance(exc, ConfigError):
-        return "failed", ExitCode.USAGE
-    if isinstance(exc, ConnectorError):  # auth, unreachable, retries spent, a remote error
-        return "failed", ExitCode.REMOTE
-    return None
+    if not isinstance(exc, ConnectorError):  # not the remotes' or the config's: a bug
+        return None
+    # The exit code comes from the one error-to-exit map (a spent budget is a clean stop).
+    return ("budget" if isinstance(exc, BudgetExhausted) else "failed"), exit_for(exc)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from typing import Any
 from mappings.model import Customer, SatisfactionFlag
 from sync.cycle import rows
 from sync.cycle.derive import Derived, DeriveEnd
+from sync.cycle.ownership import JIRA_PREFIX
 from sync.store import Store, repo
-from sync.workers import JIRA_PREFIX
 
 
 def record(store: Store, derived: Derived, run_id: int | None, now: datetime) -> dict[str, int]:

@@ -27,8 +27,8 @@ from mappings.linking import LinkResult
 from mappings.model import Customer, ProgressReport, SatisfactionFlag
 from mappings.rules import Rules
 from mappings.writes import JiraLedger
+from sync.cycle.ownership import shard_of_record
 from sync.store import repo
-from sync.workers import shard_of_record
 
 #: The ledger's field for a whole record: one ledger row per record (the plan diffs whole
 #: records).

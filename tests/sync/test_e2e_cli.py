@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from connectors.sandbox.server import Tls
+from sync.cycle.ownership import all_shards
 from sync.store import lease_shards, release, run_lock
-from sync.workers import all_shards
 from tests.sync.e2e import (
     ANCHOR,
     EXTERNAL_ID,

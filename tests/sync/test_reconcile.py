@@ -19,11 +19,11 @@ from rich.console import Console
 
 from connectors.sandbox.server import Tls
 from mappings.text import MARKER_PREFIX
+from sync.cycle.ownership import all_shards
 from sync.exitcodes import ExitCode
 from sync.reconcile import ReconcileReport, reconcile, render_rich, render_text
 from sync.remote import build_remotes
 from sync.store import lease_shards, release, repo, run_lock
-from sync.workers import all_shards
 from tests.sync.e2e import (
     ANCHOR,
     EXTERNAL_ID,

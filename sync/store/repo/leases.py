@@ -1,6 +1,10 @@
 """Shard leases for several workers on PostgreSQL: rows of ``leases`` with an owner and an
 expiry by the database's clock (so workers' clocks do not matter).
 
+Each function that judges or sets an expiry takes ``now``: left out (``None``), the
+database's ``now()`` is used, as in production; given, that instant stands in for it, so
+a test can move time (expiry, renewal, takeover) without waiting.
+
 Leases are taken with ``SELECT ... FOR UPDATE SKIP LOCKED``: two workers never get the
 same shard, and neither waits for the other. A worker that dies stops renewing; its
 shards are taken over once they expire. Unlike the other repository functions these take
@@ -23,7 +27,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from sync.store.schema import leases
 
-__all__ = ["LeaseRecord", "database_now", "lease_shards", "list_leases", "release", "renew"]
+__all__ = [
+    "LeaseRecord",
+    "database_now",
+    "lease_shards",
+    "list_leases",
+    "live_leases",
+    "release",
+    "renew",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +53,21 @@ def _ttl(ttl: float | timedelta) -> sa.ColumnElement[timedelta]:
     return sa.literal(value, sa.Interval())
 
 
+def _now(now: datetime | None) -> sa.ColumnElement[datetime]:
+    """The instant leases are judged at: the database's clock unless one is given."""
+    if now is None:
+        return sa.func.now()
+    return sa.literal(now, sa.DateTime(timezone=True))
+
+
 def lease_shards(
     engine: Engine,
     owner: str,
     shards: Iterable[str],
     ttl: float | timedelta,
     limit: int | None = None,
+    *,
+    now: datetime | None = None,
 ) -> list[str]:
     """Lease up to ``limit`` of ``shards`` for ``ttl`` (seconds); returns the shards now held.
 
@@ -60,7 +81,7 @@ def lease_shards(
     if not wanted or (limit is not None and limit <= 0):
         return []
     t = leases
-    now = sa.func.now()
+    at = _now(now)
     with engine.begin() as conn:
         conn.execute(
             postgresql.insert(t)
@@ -75,7 +96,7 @@ def lease_shards(
                     t.c.owner == owner,
                     t.c.owner.is_(None),
                     t.c.expires_at.is_(None),
-                    t.c.expires_at < now,
+                    t.c.expires_at < at,
                 ),
             )
             .order_by(sa.case((t.c.owner == owner, 0), else_=1), t.c.shard)
@@ -88,23 +109,31 @@ def lease_shards(
             conn.execute(
                 sa.update(t)
                 .where(t.c.shard.in_(got))
-                .values(owner=owner, expires_at=now + _ttl(ttl), heartbeat_at=now)
+                .values(owner=owner, expires_at=at + _ttl(ttl), heartbeat_at=at)
             )
     return sorted(got)
 
 
-def renew(engine: Engine, owner: str, shards: Iterable[str], ttl: float | timedelta) -> list[str]:
-    """Extend this owner's leases by ``ttl`` from now; returns the shards still held."""
+def renew(
+    engine: Engine,
+    owner: str,
+    shards: Iterable[str],
+    ttl: float | timedelta,
+    *,
+    now: datetime | None = None,
+) -> list[str]:
+    """Extend this owner's leases by ``ttl`` from now; returns the shards still held (a
+    lease that ran out but that no one took yet is still this owner's, and is renewed)."""
     wanted = sorted(set(shards))
     if engine.dialect.name != "postgresql":
         return wanted
     t = leases
-    now = sa.func.now()
+    at = _now(now)
     with engine.begin() as conn:
         rows = conn.execute(
             sa.update(t)
             .where(t.c.owner == owner, t.c.shard.in_(wanted))
-            .values(expires_at=now + _ttl(ttl), heartbeat_at=now)
+            .values(expires_at=at + _ttl(ttl), heartbeat_at=at)
             .returning(t.c.shard)
         )
         return sorted(rows.scalars())
@@ -129,6 +158,21 @@ def list_leases(engine: Engine) -> list[LeaseRecord]:
         return []
     with engine.connect() as conn:
         rows = conn.execute(sa.select(leases).order_by(leases.c.shard))
+        return [LeaseRecord(r.shard, r.owner, r.expires_at, r.heartbeat_at) for r in rows]
+
+
+def live_leases(engine: Engine, *, now: datetime | None = None) -> list[LeaseRecord]:
+    """The leases held and not yet run out at ``now`` (the database's clock unless given),
+    by shard; empty on SQLite."""
+    if engine.dialect.name != "postgresql":
+        return []
+    t = leases
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t)
+            .where(t.c.owner.is_not(None), t.c.expires_at > _now(now))
+            .order_by(t.c.shard)
+        )
         return [LeaseRecord(r.shard, r.owner, r.expires_at, r.heartbeat_at) for r in rows]
 
 

@@ -153,8 +153,8 @@ LockSeen = Literal["mine", "free", "unknown"] | int
 
 
 def worker_process(worker: str) -> tuple[str, int] | None:
-    """(host, pid) of a worker named ``kind@host:pid`` (sync.runner.worker_name); None for
-    a name without a pid."""
+    """(host, pid) of a worker named ``kind@host:pid`` (sync.cycle.ownership.worker_name);
+    None for a name without a pid."""
     named, sep, pid = worker.rpartition(":")
     if not sep or not pid.isdigit() or "@" not in named:
         return None

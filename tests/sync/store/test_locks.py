@@ -1,4 +1,5 @@
-"""The run lock (one cycle at a time per store) and shard leases on PostgreSQL."""
+"""The run lock (one cycle at a time per store) and shard leases on PostgreSQL, the store's
+primitives; what a worker owns through them is tested in tests/sync/cycle/test_ownership.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,7 @@ import sqlalchemy as sa
 
 from sync.store.db import Store, StoreError, create_engine
 from sync.store.locks import LockHeld, lock_path, run_lock
-from sync.store.repo.leases import lease_shards, list_leases, release, renew
-from sync.store.schema import leases
+from sync.store.repo.leases import lease_shards, list_leases, live_leases, release, renew
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -168,15 +168,6 @@ def pg_store(pg_schema_url: str) -> Iterator[Store]:
         opened.close()
 
 
-def _expire(store: Store, owner: str) -> None:
-    with store.transaction() as tx:
-        tx.execute(
-            sa.update(leases)
-            .where(leases.c.owner == owner)
-            .values(expires_at=sa.func.now() - sa.text("interval '1 second'"))
-        )
-
-
 def _lease_at_once(
     engine: sa.Engine, owners: list[str], shards: list[str], limit: int
 ) -> dict[str, list[str]]:
@@ -233,12 +224,18 @@ def test_concurrent_workers_never_lease_the_same_shard(pg_store: Store) -> None:
 def test_expired_leases_are_taken_over(pg_store: Store) -> None:
     engine = pg_store.engine
     shards = ["crm", "jira:APOLLO", "jira:BOREAS"]
-    assert lease_shards(engine, "alive", shards, ttl=60) == sorted(shards)
-    assert lease_shards(engine, "other", shards, ttl=60) == []
-    _expire(pg_store, "alive")  # "alive" died and stopped renewing
-    assert lease_shards(engine, "other", shards, ttl=60) == sorted(shards)
-    assert renew(engine, "alive", shards, ttl=60) == []
+    start = datetime.now(UTC)
+    assert lease_shards(engine, "alive", shards, ttl=60, now=start) == sorted(shards)
+    later = start + timedelta(seconds=59)
+    assert lease_shards(engine, "other", shards, ttl=60, now=later) == []
+    assert [r.owner for r in live_leases(engine, now=later)] == ["alive"] * 3
+    # "alive" died and stopped renewing: a minute on, its leases have run out
+    gone = start + timedelta(seconds=61)
+    assert live_leases(engine, now=gone) == []
+    assert lease_shards(engine, "other", shards, ttl=60, now=gone) == sorted(shards)
+    assert renew(engine, "alive", shards, ttl=60, now=gone) == []
     assert {lease.owner for lease in list_leases(engine)} == {"other"}
+    assert {lease.expires_at for lease in list_leases(engine)} == {gone + timedelta(seconds=60)}
 
 
 @pytest.mark.postgres
@@ -267,17 +264,3 @@ def test_renew_extends_and_release_frees(pg_store: Store) -> None:
     assert lease_shards(engine, "w2", shards, ttl=60) == ["crm"]
     assert release(engine, "w1") == 1
     assert lease_shards(engine, "w2", shards, ttl=60) == shards
-
-
-def test_leases_are_kept_alive_while_a_cycle_runs_longer_than_them(pg_store: Store) -> None:
-    from sync.workers import WORKER_PREFIX, Assignment, kept_alive
-
-    ttl = timedelta(seconds=1.2)
-    work = Assignment(crm=True, projects=("APOLLO",))
-    mine = [WORKER_PREFIX + "a", *work.shards()]
-    assert sorted(lease_shards(pg_store.engine, "a", mine, ttl)) == sorted(mine)
-    with kept_alive(pg_store, "a", work, ttl):
-        time.sleep(3 * ttl.total_seconds())  # a cycle three leases long
-        assert lease_shards(pg_store.engine, "b", mine, ttl) == []
-    time.sleep(ttl.total_seconds() + 0.3)  # renewals stopped: the leases run out
-    assert sorted(lease_shards(pg_store.engine, "b", mine, ttl)) == sorted(mine)
