@@ -383,3 +383,17 @@ def ledger_digest(value: Any) -> str:
     """A stable digest of a JSON value."""
     text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def plan_against(
+    store: Store,
+    result: MergeResult,
+    rules: Rules,
+    *,
+    crm_remote: Mapping[str, Mapping[str, Any]],
+    jira_remote: Mapping[str, RemoteJira],
+) -> Plan:
+    """The plan of a merge result (one batch of :class:`BatchedDerive`) judged by the
+    ledger and by what the remotes hold now: how ``reconcile`` re-plans each batch with
+    what it read of both sides."""
+    return _plan(store, result, rules, crm_remote, jira_remote)
