@@ -2,10 +2,11 @@
 
     python -m bench [--sizes 1000,10000,100000] [--transport https|inprocess]
                     [--latency-ms N] [--json-out FILE] [--seed S]
-                    [--reconcile-up-to ISSUES]
+                    [--reconcile-up-to ISSUES] [--only SCENARIO,...]
 
 For each size (issues; accounts are a fifth of that) it builds a sandbox world and runs
-the scenarios of :mod:`bench.scenarios`. One JSON document goes to stdout (and to
+the scenarios of :mod:`bench.scenarios` (``--only reconcile``: the first sync, which
+every other scenario starts from, and reconcile). One JSON document goes to stdout (and to
 ``--json-out``), a short table to stderr. The document's ``figures`` key says what each
 figure means.
 """
@@ -24,7 +25,7 @@ from typing import Any
 from bench.harness import bench_world
 from bench.model import MERGE_MIN_RATE, RSS_LIMIT_MB
 from bench.report import table
-from bench.scenarios import RECONCILE_UP_TO, run_all
+from bench.scenarios import RECONCILE_UP_TO, SCENARIOS, run_all
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
 
@@ -80,6 +81,7 @@ def run_size(
     seed: int,
     root: Path,
     reconcile_up_to: int = RECONCILE_UP_TO,
+    only: list[str] | None = None,
 ) -> dict[str, Any]:
     """Every scenario on one world of ``issues`` issues."""
     accounts = max(1, issues // 5)
@@ -93,7 +95,7 @@ def run_size(
         seed=seed,
     ) as world:
         built = time.perf_counter() - started
-        scenarios = run_all(world, reconcile_up_to)
+        scenarios = run_all(world, reconcile_up_to, only)
     return {
         "issues": issues,
         "accounts": accounts,
@@ -137,7 +139,20 @@ def main(argv: list[str] | None = None) -> int:
         default=RECONCILE_UP_TO,
         help=f"measure reconcile on worlds up to this many issues (default {RECONCILE_UP_TO})",
     )
+    parser.add_argument(
+        "--only",
+        help=(
+            "run only these scenarios (comma-separated), after the first sync they start "
+            f"from: {', '.join(SCENARIOS[1:])}"
+        ),
+    )
     args = parser.parse_args(argv)
+    only = None
+    if args.only is not None:
+        only = [part.strip() for part in args.only.split(",") if part.strip()]
+        unknown = sorted(set(only) - set(SCENARIOS))
+        if unknown:
+            parser.error(f"--only: no scenario {', '.join(unknown)} (choose from {SCENARIOS})")
     try:
         sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
     except ValueError:
@@ -159,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.seed,
                     Path(tmp),
                     args.reconcile_up_to,
+                    only,
                 )
             )
     document = {

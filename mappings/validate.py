@@ -4,7 +4,7 @@ The normalisers are tolerant (a value they cannot use reads as "no value"), so a
 that arrives with a value of the wrong type (a CSAT of ``"high"``, labels that are not a
 list) would silently become "no satisfaction data" or "no labels" and stay so. The pull
 asks these checks first, at the boundary, and sets such a record aside with the reason
-instead of storing it (sync/pull.py). A key that is absent means "no value" (a field hidden
+instead of storing it (sync/cycle/pull.py). A key that is absent means "no value" (a field hidden
 by a field configuration is left out of the payload); a key present with a value of the
 wrong type is a problem.
 

@@ -39,8 +39,9 @@ SALESFORCE_NAMES = {
 #: The engine's CRM stages, and whether each may import the Salesforce package (the
 #: factory that builds the configured connector, and check's offline key test, do).
 STAGES = {
-    "sync/pull.py": False,
-    "sync/push.py": False,
+    "sync/cycle/pull.py": False,
+    "sync/cycle/push.py": False,
+    "sync/cycle/record.py": False,
     "sync/report/upload.py": False,
     "sync/remote.py": True,
     "sync/check.py": True,

@@ -130,6 +130,7 @@ from sync.store.repo.items import (
 )
 from sync.store.repo.ledger import (
     LedgerRow,
+    iter_ledger_keys,
     ledger_delete,
     ledger_get_many,
     ledger_put_many,
@@ -288,6 +289,7 @@ __all__ = [
     "iter_cases",
     "iter_item_keys",
     "iter_items",
+    "iter_ledger_keys",
     "iter_link_problems",
     "iter_quarantined",
     "iter_surveys",

@@ -6,7 +6,7 @@ plan judges by what the remote holds of ours.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
@@ -16,7 +16,17 @@ from sqlalchemy.engine import Connection
 from sync.store._sql import aware, in_chunks, upsert, utcnow
 from sync.store.schema import write_ledger
 
-__all__ = ["LedgerRow", "ledger_delete", "ledger_get_many", "ledger_put_many", "ledger_values"]
+__all__ = [
+    "LedgerRow",
+    "iter_ledger_keys",
+    "ledger_delete",
+    "ledger_get_many",
+    "ledger_put_many",
+    "ledger_values",
+]
+
+#: Rows fetched at a time by the streaming reads.
+YIELD_PER = 1000
 
 
 class LedgerRow(TypedDict):
@@ -52,6 +62,21 @@ def ledger_values(conn: Connection, target: str, field: str) -> dict[str, Any]:
     wl = write_ledger
     stmt = sa.select(wl.c.record_key, wl.c.value).where(wl.c.target == target, wl.c.field == field)
     return {str(key): value for key, value in conn.execute(stmt)}
+
+
+def iter_ledger_keys(
+    conn: Connection, target: str, field: str, *, yield_per: int = YIELD_PER
+) -> Iterator[str]:
+    """Stream the keys of the records of ``target`` we hold a ledger row of ``field`` for,
+    without their values (what reconcile looks for among the records it read)."""
+    wl = write_ledger
+    stmt = sa.select(wl.c.record_key).where(wl.c.target == target, wl.c.field == field)
+    result = conn.execute(stmt, execution_options={"yield_per": yield_per})
+    try:
+        for (key,) in result:
+            yield str(key)
+    finally:
+        result.close()
 
 
 def ledger_put_many(conn: Connection, rows: Iterable[LedgerRow]) -> int:
