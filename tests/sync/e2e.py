@@ -244,13 +244,18 @@ class SyncEnv:
 
 
 def cli_in_process(env: SyncEnv, *args: str) -> tuple[int, str, str]:
-    """``jira-crm-sync --config <env's config> <args>`` in-process: (exit, stdout, stderr)."""
+    """``jira-crm-sync --config <env's config> <args>`` in-process: (exit, stdout, stderr).
+
+    An exception the CLI let escape is raised here (in a process of its own it would have
+    been a traceback and exit 1; the runner would only report exit 1)."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
         result = CliRunner().invoke(cli_app, ["--config", str(env.config_path), *args])
     finally:  # the CLI points the root logger at its own (captured) stderr
         root.handlers[:], root.level = handlers, level
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
     return result.exit_code, result.stdout, result.stderr
 
 
