@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from mappings.config import FieldIds, Rules
 from mappings.merge import MergeResult, merge, plan
 from mappings.plan import ledgers_after
+from mappings.rules import FieldIds, Rules
 from mappings.sfid import checksum
 
 __all__ = [

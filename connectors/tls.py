@@ -8,6 +8,7 @@ time is honoured by every client built on ``requests`` (``jira``, ``simple-sales
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import requests
@@ -34,3 +35,12 @@ def pin_ca_bundle(session: requests.Session, ca_bundle: str | None) -> requests.
         session.verify = ca_bundle
         session.mount("https://", CaBundleAdapter(ca_bundle))
     return session
+
+
+def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """A verifying SSL context for httpx: trusting ``ca_bundle`` only when one is given,
+    else the system's CAs. Passed explicitly, it wins over ``SSL_CERT_FILE`` as the
+    adapter above wins over ``REQUESTS_CA_BUNDLE``."""
+    return (
+        ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+    )

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Literal
 
-from mappings.config import LinkRules
 from mappings.model import (
     Customer,
     ItemLink,
@@ -31,6 +30,7 @@ from mappings.model import (
     WorkItem,
 )
 from mappings.normalise_jira import canonical_order, is_canonical
+from mappings.rules import LinkRules
 from mappings.sfid import canonical_id
 
 __all__ = ["LinkResult", "link_items"]

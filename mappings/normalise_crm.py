@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from mappings.config import AccountFields, SatisfactionRules
 from mappings.dates import parse_datetime
 from mappings.model import Customer, Satisfaction, new_customer, new_satisfaction
+from mappings.rules import AccountFields, SatisfactionRules
 from mappings.sfid import canonical_id
 
 __all__ = ["aggregate_surveys", "build_customers", "nps_category", "project_keys_of"]

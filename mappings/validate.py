@@ -19,8 +19,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from mappings.config import AccountFields, FieldIds, SatisfactionRules
 from mappings.dates import parse_date, parse_datetime
+from mappings.rules import AccountFields, FieldIds, SatisfactionRules
 from mappings.sfid import canonical_id
 
 __all__ = ["CrmCheck", "IssueCheck", "shown"]

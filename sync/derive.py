@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from mappings.config import Rules
 from mappings.merge import CrmSide, MergeResult, merge, plan, remote_from_items
 from mappings.model import SatisfactionFlag
+from mappings.rules import Rules
 from mappings.writes import JiraLedger, Plan, RemoteJira
 from sync.pull import JIRA_KIND, Changes, Overlay
 from sync.store import Store, repo

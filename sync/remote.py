@@ -38,7 +38,7 @@ from connectors.jira.settings import jira_meter
 from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
-from mappings.config import DEFAULT_CRM_FIELDS, FieldIds
+from mappings.rules import FieldIds
 from sync.config import Config
 from sync.store import Store, repo
 
@@ -120,7 +120,7 @@ def crm_needs(config: Config) -> Needs:
             Configured(s.date_field, f"{at} date_field"),
         )
     push = config.push.crm
-    mapped = tuple(push.fields.items()) or DEFAULT_CRM_FIELDS
+    mapped = push.mapped_fields
     report = ReportNeed(
         Configured(push.object, "[push.crm] object"),
         Configured(push.external_id_field, "[push.crm] external_id_field"),

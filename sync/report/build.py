@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Literal, cast
 
 from connectors.exceptions import ConfigError
 from connectors.jira.fields import FieldCatalog
-from mappings.config import Rules, rules_from_config
 from mappings.dates import utc_date
 from mappings.merge import MergeResult
 from mappings.model import Customer, Link, ProgressReport
@@ -36,6 +35,7 @@ from mappings.report import (
     segment_reports,
 )
 from mappings.rollup import segment_rollups
+from mappings.rules import Rules
 from mappings.sfid import canonical_id
 from sync.config import Config
 from sync.derive import derive
@@ -142,7 +142,7 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
         field_ids = resolve_field_ids(connector, config)
     except ConfigError as exc:
         raise ReportError(f"{exc}; then run `jira-crm-sync run` again") from None
-    rules = rules_from_config(config.model_dump(mode="python"), field_ids)
+    rules = config.mapping_rules(field_ids)
     derived = derive(
         store,
         rules,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mappings.config import AccountFields, FieldIds, SatisfactionRules, SurveyRules
+from mappings.rules import AccountFields, FieldIds, SatisfactionRules, SurveyRules
 from mappings.validate import CrmCheck, IssueCheck, shown
 
 GOOD: dict[str, Any] = {

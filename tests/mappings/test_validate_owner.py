@@ -4,7 +4,7 @@ aside with the reason (issue 14)."""
 
 from __future__ import annotations
 
-from mappings.config import AccountFields, SatisfactionRules
+from mappings.rules import AccountFields, SatisfactionRules
 from mappings.validate import CrmCheck
 
 CHECK = CrmCheck(AccountFields(), SatisfactionRules())
