@@ -1,32 +1,40 @@
-"""Crash matrix (issue 9): `jira-crm-sync run` SIGKILLed at each stage of a cycle, on
-SQLite and on PostgreSQL; the rerun must converge with nothing lost or doubled.
+"""Crash matrix (SPEC section 7; issues 5, 9 and 15): `jira-crm-sync run` is SIGKILLed at
+every kill point of :data:`POINTS`, on a SQLite file and on PostgreSQL (skipped without
+JIRA_CRM_SYNC_TEST_POSTGRES_URL); the rerun must converge with nothing lost or doubled.
 
-The four stages the issue names, and where each is killed here (the kill comes from
-inside the sandbox, as in tests/sync/test_e2e_crash.py, whose wider list of points this
-complements):
+The kills come from the sandbox side, with no hook in the product: the test wraps the
+sandbox apps' ``handle`` (plain Python in this process, tests/sync/e2e.py ``KillSwitch``)
+so that at the chosen call the child is killed, ``before`` the call is applied or
+``after`` it was applied but before the answer leaves. A point names the call by its side,
+its endpoint, whether it writes, and a needle in its request body (the flag marker: flag
+comments ride in the issue's PUT, so a comment-carrying write is known by its body).
 
-- mid-pull: the first Jira search page was served, the process dies holding it unstored;
-- after store, before push: the pull is stored and the plan queued in the outbox, the
-  process dies at the first write call of the cycle, before the remote applies it;
-- mid-batch: the push is half done, the process dies right after the remote applied a
-  Jira write carrying a flag comment (some writes of the batch recorded, one applied but
-  unrecorded, the rest queued);
-- after remote write, before ledger: in an incremental cycle, the write that posts a new
-  flag's comment is applied and the process dies before it hears so (the case that
-  duplicates comments when a rerun does not look first).
+The points cover the whole cycle: mid-pull (the first search page served and not
+received; before the second; before the key scan; mid CRM pull), after store and before
+push (the plan queued, before the first write), mid-batch (the report batch applied and
+not recorded; the first, the third flag-carrying, the twelfth and the last Jira write
+applied and not recorded), killed twice (then while re-checking comments), and in an
+incremental cycle after :func:`change_world` (mid CRM pull, before the report batch, the
+first Jira write applied, the write that posts a new flag's comment applied: the case that
+duplicates comments when a rerun does not look first).
 
 "Converged" is checked three ways: the remote state equals that of uninterrupted runs on
 an identical fresh sandbox (no report record twice, no comment twice); the outbox holds
 nothing pending or in flight; and one more run writes nothing (every ledger row is there,
-so nothing is sent again). A comment-carrying write is recognised by the flag marker in
-its request body, whichever call the push uses for comments.
+so nothing is sent again).
+
+Only the killed runs need a process of their own: the uninterrupted runs (the reference,
+the first sync before an incremental kill, the rerun and the run after it) are the same
+CLI run in this process (typer's runner), which spares each case the interpreter's start.
+The CLI runs on real time; both runs of a comparison happen on the same UTC day, or the
+case is skipped.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -34,107 +42,130 @@ from typing import Any, Literal
 import pytest
 import sqlalchemy as sa
 
-from connectors.sandbox.app import SandboxApp
-from connectors.sandbox.http import SandboxRequest
 from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
 from mappings.text import MARKER_PREFIX
 from sync.store.schema import outbox
 from tests.sync.e2e import (
     ANCHOR,
+    COMPOSITE,
     FIRST_SIGHT,
+    JIRA_COMMENT,
+    JIRA_COMMENTS,
+    JIRA_PUT,
     JIRA_SEARCH,
+    UPSERT,
+    Calls,
+    KillPoint,
     KillSwitch,
     RemoteState,
     SyncEnv,
+    calls,
+    cli_in_process,
     duplicate_comments,
     expected,
     make_sandbox,
     remote_state,
     reset_calls,
-    sync_env,
 )
 
-Stage = Literal["mid-pull", "after store, before push", "mid-batch", "after write, before ledger"]
 MARKER = MARKER_PREFIX.encode()
 
 
 @dataclass(frozen=True)
-class Kill:
-    """Where to SIGKILL: the ``nth`` call on ``side`` (None: either side) matching
-    ``endpoint`` (a stats key), a write when ``writes_only``, whose body contains
-    ``needle``; ``before`` the sandbox applies it or ``after``; in the ``first`` sync or
-    in the ``incremental`` cycle after :func:`change_world`."""
+class Case:
+    """Kill the runs of a first sync (or of the incremental cycle after a first sync and
+    :func:`change_world`) at ``kills``, one per run, then let one run finish."""
 
-    stage: Stage
-    side: Literal["jira", "salesforce"] | None
-    nth: int
-    when: Literal["before", "after"]
-    cycle: Literal["first", "incremental"] = "first"
-    endpoint: str | None = None
-    writes_only: bool = False
-    needle: bytes | None = None
+    cycle: Literal["first", "incremental"]
+    kills: tuple[KillPoint, ...]
 
     def __str__(self) -> str:
-        return self.stage
+        return ", then ".join(kill.name for kill in self.kills)
 
 
-class StageSwitch(KillSwitch):
-    """The kill switch of tests/sync/e2e.py, matching a :class:`Kill` (either side, and
-    on the request body)."""
-
-    def _matches(self, side: Any, app: SandboxApp, request: SandboxRequest) -> bool:
-        kill = self.point
-        if not isinstance(kill, Kill) or self.fired:
-            return False
-        if kill.side is not None and side != kill.side:
-            return False
-        route, _params, _known = app.backend.router.match(request.method, request.path)
-        if route is None:
-            return False
-        if kill.endpoint is not None and route.stats_key != kill.endpoint:
-            return False
-        if kill.writes_only and not route.writes(request):
-            return False
-        if kill.needle is not None and kill.needle not in request.body:
-            return False
-        with self._lock:
-            self._seen += 1
-            if self._seen == kill.nth:
-                self.fired = True
-                return True
-        return False
+def _first(*kills: KillPoint) -> Case:
+    return Case("first", kills)
 
 
-KILLS = (
-    Kill("mid-pull", "jira", 1, "after", endpoint=JIRA_SEARCH),
-    Kill("after store, before push", None, 1, "before", writes_only=True),
-    Kill("mid-batch", "jira", 3, "after", writes_only=True, needle=MARKER),
-    Kill(
-        "after write, before ledger",
-        "jira",
-        1,
-        "after",
-        cycle="incremental",
-        writes_only=True,
-        needle=MARKER,
+def _incremental(*kills: KillPoint) -> Case:
+    return Case("incremental", kills)
+
+
+#: Every kill point; each runs on both stores. ``nth`` < 0 counts from the end of the
+#: reference run's calls of that kind.
+POINTS = (
+    # mid-pull
+    _first(KillPoint("mid pull: first search page served", "jira", 1, JIRA_SEARCH, when="after")),
+    _first(KillPoint("mid pull: before the second search page", "jira", 2, JIRA_SEARCH)),
+    _first(KillPoint("pull stored, before the key scan", "jira", 3, JIRA_SEARCH)),
+    _first(KillPoint("Jira stored, mid CRM pull", "salesforce", 1, COMPOSITE)),
+    # after store, before push: the push sends the CRM batch before any Jira write, so
+    # the first write of a first sync is the report batch.
+    _first(KillPoint("plan stored, before the first write", None, 1, writes_only=True)),
+    # mid-batch, and after a remote write before its ledger entry
+    _first(KillPoint("report batch applied, not recorded", "salesforce", 1, UPSERT, when="after")),
+    _first(
+        KillPoint(
+            "first Jira write applied, not recorded", "jira", 1, writes_only=True, when="after"
+        )
+    ),
+    _first(
+        KillPoint(
+            "mid-batch: third flag comment applied",
+            "jira",
+            3,
+            writes_only=True,
+            when="after",
+            needle=MARKER,
+        )
+    ),
+    _first(
+        KillPoint(
+            "mid Jira writes, the twelfth applied", "jira", 12, writes_only=True, when="after"
+        )
+    ),
+    _first(
+        KillPoint(
+            "last Jira write applied, not recorded", "jira", -1, writes_only=True, when="after"
+        )
+    ),
+    _first(
+        KillPoint("tenth Jira write applied", "jira", 10, writes_only=True, when="after"),
+        KillPoint("re-checking comments", "jira", 1, JIRA_COMMENTS),
+    ),
+    # an incremental cycle
+    _incremental(KillPoint("changes pulled, mid CRM pull", "salesforce", 1, COMPOSITE)),
+    _incremental(KillPoint("changes planned, before the report batch", "salesforce", 1, UPSERT)),
+    _incremental(
+        KillPoint("first Jira write of the changes applied", "jira", 1, JIRA_PUT, when="after")
+    ),
+    _incremental(
+        KillPoint(
+            "new flag's comment applied, not recorded",
+            "jira",
+            1,
+            writes_only=True,
+            when="after",
+            needle=MARKER,
+        )
     ),
 )
 CASES = [
     pytest.param(
         backend,
-        kill,
+        case,
         marks=[pytest.mark.postgres] if backend == "postgresql" else [],
-        id=f"{backend}-{kill.stage}",
+        id=f"{backend}-{case}",
     )
     for backend in ("sqlite", "postgresql")
-    for kill in KILLS
+    for case in POINTS
 ]
 
 
 def crash_world() -> Sandbox:
-    """Small, yet with two search pages, a report batch, labels and flag comments (the
-    configs comment on the first sight of a level)."""
+    """Small, yet with three search pages, a report batch, label writes and flag comments
+    (the configs comment on the first sight of a level)."""
     return make_sandbox(110, 20, seed=2, anchor=ANCHOR)
 
 
@@ -151,42 +182,32 @@ def change_world(box: Sandbox) -> None:
     box.salesforce.update_record("Account", min(linked - want.at_risk), CSAT__c=2.0)
 
 
+def _run(env: SyncEnv) -> dict[str, Any]:
+    """One uninterrupted `run --json`, in this process."""
+    code, out, err = cli_in_process(env, "run", "--json")
+    assert code == 0, err
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def _jira_writes(made: Calls) -> int:
+    return made.count(f"jira {JIRA_PUT}") + made.count(f"jira {JIRA_COMMENT}")
+
+
 @dataclass(frozen=True)
 class Reference:
     """Remote states after an uninterrupted first sync and incremental cycle."""
 
     first: RemoteState
     second: RemoteState
+    calls: Calls
     day: str
-
-
-def _run(env: SyncEnv) -> dict[str, Any]:
-    done = env.cli("run", "--json")
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, tls: Tls) -> Reference:
-    directory = tmp_path_factory.mktemp("matrix-reference")
-    day = _today()
-    box = crash_world()
-    with sync_env(box, directory, f"sqlite:///{directory / 'state.db'}", tls) as env:
-        env.edit_config(*FIRST_SIGHT)
-        _run(env)
-        first = remote_state(box)
-        change_world(box)
-        second = _run(env)
-    # Each kill point has something to hit in the runs it is armed for.
-    assert sum(1 for c in first.comments.values() for body in c if MARKER_PREFIX in body) >= 3
-    assert second["written"].get("jira_issues", 0) >= 1
-    return Reference(first, remote_state(box), day)
 
 
 @pytest.fixture(scope="module")
 def matrix_box(tmp_path_factory: pytest.TempPathFactory, tls: Tls) -> Iterator[Sandbox]:
-    """One served sandbox for the whole matrix, back at its seeded world for each case."""
+    """One served sandbox for the reference and the whole matrix, back at its seeded world
+    for each."""
     box = crash_world()
     box.serve(tmp_path_factory.mktemp("matrix-tls"), tls=tls)
     try:
@@ -195,18 +216,59 @@ def matrix_box(tmp_path_factory: pytest.TempPathFactory, tls: Tls) -> Iterator[S
         box.stop()
 
 
-@pytest.fixture
-def crash(
-    matrix_box: Sandbox, store_url: str, tmp_path: Path
-) -> Iterator[tuple[SyncEnv, StageSwitch]]:
-    for app in (matrix_box.jira_app, matrix_box.salesforce_app):
+def _fresh(box: Sandbox) -> None:
+    for app in (box.jira_app, box.salesforce_app):
         with app.lock:
             app.backend.reset()
         app.faults.clear()
-    reset_calls(matrix_box)
+    reset_calls(box)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, matrix_box: Sandbox) -> Reference:
+    """Uninterrupted runs on the freshly seeded world."""
+    directory = tmp_path_factory.mktemp("matrix-reference")
+    day = _today()
+    _fresh(matrix_box)
+    env = SyncEnv(matrix_box, directory, f"sqlite:///{directory / 'state.db'}", None)
+    try:
+        env.edit_config(*FIRST_SIGHT)
+        _run(env)
+        made = calls(matrix_box)
+        first = remote_state(matrix_box)
+        change_world(matrix_box)
+        second = _run(env)
+    finally:
+        env.close()
+    assert second["written"].get("jira_issues", 0) >= 1
+    return Reference(first, remote_state(matrix_box), made, day)
+
+
+def test_the_reference_runs_cover_the_kill_points(reference: Reference) -> None:
+    """The world gives every kill point something to hit (guards :data:`POINTS`)."""
+    made = reference.calls
+    assert made.count(f"jira {JIRA_SEARCH}") >= 3
+    assert made.count(f"salesforce {UPSERT}") == 1
+    assert made.count(f"jira {JIRA_PUT}") >= 5
+    # Flag comments ride in the issue's PUT; a comment is read back only after a crash.
+    assert made.count(f"jira {JIRA_COMMENT}") == made.count(f"jira {JIRA_COMMENTS}") == 0
+    assert _jira_writes(made) > 12  # "the twelfth applied"
+    comments = [b for c in reference.first.comments.values() for b in c if MARKER_PREFIX in b]
+    assert len(comments) >= 3  # "the third flag comment"
+    assert reference.first.report_records >= 3
+    assert reference.first.labels != reference.second.labels
+
+
+@pytest.fixture
+def crash(
+    matrix_box: Sandbox, store_url: str, tmp_path: Path, reference: Reference
+) -> Iterator[tuple[SyncEnv, KillSwitch]]:
+    """The shared sandbox back at its seeded world, a config on this case's store, and a
+    kill switch on the sandbox apps."""
+    _fresh(matrix_box)
     env = SyncEnv(matrix_box, tmp_path, store_url, None)
     env.edit_config(*FIRST_SIGHT)
-    switch = StageSwitch(matrix_box)
+    switch = KillSwitch(matrix_box)
     switch.install()
     try:
         yield env, switch
@@ -226,31 +288,45 @@ def _unfinished(env: SyncEnv) -> dict[str, int]:
     return {str(state): int(n) for state, n in rows}
 
 
-@pytest.mark.parametrize(("store_url", "kill"), CASES, indirect=["store_url"])
-def test_killed_at_each_stage_the_rerun_converges_with_nothing_lost_or_doubled(
-    crash: tuple[SyncEnv, StageSwitch], reference: Reference, kill: Kill
+def _same(env: SyncEnv, want: RemoteState, reference: Reference) -> None:
+    if _today() != reference.day:
+        pytest.skip("the runs crossed UTC midnight; the reference is of the day before")
+    assert remote_state(env.box).differences(want) == []  # report records counted
+    assert duplicate_comments(env.box) == {}
+
+
+def _resolved(kill: KillPoint, reference: Reference) -> KillPoint:
+    """``kill`` with a negative ``nth`` counted from the end of the reference's writes."""
+    if kill.nth > 0:
+        return kill
+    total = _jira_writes(reference.calls)
+    assert total >= -kill.nth, "the reference run made fewer such calls"
+    return replace(kill, nth=total + 1 + kill.nth)
+
+
+@pytest.mark.parametrize(("store_url", "case"), CASES, indirect=["store_url"])
+def test_killed_at_each_point_the_rerun_converges_with_nothing_lost_or_doubled(
+    crash: tuple[SyncEnv, KillSwitch], reference: Reference, case: Case
 ) -> None:
     env, switch = crash
     want = reference.first
-    if kill.cycle == "incremental":
+    if case.cycle == "incremental":
         _run(env)
+        _same(env, reference.first, reference)
         change_world(env.box)
         want = reference.second
 
-    switch.arm(kill)  # type: ignore[arg-type]  # a Kill is what StageSwitch matches
-    code, _out, err = switch.run(env, "run")
-    assert switch.fired, f"the run ended (exit {code}) before the {kill.stage} kill: {err}"
-    assert code == -9
-    switch.arm(None)
-    env.expire_leases()  # PostgreSQL: the dead run's shard leases
+    for kill in case.kills:
+        switch.arm(_resolved(kill, reference))
+        code, _out, err = switch.run(env, "run")
+        assert switch.fired, f"the run ended (exit {code}) before {kill}: {err}"
+        assert code == -9
+        switch.arm(None)
+        env.expire_leases()  # PostgreSQL: the dead run's shard leases
     rerun = _run(env)
     assert rerun["status"] == "ok", rerun
 
-    if _today() != reference.day:
-        pytest.skip("the runs crossed UTC midnight; the reference is of the day before")
-    got = remote_state(env.box)
-    assert got.differences(want) == []  # report records counted: none doubled
-    assert duplicate_comments(env.box) == {}
+    _same(env, want, reference)
     assert _unfinished(env) == {}
     again = _run(env)
     assert again["written"] == {}, again

@@ -1,18 +1,17 @@
-"""The sandbox transport core: routing, stats, faults, latency and the control API,
-in-process through ``responses`` and over real HTTPS, with the real ``requests``."""
+"""The sandbox transport core: routing, stats, faults, latency and the control API, on
+both transports (in-process through ``responses`` and over real HTTPS, see
+tests/sandbox/conftest.py), with the real ``requests``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 
 import pytest
 import requests
-import responses
 
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.http import Router, SandboxRequest, SandboxResponse, compile_template
-from connectors.sandbox.server import Tls
+from tests.sandbox.conftest import Transport
 
 
 class EchoBackend:
@@ -54,26 +53,16 @@ class EchoBackend:
         response.headers["X-Seen"] = "1"
 
 
-@contextmanager
-def in_process(app: SandboxApp) -> Iterator[str]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        app.mount(mock, "https://echo.test")
-        yield "https://echo.test"
+BASE = "https://echo.test"
 
 
-@pytest.fixture(params=["in-process", "https"])
-def mounted(
-    request: pytest.FixtureRequest, serve: Callable[[SandboxApp], str], tls: Tls
-) -> Iterator[tuple[SandboxApp, str, requests.Session]]:
+@pytest.fixture
+def http(transport: Transport) -> Iterator[requests.Session]:
+    """A session to an echo app mounted at BASE on each transport."""
     app = SandboxApp(EchoBackend())
     app.sleep = lambda seconds: None
-    session = requests.Session()
-    if request.param == "https":
-        session.verify = str(tls.ca_path)
-        yield app, serve(app), session
-    else:
-        with in_process(app) as base:
-            yield app, base, session
+    with transport.mount(app, BASE):
+        yield requests.Session()
 
 
 def test_templates_match_whole_segments() -> None:
@@ -86,89 +75,85 @@ def test_templates_match_whole_segments() -> None:
     assert tail_match is not None and tail_match.group("rest") == "v59.0/query"
 
 
-def test_routes_stats_and_control(mounted: tuple[SandboxApp, str, requests.Session]) -> None:
-    _app, base, http = mounted
-    assert http.put(f"{base}/things/a", json={"value": "甲"}).status_code == 204
-    got = http.get(f"{base}/things/a")
+def test_routes_stats_and_control(http: requests.Session) -> None:
+    assert http.put(f"{BASE}/things/a", json={"value": "甲"}).status_code == 204
+    got = http.get(f"{BASE}/things/a")
     assert got.json() == {"name": "a", "value": "甲"}
     assert got.headers["X-Seen"] == "1"
-    assert http.get(f"{base}/things/missing").status_code == 404
-    assert http.post(f"{base}/search").json() == ["a"]
-    assert http.delete(f"{base}/things/a").status_code == 405
-    assert http.get(f"{base}/nowhere").status_code == 404
+    assert http.get(f"{BASE}/things/missing").status_code == 404
+    assert http.post(f"{BASE}/search").json() == ["a"]
+    assert http.delete(f"{BASE}/things/a").status_code == 405
+    assert http.get(f"{BASE}/nowhere").status_code == 404
 
-    stats = http.get(f"{base}/_sandbox/stats").json()
+    stats = http.get(f"{BASE}/_sandbox/stats").json()
     assert stats == {
         "total": 4,
         "reads": 3,
         "writes": 1,
         "by_endpoint": {"GET /things/{name}": 2, "POST /search": 1, "PUT /things/{name}": 1},
     }
-    assert http.post(f"{base}/_sandbox/stats/reset").json()["total"] == 0
-    assert http.post(f"{base}/_sandbox/reset").json() == {"reset": True}
-    assert http.get(f"{base}/things/a").status_code == 404
+    assert http.post(f"{BASE}/_sandbox/stats/reset").json()["total"] == 0
+    assert http.post(f"{BASE}/_sandbox/reset").json() == {"reset": True}
+    assert http.get(f"{BASE}/things/a").status_code == 404
 
 
 def test_counted_faults_apply_to_the_next_calls_only(
-    mounted: tuple[SandboxApp, str, requests.Session],
+    http: requests.Session,
 ) -> None:
-    _app, base, http = mounted
-    http.put(f"{base}/things/a", json={"value": "1"})
+    http.put(f"{BASE}/things/a", json={"value": "1"})
     created = http.post(
-        f"{base}/_sandbox/faults",
+        f"{BASE}/_sandbox/faults",
         json=[{"kind": "429", "count": 2, "retry_after": 7, "endpoint": "/things/"}],
     )
     assert created.status_code == 201
-    first = http.get(f"{base}/things/a")
+    first = http.get(f"{BASE}/things/a")
     assert (first.status_code, first.headers["Retry-After"]) == (429, "7")
-    assert http.post(f"{base}/search").status_code == 200  # endpoint filter: not affected
-    assert http.get(f"{base}/things/a").status_code == 429
-    assert http.get(f"{base}/things/a").status_code == 200
-    assert http.get(f"{base}/_sandbox/faults").json() == {"faults": [], "fired": 2}
+    assert http.post(f"{BASE}/search").status_code == 200  # endpoint filter: not affected
+    assert http.get(f"{BASE}/things/a").status_code == 429
+    assert http.get(f"{BASE}/things/a").status_code == 200
+    assert http.get(f"{BASE}/_sandbox/faults").json() == {"faults": [], "fired": 2}
 
 
 def test_server_errors_and_expired_sessions(
-    mounted: tuple[SandboxApp, str, requests.Session],
+    http: requests.Session,
 ) -> None:
-    _app, base, http = mounted
-    http.post(f"{base}/_sandbox/faults", json={"kind": "503", "count": 1})
-    assert http.get(f"{base}/things/x").status_code == 503
-    http.post(f"{base}/_sandbox/faults", json={"kind": "expired_session"})
-    expired = http.get(f"{base}/things/x")
+    http.post(f"{BASE}/_sandbox/faults", json={"kind": "503", "count": 1})
+    assert http.get(f"{BASE}/things/x").status_code == 503
+    http.post(f"{BASE}/_sandbox/faults", json={"kind": "expired_session"})
+    expired = http.get(f"{BASE}/things/x")
     assert expired.status_code == 401 and expired.json() == {"errorMessages": ["expired"]}
 
 
 def test_dropped_connection_reaches_the_client_as_a_connection_error(
-    mounted: tuple[SandboxApp, str, requests.Session],
+    http: requests.Session,
 ) -> None:
-    _app, base, http = mounted
-    http.post(f"{base}/_sandbox/faults", json={"kind": "drop", "count": 1})
+    http.post(f"{BASE}/_sandbox/faults", json={"kind": "drop", "count": 1})
     with pytest.raises(requests.exceptions.ConnectionError):
-        http.get(f"{base}/things/a")
-    assert http.get(f"{base}/things/a").status_code == 404  # the next call is served
+        http.get(f"{BASE}/things/a")
+    assert http.get(f"{BASE}/things/a").status_code == 404  # the next call is served
 
 
-def test_rate_faults_are_repeatable_for_a_seed() -> None:
+def test_rate_faults_are_repeatable_for_a_seed(transport: Transport) -> None:
     def run() -> list[int]:
         app = SandboxApp(EchoBackend(), seed=42)
-        with in_process(app) as base:
-            requests.post(f"{base}/_sandbox/faults", json={"kind": "500", "rate": 0.3})
-            return [requests.get(f"{base}/things/a").status_code for _ in range(40)]
+        with transport.mount(app, BASE):
+            requests.post(f"{BASE}/_sandbox/faults", json={"kind": "500", "rate": 0.3})
+            return [requests.get(f"{BASE}/things/a").status_code for _ in range(40)]
 
     first = run()
     assert first == run()
     assert 0 < first.count(500) < 40
 
 
-def test_latency_and_slow_faults_sleep_per_call() -> None:
+def test_latency_and_slow_faults_sleep_per_call(transport: Transport) -> None:
     slept: list[float] = []
     app = SandboxApp(EchoBackend(), latency_ms=25)
     app.sleep = slept.append
-    with in_process(app) as base:
-        requests.get(f"{base}/things/a")
-        requests.post(f"{base}/_sandbox/faults", json={"kind": "slow", "delay_ms": 400})
-        requests.get(f"{base}/things/a")
-        requests.get(f"{base}/_sandbox/stats")  # the control API has no latency
+    with transport.mount(app, BASE):
+        requests.get(f"{BASE}/things/a")
+        requests.post(f"{BASE}/_sandbox/faults", json={"kind": "slow", "delay_ms": 400})
+        requests.get(f"{BASE}/things/a")
+        requests.get(f"{BASE}/_sandbox/stats")  # the control API has no latency
     assert slept == [0.025, 0.025, 0.4]
 
 
@@ -182,26 +167,27 @@ def test_latency_and_slow_faults_sleep_per_call() -> None:
         ("nonsense", "a fault is a JSON object"),
     ],
 )
-def test_bad_fault_requests_are_refused(payload: object, message: str) -> None:
+def test_bad_fault_requests_are_refused(
+    transport: Transport, payload: object, message: str
+) -> None:
     app = SandboxApp(EchoBackend())
-    with in_process(app) as base:
-        answer = requests.post(f"{base}/_sandbox/faults", json=payload)
+    with transport.mount(app, BASE):
+        answer = requests.post(f"{BASE}/_sandbox/faults", json=payload)
     assert answer.status_code == 400
     assert message in answer.json()["error"]
 
 
-def test_malformed_json_body_gets_the_vendor_error_shape() -> None:
+def test_malformed_json_body_gets_the_vendor_error_shape(transport: Transport) -> None:
     app = SandboxApp(EchoBackend())
-    with in_process(app) as base:
-        answer = requests.put(f"{base}/things/a", data=b"{not json")
+    with transport.mount(app, BASE):
+        answer = requests.put(f"{BASE}/things/a", data=b"{not json")
     assert answer.status_code == 400
     assert answer.json()["errorMessages"][0].startswith("Malformed JSON body")
 
 
 def test_path_parameters_are_decoded_exactly_once(
-    mounted: tuple[SandboxApp, str, requests.Session],
+    http: requests.Session,
 ) -> None:
-    _app, base, http = mounted
     for raw, decoded in (("a%2Fb", "a/b"), ("100%2525", "100%25"), ("%E7%94%B2", "甲")):
-        assert http.put(f"{base}/things/{raw}", json={"value": decoded}).status_code == 204
-        assert http.get(f"{base}/things/{raw}").json()["name"] == decoded
+        assert http.put(f"{BASE}/things/{raw}", json={"value": decoded}).status_code == 204
+        assert http.get(f"{BASE}/things/{raw}").json()["name"] == decoded

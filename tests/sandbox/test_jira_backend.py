@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-import responses
 
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.faults import Fault
 from connectors.sandbox.jira import JiraBackend
 from connectors.sandbox.jira.search import PAGE_RULES, SearchError
 from connectors.sandbox.world import World, generate_world
+from tests.sandbox.conftest import Transport
 
 BASE = "https://sandbox.atlassian.net"
 EMAIL, TOKEN = "sandbox@example.com", "tok"
@@ -33,10 +33,11 @@ def backend(world: World) -> JiraBackend:
 
 
 @pytest.fixture
-def http(backend: JiraBackend) -> Iterator[tuple[requests.Session, SandboxApp]]:
+def http(
+    backend: JiraBackend, transport: Transport
+) -> Iterator[tuple[requests.Session, SandboxApp]]:
     app = SandboxApp(backend)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        app.mount(mock, BASE)
+    with transport.mount(app, BASE):
         session = requests.Session()
         session.auth = (EMAIL, TOKEN)
         yield session, app

@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-import responses
 from jira import JIRA
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -32,6 +31,7 @@ from referencing.jsonschema import DRAFT202012
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.jira import JiraBackend
 from connectors.sandbox.world import World, generate_world
+from tests.sandbox.conftest import Transport
 
 BASE = "https://sandbox.atlassian.net"
 EMAIL, TOKEN, PAT = "expand@example.com", "expand-token", "expand-pat"
@@ -86,7 +86,7 @@ def check(registry: Registry, instance: Any, *pointer: str) -> None:
 
 
 @contextmanager
-def site(world: World, deployment: str) -> Iterator[Site]:
+def site(transport: Transport, world: World, deployment: str) -> Iterator[Site]:
     backend = JiraBackend(
         world, deployment, email=EMAIL, api_token=TOKEN, personal_access_token=PAT
     )
@@ -102,8 +102,7 @@ def site(world: World, deployment: str) -> Iterator[Site]:
     backend.update_issue(key, customfield_10300="<Amber>")
     backend.add_comment(key, COMMENT)
     app = SandboxApp(backend)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        app.mount(mock, BASE)
+    with transport.mount(app, BASE):
         http = requests.Session()
         if deployment == "cloud":
             http.auth = (EMAIL, TOKEN)
@@ -115,14 +114,14 @@ def site(world: World, deployment: str) -> Iterator[Site]:
 
 
 @pytest.fixture
-def cloud(world: World) -> Iterator[Site]:
-    with site(world, "cloud") as found:
+def cloud(transport: Transport, world: World) -> Iterator[Site]:
+    with site(transport, world, "cloud") as found:
         yield found
 
 
 @pytest.fixture
-def server(world: World) -> Iterator[Site]:
-    with site(world, "server") as found:
+def server(transport: Transport, world: World) -> Iterator[Site]:
+    with site(transport, world, "server") as found:
         yield found
 
 
@@ -181,9 +180,14 @@ def assert_expanded(found: Site, version: str, issue: dict[str, Any]) -> None:
     ],
 )
 def test_search_expands_transitions_rendered_fields_names_and_schema(
-    world: World, registry: Registry, deployment: str, version: str, method: str
+    transport: Transport,
+    world: World,
+    registry: Registry,
+    deployment: str,
+    version: str,
+    method: str,
 ) -> None:
-    with site(world, deployment) as found:
+    with site(transport, world, deployment) as found:
         project = found.key.split("-")[0]
         page = search(found, version, method, f"project = {project} ORDER BY key ASC")
         assert found.key in [i["key"] for i in page["issues"]]
@@ -253,9 +257,9 @@ def test_post_bodies_outside_the_request_schema_are_refused_on_server(server: Si
 @pytest.mark.parametrize("use_post", [False, True])
 @pytest.mark.parametrize("deployment", ["cloud", "server"])
 def test_the_jira_client_search_issues_with_expand(
-    world: World, deployment: str, use_post: bool
+    transport: Transport, world: World, deployment: str, use_post: bool
 ) -> None:
-    with site(world, deployment) as found:
+    with site(transport, world, deployment) as found:
         issues = found.client.search_issues(
             f"key = {found.key}",
             fields="summary,description,comment",

@@ -1,5 +1,6 @@
-"""The Jira sandbox driven by the unmodified ``jira`` client, in-process (``responses``),
-in Cloud and Server modes; call counts come from the app's stats."""
+"""The Jira sandbox driven by the unmodified ``jira`` client, in Cloud and Server modes,
+in-process and over HTTPS on loopback (``transport``, tests/sandbox/conftest.py); call
+counts come from the app's stats."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-import responses
 from jira import JIRA, JIRAError
 
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.jira import JiraBackend
 from connectors.sandbox.jira.search import UNBOUNDED
 from connectors.sandbox.world import CLASSIC, World, generate_world
+from tests.sandbox.conftest import Transport
 
 BASE = "https://sandbox.atlassian.net"
 EMAIL, TOKEN, PAT = "sync@example.com", "api-token-1", "pat-1"
@@ -57,8 +58,8 @@ def world() -> World:
 
 
 @contextmanager
-def sandbox(world: World, deployment: str) -> Iterator[Env]:
-    """A backend mounted in-process and a client logged in to it."""
+def sandbox(world: World, deployment: str, transport: Transport) -> Iterator[Env]:
+    """A backend mounted on ``transport`` and a client logged in to it."""
     clock = Clock(ANCHOR + timedelta(hours=1))
     backend = JiraBackend(
         world,
@@ -69,8 +70,7 @@ def sandbox(world: World, deployment: str) -> Iterator[Env]:
         clock=clock,
     )
     app = SandboxApp(backend)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        app.mount(mock, BASE)
+    with transport.mount(app, BASE):
         if deployment == "cloud":
             client = JIRA(BASE, basic_auth=(EMAIL, TOKEN), max_retries=0)
         else:
@@ -86,14 +86,14 @@ def sandbox(world: World, deployment: str) -> Iterator[Env]:
 
 
 @pytest.fixture
-def cloud(world: World) -> Iterator[Env]:
-    with sandbox(world, "cloud") as env:
+def cloud(world: World, transport: Transport) -> Iterator[Env]:
+    with sandbox(world, "cloud", transport) as env:
         yield env
 
 
 @pytest.fixture
-def server(world: World) -> Iterator[Env]:
-    with sandbox(world, "server") as env:
+def server(world: World, transport: Transport) -> Iterator[Env]:
+    with sandbox(world, "server", transport) as env:
         yield env
 
 
@@ -125,6 +125,30 @@ def test_search_issues_loops_token_pages_of_100(cloud: Env, world: World) -> Non
     first = issues[0]
     assert first.fields.status.statusCategory.key in ("new", "indeterminate", "done")
     assert first.fields.project.key == first.key.split("-")[0]
+    assert first.self == f"{BASE}/rest/api/2/issue/{first.id}"  # the base the client called
+
+
+def test_one_issue_labelled_commented_marked_and_moved(cloud: Env) -> None:
+    """The writes of one cycle on one issue through the client, text in UTF-8 both ways
+    (was tests/sandbox/test_jira_https.py, HTTPS only)."""
+    key = next(i.key for i in cloud.backend.ordered_issues() if i.status == "In Progress")
+    issue = cloud.client.issue(key)
+    issue.update(update={"labels": [{"add": "wire-flag"}]})  # PUT, then GET of issue.self
+    assert "wire-flag" in issue.fields.labels
+    cloud.client.add_comment(key, "über TLS 安全")
+    assert [c.body for c in cloud.client.comments(key)][-1] == "über TLS 安全"
+    cloud.client.add_issue_property(key, "sync", {"v": "甲"})
+    assert cloud.client.issue_property(key, "sync").raw["value"] == {"v": "甲"}
+    target = next(t for t in cloud.client.transitions(key) if t["name"] == "Blocked")
+    cloud.client.transition_issue(key, target["id"])
+    assert cloud.client.issue(key).fields.status.name == "Blocked"
+    found = cloud.client.search_issues("labels = wire-flag AND status = Blocked", fields="key")
+    assert [i.key for i in found] == [key]
+    stats = cloud.app.stats.snapshot()["by_endpoint"]
+    assert stats["PUT /rest/api/2/issue/{key}"] == 1
+    assert stats["POST /rest/api/2/issue/{key}/comment"] == 1
+    assert stats["POST /rest/api/2/issue/{key}/transitions"] == 1
+    assert stats["PUT /rest/api/2/issue/{key}/properties/{propertyKey}"] == 1
 
 
 def test_post_search_and_page_size_clipping(cloud: Env) -> None:
@@ -143,9 +167,9 @@ def test_post_search_and_page_size_clipping(cloud: Env) -> None:
     }
 
 
-def test_id_and_key_pages_of_5000() -> None:
+def test_id_and_key_pages_of_5000(transport: Transport) -> None:
     big = generate_world(issues=12_000, accounts=20, seed=5, anchor=ANCHOR)
-    with sandbox(big, "cloud") as env:
+    with sandbox(big, "cloud", transport) as env:
         keys: list[str] = []
         token = None
         while True:
@@ -454,11 +478,10 @@ def test_python_helpers_and_reset(cloud: Env, world: World) -> None:
     assert restored is not original
 
 
-def test_auth_is_required(world: World) -> None:
+def test_auth_is_required(world: World, transport: Transport) -> None:
     backend = JiraBackend(world, email=EMAIL, api_token=TOKEN)
     app = SandboxApp(backend)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        app.mount(mock, BASE)
+    with transport.mount(app, BASE):
         assert requests.get(f"{BASE}/rest/api/2/serverInfo").status_code == 200  # anonymous
         wrong = requests.get(f"{BASE}/rest/api/2/myself", auth=(EMAIL, "wrong"))
         assert wrong.status_code == 401

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import requests
-import responses
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -19,6 +18,7 @@ from referencing.jsonschema import DRAFT202012
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.jira import JiraBackend
 from connectors.sandbox.world import World, generate_world
+from tests.sandbox.conftest import Transport
 
 BASE = "https://sandbox.atlassian.net"
 EMAIL, TOKEN, PAT = "sandbox@example.com", "t0ken", "p4t"
@@ -68,13 +68,14 @@ def world() -> World:
     return generate_world(issues=300, accounts=20, seed=21, anchor=datetime(2025, 5, 1, tzinfo=UTC))
 
 
-def _http(world: World, deployment: str) -> Iterator[tuple[requests.Session, JiraBackend]]:
+def _http(
+    transport: Transport, world: World, deployment: str
+) -> Iterator[tuple[requests.Session, JiraBackend]]:
     backend = JiraBackend(
         world, deployment, email=EMAIL, api_token=TOKEN, personal_access_token=PAT
     )
     app = SandboxApp(backend)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        app.mount(mock, BASE)
+    with transport.mount(app, BASE):
         session = requests.Session()
         session.auth = (EMAIL, TOKEN) if deployment == "cloud" else None
         if deployment == "server":
@@ -83,13 +84,13 @@ def _http(world: World, deployment: str) -> Iterator[tuple[requests.Session, Jir
 
 
 @pytest.fixture
-def cloud(world: World) -> Iterator[tuple[requests.Session, JiraBackend]]:
-    yield from _http(world, "cloud")
+def cloud(transport: Transport, world: World) -> Iterator[tuple[requests.Session, JiraBackend]]:
+    yield from _http(transport, world, "cloud")
 
 
 @pytest.fixture
-def server(world: World) -> Iterator[tuple[requests.Session, JiraBackend]]:
-    yield from _http(world, "server")
+def server(transport: Transport, world: World) -> Iterator[tuple[requests.Session, JiraBackend]]:
+    yield from _http(transport, world, "server")
 
 
 def _busy_issue(backend: JiraBackend) -> str:

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 import requests
-import responses
 from jira import JIRA, JIRAError
 
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.jira import JiraBackend
 from connectors.sandbox.stack import Sandbox
 from connectors.sandbox.world import HIDDEN_FIELDS, World, generate_world
+from tests.sandbox.conftest import Transport
 
 BASE = "https://sandbox.atlassian.net"
 EMAIL, TOKEN, PAT = "sync@example.com", "api-token-1", "pat-1"
@@ -34,12 +34,13 @@ def world() -> World:
 
 
 @contextmanager
-def site(world: World, deployment: str = "cloud", locale: str = "en") -> Iterator[JiraBackend]:
+def site(
+    transport: Transport, world: World, deployment: str = "cloud", locale: str = "en"
+) -> Iterator[JiraBackend]:
     backend = JiraBackend(
         world, deployment, email=EMAIL, api_token=TOKEN, personal_access_token=PAT, locale=locale
     )
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        SandboxApp(backend).mount(mock, BASE)
+    with transport.mount(SandboxApp(backend), BASE):
         yield backend
 
 
@@ -95,10 +96,12 @@ def test_the_world_has_both_project_styles_sub_task_chains_and_a_hiding_project(
     assert 0 < sum(s.account_id is not None for s in subtasks) < len(subtasks) / 2
 
 
-def test_cloud_projects_show_their_style_in_their_fields(world: World) -> None:
+def test_cloud_projects_show_their_style_in_their_fields(
+    transport: Transport, world: World
+) -> None:
     team = next(p for p in world.projects if p.team_managed)
     company = next(p for p in world.projects if not p.team_managed and not p.hidden_fields)
-    with site(world):
+    with site(transport, world):
         projects = {p["key"]: p for p in _http("cloud").get(f"{BASE}/rest/api/2/project").json()}
         assert projects[team.key]["simplified"] is True
         assert projects[company.key]["simplified"] is False
@@ -121,10 +124,12 @@ def test_cloud_projects_show_their_style_in_their_fields(world: World) -> None:
         assert any(i["fields"]["issuetype"]["subtask"] for i in company_issues)
 
 
-def test_a_field_configuration_that_hides_fields_leaves_their_keys_out(world: World) -> None:
+def test_a_field_configuration_that_hides_fields_leaves_their_keys_out(
+    transport: Transport, world: World
+) -> None:
     hiding = next(p for p in world.projects if p.hidden_fields)
     key = next(i.key for i in world.issues if i.project_key == hiding.key)
-    with site(world) as backend:
+    with site(transport, world) as backend:
         for issue in _issues("cloud", hiding.key):
             assert not set(HIDDEN_FIELDS) & set(issue["fields"])
             assert "summary" in issue["fields"]
@@ -143,9 +148,9 @@ def test_a_field_configuration_that_hides_fields_leaves_their_keys_out(world: Wo
     ],
 )
 def test_a_localised_site_translates_names_and_repeats_some(
-    world: World, locale: str, epic_link: str, story_points: str, summary: str
+    transport: Transport, world: World, locale: str, epic_link: str, story_points: str, summary: str
 ) -> None:
-    with site(world, locale=locale):
+    with site(transport, world, locale=locale):
         fields = _field_list("cloud")
         names = {f["id"]: f["name"] for f in fields}
         assert names[EPIC_LINK] == epic_link and names[STORY_POINTS] == story_points
@@ -164,15 +169,17 @@ def test_a_localised_site_translates_names_and_repeats_some(
             params={"jql": "created >= -1000d", "fields": "summary", "expand": "names"},
         ).json()
         assert doc["names"] == {"summary": summary}
-    with site(world):  # the same world whatever the language
+    with site(transport, world):  # the same world whatever the language
         english = _field_list("cloud")
     assert [f["id"] for f in english] == [f["id"] for f in fields if f["id"] not in
                                           ("customfield_10401", "customfield_10402")]  # fmt: skip
 
 
-def test_an_older_server_lists_no_parent_and_gives_stories_none(world: World) -> None:
+def test_an_older_server_lists_no_parent_and_gives_stories_none(
+    transport: Transport, world: World
+) -> None:
     team = next(p for p in world.projects if p.team_managed)
-    with site(world, "server"):
+    with site(transport, world, "server"):
         ids = {f["id"] for f in _field_list("server")}
         assert "parent" not in ids and ESTIMATE not in ids and "statuscategorychangedate" not in ids
         assert {EPIC_LINK, STORY_POINTS} <= ids
@@ -202,10 +209,10 @@ def test_an_older_server_lists_no_parent_and_gives_stories_none(world: World) ->
         assert doc["fields"][EPIC_LINK] == story.parent_key
 
 
-def test_deleting_a_story_deletes_its_sub_tasks(world: World) -> None:
+def test_deleting_a_story_deletes_its_sub_tasks(transport: Transport, world: World) -> None:
     """As Jira: ``DELETE /issue/{key}`` of an issue with sub-tasks needs
     ``deleteSubtasks=true`` (the real client's ``Issue.delete(deleteSubtasks=True)``)."""
-    with site(world) as backend:
+    with site(transport, world) as backend:
         story = next(i for i in world.issues if i.issue_type == "Sub-task").parent_key or ""
         subtasks = {i.key for i in backend.issues.values() if i.parent_key == story}
         client = JIRA(BASE, basic_auth=(EMAIL, TOKEN), max_retries=0)

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-import responses
 from jira import JIRA
 
 from connectors.sandbox.app import SandboxApp
@@ -26,6 +25,7 @@ from connectors.sandbox.world import (
     category_changed,
     generate_world,
 )
+from tests.sandbox.conftest import Transport
 
 BASE = "https://sandbox.atlassian.net"
 EMAIL, TOKEN, PAT = "sync@example.com", "api-token-1", "pat-1"
@@ -49,7 +49,9 @@ class Site:
 
 
 @contextmanager
-def site(world: World, deployment: str = "cloud", zone: str = "Asia/Shanghai") -> Iterator[Site]:
+def site(
+    transport: Transport, world: World, deployment: str = "cloud", zone: str = "Asia/Shanghai"
+) -> Iterator[Site]:
     backend = JiraBackend(
         world,
         deployment,
@@ -58,8 +60,7 @@ def site(world: World, deployment: str = "cloud", zone: str = "Asia/Shanghai") -
         personal_access_token=PAT,
         time_zone=zone,
     )
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        SandboxApp(backend).mount(mock, BASE)
+    with transport.mount(SandboxApp(backend), BASE):
         cloud = deployment == "cloud"
         if cloud:
             client = JIRA(BASE, basic_auth=(EMAIL, TOKEN), max_retries=0)
@@ -120,10 +121,12 @@ def test_every_default_world_has_done_without_resolution_and_reopenings() -> Non
     assert {larger.workflow_of(i.project_key) for i in stale} == {KEEPS_RESOLUTION}
 
 
-def test_done_without_resolution_has_only_the_category_change_date(world: World) -> None:
+def test_done_without_resolution_has_only_the_category_change_date(
+    transport: Transport, world: World
+) -> None:
     key = project_with(world, NO_RESOLUTION)
     done = next(i for i in world.issues if i.project_key == key and i.status == "Done")
-    with site(world) as jira:
+    with site(transport, world) as jira:
         fields = jira.client.issue(done.key).raw["fields"]
         assert fields["resolution"] is None and fields["resolutiondate"] is None
         assert fields["statuscategorychangedate"] == in_zone(
@@ -140,10 +143,10 @@ def test_done_without_resolution_has_only_the_category_change_date(world: World)
         assert fields["statuscategorychangedate"] == in_zone(moment, "Asia/Shanghai")
 
 
-def test_a_kept_resolution_dates_the_first_resolve(world: World) -> None:
+def test_a_kept_resolution_dates_the_first_resolve(transport: Transport, world: World) -> None:
     key = project_with(world, KEEPS_RESOLUTION)
     todo = next(i for i in world.issues if i.project_key == key and i.status == "To Do")
-    with site(world) as jira:
+    with site(transport, world) as jira:
         first = jira.advance(hours=2)
         jira.client.transition_issue(todo.key, "41")
         jira.advance(days=1)
@@ -158,9 +161,11 @@ def test_a_kept_resolution_dates_the_first_resolve(world: World) -> None:
         assert fields["statuscategorychangedate"] == in_zone(again, "Asia/Shanghai")
 
 
-def test_an_issue_never_moved_changed_category_when_it_was_created(world: World) -> None:
+def test_an_issue_never_moved_changed_category_when_it_was_created(
+    transport: Transport, world: World
+) -> None:
     fresh = next(i for i in world.issues if not i.history)
-    with site(world) as jira:
+    with site(transport, world) as jira:
         fields = jira.client.issue(fresh.key).raw["fields"]
         assert fields["statuscategorychangedate"] == fields["created"]
 
@@ -168,9 +173,11 @@ def test_an_issue_never_moved_changed_category_when_it_was_created(world: World)
 @pytest.mark.parametrize(
     ("zone", "offset"), [("Asia/Shanghai", "+0800"), ("America/New_York", "-0500")]
 )
-def test_times_are_written_in_the_site_zone(world: World, zone: str, offset: str) -> None:
+def test_times_are_written_in_the_site_zone(
+    transport: Transport, world: World, zone: str, offset: str
+) -> None:
     issue = next(i for i in world.issues if i.status == "Done" and i.resolved is not None)
-    with site(world, zone=zone) as jira:
+    with site(transport, world, zone=zone) as jira:
         jira.client.add_comment(issue.key, "zoned")
         raw = jira.client.issue(issue.key, expand="changelog").raw
         fields = raw["fields"]
@@ -193,15 +200,15 @@ def test_times_are_written_in_the_site_zone(world: World, zone: str, offset: str
         assert jira.client.myself()["timeZone"] == zone
 
 
-def test_the_older_server_has_no_category_change_field(world: World) -> None:
+def test_the_older_server_has_no_category_change_field(transport: Transport, world: World) -> None:
     issue = next(i for i in world.issues if i.status == "Done")
-    with site(world, "cloud") as cloud:
+    with site(transport, world, "cloud") as cloud:
         ids = {f["id"]: f for f in cloud.client.fields()}
         assert ids["statuscategorychangedate"]["clauseNames"] == ["statusCategoryChangedDate"]
         assert ids["statuscategorychangedate"]["schema"]["type"] == "datetime"
         raw = cloud.client.issue(issue.key, fields="statuscategorychangedate,status").raw
         assert set(raw["fields"]) == {"status", "statuscategorychangedate"}
-    with site(world, "server") as server:
+    with site(transport, world, "server") as server:
         assert "statuscategorychangedate" not in {f["id"] for f in server.client.fields()}
         raw = server.client.issue(issue.key, fields="statuscategorychangedate,status").raw
         assert set(raw["fields"]) == {"status"}

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 import requests
-import responses
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceMalformedRequest
 
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.salesforce import SalesforceBackend
 from connectors.sandbox.world import generate_world
+from tests.sandbox.conftest import Transport
 
 INSTANCE = "https://sandbox.my.salesforce.com"
 LOGIN = "https://login.salesforce.com"
@@ -49,12 +49,10 @@ def _org(accounts: int, seed: int) -> SalesforceBackend:
 
 
 @pytest.fixture
-def org() -> Iterator[Org]:
+def org(transport: Transport) -> Iterator[Org]:
     backend = _org(1300, 41)
     app = SandboxApp(backend)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        app.mount(mock, INSTANCE)
-        app.mount(mock, LOGIN)
+    with transport.mount(app, INSTANCE, LOGIN):
         yield Org(backend, app, Salesforce(instance_url=INSTANCE, session_id=TOKEN))
 
 
@@ -70,11 +68,10 @@ def test_datetime_literals_with_six_or_more_fractional_digits(org: Org) -> None:
         assert found["totalSize"] == every
 
 
-def _page_sizes(backend: SalesforceBackend, batch: int) -> list[int]:
+def _page_sizes(transport: Transport, backend: SalesforceBackend, batch: int) -> list[int]:
     app = SandboxApp(backend)
     sizes: list[int] = []
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        app.mount(mock, INSTANCE)
+    with transport.mount(app, INSTANCE):
         sf = Salesforce(instance_url=INSTANCE, session_id=TOKEN)
         headers = {"Sforce-Query-Options": f"batchSize={batch}"}
         page = sf.query("SELECT Id FROM Account ORDER BY Id", headers=headers)
@@ -85,13 +82,13 @@ def _page_sizes(backend: SalesforceBackend, batch: int) -> list[int]:
     return sizes
 
 
-def test_pages_are_sometimes_shorter_than_the_batch_size_asked() -> None:
+def test_pages_are_sometimes_shorter_than_the_batch_size_asked(transport: Transport) -> None:
     """``batchSize`` is not guaranteed: some full pages come shorter; which ones follows
     from the seed, so the same world pages the same way every run."""
-    sizes = _page_sizes(_org(1300, 41), 200)
+    sizes = _page_sizes(transport, _org(1300, 41), 200)
     assert sum(sizes) == 1300 and max(sizes) == 200
     assert any(size < 200 for size in sizes[:-1])
-    assert sizes == _page_sizes(_org(1300, 41), 200)
+    assert sizes == _page_sizes(transport, _org(1300, 41), 200)
 
 
 def test_query_all_next_pages_are_at_query_locator(org: Org) -> None:

@@ -1,5 +1,6 @@
-"""The unmodified simple-salesforce client against the Salesforce sandbox, in-process
-through ``responses``: every login flow, paging, deletes, writes, limits and sessions."""
+"""The unmodified simple-salesforce client against the Salesforce sandbox, in-process and
+over HTTPS on loopback (``transport``, tests/sandbox/conftest.py): every login flow,
+paging, deletes, writes, limits and sessions."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from typing import Any
 
 import pytest
 import requests
-import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from simple_salesforce import Salesforce
@@ -26,6 +26,7 @@ from simple_salesforce.exceptions import (
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.salesforce import SalesforceBackend
 from connectors.sandbox.world import generate_world
+from tests.sandbox.conftest import Transport
 
 INSTANCE = "https://sandbox.my.salesforce.com"
 LOGIN = "https://login.salesforce.com"
@@ -57,7 +58,7 @@ def world() -> Any:
 
 
 @pytest.fixture
-def org(world: Any) -> Iterator[Org]:
+def org(world: Any, transport: Transport) -> Iterator[Org]:
     backend = SalesforceBackend(
         world,
         access_token=STATIC,
@@ -69,9 +70,7 @@ def org(world: Any) -> Iterator[Org]:
         instance_url=INSTANCE,
     )
     app = SandboxApp(backend)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        app.mount(mock, INSTANCE)
-        app.mount(mock, LOGIN)
+    with transport.mount(app, INSTANCE, LOGIN):
         yield Org(backend, app)
 
 
@@ -173,6 +172,8 @@ def test_query_all_iter_pages_lazily_with_batch_size(org: Org) -> None:
     assert len({r["Id"] for r in first + rest}) == 450
     assert org.calls("GET /services/data/v{version}/query/{locator}") == 2
     assert first[0]["Owner"]["Name"]
+    assert any("（" in r["Name"] for r in first + rest)  # UTF-8 both ways
+    assert sf.api_usage["api-usage"].used == 3
 
 
 def test_default_page_is_2000_and_batch_size_is_clamped(org: Org) -> None:
@@ -455,7 +456,11 @@ def test_collections_upsert_200_with_one_failure_in_one_call(org: Org) -> None:
         lambda r: r["Jira_Sync_Key__c"] == "P:57",
         "Key P:57 is blocked by a validation rule",
     )
-    records = [report(f"P:{i}", Issues_Total__c=i, Health__c="Green") for i in range(200)]
+    summary = '进度 "ok" \\ done'  # JSON escapes and UTF-8 on the way in and out
+    records = [
+        report(f"P:{i}", Issues_Total__c=i, Health__c="Green", Summary__c=summary)
+        for i in range(200)
+    ]
     before = org.backend.api_usage[0]
     results = sf.restful(UPSERT_PATH, method="PATCH", json={"records": records})
     assert org.backend.api_usage[0] == before + 1
@@ -472,6 +477,8 @@ def test_collections_upsert_200_with_one_failure_in_one_call(org: Org) -> None:
     ]
     assert all(r["created"] for i, r in enumerate(results) if i != 57)
     assert len(org.backend.records(REPORT)) == 199
+    stored = sf.query_all(f"SELECT Summary__c FROM {REPORT}")["records"]
+    assert {r["Summary__c"] for r in stored} == {summary}
     again = sf.restful(UPSERT_PATH, method="PATCH", json={"records": records})
     assert [r["created"] for i, r in enumerate(again) if i != 57] == [False] * 199
     assert [r.get("id") for r in again] == [r.get("id") for r in results]

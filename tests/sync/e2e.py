@@ -244,13 +244,18 @@ class SyncEnv:
 
 
 def cli_in_process(env: SyncEnv, *args: str) -> tuple[int, str, str]:
-    """``jira-crm-sync --config <env's config> <args>`` in-process: (exit, stdout, stderr)."""
+    """``jira-crm-sync --config <env's config> <args>`` in-process: (exit, stdout, stderr).
+
+    An exception the CLI let escape is raised here (in a process of its own it would have
+    been a traceback and exit 1; the runner would only report exit 1)."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
         result = CliRunner().invoke(cli_app, ["--config", str(env.config_path), *args])
     finally:  # the CLI points the root logger at its own (captured) stderr
         root.handlers[:], root.level = handlers, level
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -512,16 +517,18 @@ Side = Literal["jira", "salesforce"]
 
 @dataclass(frozen=True)
 class KillPoint:
-    """SIGKILL the CLI at the ``nth`` call on ``side`` that matches ``endpoint`` (a stats key;
-    None: any call) and, with ``writes_only``, is a write; ``before`` the sandbox applies
-    it, or ``after`` it applied it but before the response leaves."""
+    """SIGKILL the CLI at the ``nth`` call on ``side`` (None: either side) that matches
+    ``endpoint`` (a stats key; None: any call), with ``writes_only`` is a write, and with
+    ``needle`` carries it in its request body; ``before`` the sandbox applies it, or
+    ``after`` it applied it but before the response leaves."""
 
     name: str
-    side: Side
+    side: Side | None
     nth: int
     endpoint: str | None = None
     writes_only: bool = False
     when: Literal["before", "after"] = "before"
+    needle: bytes | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -565,7 +572,7 @@ class KillSwitch:
 
     def _matches(self, side: Side, app: SandboxApp, request: SandboxRequest) -> bool:
         point = self.point
-        if point is None or self.fired or side != point.side:
+        if point is None or self.fired or point.side not in (None, side):
             return False
         route, _params, _known = app.backend.router.match(request.method, request.path)
         if route is None:
@@ -573,6 +580,8 @@ class KillSwitch:
         if point.endpoint is not None and route.stats_key != point.endpoint:
             return False
         if point.writes_only and not route.writes(request):
+            return False
+        if point.needle is not None and point.needle not in request.body:
             return False
         with self._lock:
             self._seen += 1
