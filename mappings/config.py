@@ -17,7 +17,6 @@ from mappings.model import FlagLevel, LinkRule, Measure
 __all__ = [
     "CRM_FIELD_NAMES",
     "DEFAULT_CRM_FIELDS",
-    "AccountFields",
     "CrmPushRules",
     "FieldIds",
     "HealthRules",
@@ -53,15 +52,6 @@ class FieldIds:
     #: Read, in order, for an issue with no value in ``story_points``: the site's other
     #: story-points fields (team-managed "Story point estimate" beside "Story Points").
     story_points_also: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class AccountFields:
-    """Account fields read from the CRM ([crm.salesforce.account], [link].crm_field)."""
-
-    segment_field: str = "Segment__c"
-    satisfaction_field: str = "CSAT__c"
-    project_key_field: str = "Jira_Project_Key__c"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +126,9 @@ class ProgressRules:
 
 @dataclass(frozen=True, slots=True)
 class SurveyRules:
-    """[satisfaction.survey]: the survey object and how its responses are aggregated."""
+    """[satisfaction.survey]: how survey answers are aggregated (the object and fields they
+    are read from are the CRM connector's business)."""
 
-    object: str = "Survey_Response__c"
-    account_field: str = "Account__c"
-    score_field: str = "Score__c"
-    date_field: str = "Responded_At__c"
     window_days: int = 90
     aggregate: Literal["mean", "latest"] = "mean"
 
@@ -287,7 +274,6 @@ class Rules:
     """Every rule of the mapping layer together."""
 
     fields: FieldIds = field(default_factory=FieldIds)
-    account: AccountFields = field(default_factory=AccountFields)
     link: LinkRules = field(default_factory=LinkRules)
     progress: ProgressRules = field(default_factory=ProgressRules)
     satisfaction: SatisfactionRules = field(default_factory=SatisfactionRules)
@@ -317,6 +303,11 @@ def _kwargs(
     return kwargs
 
 
+#: [satisfaction.survey] keys naming the survey object and its fields: the CRM's words,
+#: read by the sync into what the CRM connector needs, not rules of this layer.
+_SURVEY_FIELDS = ("object", "account_field", "score_field", "date_field")
+
+
 def rules_from_config(data: Mapping[str, Any], fields: FieldIds | None = None) -> Rules:
     """Rules from a parsed config document (the TOML as a dict); missing keys keep defaults.
 
@@ -332,17 +323,10 @@ def rules_from_config(data: Mapping[str, Any], fields: FieldIds | None = None) -
     )
     progress = _section(data, "progress")
     satisfaction = _section(data, "satisfaction")
-    account = _section(data, "crm", "salesforce", "account")
     crm_push = _section(data, "push", "crm")
     crm_fields = _section(crm_push, "fields")
-    defaults = AccountFields()
     return Rules(
         fields=fields or FieldIds(),
-        account=AccountFields(
-            segment_field=account.get("segment_field", defaults.segment_field),
-            satisfaction_field=account.get("satisfaction_field", defaults.satisfaction_field),
-            project_key_field=link.get("crm_field", defaults.project_key_field),
-        ),
         link=LinkRules(
             **_kwargs(link, LinkRules, "link", ("jira_field", "crm_field")), static=static
         ),
@@ -355,7 +339,12 @@ def rules_from_config(data: Mapping[str, Any], fields: FieldIds | None = None) -
         satisfaction=SatisfactionRules(
             **_kwargs(satisfaction, SatisfactionRules, "satisfaction"),
             survey=SurveyRules(
-                **_kwargs(_section(satisfaction, "survey"), SurveyRules, "satisfaction.survey")
+                **_kwargs(
+                    _section(satisfaction, "survey"),
+                    SurveyRules,
+                    "satisfaction.survey",
+                    _SURVEY_FIELDS,
+                )
             ),
         ),
         crm_push=CrmPushRules(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from connectors.crm import RecordForm
 from mappings.config import Rules
 from mappings.merge import CrmSide, MergeResult, merge, plan, remote_from_items
 from mappings.model import SatisfactionFlag
@@ -90,12 +91,14 @@ class BatchedDerive:
         jira_url: str,
         instance_url: str,
         survey_window_days: int,
+        form: RecordForm,
         batch_issues: int | None = None,
     ) -> None:
         self.store, self.rules, self.now = store, rules, now
         self.projects = projects
         self.jira_url, self.instance_url = jira_url, instance_url
         self.survey_window_days = survey_window_days
+        self.form = form
         self.batch_issues = max(1, BATCH_ISSUES if batch_issues is None else batch_issues)
         self._end: DeriveEnd | None = None
 
@@ -112,7 +115,7 @@ class BatchedDerive:
             # Read first: the records of every mark read here are visible to later reads.
             marks = repo.dirty_marks(conn)
             counts = repo.item_counts_by_project(conn)
-            crm = _crm_inputs(conn, rules, now, self.survey_window_days)
+            crm = _crm_inputs(conn, rules, now, self.survey_window_days, self.form)
         keys = sorted(counts) if self.projects is None else sorted(set(self.projects))
         side: CrmSide | None = None
         covered: list[str] = []
@@ -152,6 +155,7 @@ class BatchedDerive:
             instance_url=self.instance_url,
             crm=side,
             ancestors=self._ancestors,
+            customer_ids=self.form.customer_id,
         )
 
     def _ancestors(self, keys: Collection[str]) -> list[dict[str, Any]]:
@@ -173,13 +177,15 @@ def _batches(keys: list[str], counts: Mapping[str, int], size: int) -> Iterator[
         yield batch
 
 
-def _crm_inputs(conn: Any, rules: Rules, now: datetime, survey_window_days: int) -> _CrmInputs:
+def _crm_inputs(
+    conn: Any, rules: Rules, now: datetime, survey_window_days: int, form: RecordForm
+) -> _CrmInputs:
     crm = _CrmInputs()
     for account in repo.iter_accounts(conn, include_deleted=True):
         if account.deleted:
             crm.deleted_accounts.append(account.id)
         else:
-            crm.accounts.append(account.data)
+            crm.accounts.append(form.stored_customer(account.data))
     crm.cases = _cases(conn)
     crm.surveys = _surveys(conn, rules, now - timedelta(days=survey_window_days))
     crm.previous_flags = _flags_of(repo.get_flags(conn))
@@ -280,6 +286,7 @@ def derive(
     instance_url: str,
     overlay: Overlay | None,
     survey_window_days: int,
+    form: RecordForm,
     crm_remote: Mapping[str, Mapping[str, Any]] | None = None,
     jira_remote: Mapping[str, RemoteJira] | None = None,
 ) -> Derived:
@@ -302,21 +309,21 @@ def derive(
             if account.deleted:
                 deleted_accounts.append(account.id)
             else:
-                accounts.append(account.data)
+                accounts.append(form.stored_customer(account.data))
         cases = _cases(conn)
         surveys = _surveys(conn, rules, now - timedelta(days=survey_window_days))
         previous_flags = _flags_of(repo.get_flags(conn))
         scores = repo.latest_scores(conn, now.date())
     if overlay is not None:
         issues = _overlaid(issues, overlay.items, projects)
-        accounts = [a for a in accounts if a["Id"] not in overlay.deleted_accounts]
-        accounts = list({**{a["Id"]: a for a in accounts}, **overlay.accounts}.values())
+        accounts = [a for a in accounts if a["id"] not in overlay.deleted_accounts]
+        accounts = list({**{a["id"]: a for a in accounts}, **overlay.accounts}.values())
         deleted_accounts = sorted(set(deleted_accounts) | overlay.deleted_accounts)
-        cases = list({**{c["Id"]: c for c in cases}, **overlay.cases}.values())
-        surveys = list({**{s["Id"]: s for s in surveys}, **overlay.surveys}.values())
+        cases = list({**{c["id"]: c for c in cases}, **overlay.cases}.values())
+        surveys = list({**{s["id"]: s for s in surveys}, **overlay.surveys}.values())
         gone = overlay.deleted_other
-        cases = [c for c in cases if c["Id"] not in gone]
-        surveys = [s for s in surveys if s["Id"] not in gone]
+        cases = [c for c in cases if c["id"] not in gone]
+        surveys = [s for s in surveys if s["id"] not in gone]
     result = merge(
         issues,
         accounts,
@@ -329,6 +336,7 @@ def derive(
         previous_scores=scores,
         jira_url=jira_url,
         instance_url=instance_url,
+        customer_ids=form.customer_id,
     )
     the_plan = _plan(store, result, rules, crm_remote, jira_remote)
     covered = tuple(projects) if projects is not None else tuple(p.key for p in result.projects)
@@ -337,7 +345,7 @@ def derive(
 
 
 def r_key(report: Any) -> str:
-    """The external id of a report record: ``<PROJECT KEY>:<Account Id>`` (SPEC section 6)."""
+    """The external id of a report record: ``<PROJECT KEY>:<customer id>`` (SPEC section 6)."""
     return f"{report.project_key}:{report.customer_id}"
 
 
@@ -355,10 +363,10 @@ def _overlaid(
 def _cases(conn: Any) -> list[dict[str, Any]]:
     return [
         {
-            "Id": case.id,
-            "AccountId": case.account_id,
-            "IsClosed": case.is_closed,
-            "IsEscalated": case.is_escalated,
+            "id": case.id,
+            "customer_id": case.account_id,
+            "closed": case.is_closed,
+            "escalated": case.is_escalated,
         }
         for case in repo.iter_cases(conn)
     ]
@@ -367,13 +375,12 @@ def _cases(conn: Any) -> list[dict[str, Any]]:
 def _surveys(conn: Any, rules: Rules, since: datetime) -> list[dict[str, Any]]:
     if rules.satisfaction.source != "survey":
         return []
-    survey = rules.satisfaction.survey
     return [
         {
-            "Id": row.id,
-            survey.account_field: row.account_id,
-            survey.score_field: row.score,
-            survey.date_field: row.responded_at.isoformat() if row.responded_at else None,
+            "id": row.id,
+            "customer_id": row.account_id,
+            "score": row.score,
+            "answered_at": row.responded_at.isoformat() if row.responded_at else None,
         }
         for row in repo.iter_surveys(conn, since=since)
     ]

@@ -24,7 +24,7 @@ from connectors.exceptions import (
 )
 from mappings.config import Rules, rules_from_config
 from mappings.model import LinkProblem
-from mappings.validate import CrmCheck, IssueCheck
+from mappings.validate import IssueCheck
 from sync import budget
 from sync.config import Config
 from sync.derive import BatchedDerive, derive, projects_to_derive, rules_digest
@@ -33,6 +33,7 @@ from sync.pull import Changes, Overlay, PullProgress, pull_crm, pull_jira
 from sync.push import PushProgress, PushResult, push, record_batch, record_end
 from sync.remote import (
     Remotes,
+    crm_form,
     crm_needs,
     jira_fields,
     prepare_crm,
@@ -282,9 +283,6 @@ class Engine:
                     full=options.full,
                     overlay=overlay,
                     progress=options.progress,
-                    check=CrmCheck(
-                        rules.account, rules.satisfaction, crm_link="crm_field" in rules.link.order
-                    ),
                 )
 
     def _set_aside_status(self, result: CycleResult) -> None:
@@ -391,6 +389,7 @@ class Engine:
                 instance_url=self.remotes.crm.instance_url,
                 overlay=overlay,
                 survey_window_days=config.satisfaction.survey.window_days,
+                form=crm_form(config),
             )
             plan = derived.plan
             problems = derived.result.links.problems
@@ -412,6 +411,7 @@ class Engine:
             jira_url=config.jira.url,
             instance_url=self.remotes.crm.instance_url,
             survey_window_days=config.satisfaction.survey.window_days,
+            form=crm_form(config),
         )
         item_problems = 0
         table_problems: set[Any] = set()  # [link.static] problems: every batch repeats them

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors.crm import CASE, CUSTOMER, REPORT, SURVEY, ChangePage, Read
+from connectors.crm import CASE, CUSTOMER, REPORT, SURVEY, ChangePage, CrmRecord, Read, RecordForm
 from connectors.exceptions import (
     AuthError,
     BudgetExhausted,
@@ -60,7 +60,7 @@ from mappings.drift import (
 )
 from mappings.similarity import NameIndex
 from mappings.text import MARKER_PHRASE, parse_marker
-from mappings.validate import CrmCheck, IssueCheck
+from mappings.validate import IssueCheck
 from mappings.writes import RemoteJira
 from sync.config import Config
 from sync.derive import LEDGER_FIELD, Derived, derive
@@ -68,7 +68,14 @@ from sync.engine import field_names, finish_run, link_problem_dict
 from sync.exitcodes import ExitCode
 from sync.pull import Overlay, PullProgress, store_crm_page
 from sync.push import PushResult, push, record
-from sync.remote import Remotes, crm_needs, jira_fields, prepare_crm, prepare_jira
+from sync.remote import (
+    Remotes,
+    crm_form,
+    crm_needs,
+    jira_fields,
+    prepare_crm,
+    prepare_jira,
+)
 from sync.runner import lease_ttl, worker_name
 from sync.store import LockHeld, Store, lease_shards, release, renew, repo, run_lock
 from sync.workers import all_shards
@@ -157,7 +164,9 @@ class _Read:
     """Everything one reconcile read, before it is compared."""
 
     overlay: Overlay = field(default_factory=Overlay)
-    reports: list[dict[str, Any]] = field(default_factory=list)
+    reports: list[CrmRecord] = field(default_factory=list)
+    #: report records by external id -> the CRM's record id.
+    report_ids: dict[str, str] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     #: store records gone from the remote: Jira keys, account ids.
     gone_items: set[str] = field(default_factory=set)
@@ -233,10 +242,10 @@ def _reconcile(
         jira_ledger = repo.ledger_values(conn, "jira", LEDGER_FIELD)
         crm_ledger = repo.ledger_values(conn, "crm", LEDGER_FIELD)
     jira_remote, comment_duplicates, redundant = _jira_remote(remotes, read, field_id)
-    crm_remote = {
-        str(r[rules.crm_push.external_id_field]): r
-        for r in read.reports
-        if r.get(rules.crm_push.external_id_field)
+    external_id = rules.crm_push.external_id_field
+    crm_remote = {str(r.data[external_id]): r.data for r in read.reports if r.data.get(external_id)}
+    read.report_ids = {
+        str(r.data[external_id]): r.id for r in read.reports if r.data.get(external_id)
     }
     derived = derive(
         store,
@@ -247,6 +256,7 @@ def _reconcile(
         instance_url=crm.instance_url,
         overlay=read.overlay,
         survey_window_days=config.satisfaction.survey.window_days,
+        form=crm_form(config),
         crm_remote=crm_remote,
         jira_remote=jira_remote,
     )
@@ -259,7 +269,10 @@ def _reconcile(
     report.conflicts = [
         {**c.as_dict(), "policy": policy if c.side == "jira" else "enforce"} for c in plan.conflicts
     ]
-    report.duplicates = [*_report_duplicates(rules, read.reports), *comment_duplicates]
+    report.duplicates = [
+        *_report_duplicates(rules, read.reports, crm_form(config)),
+        *comment_duplicates,
+    ]
     report.unlinked_projects, report.unlinked_customers = _unlinked(derived)
     report.link_problems = [link_problem_dict(p) for p in derived.result.links.problems]
     report.deleted = _deleted(read, derived, crm_remote, crm_ledger, jira_ledger)
@@ -288,9 +301,6 @@ def _read_both(
     overlay = read.overlay
     tell = progress or (lambda what, count: None)
     issue_check = IssueCheck(rules.fields, field_names(config, rules.fields))
-    crm_check = CrmCheck(
-        rules.account, rules.satisfaction, crm_link="crm_field" in rules.link.order
-    )
     unreadable: set[str] = set()  # present remotely, so not "deleted"
 
     def readable(side: str, kind: str, record_id: str, problem: str | None) -> bool:
@@ -319,11 +329,7 @@ def _read_both(
         stream = page.stream
         for record_id, why in page.unreadable:
             readable(crm.side, stream, record_id, why)
-        records = [
-            r
-            for r in page.live
-            if readable(crm.side, stream, r.id, crm_check.problem(stream, r.data))
-        ]
+        records = page.live
         read.counts[stream] += len(records)
         tell(stream, read.counts[stream])
         live.setdefault(page.kind, set()).update(r.id for r in records)
@@ -333,7 +339,7 @@ def _read_both(
             overlay.deleted_accounts.update(page.deleted_ids)
 
     def take_reports(page: ChangePage) -> None:
-        read.reports.extend(r.data for r in page.live)
+        read.reports.extend(page.live)
         read.counts["report_records"] += len(page.live)
         tell(page.stream, read.counts["report_records"])
 
@@ -347,7 +353,7 @@ def _read_both(
         for page in crm.changes(needs, [*reads, Read(REPORT)]):
             (take_reports if page.kind == REPORT else take)(page)
     surveys = live[SURVEY] if SURVEY in kinds else None
-    _gone_from_store(store, read, live[CASE], surveys)
+    _gone_from_store(store, read, live[CASE], surveys, crm_form(config))
     read.gone_items -= unreadable
     for record_id in unreadable:
         read.gone_accounts.pop(record_id, None)
@@ -355,7 +361,11 @@ def _read_both(
 
 
 def _gone_from_store(
-    store: Store, read: _Read, live_cases: set[str], live_surveys: set[str] | None
+    store: Store,
+    read: _Read,
+    live_cases: set[str],
+    live_surveys: set[str] | None,
+    form: RecordForm,
 ) -> None:
     """What the store holds as live that the full read did not find: deleted remotely
     (or, for issues, moved out of scope). A full read sees every live record, so this
@@ -367,7 +377,7 @@ def _gone_from_store(
         stored = repo.live_account_ids(conn)
         gone = sorted(account_id for account_id in stored if account_id not in overlay.accounts)
         read.gone_accounts = {
-            account_id: str(record.data.get("Name") or "")
+            account_id: str(form.stored_customer(record.data).get("name") or "")
             for account_id, record in repo.get_accounts(conn, gone).items()
         }
         read.deleted_cases = repo.live_case_ids(conn) - live_cases
@@ -421,14 +431,15 @@ def _delete_redundant(
         report.written["jira_comments_deleted"] = deleted
 
 
-def _report_duplicates(rules: Rules, records: list[dict[str, Any]]) -> list[Duplicate]:
+def _report_duplicates(rules: Rules, records: list[CrmRecord], form: RecordForm) -> list[Duplicate]:
     fields = dict(rules.crm_push.fields)
     return list(
         duplicate_reports(
-            records,
+            [(r.id, r.data) for r in records],
             rules.crm_push.external_id_field,
             fields.get("account"),
             fields.get("project_key"),
+            form.customer_id,
         )
     )
 
@@ -494,7 +505,7 @@ def _deleted(
                 "key": key,
                 "in_crm": key in crm_remote,
                 "in_ledger": key in crm_ledger,
-                "id": str((crm_remote.get(key) or {}).get("Id") or "") or None,
+                "id": read.report_ids.get(key) or None,
             }
         )
     return out

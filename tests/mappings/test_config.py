@@ -53,7 +53,6 @@ def test_values_from_the_config_are_used() -> None:
         order=("static", "jira_field"),
         static=(("APOLLO", ("001Dn0000000001IAA",)), ("ORION", ("a", "b"))),
     )
-    assert rules.account.project_key_field == "Project__c"
     assert rules.progress.measure == "story_points"
     assert rules.progress.health.red_overdue_ratio == 0.5
     assert rules.satisfaction.survey == SurveyRules(aggregate="latest")

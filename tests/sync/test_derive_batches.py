@@ -19,12 +19,14 @@ import pytest
 
 import sync.derive
 import sync.engine
+from connectors.crm import Configured, CustomerNeed, Needs, ReportNeed
+from connectors.salesforce.records import form as salesforce_form
 from connectors.sandbox.server import Tls
 from mappings.config import Rules, rules_from_config
 from mappings.merge import MergeResult
 from mappings.writes import Plan
 from sync.derive import BatchedDerive, Derived, derive
-from sync.remote import build_remotes, resolve_field_ids
+from sync.remote import build_remotes, crm_form, resolve_field_ids
 from sync.store import Store, open_store, repo
 from tests.mappings.factories import ACME, AS_OF, GLOBEX, GONE, INITECH, RULES, account, case
 from tests.mappings.factories import issue as raw_issue
@@ -40,6 +42,16 @@ from tests.sync.e2e import (
 
 JIRA_URL = "https://jira.example.test"
 INSTANCE_URL = "https://crm.example.test"
+#: The example config's customer fields, for the Accounts an older version stored.
+NEEDS = Needs(
+    CustomerNeed(
+        Configured("Segment__c", "segment_field"),
+        Configured("CSAT__c", "satisfaction_field"),
+        Configured("Jira_Project_Key__c", "crm_field"),
+    ),
+    ReportNeed(Configured("Jira_Project_Status__c", ""), Configured("Jira_Sync_Key__c", ""), ()),
+)
+FORM = salesforce_form(NEEDS)
 
 
 # --- a hand-built store ------------------------------------------------------------------------
@@ -88,17 +100,17 @@ def store(store_url: str) -> Iterator[Store]:
             account(INITECH, "Initech", csat=None, project_key="DELTA"),
             account(GONE, "Gone Ltd"),
         ]
-        repo.upsert_accounts(tx, [{"id": a["Id"], "modstamp": None, "data": a} for a in accounts])
+        repo.upsert_accounts(tx, [{"id": a["id"], "modstamp": None, "data": a} for a in accounts])
         repo.mark_accounts_deleted(tx, [GONE])
         cases = [case(ACME, escalated=True), case(ACME, escalated=True), case(GLOBEX)]
         repo.upsert_cases(
             tx,
             [
                 {
-                    "id": c["Id"],
-                    "account_id": c["AccountId"],
-                    "is_closed": bool(c["IsClosed"]),
-                    "is_escalated": bool(c["IsEscalated"]),
+                    "id": c["id"],
+                    "account_id": c["customer_id"],
+                    "is_closed": bool(c["closed"]),
+                    "is_escalated": bool(c["escalated"]),
                     "modstamp": None,
                 }
                 for c in cases
@@ -121,6 +133,7 @@ def _whole(store: Store, projects: list[str] | None) -> Derived:
         instance_url=INSTANCE_URL,
         overlay=None,
         survey_window_days=90,
+        form=FORM,
     )
 
 
@@ -133,6 +146,7 @@ def _batched(store: Store, projects: list[str] | None, size: int) -> BatchedDeri
         jira_url=JIRA_URL,
         instance_url=INSTANCE_URL,
         survey_window_days=90,
+        form=FORM,
         batch_issues=size,
     )
 
@@ -180,6 +194,31 @@ def test_batches_derive_what_one_merge_of_everything_derives(store: Store) -> No
     assert end.everything and end.projects == ("ALPHA", "BETA", "DELTA", "GAMMA")
     assert [m.project_key for m in end.marks] == ["NOPE"]
     assert sorted(end.marks + tuple(m for b in batches for m in b.marks)) == sorted(whole.marks)
+
+
+def test_accounts_an_older_version_stored_are_read_as_neutral_records(store: Store) -> None:
+    """Stores written before the CRM seam hold each Account as Salesforce sent it: the
+    derive reads them as the neutral records a pull stores now (no migration)."""
+    neutral = _whole(store, None).result
+    with store.transaction() as tx:
+        legacy = [
+            {
+                "Id": customer.id,
+                "Name": customer.name,
+                "Segment__c": customer.segment,
+                "CSAT__c": customer.satisfaction.score if customer.satisfaction else None,
+                "OwnerId": customer.owner_id,
+                "Owner": {"Name": customer.owner_name},
+                "Jira_Project_Key__c": ", ".join(customer.project_keys) or None,
+                "SystemModstamp": "2026-11-20T10:00:00.000+0000",
+            }
+            for customer in neutral.customers
+        ]
+        repo.upsert_accounts(tx, [{"id": a["Id"], "modstamp": None, "data": a} for a in legacy])
+    with store.read() as conn:
+        assert all("Id" in a.data for a in repo.iter_accounts(conn))  # as an older version
+    assert _whole(store, None).result == neutral
+    assert _model([b.result for b in _batched(store, None, size=2)]) == _model([neutral])
 
 
 def test_batches_of_some_projects_cover_those_without_issues(store: Store) -> None:
@@ -241,6 +280,7 @@ def test_a_cycle_in_batches_writes_what_one_batch_writes(
                 jira_url=env.config.jira.url,
                 instance_url=env.config.crm.salesforce.instance_url,
                 survey_window_days=env.config.satisfaction.survey.window_days,
+                form=crm_form(env.config),
             )
         )
         # The world's two projects hold more than 15 issues each: one batch each.
