@@ -2,7 +2,7 @@
 
 No I/O here: values in, values out. The entry points:
 
-- :func:`mappings.merge.merge` - raw Jira issues and Salesforce records -> :class:`MergeResult`
+- :func:`mappings.merge.merge` - raw Jira issues and CRM-neutral CRM records -> :class:`MergeResult`
   (customers, work items, projects, links and link problems, progress reports, satisfaction
   flags, segment rollups), as of a given time;
 - :func:`mappings.merge.plan` - a merge result, the ledgers of what was last written and
@@ -10,7 +10,7 @@ No I/O here: values in, values out. The entry points:
 - :func:`mappings.config.rules_from_config` - the parsed config document -> :class:`Rules`.
 
 Modules, one concern each: ``model`` (the frozen values), ``config`` (rules), ``dates`` and
-``sfid`` (vendor values), ``normalise_jira``, ``normalise_crm``, ``linking``, ``progress``,
+``ids`` (vendor values), ``normalise_jira``, ``normalise_crm``, ``linking``, ``progress``,
 ``health``, ``satisfaction``, ``rollup``, ``text`` (the English), ``desired`` (what each side
 should hold), ``writes`` (plan values), ``plan`` (the diff), ``merge`` (the pipeline).
 Import from the modules (``from mappings.merge import merge, plan``): the package itself

@@ -1,8 +1,8 @@
 """Customer ids as the mapping layer compares them: in the one form the CRM gives them.
 
-How a CRM's ids may be written is the CRM's business (Salesforce: 15 or 18 characters, see
-``connectors.salesforce.ids``). The sync hands the mapping layer that knowledge as an
-:data:`IdForm`; without one, an id is its text, trimmed.
+How a CRM's ids may be written (two spellings of one id, say) is the CRM's business: its
+connector knows. The sync hands the mapping layer that knowledge as an :data:`IdForm`;
+without one, an id is its text, trimmed.
 """
 
 from __future__ import annotations

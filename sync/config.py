@@ -124,9 +124,29 @@ class SalesforceConfig(_Section):
         return value
 
 
+#: Each ``[crm] kind``: its name as people read it, and whose daily API limit it keeps.
+CRM_NAMES: dict[str, tuple[str, str]] = {"salesforce": ("Salesforce", "the org")}
+
+
 class CrmConfig(_Section):
     kind: Literal["salesforce"] = "salesforce"
     salesforce: SalesforceConfig
+
+    @property
+    def side(self) -> str:
+        """The CRM side's name in the state store, call meters, counts and messages: the
+        configured kind (``salesforce``), as the connector's ``side``."""
+        return self.kind
+
+    @property
+    def name(self) -> str:
+        """The CRM's name as people read it (``Salesforce``)."""
+        return CRM_NAMES.get(self.kind, (self.kind, ""))[0]
+
+    @property
+    def instance_url(self) -> str:
+        """The base of links to CRM records as configured ('' when the sign-in gives it)."""
+        return self.salesforce.instance_url
 
 
 class LinkConfig(_Section):

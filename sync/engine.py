@@ -44,7 +44,12 @@ from sync.workers import Assignment, everything
 
 log = logging.getLogger(__name__)
 
-SIDES = ("jira", "salesforce")
+
+def sides(config: Config) -> tuple[str, str]:
+    """The two sides as the meters, the run history and the counts name them."""
+    return ("jira", config.crm.side)
+
+
 #: Link problems a cycle's result lists at most (``link_problems`` counts them all;
 #: ``status`` reads every stored one).
 LINK_PROBLEMS_LISTED = 1000
@@ -184,19 +189,21 @@ class Engine:
         except (RemoteError, ConnectorError) as exc:
             result.status, result.exit_code = "failed", ExitCode.REMOTE
             result.message = str(exc)
+        crm_side = self.remotes.crm.side
         result.calls = {
             "jira": self.remotes.jira_meter.snapshot(),
-            "salesforce": self.remotes.crm_meter.snapshot(),
+            crm_side: self.remotes.crm_meter.snapshot(),
         }
         self._say_budget(result, stopped_by, options, now)
         if not options.dry_run:
             self._finish(result, now)
         log.info(
-            "cycle ended: %s (exit %d); calls: jira %s, salesforce %s",
+            "cycle ended: %s (exit %d); calls: jira %s, %s %s",
             result.status,
             int(result.exit_code),
             _calls_text(result.calls["jira"]),
-            _calls_text(result.calls["salesforce"]),
+            crm_side,
+            _calls_text(result.calls[crm_side]),
         )
         return result
 
@@ -398,7 +405,10 @@ class Engine:
                 link_problem_dict(p) for p in problems[:LINK_PROBLEMS_LISTED]
             ]
             result.conflicts = [c.as_dict() for c in plan.conflicts]
-            result.planned = {"salesforce_records": len(plan.crm), "jira_issues": len(plan.jira)}
+            result.planned = {
+                f"{self.remotes.crm.side}_records": len(plan.crm),
+                "jira_issues": len(plan.jira),
+            }
             result.plan = plan.as_dict()
             result.plan_text = plan.render_text()
             log.info("planned (a dry run: nothing is written): %s", counts_text(result.planned))
@@ -417,7 +427,8 @@ class Engine:
         table_problems: set[Any] = set()  # [link.static] problems: every batch repeats them
         listed: list[dict[str, Any]] = []
         conflicts: list[dict[str, Any]] = []
-        planned = {"salesforce_records": 0, "jira_issues": 0}
+        crm_records = f"{self.remotes.crm.side}_records"
+        planned = {crm_records: 0, "jira_issues": 0}
         for batch in batches:
             for problem in batch.result.links.problems:
                 if problem.item_key is None:
@@ -427,7 +438,7 @@ class Engine:
                     if len(listed) < LINK_PROBLEMS_LISTED:
                         listed.append(link_problem_dict(problem))
             conflicts.extend(c.as_dict() for c in batch.plan.conflicts)
-            planned["salesforce_records"] += len(batch.plan.crm)
+            planned[crm_records] += len(batch.plan.crm)
             planned["jira_issues"] += len(batch.plan.jira)
             record_batch(store, batch, result.run_id, now)
             del batch  # before the next one is derived
@@ -445,10 +456,10 @@ class Engine:
 
     def _set_budgets(self, now: datetime) -> None:
         with self.store.read() as conn:
-            used = {side: repo.calls_today(conn, side, now.date()) for side in SIDES}
+            used = {side: repo.calls_today(conn, side, now.date()) for side in sides(self.config)}
         self._allowances = budget.allowances(self.config, used)
         self.remotes.jira_meter.reset(self._allowances["jira"].calls)
-        self.remotes.crm_meter.reset(self._allowances["salesforce"].calls)
+        self.remotes.crm_meter.reset(self._allowances[self.remotes.crm.side].calls)
 
     def _say_budget(
         self,
@@ -496,7 +507,8 @@ class Engine:
 
 
 def counts_text(counts: dict[str, int]) -> str:
-    """``3 Account, 40 jira_issues`` (or ``nothing``): a cycle's counts in a log line."""
+    """``40 jira_issues, 3 report_records`` (or ``nothing``): a cycle's counts in a log
+    line."""
     return ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "nothing"
 
 
@@ -563,7 +575,7 @@ def finish_run(
     """Record how a run (a cycle, or a reconcile --apply) ended and the calls it made
     today, in one transaction: the day's budget counts what every run spent."""
     with store.transaction() as tx:
-        for side in SIDES:
+        for side in calls:
             repo.add_calls(tx, side, day, int(calls[side]["total"]))
         repo.finish_run(
             tx,

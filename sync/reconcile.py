@@ -84,7 +84,6 @@ __all__ = ["ReconcileReport", "Section", "reconcile", "render_rich", "render_tex
 
 #: Parked writes listed at most (``status`` pages through the rest).
 PARKED_LIMIT = 1000
-_SIDE = {"crm": "salesforce", "jira": "jira"}
 
 
 @dataclass
@@ -214,7 +213,7 @@ def reconcile(
         report.message = str(exc)
     report.calls = {
         "jira": remotes.jira_meter.snapshot(),
-        "salesforce": remotes.crm_meter.snapshot(),
+        remotes.crm.side: remotes.crm_meter.snapshot(),
     }
     if report.run_id is not None:
         _finish_run(store, report, now)
@@ -280,7 +279,9 @@ def _reconcile(
         _apply(config, store, remotes, now, read, derived, report, still_mine)
         _delete_redundant(remotes, redundant, report)
     with store.read() as conn:
-        report.parked = [_parked(entry) for entry in repo.parked(conn, PARKED_LIMIT)]
+        report.parked = [
+            _parked(entry, config.crm.side) for entry in repo.parked(conn, PARKED_LIMIT)
+        ]
         report.parked_total = repo.counts(conn)["parked"]
 
 
@@ -344,7 +345,7 @@ def _read_both(
         tell(page.stream, read.counts["report_records"])
 
     reads = [Read(kind) for kind in kinds]
-    if streams[REPORT] in pulled:  # e.g. report fields on Account: read it once more
+    if streams[REPORT] in pulled:  # e.g. report fields on the customer: read it once more
         for page in crm.changes(needs, reads):
             take(page)
         for page in crm.changes(needs, [Read(REPORT)]):
@@ -511,9 +512,9 @@ def _deleted(
     return out
 
 
-def _parked(entry: Any) -> dict[str, Any]:
+def _parked(entry: Any, crm_side: str) -> dict[str, Any]:
     return {
-        "side": _SIDE.get(entry.target, entry.target),
+        "side": crm_side if entry.target == "crm" else entry.target,
         "record": entry.record_key,
         "error": entry.last_error,
         "attempts": entry.attempts,
@@ -660,7 +661,7 @@ def _set_budgets(config: Config, store: Store, remotes: Remotes, now: datetime) 
     limits = config.limits
     with store.read() as conn:
         jira_used = repo.calls_today(conn, "jira", now.date())
-        crm_used = repo.calls_today(conn, "salesforce", now.date())
+        crm_used = repo.calls_today(conn, remotes.crm.side, now.date())
     remotes.jira_meter.reset(
         max(0, min(limits.jira_calls_per_cycle, limits.jira_calls_per_day - jira_used))
     )

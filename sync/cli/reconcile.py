@@ -31,7 +31,7 @@ def reconcile(
     config = load_config(ctx)
     store = open_store(config) if apply else reading_store(config)
     try:
-        with pull_bars(bar_stream(ctx)) as progress:
+        with pull_bars(bar_stream(ctx), config.crm.name) as progress:
             report = guarded(
                 lambda: view.reconcile(
                     config,

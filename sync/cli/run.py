@@ -45,7 +45,7 @@ def run(
     config = load_config(ctx)
     store = reading_store(config) if dry_run else open_store(config)
     try:
-        with pull_bars(bar_stream(ctx)) as progress:
+        with pull_bars(bar_stream(ctx), config.crm.name) as progress:
             options = CycleOptions(
                 dry_run=dry_run,
                 full=full,

@@ -152,7 +152,7 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
         None,
         as_of,
         jira_url=config.jira.url,
-        instance_url=config.crm.salesforce.instance_url,
+        instance_url=config.crm.instance_url,
         overlay=None,
         survey_window_days=config.satisfaction.survey.window_days,
         form=form,

@@ -119,7 +119,7 @@ def _account(row: Any) -> AccountRecord:
 def get_accounts(
     conn: Connection, ids: Iterable[str], *, include_deleted: bool = False
 ) -> dict[str, AccountRecord]:
-    """Accounts by id (missing ones are absent from the result)."""
+    """Customers by id (missing ones are absent from the result)."""
     found: dict[str, AccountRecord] = {}
     for batch in in_chunks(ids):
         stmt = sa.select(crm_accounts).where(crm_accounts.c.id.in_(batch))
@@ -237,7 +237,7 @@ def case_counts(
 ) -> dict[str, CaseCounts]:
     """Open and escalated-open case counts per account, counted by the database.
 
-    Accounts without open cases are absent from the result.
+    Customers without open cases are absent from the result.
     """
     c = crm_cases
     stmt = (
