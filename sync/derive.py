@@ -181,7 +181,7 @@ def _crm_inputs(
     conn: Any, rules: Rules, now: datetime, survey_window_days: int, form: RecordForm
 ) -> _CrmInputs:
     crm = _CrmInputs()
-    for account in repo.iter_accounts(conn, include_deleted=True):
+    for account in repo.iter_customers(conn, include_deleted=True):
         if account.deleted:
             crm.deleted_accounts.append(account.id)
         else:
@@ -305,7 +305,7 @@ def derive(
         ]
         accounts: list[dict[str, Any]] = []
         deleted_accounts: list[str] = []
-        for account in repo.iter_accounts(conn, include_deleted=True):
+        for account in repo.iter_customers(conn, include_deleted=True):
             if account.deleted:
                 deleted_accounts.append(account.id)
             else:
@@ -364,7 +364,7 @@ def _cases(conn: Any) -> list[dict[str, Any]]:
     return [
         {
             "id": case.id,
-            "customer_id": case.account_id,
+            "customer_id": case.customer_id,
             "closed": case.is_closed,
             "escalated": case.is_escalated,
         }
@@ -378,7 +378,7 @@ def _surveys(conn: Any, rules: Rules, since: datetime) -> list[dict[str, Any]]:
     return [
         {
             "id": row.id,
-            "customer_id": row.account_id,
+            "customer_id": row.customer_id,
             "score": row.score,
             "answered_at": row.responded_at.isoformat() if row.responded_at else None,
         }

@@ -470,17 +470,17 @@ def store_crm_page(
     """Store one page of CRM records of ``kind`` (an older copy never replaces a newer
     one) and mark the deleted ones."""
     if kind == CUSTOMER:
-        repo.upsert_accounts(
+        repo.upsert_customers(
             tx, [{"id": r.id, "modstamp": r.changed_at, "data": r.data} for r in live]
         )
-        repo.mark_accounts_deleted(tx, deleted, at=now)
+        repo.mark_customers_deleted(tx, deleted, at=now)
     elif kind == CASE:
         repo.upsert_cases(
             tx,
             [
                 {
                     "id": r.id,
-                    "account_id": r.customer_id,
+                    "customer_id": r.customer_id,
                     "is_closed": r.closed,
                     "is_escalated": r.escalated,
                     "modstamp": r.changed_at,
@@ -493,7 +493,7 @@ def store_crm_page(
         rows: list[repo.SurveyRow] = [
             {
                 "id": r.id,
-                "account_id": r.customer_id,
+                "customer_id": r.customer_id,
                 "score": r.score,
                 "responded_at": r.answered_at,
                 "modstamp": r.changed_at,

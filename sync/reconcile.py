@@ -375,11 +375,11 @@ def _gone_from_store(
     with store.read() as conn:
         keys = repo.iter_item_keys(conn)
         read.gone_items = {key for key, _project in keys if key not in overlay.items}
-        stored = repo.live_account_ids(conn)
+        stored = repo.live_customer_ids(conn)
         gone = sorted(account_id for account_id in stored if account_id not in overlay.accounts)
         read.gone_accounts = {
             account_id: str(form.stored_customer(record.data).get("name") or "")
-            for account_id, record in repo.get_accounts(conn, gone).items()
+            for account_id, record in repo.get_customers(conn, gone).items()
         }
         read.deleted_cases = repo.live_case_ids(conn) - live_cases
         if live_surveys is not None:  # not read unless satisfaction comes from surveys

@@ -126,7 +126,7 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
     from sync.remote import crm_form, resolve_field_ids
 
     with store.read() as conn:
-        empty = repo.count_items(conn) == 0 and repo.count_accounts(conn) == 0
+        empty = repo.count_items(conn) == 0 and repo.count_customers(conn) == 0
         fields = repo.cache_get(conn, "jira:fields", datetime.now(UTC), _ANY_AGE)
     if empty:
         raise ReportError(

@@ -100,15 +100,15 @@ def store(store_url: str) -> Iterator[Store]:
             account(INITECH, "Initech", csat=None, project_key="DELTA"),
             account(GONE, "Gone Ltd"),
         ]
-        repo.upsert_accounts(tx, [{"id": a["id"], "modstamp": None, "data": a} for a in accounts])
-        repo.mark_accounts_deleted(tx, [GONE])
+        repo.upsert_customers(tx, [{"id": a["id"], "modstamp": None, "data": a} for a in accounts])
+        repo.mark_customers_deleted(tx, [GONE])
         cases = [case(ACME, escalated=True), case(ACME, escalated=True), case(GLOBEX)]
         repo.upsert_cases(
             tx,
             [
                 {
                     "id": c["id"],
-                    "account_id": c["customer_id"],
+                    "customer_id": c["customer_id"],
                     "is_closed": bool(c["closed"]),
                     "is_escalated": bool(c["escalated"]),
                     "modstamp": None,
@@ -214,9 +214,9 @@ def test_accounts_an_older_version_stored_are_read_as_neutral_records(store: Sto
             }
             for customer in neutral.customers
         ]
-        repo.upsert_accounts(tx, [{"id": a["Id"], "modstamp": None, "data": a} for a in legacy])
+        repo.upsert_customers(tx, [{"id": a["Id"], "modstamp": None, "data": a} for a in legacy])
     with store.read() as conn:
-        assert all("Id" in a.data for a in repo.iter_accounts(conn))  # as an older version
+        assert all("Id" in a.data for a in repo.iter_customers(conn))  # as an older version
     assert _whole(store, None).result == neutral
     assert _model([b.result for b in _batched(store, None, size=2)]) == _model([neutral])
 

@@ -60,5 +60,5 @@ def test_account_owner_names_reach_the_state_store(env: SyncEnv) -> None:
     assert code in (0, 1), err
     users = {u["Id"]: u["Name"] for u in env.box.salesforce.records("User")}
     with env.store.read() as conn:
-        stored = [a.data for a in repo.iter_accounts(conn)]
+        stored = [a.data for a in repo.iter_customers(conn)]
     assert stored and all(a["Owner"] == {"Name": users[a["OwnerId"]]} for a in stored)
