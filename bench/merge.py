@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from connectors.salesforce.ids import canonical_id, checksum
-from mappings.config import FieldIds, Rules
 from mappings.ids import IdForm
 from mappings.merge import MergeResult, merge, plan
 from mappings.plan import ledgers_after
+from mappings.rules import FieldIds, Rules
 
 __all__ = [
     "ACCOUNT_FIELD",

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from mappings.config import CrmPushRules, JiraPushRules
 from mappings.dates import iso_date, iso_datetime
 from mappings.model import (
     FLAG_LEVELS,
@@ -16,6 +15,7 @@ from mappings.model import (
     SatisfactionFlag,
     WorkItem,
 )
+from mappings.rules import CrmPushRules, JiraPushRules
 from mappings.satisfaction import worst_level
 from mappings.text import join_reasons, truncate
 from mappings.writes import CrmWrite, FieldValue, content_digest

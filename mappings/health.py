@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import date
 from operator import attrgetter
 
-from mappings.config import HealthRules
 from mappings.model import Forecast, HealthLevel, Milestone, WorkItem
+from mappings.rules import HealthRules
 from mappings.text import percent, plural
 
 __all__ = ["assess_health", "top_risks"]

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Literal
 
-from mappings.config import LinkRules
 from mappings.ids import IdForm, plain_id
 from mappings.model import (
     Customer,
@@ -32,6 +31,7 @@ from mappings.model import (
     WorkItem,
 )
 from mappings.normalise_jira import canonical_order, is_canonical
+from mappings.rules import LinkRules
 
 __all__ = ["LinkResult", "link_items"]
 

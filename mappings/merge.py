@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mappings.config import Rules
 from mappings.desired import desired_crm, desired_jira
 from mappings.ids import IdForm, plain_id
 from mappings.linking import LinkResult, link_items
@@ -29,6 +28,7 @@ from mappings.normalise_jira import canonical_order, index_issues
 from mappings.plan import CommentTexts, diff_crm, diff_jira
 from mappings.progress import progress_report
 from mappings.rollup import SegmentCounts
+from mappings.rules import Rules
 from mappings.satisfaction import satisfaction_flags
 from mappings.writes import JiraLedger, Plan, RemoteJira
 

@@ -23,10 +23,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from mappings.config import SatisfactionRules
 from mappings.dates import parse_datetime
 from mappings.ids import IdForm, plain_id
 from mappings.model import Customer, Satisfaction, new_customer, new_satisfaction
+from mappings.rules import SatisfactionRules
 
 __all__ = ["aggregate_surveys", "build_customers", "nps_category", "project_keys_of"]
 

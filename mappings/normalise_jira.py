@@ -11,9 +11,9 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from mappings.config import FieldIds
 from mappings.dates import parse_date, parse_datetime
 from mappings.model import FixVersion, StatusCategory, WorkItem, new_work_item
+from mappings.rules import FieldIds
 
 __all__ = [
     "JiraNormaliser",

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from mappings.config import CrmPushRules, JiraPushRules
 from mappings.dates import utc_date
 from mappings.desired import VOLATILE_FIELDS, JiraDesired
 from mappings.model import Customer, FlagLevel, SatisfactionFlag, fast_constructor
 from mappings.normalise_jira import issue_sort_key
+from mappings.rules import CrmPushRules, JiraPushRules
 from mappings.text import flag_comment, flag_marker, parse_marker
 from mappings.writes import (
     Conflict,

@@ -25,11 +25,11 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-from mappings.config import ProgressRules
 from mappings.dates import utc_date
 from mappings.health import assess_health, top_risks
 from mappings.model import Customer, FixVersion, Forecast, Measure, Milestone, ProgressReport
 from mappings.model import WorkItem as Item
+from mappings.rules import ProgressRules
 from mappings.text import plural, progress_summary
 
 __all__ = ["forecast_completion", "progress_report"]

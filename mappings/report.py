@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from mappings.config import ProgressRules
 from mappings.dates import utc_date
 from mappings.model import (
     FLAG_LEVELS,
@@ -31,6 +30,7 @@ from mappings.model import (
 )
 from mappings.progress import _blocked_sets  # the one definition of "blocked"
 from mappings.rollup import UNASSIGNED
+from mappings.rules import ProgressRules
 from mappings.satisfaction import score_label
 from mappings.text import LEVEL_WORDS, covered_items, join_reasons, number, percent, plural
 

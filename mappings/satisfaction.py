@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from mappings.config import SatisfactionRules
 from mappings.model import FLAG_LEVELS, Customer, FlagLevel, SatisfactionFlag, new_flag
+from mappings.rules import SatisfactionRules
 from mappings.text import number, plural
 
 __all__ = ["satisfaction_flag", "satisfaction_flags", "score_label", "worst_level"]

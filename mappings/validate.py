@@ -20,8 +20,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from mappings.config import FieldIds
 from mappings.dates import parse_date, parse_datetime
+from mappings.rules import FieldIds
 
 __all__ = ["IssueCheck", "shown"]
 

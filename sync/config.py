@@ -4,6 +4,10 @@ TOML in, a validated :class:`Config` out, or a :class:`ConfigFileError` that lis
 problem at once, each with its key path and the fix. ``${ENV}`` is expanded in every
 string; ``*_file`` keys read a secret from a file. Secret values are ``SecretStr``: they
 never appear in a repr, a log line or an error message.
+
+The config is modelled once, here: :meth:`Config.mapping_rules` builds the mapping layer's
+plain :class:`~mappings.rules.Rules` from it, and every value those rules cannot use is
+refused by this model's validators.
 """
 
 from __future__ import annotations
@@ -18,12 +22,34 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from connectors.exceptions import ConfigError
 from connectors.jira.settings import JiraSettings
 from connectors.salesforce.settings import SalesforceSettings
-from mappings.config import rules_from_config
+from mappings.model import FlagLevel, LinkRule, Measure
+from mappings.rules import (
+    CRM_FIELD_NAMES,
+    DEFAULT_CRM_FIELDS,
+    CrmPushRules,
+    FieldIds,
+    HealthRules,
+    JiraPushRules,
+    LinkRules,
+    ProgressRules,
+    Rules,
+    SatisfactionRules,
+    SurveyRules,
+)
 
 DEFAULT_CONFIG_NAME = "jira-crm-sync.toml"
 CONFIG_ENV = "JIRA_CRM_SYNC_CONFIG"
@@ -59,6 +85,17 @@ def _https_only(value: str, carried: str) -> str:
     if not re.match(r"https://[^/\s]+", value, re.IGNORECASE):
         raise ValueError("must be an https:// URL (the site's address, like https://host)")
     return value
+
+
+#: Said after a value the mapping rules cannot use (see :func:`_refused`).
+_RULE_FIX = "fix that key (config.example.toml documents it)"
+
+
+def _refused(message: str, key: str = "") -> PydanticCustomError:
+    """A value the mapping rules cannot use, raised by a validator. The error's location is
+    the field (or, from a model validator, the section) validated; ``key`` extends it for a
+    check across keys (``"fields.mood"`` under ``push.crm``)."""
+    return PydanticCustomError("config_rule", "{message}", {"key": key, "message": message})
 
 
 class _Section(BaseModel):
@@ -150,7 +187,7 @@ class CrmConfig(_Section):
 
 
 class LinkConfig(_Section):
-    order: tuple[Literal["jira_field", "crm_field", "static"], ...] = (
+    order: tuple[LinkRule, ...] = (
         "jira_field",
         "crm_field",
         "static",
@@ -168,6 +205,8 @@ class LinkConfig(_Section):
             raise ValueError(
                 'must name at least one rule, e.g. ["jira_field", "crm_field", "static"]'
             )
+        if len(set(value)) != len(value):
+            raise _refused("a rule is repeated")
         return value
 
 
@@ -178,9 +217,24 @@ class HealthConfig(_Section):
     red_blocked_ratio: float = Field(default=0.25, ge=0, le=1)
     red_forecast_slip_days: int = Field(default=14, ge=0)
 
+    @field_validator("red_forecast_slip_days")
+    @classmethod
+    def _slip_after_amber(cls, value: int) -> int:
+        # amber_forecast_slip_days is no config key: the rules' default (any slip) applies.
+        if value < HealthRules().amber_forecast_slip_days:
+            raise _refused("must be >= amber_forecast_slip_days >= 0")
+        return value
+
+    @model_validator(mode="after")
+    def _amber_before_red(self) -> HealthConfig:
+        for name in ("overdue", "blocked"):
+            if getattr(self, f"amber_{name}_ratio") > getattr(self, f"red_{name}_ratio"):
+                raise _refused("need 0 <= amber <= red <= 1", name)
+        return self
+
 
 class ProgressConfig(_Section):
-    measure: Literal["count", "story_points", "estimate"] = "count"
+    measure: Measure = "count"
     story_points_field: str = "Story Points"
     blocked_statuses: list[str] = Field(default_factory=lambda: ["Blocked"])
     blocked_labels: list[str] = Field(default_factory=lambda: ["blocked"])
@@ -205,22 +259,61 @@ class SatisfactionConfig(_Section):
     escalated_cases_at_risk: int = Field(default=1, ge=0)
     survey: SurveyConfig = Field(default_factory=SurveyConfig)
 
+    @model_validator(mode="after")
+    def _at_risk_below_watch(self) -> SatisfactionConfig:
+        if self.at_risk_below > self.watch_below:
+            raise _refused("must not exceed watch_below", "at_risk_below")
+        return self
+
 
 class PushCrmConfig(_Section):
     object: str = "Jira_Project_Status__c"
     external_id_field: str = "Jira_Sync_Key__c"
     fields: dict[str, str] = Field(default_factory=dict)
 
+    @property
+    def mapped_fields(self) -> tuple[tuple[str, str], ...]:
+        """(unified-model name, CRM field) pairs written, in config order; the default map
+        when [push.crm.fields] is absent or empty."""
+        return tuple(self.fields.items()) or DEFAULT_CRM_FIELDS
+
+    @model_validator(mode="after")
+    def _mappable(self) -> PushCrmConfig:
+        mapped = self.mapped_fields
+        for name, crm_name in mapped:
+            if name not in CRM_FIELD_NAMES:
+                raise _refused(
+                    f"unknown model name; use one of {', '.join(CRM_FIELD_NAMES)}",
+                    f"fields.{name}",
+                )
+            if not crm_name:
+                raise _refused("needs a CRM field name", f"fields.{name}")
+        crm_names = [crm_name for _, crm_name in mapped]
+        if len(set(crm_names)) != len(crm_names):
+            raise _refused("a CRM field repeats", "fields")
+        if self.external_id_field in crm_names:
+            raise _refused(
+                "is set by the sync; do not map it in push.crm.fields", "external_id_field"
+            )
+        return self
+
 
 class PushJiraConfig(_Section):
     issues: Literal["open", "epics", "all"] = "open"
     label: str = "customer-at-risk"
-    label_levels: tuple[Literal["ok", "watch", "at_risk"], ...] = ("at_risk",)
+    label_levels: tuple[FlagLevel, ...] = ("at_risk",)
     field: str = ""
     comment_on_change: bool = True
     comment_on: Literal["epics", "all"] = "epics"
     comment_on_first_sight: bool = False
     policy: Literal["enforce", "respect"] = "enforce"
+
+    @field_validator("label")
+    @classmethod
+    def _one_word(cls, value: str) -> str:
+        if " " in value:
+            raise _refused("Jira labels cannot contain spaces")
+        return value
 
 
 class PushConfig(_Section):
@@ -354,6 +447,66 @@ class Config(_Section):
         settings.check()
         return settings
 
+    def mapping_rules(self, fields: FieldIds | None = None) -> Rules:
+        """The rules the mapping layer applies, from this config: the one place they are
+        built. ``fields``: the Jira field ids the connector resolved from the display names
+        ([link] jira_field, [progress] story_points_field, [push.jira] field). Rules no key
+        names keep the defaults of :mod:`mappings.rules`."""
+        link, progress, satisfaction = self.link, self.progress, self.satisfaction
+        health, survey = progress.health, satisfaction.survey
+        crm, jira = self.push.crm, self.push.jira
+        return Rules(
+            fields=fields or FieldIds(),
+            link=LinkRules(
+                order=link.order,
+                inherit_from_epic=link.inherit_from_epic,
+                static=tuple(
+                    sorted(
+                        (key.strip().upper(), (ids,) if isinstance(ids, str) else tuple(ids))
+                        for key, ids in link.static.items()
+                    )
+                ),
+            ),
+            progress=ProgressRules(
+                measure=progress.measure,
+                blocked_statuses=tuple(progress.blocked_statuses),
+                blocked_labels=tuple(progress.blocked_labels),
+                forecast_weeks=progress.forecast_weeks,
+                health=HealthRules(
+                    amber_overdue_ratio=health.amber_overdue_ratio,
+                    red_overdue_ratio=health.red_overdue_ratio,
+                    amber_blocked_ratio=health.amber_blocked_ratio,
+                    red_blocked_ratio=health.red_blocked_ratio,
+                    red_forecast_slip_days=health.red_forecast_slip_days,
+                ),
+            ),
+            satisfaction=SatisfactionRules(
+                source=satisfaction.source,
+                scale=satisfaction.scale,
+                at_risk_below=satisfaction.at_risk_below,
+                watch_below=satisfaction.watch_below,
+                escalated_cases_at_risk=satisfaction.escalated_cases_at_risk,
+                survey=SurveyRules(
+                    window_days=survey.window_days,
+                    aggregate=survey.aggregate,
+                ),
+            ),
+            crm_push=CrmPushRules(
+                object=crm.object,
+                external_id_field=crm.external_id_field,
+                fields=crm.mapped_fields,
+            ),
+            jira_push=JiraPushRules(
+                issues=jira.issues,
+                label=jira.label,
+                label_levels=jira.label_levels,
+                comment_on_change=jira.comment_on_change,
+                comment_on=jira.comment_on,
+                comment_on_first_sight=jira.comment_on_first_sight,
+                policy=jira.policy,
+            ),
+        )
+
 
 def _reveal(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret is not None else None
@@ -401,6 +554,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
     _read_secret_files(expanded, path.parent, problems)
     problems.extend(_long_strings(expanded))
     problems.extend(_unusable_key_file(expanded))
+    problems.extend(_missing_ca_bundles(expanded))
     try:
         config = Config.model_validate(expanded)
     except ValidationError as exc:
@@ -411,11 +565,6 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
             build()
         except ConfigError as exc:
             problems.append(exc.message)
-    problems.extend(_missing_ca_bundles(config))
-    try:
-        rules_from_config(config.model_dump(mode="python"))
-    except ValueError as exc:  # a rule the mapping layer cannot use, named by its key
-        problems.append(f"{exc}; fix that key (config.example.toml documents it)")
     if problems:
         raise ConfigFileError(source, problems)
     return config
@@ -533,13 +682,20 @@ def _long_strings(raw: Any, where: tuple[str, ...] = ()) -> Iterator[str]:
         )
 
 
+def _raw_string(raw: dict[str, Any], *path: str) -> str:
+    """The string at ``path`` in the unvalidated document, or "" (absent, or not a string:
+    validation says so)."""
+    value: Any = raw
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else ""
+
+
 def _unusable_key_file(raw: dict[str, Any]) -> list[str]:
     """crm.salesforce.private_key_file must be a bounded regular file: it is read at
     every JWT login, where a FIFO would hang and /dev/zero fill memory."""
-    crm = raw.get("crm")
-    sf = crm.get("salesforce") if isinstance(crm, dict) else None
-    value = sf.get("private_key_file") if isinstance(sf, dict) else None
-    if not isinstance(value, str) or not value:
+    value = _raw_string(raw, "crm", "salesforce", "private_key_file")
+    if not value:
         return []
     try:
         read_regular_file(Path(value).expanduser(), MAX_SECRET_BYTES)
@@ -553,11 +709,12 @@ def _unusable_key_file(raw: dict[str, Any]) -> list[str]:
     return []
 
 
-def _missing_ca_bundles(config: Config) -> list[str]:
-    """A ca_bundle that is not a file would only fail at the first HTTPS call."""
+def _missing_ca_bundles(raw: dict[str, Any]) -> list[str]:
+    """A ca_bundle that is not a file would only fail at the first HTTPS call. Read from
+    the unvalidated document, so it is said beside any other problem."""
     bundles = (
-        ("jira.ca_bundle", config.jira.ca_bundle),
-        ("crm.salesforce.ca_bundle", config.crm.salesforce.ca_bundle),
+        ("jira.ca_bundle", _raw_string(raw, "jira", "ca_bundle")),
+        ("crm.salesforce.ca_bundle", _raw_string(raw, "crm", "salesforce", "ca_bundle")),
     )
     return [
         f"{key}: {path} is not a readable file; point it at the PEM file of the CA that "
@@ -660,6 +817,9 @@ def _describe(error: Any) -> str:
         )
     if kind == "missing":
         return f"{location}: required; add it (see config.example.toml)"
+    if kind == "config_rule":  # a value the mapping rules cannot use: _refused
+        where = ".".join(part for part in (location, error["ctx"]["key"]) if part)
+        return f"{where}: {error['ctx']['message']}; {_RULE_FIX}"
     message = error["msg"]
     if kind == "literal_error":  # "Input should be 'a' or 'b'": the fix is in it
         return f"{location}: {message}"

@@ -18,9 +18,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from connectors.crm import RecordForm
-from mappings.config import Rules
 from mappings.merge import CrmSide, MergeResult, merge, plan, remote_from_items
 from mappings.model import SatisfactionFlag
+from mappings.rules import Rules
 from mappings.writes import JiraLedger, Plan, RemoteJira
 from sync.pull import JIRA_KIND, Changes, Overlay
 from sync.store import Store, repo

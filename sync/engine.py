@@ -22,8 +22,8 @@ from connectors.exceptions import (
     RetriableError,
     UnreachableError,
 )
-from mappings.config import Rules, rules_from_config
 from mappings.model import LinkProblem
+from mappings.rules import Rules
 from mappings.validate import IssueCheck
 from sync import budget
 from sync.config import Config
@@ -217,7 +217,7 @@ class Engine:
         jira, crm = self.remotes.jira, self.remotes.crm
         result.stage = "sign-in and metadata reads"
         field_ids = prepare_jira(jira, store, now, config, refresh=options.full, save=save)
-        rules = rules_from_config(config.model_dump(mode="python"), field_ids)
+        rules = config.mapping_rules(field_ids)
         prepare_crm(crm, store, now, crm_needs(config), refresh=options.full, save=save)
         log.info("metadata ready: Jira fields and server, %s describes", crm.side)
         overlay = Overlay() if options.dry_run else None

@@ -46,7 +46,6 @@ from connectors.exceptions import (
     UnreachableError,
 )
 from connectors.times import parse_timestamp as parse_datetime
-from mappings.config import Rules, rules_from_config
 from mappings.desired import VOLATILE_FIELDS
 from mappings.drift import (
     Drift,
@@ -58,6 +57,7 @@ from mappings.drift import (
     redundant_flag_comments,
     remote_jira,
 )
+from mappings.rules import Rules
 from mappings.similarity import NameIndex
 from mappings.text import MARKER_PHRASE, parse_marker
 from mappings.validate import IssueCheck
@@ -231,7 +231,7 @@ def _reconcile(
 ) -> None:
     jira, crm = remotes.jira, remotes.crm
     field_ids = prepare_jira(jira, store, now, config, refresh=False, save=report.applied)
-    rules = rules_from_config(config.model_dump(mode="python"), field_ids)
+    rules = config.mapping_rules(field_ids)
     prepare_crm(crm, store, now, crm_needs(config), refresh=False, save=report.applied)
 
     pulled = jira_fields(field_ids)

@@ -40,7 +40,7 @@ from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
 from connectors.salesforce.records import form as salesforce_form
-from mappings.config import DEFAULT_CRM_FIELDS, FieldIds
+from mappings.rules import FieldIds
 from sync.config import Config
 from sync.store import Store, repo
 
@@ -134,7 +134,7 @@ def crm_needs(config: Config) -> Needs:
             Configured(s.date_field, f"{at} date_field"),
         )
     push = config.push.crm
-    mapped = tuple(push.fields.items()) or DEFAULT_CRM_FIELDS
+    mapped = push.mapped_fields
     report = ReportNeed(
         Configured(push.object, "[push.crm] object"),
         Configured(push.external_id_field, "[push.crm] external_id_field"),

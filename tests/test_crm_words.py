@@ -27,7 +27,7 @@ WORDS = re.compile(
 
 #: Files that may use the words, and why (a directory covers every file under it).
 ALLOWED: dict[str, str] = {
-    "mappings/config.py": "the default [push.crm] field names of config.example.toml",
+    "mappings/rules.py": "the default [push.crm] field names of config.example.toml",
     "sync/config.py": "the [crm.salesforce] section and its settings",
     "sync/remote.py": "builds the configured CRM's connector and what it needs",
     "sync/check.py": "checks the [crm.salesforce] key file and CA bundle",

@@ -9,8 +9,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from mappings.config import DEFAULT_CRM_FIELDS
 from mappings.normalise_crm import project_keys_of
+from mappings.rules import DEFAULT_CRM_FIELDS
 from sync.discover.result import Candidate, Choice, number, span
 
 #: At most this many candidate fields go into the sampled Account query.

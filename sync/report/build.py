@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Literal, cast
 
 from connectors.exceptions import ConfigError
 from connectors.jira.fields import FieldCatalog
-from mappings.config import Rules, rules_from_config
 from mappings.dates import utc_date
 from mappings.ids import IdForm, plain_id
 from mappings.merge import MergeResult
@@ -37,6 +36,7 @@ from mappings.report import (
     segment_reports,
 )
 from mappings.rollup import segment_rollups
+from mappings.rules import Rules
 from sync.config import Config
 from sync.derive import derive
 from sync.report import ReportError
@@ -144,7 +144,7 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
         field_ids = resolve_field_ids(connector, config)
     except ConfigError as exc:
         raise ReportError(f"{exc}; then run `jira-crm-sync run` again") from None
-    rules = rules_from_config(config.model_dump(mode="python"), field_ids)
+    rules = config.mapping_rules(field_ids)
     form = crm_form(config)
     derived = derive(
         store,

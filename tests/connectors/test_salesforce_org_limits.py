@@ -33,8 +33,8 @@ from connectors.sandbox.stack import (
     Endpoints,
     Sandbox,
 )
-from mappings.config import SatisfactionRules
 from mappings.normalise_crm import build_customers
+from mappings.rules import SatisfactionRules
 from sync.config import load_config
 from sync.remote import crm_needs
 from tests.connectors.test_salesforce_pull import ANCHOR, settings

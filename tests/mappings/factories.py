@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.merge import ACCOUNT_FIELD, CUSTOMER_IDS, EPIC_LINK_FIELD, STORY_POINTS_FIELD, sf_id
-from mappings.config import FieldIds, Rules
 from mappings.model import FlagLevel
 from mappings.plan import ledgers_after, remote_flags_from_comments
+from mappings.rules import FieldIds, Rules
 from mappings.writes import JiraLedger, Plan, RemoteJira
 
 AS_OF = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mappings.config import LinkRules
 from mappings.linking import LinkResult, link_items
 from mappings.model import ItemLink, LinkTarget
 from mappings.normalise_crm import build_customers
 from mappings.normalise_jira import normalise_issues
+from mappings.rules import LinkRules
 from tests.mappings.factories import (
     ACME,
     AS_OF,

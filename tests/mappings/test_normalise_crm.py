@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from mappings.config import SatisfactionRules, SurveyRules
 from mappings.normalise_crm import aggregate_surveys, build_customers, nps_category, project_keys_of
+from mappings.rules import SatisfactionRules, SurveyRules
 from tests.mappings.factories import ACME, AS_OF, GLOBEX, GONE, account, case, survey
 
 SAT = SatisfactionRules()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime
 
-from mappings.config import FieldIds
 from mappings.model import FixVersion, WorkItem
 from mappings.normalise_jira import (
     adf_to_text,
@@ -16,6 +15,7 @@ from mappings.normalise_jira import (
     normalise_issue,
     normalise_issues,
 )
+from mappings.rules import FieldIds
 from tests.mappings.factories import ACME, FIELDS, days_ago, issue, jira_time
 
 VERSION = {

@@ -7,9 +7,9 @@ from dataclasses import replace
 from typing import Any
 
 from bench.merge import sf_id
-from mappings.config import CrmPushRules, JiraPushRules, LinkRules, Rules
 from mappings.merge import MergeResult, merge, plan, remote_from_items
 from mappings.plan import ledgers_after, remote_flags_from_comments
+from mappings.rules import CrmPushRules, JiraPushRules, LinkRules, Rules
 from mappings.text import flag_marker, parse_marker
 from mappings.writes import JiraLedger, Plan, RemoteJira
 from tests.mappings.factories import (

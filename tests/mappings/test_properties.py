@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mappings.config import FieldIds, JiraPushRules, LinkRules, Rules
 from mappings.drift import duplicate_flag_comments
 from mappings.merge import MergeResult, merge, plan
+from mappings.rules import FieldIds, JiraPushRules, LinkRules, Rules
 from mappings.writes import RemoteJira
 from tests.mappings.factories import (
     ACME,

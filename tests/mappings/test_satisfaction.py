@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from mappings.config import SatisfactionRules
 from mappings.model import Customer, Forecast, ProgressReport, Satisfaction, SatisfactionFlag
 from mappings.rollup import UNASSIGNED, segment_rollups
+from mappings.rules import SatisfactionRules
 from mappings.satisfaction import satisfaction_flag, satisfaction_flags, worst_level
 from tests.mappings.factories import ACME, AS_OF, GLOBEX, INITECH, days_ago
 
@@ -119,13 +119,6 @@ def test_worst_level() -> None:
     assert worst_level([]) == "ok"
     assert worst_level(["watch", "ok"]) == "watch"
     assert worst_level(["watch", "at_risk", "ok"]) == "at_risk"
-
-
-def test_thresholds_are_validated() -> None:
-    with pytest.raises(ValueError, match=r"satisfaction\.at_risk_below"):
-        SatisfactionRules(at_risk_below=4.5, watch_below=4.0)
-    with pytest.raises(ValueError, match=r"satisfaction\.nps_detractor_level"):
-        SatisfactionRules(nps_detractor_level="panic")  # type: ignore[arg-type]
 
 
 def pair_report(customer_id: str, health: Any) -> ProgressReport:

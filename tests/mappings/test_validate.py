@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mappings.config import FieldIds
+from mappings.rules import FieldIds
 from mappings.validate import IssueCheck, shown
 
 GOOD: dict[str, Any] = {

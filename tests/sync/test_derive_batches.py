@@ -22,8 +22,8 @@ import sync.engine
 from connectors.crm import Configured, CustomerNeed, Needs, ReportNeed
 from connectors.salesforce.records import form as salesforce_form
 from connectors.sandbox.server import Tls
-from mappings.config import Rules, rules_from_config
 from mappings.merge import MergeResult
+from mappings.rules import Rules
 from mappings.writes import Plan
 from sync.derive import BatchedDerive, Derived, derive
 from sync.remote import build_remotes, crm_form, resolve_field_ids
@@ -259,7 +259,7 @@ def _rules(env: SyncEnv) -> Rules:
         field_ids = resolve_field_ids(remotes.jira, env.config)
     finally:
         remotes.jira.close()
-    return rules_from_config(env.config.model_dump(mode="python"), field_ids)
+    return env.config.mapping_rules(field_ids)
 
 
 def test_a_cycle_in_batches_writes_what_one_batch_writes(
