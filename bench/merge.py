@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from connectors.salesforce.ids import canonical_id, checksum
+from mappings.ids import IdForm
 from mappings.merge import MergeResult, merge, plan
 from mappings.plan import ledgers_after
 from mappings.rules import FieldIds, Rules
-from mappings.sfid import checksum
 
 __all__ = [
     "ACCOUNT_FIELD",
@@ -79,9 +80,14 @@ def _sf_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
+#: The world's customer ids are Salesforce's (15 or 18 characters): how they compare.
+CUSTOMER_IDS: IdForm = canonical_id
+
+
 @dataclass(slots=True)
 class RawWorld:
-    """Raw records of a generated world, and the as-of time they are meant for."""
+    """Records of a generated world (raw Jira issues, CRM records in the neutral form the
+    connector hands over), and the as-of time they are meant for."""
 
     as_of: datetime
     issues: list[dict[str, Any]] = field(default_factory=list)
@@ -118,35 +124,37 @@ def generate(
         names_project = rng.random() < 0.1
         world.accounts.append(
             {
-                "Id": account_id,
-                "Name": f"Customer {i + 1} {'有限公司' if i % 4 == 0 else 'Ltd'}",
-                "Segment__c": _SEGMENTS[rng.randrange(len(_SEGMENTS))],
-                "CSAT__c": None if rng.random() < 0.05 else round(rng.triangular(1, 5, 4.2), 1),
-                "OwnerId": sf_id("005", 1 + i % 9),
-                "Owner": {"Name": f"Owner {1 + i % 9}"},
-                "Jira_Project_Key__c": rng.choice(keys) if names_project else None,
-                "SystemModstamp": _sf_time(modstamp),
+                "id": account_id,
+                "name": f"Customer {i + 1} {'有限公司' if i % 4 == 0 else 'Ltd'}",
+                "segment": _SEGMENTS[rng.randrange(len(_SEGMENTS))],
+                "satisfaction": (
+                    None if rng.random() < 0.05 else round(rng.triangular(1, 5, 4.2), 1)
+                ),
+                "owner_id": sf_id("005", 1 + i % 9),
+                "owner_name": f"Owner {1 + i % 9}",
+                "project_keys": rng.choice(keys) if names_project else None,
+                "changed_at": _sf_time(modstamp),
+                "deleted": False,
             }
         )
         for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
             closed = rng.random() < 0.6
             world.cases.append(
                 {
-                    "Id": sf_id("500", len(world.cases) + 1),
-                    "AccountId": account_id if rng.random() < 0.9 else account_id[:15],
-                    "IsClosed": closed,
-                    "IsEscalated": not closed and rng.random() < 0.15,
-                    "Status": "Closed" if closed else "Working",
-                    "SystemModstamp": _sf_time(modstamp),
+                    "id": sf_id("500", len(world.cases) + 1),
+                    "customer_id": account_id if rng.random() < 0.9 else account_id[:15],
+                    "closed": closed,
+                    "escalated": not closed and rng.random() < 0.15,
+                    "deleted": False,
                 }
             )
         for _ in range(rng.choice((0, 1, 2))):
             world.surveys.append(
                 {
-                    "Id": sf_id("a01", len(world.surveys) + 1),
-                    "Account__c": account_id,
-                    "Score__c": min(10, max(0, round(rng.gauss(7.5, 2.2)))),
-                    "Responded_At__c": _sf_time(now - timedelta(days=rng.uniform(0, 200))),
+                    "id": sf_id("a01", len(world.surveys) + 1),
+                    "customer_id": account_id,
+                    "score": min(10, max(0, round(rng.gauss(7.5, 2.2)))),
+                    "answered_at": _sf_time(now - timedelta(days=rng.uniform(0, 200))),
                 }
             )
     deleted = [sf_id("001", accounts + 1 + i) for i in range(max(1, accounts // 500))]
@@ -295,6 +303,7 @@ def run(issues: int, accounts: int, seed: int, repeat: int) -> dict[str, Any]:
             deleted_account_ids=world.deleted_account_ids,
             jira_url="https://jira.example",
             instance_url="https://example.my.salesforce.com",
+            customer_ids=CUSTOMER_IDS,
         )
 
     for _ in range(repeat):
@@ -370,6 +379,7 @@ def _result_mb(world: RawWorld, rules: Rules) -> float:
         rules=rules,
         as_of=world.as_of,
         deleted_account_ids=world.deleted_account_ids,
+        customer_ids=CUSTOMER_IDS,
     )
     the_plan = plan(result, rules)
     held, _ = tracemalloc.get_traced_memory()

@@ -22,7 +22,7 @@ same Protocol in its own package.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal, Protocol, runtime_checkable
@@ -157,7 +157,9 @@ class CrmRecord:
     id: str
     #: When the CRM last changed it (the pull's order and the store's "newer" test).
     changed_at: datetime
-    #: The record as the CRM sent it (what the model reads from it).
+    #: What the model reads from it, in the CRM-neutral form of :mod:`mappings.normalise_crm`
+    #: (keys named by role: ``name``, ``segment``, ``owner_name``, ``customer_id`` ...); a
+    #: report record's fields as the config names them.
     data: dict[str, Any]
     #: The customer it belongs to: a customer itself, a case's or a survey answer's one.
     customer_id: str | None = None
@@ -184,6 +186,19 @@ class ChangePage:
     cursor: dict[str, Any] | None
     #: Records that could not be read at all, as (id, reason): for the caller to set aside.
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecordForm:
+    """How one CRM writes what the model reads, for code that reads the state store
+    without a connector (derive, reports): built from the config, no call."""
+
+    #: The canonical form of a customer id written in any form the CRM accepts (a link
+    #: value typed into Jira, ``report --customer``); None when it is not an id.
+    customer_id: Callable[[object], str | None]
+    #: A customer as the store holds it, in the neutral form (rows an older version
+    #: stored in the CRM's own shape are translated when read).
+    stored_customer: Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
 # -- writing --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Date and time parsing for vendor timestamps, tolerant of nulls and garbage.
 
-Jira writes ``2026-09-06T08:13:46.019+0000`` (or ``+08:00``), Salesforce
-``2026-11-20T10:00:00.000+0000``; dates are ``YYYY-MM-DD``.
+Jira writes ``2026-09-06T08:13:46.019+0000`` (or ``+08:00``), a CRM as well
+``2026-11-20T10:00:00.000+0000`` or ``2026-11-20T10:00:00Z``; dates are ``YYYY-MM-DD``.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mappings.ids import IdForm, plain_id
 from mappings.plan import _same as same_value  # the plan's own test: drift and plan agree
 from mappings.plan import remote_flags_from_comments
-from mappings.sfid import canonical_id
 from mappings.text import parse_marker
 from mappings.writes import CrmWrite, JiraWrite, RemoteJira
 
@@ -151,22 +151,23 @@ def remote_jira(
 
 
 def duplicate_reports(
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[tuple[str, Mapping[str, Any]]],
     external_id_field: str,
     account_field: str | None,
     project_field: str | None,
+    ids: IdForm = plain_id,
 ) -> tuple[Duplicate, ...]:
-    """Report records that share an external id, or (under different or no external ids)
-    one (project, account) pair: the CRM should hold one record per linked pair."""
+    """Report records, as (record id, fields), that share an external id, or (under
+    different or no external ids) one (project, customer) pair: the CRM should hold one
+    record per linked pair. ``ids``: the CRM's canonical form of a customer id."""
     by_key: dict[str, list[str]] = defaultdict(list)
     by_pair: dict[str, list[str]] = defaultdict(list)
-    for record in records:
-        record_id = str(record.get("Id") or "")
+    for record_id, record in records:
         external_id = record.get(external_id_field)
         if external_id:
             by_key[str(external_id)].append(record_id)
         if account_field and project_field:
-            account = canonical_id(record.get(account_field))
+            account = ids(record.get(account_field))
             project = record.get(project_field)
             if account and project:
                 by_pair[f"{project}:{account}"].append(record_id)

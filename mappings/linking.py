@@ -3,8 +3,8 @@
 Rules are tried in the configured order, per work item:
 
 - ``jira_field``: the item's own account-link value, or (``inherit_from_epic``) the value
-  of its parent, then its epic, followed up the chain; Account Ids compare in their
-  18-character form, so 15- and 18-character Ids of one account match.
+  of its parent, then its epic, followed up the chain; ids compare in the CRM's canonical
+  form (``ids``, see :mod:`mappings.ids`), so two spellings of one customer's id match.
 - ``crm_field``: every account whose project-key field names the item's project.
 - ``static``: the [link.static] table of project key -> account ids.
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Literal
 
+from mappings.ids import IdForm, plain_id
 from mappings.model import (
     Customer,
     ItemLink,
@@ -31,7 +32,6 @@ from mappings.model import (
 )
 from mappings.normalise_jira import canonical_order, is_canonical
 from mappings.rules import LinkRules
-from mappings.sfid import canonical_id
 
 __all__ = ["LinkResult", "link_items"]
 
@@ -78,18 +78,21 @@ class LinkResult:
 class _AccountCheck:
     """Resolves link values to customer ids, caching the verdict per distinct value."""
 
-    __slots__ = ("_customers", "_deleted", "cache")
+    __slots__ = ("_customers", "_deleted", "_ids", "cache")
 
-    def __init__(self, customers: Mapping[str, Customer], deleted: frozenset[str]) -> None:
+    def __init__(
+        self, customers: Mapping[str, Customer], deleted: frozenset[str], ids: IdForm
+    ) -> None:
         self._customers = customers
         self._deleted = deleted
+        self._ids = ids
         self.cache: dict[str, tuple[str | None, str | None]] = {}
 
     def __call__(self, value: str) -> tuple[str | None, str | None]:
         """(customer id, None) when the value names a live account, else (None, reason)."""
         verdict = self.cache.get(value)
         if verdict is None:
-            account_id = canonical_id(value)
+            account_id = self._ids(value)
             if account_id is None:
                 verdict = (None, f"invalid account id {_shown(value)}")
             elif account_id in self._customers:
@@ -184,17 +187,18 @@ def link_items(
     deleted_ids: Iterable[str] = (),
     *,
     index: Mapping[str, WorkItem] | None = None,
+    ids: IdForm = plain_id,
 ) -> LinkResult:
     """Link work items to customers by ``rules``; report what could not be linked and why.
 
     ``index`` (item key -> item, for the parent/epic lookups) saves building it again when
-    the caller has one.
+    the caller has one; ``ids`` gives a link value's customer id in the CRM's canonical form.
     """
     ordered = items if isinstance(items, tuple) and is_canonical(items) else canonical_order(items)
     by_key = index if index is not None else {item.key: item for item in ordered}
     customer_map = {customer.id: customer for customer in customers}
-    deleted = frozenset(cid for cid in map(canonical_id, deleted_ids) if cid is not None)
-    check = _AccountCheck(customer_map, deleted)
+    deleted = frozenset(cid for cid in map(ids, deleted_ids) if cid is not None)
+    check = _AccountCheck(customer_map, deleted, ids)
     inheritance = _Inheritance(by_key, rules.inherit_from_epic)
     crm_by_project, static_by_project, static_problems = _project_rules(
         customers, rules.static, check

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from mappings.desired import desired_crm, desired_jira
+from mappings.ids import IdForm, plain_id
 from mappings.linking import LinkResult, link_items
 from mappings.model import (
     Customer,
@@ -121,6 +122,7 @@ def merge(
     instance_url: str = "",
     crm: CrmSide | None = None,
     ancestors: AncestorLookup | None = None,
+    customer_ids: IdForm = plain_id,
 ) -> MergeResult:
     """Normalise, link, and derive progress, flags and rollups from raw vendor records.
 
@@ -129,6 +131,9 @@ def merge(
     gives raw issues by key for parents and epics outside ``issues`` (another project, when
     merging in batches): items inherit their link value through them as through the
     issues merged, but they are not merged themselves. Rollups count ``issues``' reports.
+    ``accounts``, ``cases`` and ``surveys`` are CRM-neutral records (see
+    :mod:`mappings.normalise_crm`); ``customer_ids`` is how the CRM writes a customer id in
+    its canonical form (see :mod:`mappings.ids`).
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
@@ -147,6 +152,7 @@ def merge(
             instance_url=instance_url,
             crm=crm,
             ancestors=ancestors,
+            customer_ids=customer_ids,
         )
 
 
@@ -165,6 +171,7 @@ def _merge(
     instance_url: str,
     crm: CrmSide | None,
     ancestors: AncestorLookup | None,
+    customer_ids: IdForm,
 ) -> MergeResult:
     index = index_issues(issues, rules.fields)
     items = canonical_order(index.values())
@@ -174,11 +181,11 @@ def _merge(
             accounts,
             cases,
             surveys,
-            fields=rules.account,
             rules=rules.satisfaction,
             as_of=as_of,
             instance_url=instance_url,
             deleted_ids=deleted,
+            ids=customer_ids,
         )
         flags = satisfaction_flags(
             customers, rules.satisfaction, as_of, previous_flags, previous_scores
@@ -190,7 +197,7 @@ def _merge(
     lookup: Mapping[str, WorkItem] = index
     if ancestors is not None and rules.link.inherit_from_epic:
         lookup = _with_ancestors(index, items, ancestors, rules)
-    links = link_items(items, customers, rules.link, deleted, index=lookup)
+    links = link_items(items, customers, rules.link, deleted, index=lookup, ids=customer_ids)
     by_customer = {customer.id: customer for customer in customers}
     projects = build_projects(items, jira_url)
     project_names = {project.key: project.name for project in projects}

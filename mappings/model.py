@@ -158,7 +158,7 @@ class Satisfaction:
 
 @dataclass(frozen=True, slots=True)
 class Customer:
-    """A CRM account. ``id`` is the 18-character Account Id."""
+    """A CRM customer. ``id`` is its id in the CRM's canonical form (see mappings.ids)."""
 
     id: str
     name: str
@@ -279,7 +279,7 @@ class ProgressReport:
 
     @property
     def external_id(self) -> str:
-        """The CRM report record's external id: ``<PROJECT KEY>:<Account Id>``."""
+        """The CRM report record's external id: ``<PROJECT KEY>:<customer id>``."""
         return f"{self.project_key}:{self.customer_id}"
 
 

@@ -1,8 +1,19 @@
-"""Salesforce records (plain dicts, no ``attributes``) to :class:`Customer`.
+"""CRM records, in the CRM-neutral form a connector gives them, to :class:`Customer`.
 
-Accounts give name, segment, owner, the Jira project keys they name (the crm_field link
-rule) and, with ``source = "account_field"``, the satisfaction score. Survey responses,
-aggregated over a window, give it otherwise. Cases give open and escalated counts.
+Each record is a plain dict whose keys name the role of a value, not the CRM's field (the
+connector translates; see ``connectors.crm``):
+
+- a customer: ``id``, ``name``, ``segment``, ``owner_id``, ``owner_name``,
+  ``satisfaction`` (a number or numeric text, when the score is a customer field),
+  ``project_keys`` (text naming Jira project keys: the crm_field link rule),
+  ``changed_at`` (when the CRM last changed it, as text) and ``deleted``;
+- a case: ``id``, ``customer_id``, ``closed``, ``escalated``, ``deleted``;
+- a survey answer: ``id``, ``customer_id``, ``score``, ``answered_at``, ``deleted``.
+
+Customers give name, segment, owner, the Jira project keys they name and, with
+``source = "account_field"``, the satisfaction score. Survey answers, aggregated over a
+window, give it otherwise. Cases give open and escalated counts. Ids are compared in the
+CRM's canonical form (``ids``, see :mod:`mappings.ids`).
 """
 
 from __future__ import annotations
@@ -13,9 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from mappings.dates import parse_datetime
+from mappings.ids import IdForm, plain_id
 from mappings.model import Customer, Satisfaction, new_customer, new_satisfaction
-from mappings.rules import AccountFields, SatisfactionRules
-from mappings.sfid import canonical_id
+from mappings.rules import SatisfactionRules
 
 __all__ = ["aggregate_surveys", "build_customers", "nps_category", "project_keys_of"]
 
@@ -32,7 +43,7 @@ def nps_category(score: float) -> Literal["promoter", "passive", "detractor"]:
 
 
 def project_keys_of(value: object) -> tuple[str, ...]:
-    """Jira project keys named by an Account field: one key or several, comma-separated."""
+    """Jira project keys named by a customer field: one key or several, comma-separated."""
     if not isinstance(value, str):
         return ()
     keys = {part.upper() for part in value.translate(_SEPARATORS).split()}
@@ -53,30 +64,34 @@ def _score(value: object) -> float | None:
 
 
 def _rank(record: Mapping[str, Any]) -> tuple[str, str]:
-    """Of two versions of one record the later ``SystemModstamp`` wins, in any input order."""
-    return (str(record.get("SystemModstamp") or ""), repr(sorted(record.items(), key=str)))
+    """Of two versions of one record the later ``changed_at`` wins, in any input order."""
+    return (str(record.get("changed_at") or ""), repr(sorted(record.items(), key=str)))
 
 
 def _deleted(record: Mapping[str, Any]) -> bool:
-    return record.get("IsDeleted") is True
+    return record.get("deleted") is True
 
 
 def aggregate_surveys(
-    responses: Iterable[Mapping[str, Any]], rules: SatisfactionRules, as_of: datetime
+    responses: Iterable[Mapping[str, Any]],
+    rules: SatisfactionRules,
+    as_of: datetime,
+    ids: IdForm = plain_id,
 ) -> dict[str, Satisfaction]:
-    """Per Account Id, the survey score over the window ending at ``as_of`` (mean or latest)."""
+    """Per customer id, the survey score over the window ending at ``as_of`` (mean or
+    latest)."""
     survey = rules.survey
     start = as_of - timedelta(days=survey.window_days)
     scored: dict[str, list[tuple[datetime, str, float]]] = defaultdict(list)
     for response in responses:
         if _deleted(response):
             continue
-        account_id = canonical_id(response.get(survey.account_field))
-        score = _score(response.get(survey.score_field))
-        when = parse_datetime(response.get(survey.date_field))
+        account_id = ids(response.get("customer_id"))
+        score = _score(response.get("score"))
+        when = parse_datetime(response.get("answered_at"))
         if account_id is None or score is None or when is None or not start < when <= as_of:
             continue
-        scored[account_id].append((when, str(response.get("Id") or ""), score))
+        scored[account_id].append((when, str(response.get("id") or ""), score))
     out: dict[str, Satisfaction] = {}
     for account_id, entries in scored.items():
         entries.sort()
@@ -96,22 +111,17 @@ def aggregate_surveys(
     return out
 
 
-def _case_counts(cases: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+def _case_counts(cases: Iterable[Mapping[str, Any]], ids: IdForm) -> dict[str, tuple[int, int]]:
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for case in cases:
-        if _deleted(case):
+        if _deleted(case) or case.get("closed") is True:
             continue
-        closed = case.get("IsClosed")
-        if closed is None:
-            closed = str(case.get("Status") or "").lower().startswith("closed")
-        if closed:
-            continue
-        account_id = canonical_id(case.get("AccountId"))
+        account_id = ids(case.get("customer_id"))
         if account_id is None:
             continue
         entry = counts[account_id]
         entry[0] += 1
-        if case.get("IsEscalated") is True:
+        if case.get("escalated") is True:
             entry[1] += 1
     return {account_id: (entry[0], entry[1]) for account_id, entry in counts.items()}
 
@@ -121,24 +131,26 @@ def build_customers(
     cases: Iterable[Mapping[str, Any]] = (),
     surveys: Iterable[Mapping[str, Any]] = (),
     *,
-    fields: AccountFields,
     rules: SatisfactionRules,
     as_of: datetime,
     instance_url: str = "",
     deleted_ids: Iterable[str] = (),
+    ids: IdForm = plain_id,
 ) -> tuple[Customer, ...]:
-    """Customers from Account, Case and survey records, sorted by Id.
+    """Customers from customer, case and survey-answer records, sorted by id.
 
-    Accounts flagged ``IsDeleted`` or named in ``deleted_ids`` are left out; cases and
-    survey responses of unknown accounts are ignored.
+    Customers flagged ``deleted`` or named in ``deleted_ids`` are left out; cases and
+    survey answers of unknown customers are ignored.
     """
-    deleted = {cid for cid in map(canonical_id, deleted_ids) if cid is not None}
-    case_counts = _case_counts(cases)
-    survey_scores = aggregate_surveys(surveys, rules, as_of) if rules.source == "survey" else {}
+    deleted = {cid for cid in map(ids, deleted_ids) if cid is not None}
+    case_counts = _case_counts(cases, ids)
+    survey_scores = (
+        aggregate_surveys(surveys, rules, as_of, ids) if rules.source == "survey" else {}
+    )
     base_url = instance_url.rstrip("/")
     latest: dict[str, Mapping[str, Any]] = {}
     for account in accounts:
-        account_id = canonical_id(account.get("Id"))
+        account_id = ids(account.get("id"))
         if account_id is None or account_id in deleted or _deleted(account):
             continue
         seen = latest.get(account_id)
@@ -150,7 +162,7 @@ def build_customers(
         if rules.source == "survey":
             satisfaction = survey_scores.get(account_id)
         else:
-            score = _score(account.get(fields.satisfaction_field))
+            score = _score(account.get("satisfaction"))
             satisfaction = (
                 None
                 if score is None
@@ -158,18 +170,17 @@ def build_customers(
                     score=score,
                     scale=rules.scale,
                     source="account_field",
-                    measured_at=parse_datetime(account.get("SystemModstamp")),
+                    measured_at=parse_datetime(account.get("changed_at")),
                     nps_category=nps_category(score) if rules.scale == 10 else None,
                 )
             )
-        owner = account.get("Owner")
-        owner_name = owner.get("Name") if isinstance(owner, Mapping) else None
-        segment = account.get(fields.segment_field)
+        owner_name = account.get("owner_name")
+        segment = account.get("segment")
         open_cases, escalated = case_counts.get(account_id, (0, 0))
-        owner_id = account.get("OwnerId")
+        owner_id = account.get("owner_id")
         customers[account_id] = new_customer(
             id=account_id,
-            name=str(account.get("Name") or account_id),
+            name=str(account.get("name") or account_id),
             segment=(str(segment).strip() or None) if segment is not None else None,
             owner_id=str(owner_id) if owner_id else None,
             owner_name=str(owner_name) if owner_name else None,
@@ -177,6 +188,6 @@ def build_customers(
             open_cases=open_cases,
             escalated_cases=escalated,
             url=f"{base_url}/{account_id}" if base_url else "",
-            project_keys=project_keys_of(account.get(fields.project_key_field)),
+            project_keys=project_keys_of(account.get("project_keys")),
         )
     return tuple(customers[key] for key in sorted(customers))

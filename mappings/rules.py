@@ -18,7 +18,6 @@ from mappings.model import FlagLevel, LinkRule, Measure
 __all__ = [
     "CRM_FIELD_NAMES",
     "DEFAULT_CRM_FIELDS",
-    "AccountFields",
     "CrmPushRules",
     "FieldIds",
     "HealthRules",
@@ -45,15 +44,6 @@ class FieldIds:
     #: Read, in order, for an issue with no value in ``story_points``: the site's other
     #: story-points fields (team-managed "Story point estimate" beside "Story Points").
     story_points_also: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class AccountFields:
-    """Account fields read from the CRM ([crm.salesforce.account], [link].crm_field)."""
-
-    segment_field: str = "Segment__c"
-    satisfaction_field: str = "CSAT__c"
-    project_key_field: str = "Jira_Project_Key__c"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +93,9 @@ class ProgressRules:
 
 @dataclass(frozen=True, slots=True)
 class SurveyRules:
-    """[satisfaction.survey]: the survey object and how its responses are aggregated."""
+    """[satisfaction.survey]: how survey answers are aggregated (the object and fields they
+    are read from are the CRM connector's business)."""
 
-    object: str = "Survey_Response__c"
-    account_field: str = "Account__c"
-    score_field: str = "Score__c"
-    date_field: str = "Responded_At__c"
     window_days: int = 90
     aggregate: Literal["mean", "latest"] = "mean"
 
@@ -203,7 +190,6 @@ class Rules:
     """Every rule of the mapping layer together."""
 
     fields: FieldIds = field(default_factory=FieldIds)
-    account: AccountFields = field(default_factory=AccountFields)
     link: LinkRules = field(default_factory=LinkRules)
     progress: ProgressRules = field(default_factory=ProgressRules)
     satisfaction: SatisfactionRules = field(default_factory=SatisfactionRules)

@@ -1,12 +1,13 @@
-"""What the model can read: every field it reads from a remote record, checked by type.
+"""What the model can read: every field it reads from a Jira issue, checked by type.
 
 The normalisers are tolerant (a value they cannot use reads as "no value"), so a record
 that arrives with a value of the wrong type (a CSAT of ``"high"``, labels that are not a
 list) would silently become "no satisfaction data" or "no labels" and stay so. The pull
 asks these checks first, at the boundary, and sets such a record aside with the reason
-instead of storing it (sync/cycle/pull.py). A key that is absent means "no value" (a field hidden
-by a field configuration is left out of the payload); a key present with a value of the
-wrong type is a problem.
+instead of storing it (sync/cycle/pull.py). A key that is absent means "no value" (a field
+hidden by a field configuration is left out of the payload); a key present with a value of
+the wrong type is a problem. A CRM's records are checked the same way by its connector,
+which knows their fields, before it hands them over in the CRM-neutral form.
 
 Each check returns None for a record the model can read, else one line naming the field,
 what it holds and what it should hold. Values are quoted short, so a huge or hostile
@@ -20,10 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from mappings.dates import parse_date, parse_datetime
-from mappings.rules import AccountFields, FieldIds, SatisfactionRules
-from mappings.sfid import canonical_id
+from mappings.rules import FieldIds
 
-__all__ = ["CrmCheck", "IssueCheck", "shown"]
+__all__ = ["IssueCheck", "shown"]
 
 _SHOWN = 40
 
@@ -52,15 +52,6 @@ def _is_number(value: object) -> bool:
         and not isinstance(value, bool)
         and math.isfinite(float(value))
     )
-
-
-def _numeric_text(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        return math.isfinite(float(value.strip()))
-    except ValueError:
-        return False
 
 
 def _is_time(value: object) -> bool:
@@ -236,77 +227,4 @@ _CUSTOM_WANTED = {
     "link": "text or an option",
     "text": "text (an issue key)",
     "option": "text or an option",
-}
-
-
-class CrmCheck:
-    """Checks CRM records (plain dicts) against what the model reads from them.
-
-    ``kind`` is the object: ``Account``, ``Case``, or the survey object of the rules.
-    """
-
-    __slots__ = ("_kinds",)
-
-    def __init__(
-        self, fields: AccountFields, rules: SatisfactionRules, *, crm_link: bool = True
-    ) -> None:
-        account: list[tuple[str, str]] = [
-            ("Name", "name"),
-            (fields.segment_field, "text"),
-            ("OwnerId", "id"),
-            ("Owner", "owner"),
-        ]
-        if rules.source == "account_field":
-            account.append((fields.satisfaction_field, "score"))
-        if crm_link:
-            account.append((fields.project_key_field, "text"))
-        survey = rules.survey
-        self._kinds: dict[str, tuple[tuple[str, str], ...]] = {
-            "Account": tuple(account),
-            "Case": (
-                ("AccountId", "id"),
-                ("IsClosed", "boolean"),
-                ("IsEscalated", "boolean"),
-                ("Status", "text"),
-            ),
-        }
-        if rules.source == "survey":
-            self._kinds[survey.object] = (
-                (survey.account_field, "id"),
-                (survey.score_field, "score"),
-                (survey.date_field, "time"),
-            )
-
-    def problem(self, kind: str, record: Mapping[str, Any]) -> str | None:
-        """Why the model cannot read ``record`` of ``kind`` (None: it can, or the kind is
-        not one the model reads)."""
-        for name, want in self._kinds.get(kind, ()):
-            value = record.get(name)
-            if value is None:
-                if want == "name":  # required by Salesforce: a null is a garbled answer
-                    return f"{kind}.{name} is {shown(value)}, but every {kind} has one"
-                continue
-            if not _CRM[want](value):
-                return f"{kind}.{name} is {shown(value)}, not {_CRM_WANTED[want]}"
-        return None
-
-
-_CRM = {
-    "text": lambda v: isinstance(v, str),
-    "name": lambda v: isinstance(v, str) and bool(v.strip()),
-    "id": lambda v: canonical_id(v) is not None,
-    "score": lambda v: _is_number(v) or _numeric_text(v),
-    "boolean": lambda v: isinstance(v, bool),
-    "time": lambda v: _is_time(v) or _is_date(v),
-    # A parent record (Owner.Name selected): an object whose Name is text or null.
-    "owner": lambda v: isinstance(v, Mapping) and isinstance(v.get("Name"), str | None),
-}
-_CRM_WANTED = {
-    "text": "text",
-    "name": "a name",
-    "id": "a Salesforce id",
-    "score": "a number",
-    "boolean": "true or false",
-    "time": "a date or time",
-    "owner": "a user with a Name",
 }

@@ -4,7 +4,7 @@ A cycle may spend, per side, the per-cycle limit or what is left of the day's, w
 less. When a side's calls run out the cycle stops cleanly (SPEC section 7): this module
 names which budget it was (per cycle, per day, or the remote's own daily limit), how
 many writes wait in the outbox, and when the work resumes (the next cycle; 00:00 UTC for
-the daily budget; when Salesforce frees calls for the org's limit).
+the daily budget; when the remote frees calls of its own limit).
 """
 
 from __future__ import annotations
@@ -13,15 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
-from sync.config import Config
+from sync.config import CRM_NAMES, Config
 
-#: Sides as the meters and the run history name them, and as people read them.
-SIDE_NAMES = {"jira": "Jira", "salesforce": "Salesforce"}
 #: The [limits] keys of each side: (per cycle, per day).
-SETTINGS = {
-    "jira": ("jira_calls_per_cycle", "jira_calls_per_day"),
-    "salesforce": ("crm_calls_per_cycle", "crm_calls_per_day"),
-}
+JIRA_SETTINGS = ("jira_calls_per_cycle", "jira_calls_per_day")
+CRM_SETTINGS = ("crm_calls_per_cycle", "crm_calls_per_day")
 
 Limit = Literal["per_cycle", "per_day", "remote"]
 
@@ -34,6 +30,11 @@ class Allowance:
     per_cycle: int
     per_day: int
     used_today: int  # before this cycle
+    #: The side as people read it (``Jira``), and whose own daily limit the remote keeps.
+    name: str = ""
+    holder: str = ""
+    #: Its [limits] keys: (per cycle, per day).
+    settings: tuple[str, str] = JIRA_SETTINGS
 
     @property
     def left_today(self) -> int:
@@ -53,14 +54,27 @@ class Allowance:
 
 def allowances(config: Config, used_today: dict[str, int]) -> dict[str, Allowance]:
     """Each side's allowance for a cycle, given the calls already made today (UTC)."""
-    limits = config.limits
-    caps = {
-        "jira": (limits.jira_calls_per_cycle, limits.jira_calls_per_day),
-        "salesforce": (limits.crm_calls_per_cycle, limits.crm_calls_per_day),
-    }
+    limits, crm = config.limits, config.crm.side
+    holder = CRM_NAMES.get(config.crm.kind, ("", "the account"))[1]
     return {
-        side: Allowance(side, per_cycle, per_day, used_today.get(side, 0))
-        for side, (per_cycle, per_day) in caps.items()
+        "jira": Allowance(
+            "jira",
+            limits.jira_calls_per_cycle,
+            limits.jira_calls_per_day,
+            used_today.get("jira", 0),
+            "Jira",
+            "the site",
+            JIRA_SETTINGS,
+        ),
+        crm: Allowance(
+            crm,
+            limits.crm_calls_per_cycle,
+            limits.crm_calls_per_day,
+            used_today.get(crm, 0),
+            config.crm.name,
+            holder,
+            CRM_SETTINGS,
+        ),
     }
 
 
@@ -96,19 +110,20 @@ def stopped(
     """The message and ``budget`` object of a cycle stopped by ``side``'s budget.
 
     ``spent``: our meter refused the call (our [limits]); otherwise the remote refused it
-    (Salesforce's REQUEST_LIMIT_EXCEEDED: the org's own daily limit)."""
-    name = SIDE_NAMES.get(side, side)
+    (e.g. the CRM's own daily limit for the org)."""
     allowance = given.get(side)
+    name = allowance.name if allowance is not None and allowance.name else side
     limit: Limit = allowance.binding if spent and allowance is not None else "remote"
     setting: str | None = None
     allowed: int | None = None
     resumes_at: datetime | None = None
     if limit == "remote":
-        what = f"{name}'s own daily API limit for the org"
-        resumes = "when Salesforce frees calls (its limit is a rolling 24 hours)"
+        holder = allowance.holder if allowance is not None and allowance.holder else "the org"
+        what = f"{name}'s own daily API limit for {holder}"
+        resumes = f"when {name} frees calls (its limit is a rolling 24 hours)"
     else:
         assert allowance is not None
-        per_cycle, per_day = SETTINGS[side]
+        per_cycle, per_day = allowance.settings
         setting = per_cycle if limit == "per_cycle" else per_day
         allowed = allowance.per_cycle if limit == "per_cycle" else allowance.per_day
         when = "per cycle" if limit == "per_cycle" else "per day"

@@ -159,8 +159,8 @@ def run_checks(explicit: Path | None, *, online: bool) -> CheckReport:
     if online:  # a side whose CA bundle failed above cannot be reached: skip it
         if "jira" not in unusable_ca:
             _jira(report, config, used.get("jira"))
-        if "crm.salesforce" not in unusable_ca:
-            _crm(report, config, used.get("salesforce"))
+        if f"crm.{config.crm.kind}" not in unusable_ca:
+            _crm(report, config, used.get(config.crm.side))
     return report
 
 
@@ -303,7 +303,7 @@ def _state(report: CheckReport, config: Config, online: bool) -> dict[str, int]:
         more = "" if path else "; --online connects to it"
         report.ok(name, f"{where}{more}")
         return {}
-    return _state_online(report, url, shown)
+    return _state_online(report, url, shown, ("jira", config.crm.side))
 
 
 def _sqlite_place_usable(report: CheckReport, path: Path) -> bool:
@@ -325,7 +325,9 @@ def _sqlite_place_usable(report: CheckReport, path: Path) -> bool:
     return True
 
 
-def _state_online(report: CheckReport, url: str, shown: str) -> dict[str, int]:
+def _state_online(
+    report: CheckReport, url: str, shown: str, sides: tuple[str, str]
+) -> dict[str, int]:
     from sync.store import StoreError, current_revision, head_revision, repo
     from sync.store.db import create_engine
 
@@ -350,7 +352,7 @@ def _state_online(report: CheckReport, url: str, shown: str) -> dict[str, int]:
                 )
                 return {}
             day = datetime.now(UTC).date()
-            used = {side: repo.calls_today(conn, side, day) for side in ("jira", "salesforce")}
+            used = {side: repo.calls_today(conn, side, day) for side in sides}
         report.ok(name, f"{shown} is reachable, schema {revision}")
         return used
     except sa.exc.DBAPIError as exc:

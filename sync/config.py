@@ -40,7 +40,6 @@ from mappings.model import FlagLevel, LinkRule, Measure
 from mappings.rules import (
     CRM_FIELD_NAMES,
     DEFAULT_CRM_FIELDS,
-    AccountFields,
     CrmPushRules,
     FieldIds,
     HealthRules,
@@ -162,9 +161,29 @@ class SalesforceConfig(_Section):
         return value
 
 
+#: Each ``[crm] kind``: its name as people read it, and whose daily API limit it keeps.
+CRM_NAMES: dict[str, tuple[str, str]] = {"salesforce": ("Salesforce", "the org")}
+
+
 class CrmConfig(_Section):
     kind: Literal["salesforce"] = "salesforce"
     salesforce: SalesforceConfig
+
+    @property
+    def side(self) -> str:
+        """The CRM side's name in the state store, call meters, counts and messages: the
+        configured kind (``salesforce``), as the connector's ``side``."""
+        return self.kind
+
+    @property
+    def name(self) -> str:
+        """The CRM's name as people read it (``Salesforce``)."""
+        return CRM_NAMES.get(self.kind, (self.kind, ""))[0]
+
+    @property
+    def instance_url(self) -> str:
+        """The base of links to CRM records as configured ('' when the sign-in gives it)."""
+        return self.salesforce.instance_url
 
 
 class LinkConfig(_Section):
@@ -435,14 +454,9 @@ class Config(_Section):
         names keep the defaults of :mod:`mappings.rules`."""
         link, progress, satisfaction = self.link, self.progress, self.satisfaction
         health, survey = progress.health, satisfaction.survey
-        account, crm, jira = self.crm.salesforce.account, self.push.crm, self.push.jira
+        crm, jira = self.push.crm, self.push.jira
         return Rules(
             fields=fields or FieldIds(),
-            account=AccountFields(
-                segment_field=account.segment_field,
-                satisfaction_field=account.satisfaction_field,
-                project_key_field=link.crm_field,
-            ),
             link=LinkRules(
                 order=link.order,
                 inherit_from_epic=link.inherit_from_epic,
@@ -473,10 +487,6 @@ class Config(_Section):
                 watch_below=satisfaction.watch_below,
                 escalated_cases_at_risk=satisfaction.escalated_cases_at_risk,
                 survey=SurveyRules(
-                    object=survey.object,
-                    account_field=survey.account_field,
-                    score_field=survey.score_field,
-                    date_field=survey.date_field,
                     window_days=survey.window_days,
                     aggregate=survey.aggregate,
                 ),

@@ -26,6 +26,7 @@ from connectors.crm import (
     CrmConnector,
     CustomerNeed,
     Needs,
+    RecordForm,
     ReportNeed,
     SurveyNeed,
 )
@@ -38,6 +39,7 @@ from connectors.jira.settings import jira_meter
 from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
+from connectors.salesforce.records import form as salesforce_form
 from mappings.rules import FieldIds
 from sync.config import Config
 from sync.store import Store, repo
@@ -90,9 +92,21 @@ def build_remotes(config: Config) -> Remotes:
 
 
 def build_crm(config: Config, *, retry: RetryPolicy | None = None) -> CrmConnector:
-    """The connector of the configured CRM, metered; no network call yet (``retry``:
-    instead of the cycle's policy, e.g. one quick retry while a person waits)."""
-    return SalesforceConnector(config.salesforce_settings(), meter=new_meter(), retry=retry)
+    """The connector of the configured CRM (``[crm] kind``), metered; no network call yet
+    (``retry``: instead of the cycle's policy, e.g. one quick retry while a person waits)."""
+    kind = config.crm.kind
+    if kind == "salesforce":
+        return SalesforceConnector(config.salesforce_settings(), meter=new_meter(), retry=retry)
+    raise ConfigError(f"[crm] kind = {kind!r} has no connector")
+
+
+def crm_form(config: Config) -> RecordForm:
+    """How the configured CRM writes what the model reads (its ids, its stored records),
+    for code that reads the store without a connector; no call."""
+    kind = config.crm.kind
+    if kind == "salesforce":
+        return salesforce_form(crm_needs(config))
+    raise ConfigError(f"[crm] kind = {kind!r} has no connector")
 
 
 def crm_needs(config: Config) -> Needs:

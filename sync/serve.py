@@ -71,7 +71,7 @@ class Metrics:
         )
 
     def observe(self, result: CycleResult, seconds: float, store: Store, config: Config) -> None:
-        """Account for one finished cycle."""
+        """Count one finished cycle."""
         self.duration.observe(seconds)
         self.cycles.labels(result.status).inc()
         for kind, n in result.pulled.items():
@@ -83,11 +83,12 @@ class Metrics:
         today = datetime.now(UTC).date()
         with store.read() as conn:
             counts = repo.counts(conn)
-            used = {side: repo.calls_today(conn, side, today) for side in ("jira", "salesforce")}
+            crm = config.crm.side
+            used = {side: repo.calls_today(conn, side, today) for side in ("jira", crm)}
         self.parked.set(counts.get("parked", 0) + counts.get("exhausted", 0))
         limits = config.limits
         self.budget.labels("jira").set(max(0, limits.jira_calls_per_day - used["jira"]))
-        self.budget.labels("salesforce").set(max(0, limits.crm_calls_per_day - used["salesforce"]))
+        self.budget.labels(crm).set(max(0, limits.crm_calls_per_day - used[crm]))
         self.last.set(time.time())
 
 

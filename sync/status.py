@@ -30,8 +30,8 @@ from sync.store.db import sqlite_path
 from sync.store.locks import lock_path, pg_lock_holder
 from sync.store.repo.leases import database_now, list_leases
 
-#: Sides as the run history and the API budget name them.
-SIDES = ("jira", "salesforce")
+#: The run history names the CRM side as its connector did (``crm.side``); Jira is "jira".
+JIRA = "jira"
 RUNS = 10
 PARKED = 50
 #: Link problems listed (``link_problems_total`` counts them all).
@@ -267,6 +267,16 @@ def _when_text(iso: str | None) -> str:
     return _when(datetime.fromisoformat(iso)) if iso else NEVER
 
 
+def _sides(calls: dict[str, Any]) -> tuple[str, str]:
+    """Jira and the CRM side a run's calls name (Jira first)."""
+    return JIRA, next((side for side in calls if side != JIRA), "crm")
+
+
+def _crm_written(written: dict[str, Any]) -> int:
+    """The CRM records a run wrote (counted as ``<crm side>_records``)."""
+    return sum(int(n) for key, n in written.items() if key.endswith("_records"))
+
+
 def _run_row(run: dict[str, Any]) -> tuple[str, ...]:
     started = datetime.fromisoformat(run["started_at"])
     finished = datetime.fromisoformat(run["finished_at"]) if run["finished_at"] else None
@@ -282,9 +292,9 @@ def _run_row(run: dict[str, Any]) -> tuple[str, ...]:
         run["status"],
         NEVER if run["exit_code"] is None else str(run["exit_code"]),
         str(run["pulled_total"]),
-        f"{run['written'].get('salesforce_records', 0)}/{run['written'].get('jira_issues', 0)}",
+        f"{_crm_written(run['written'])}/{run['written'].get('jira_issues', 0)}",
         str(run["failed"]),
-        "/".join(str(run["calls"].get(side, NEVER)) for side in SIDES),
+        "/".join(str(run["calls"].get(side, NEVER)) for side in _sides(run["calls"])),
         "; ".join(notes),
     )
 
@@ -398,7 +408,7 @@ def _run(record: repo.RunRecord) -> dict[str, Any]:
         "failed": failed,
         "calls": {
             side: int(calls[side]["total"])
-            for side in SIDES
+            for side in _sides(calls)
             if isinstance(calls.get(side), dict) and "total" in calls[side]
         },
         "error": record.error,

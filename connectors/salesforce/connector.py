@@ -17,13 +17,14 @@ from connectors.crm import (
     ChangePage,
     CrmField,
     CrmObject,
+    CrmRecord,
     FieldProblem,
     Kind,
     Needs,
     Read,
     UpsertResult,
 )
-from connectors.salesforce import changes, kinds, paging, pull, push
+from connectors.salesforce import changes, kinds, paging, pull, push, records
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.errors import SIDE
 from connectors.salesforce.pull import CASE_FIELDS, ModstampCursor, Record
@@ -109,13 +110,21 @@ class SalesforceConnector(SalesforceClient):
         for page in changes.changes(self, queries):
             kind = page.query.kind
             assert kind is not None  # kinds.query tags every query
+            live: list[CrmRecord] = []
+            unreadable = list(page.unreadable)
+            for raw in page.live:
+                why = records.problem(needs, kind, raw)
+                if why is None:
+                    live.append(kinds.record(needs, kind, raw))
+                else:
+                    unreadable.append((str(raw["Id"]), why))
             yield ChangePage(
                 kind,
                 page.query.sobject,
-                [kinds.record(needs, kind, raw) for raw in page.live],
+                live,
                 page.deleted_ids,
                 kinds.cursor_json(page.cursor),
-                page.unreadable,
+                unreadable,
             )
 
     def upsert(

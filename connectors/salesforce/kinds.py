@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from connectors import soql
 from connectors.crm import (
@@ -28,12 +28,8 @@ from connectors.crm import (
 from connectors.salesforce.changes import ChangeQuery
 from connectors.salesforce.paging import MODSTAMP
 from connectors.salesforce.pull import ModstampCursor
+from connectors.salesforce.records import CASE_FIELDS, CASE_OBJECT, CUSTOMER_OBJECT, neutral
 from connectors.times import parse_timestamp
-
-CUSTOMER_OBJECT: Final = "Account"
-CASE_OBJECT: Final = "Case"
-#: What a case is read with (besides Id, SystemModstamp and IsDeleted).
-CASE_FIELDS: Final = ("AccountId", "IsClosed", "IsEscalated", "Status")
 
 _STANDARD_OBJECT = "a standard object"
 _STANDARD_FIELD = "a standard field"
@@ -129,16 +125,18 @@ def objects(needs: Needs) -> list[CrmObject]:
 
 
 def record(needs: Needs, kind: Kind, raw: dict[str, Any]) -> CrmRecord:
-    """One record read (checked by the paginator: an Id, a readable SystemModstamp)."""
+    """One record read (checked by the paginator: an Id, a readable SystemModstamp; and
+    by :func:`connectors.salesforce.records.problem`), its data in the neutral form."""
     record_id = str(raw["Id"])
     changed_at = parse_timestamp(str(raw[MODSTAMP]))
+    data = neutral(needs, kind, raw)
     if kind == CUSTOMER:
-        return CrmRecord(record_id, changed_at, raw, customer_id=record_id)
+        return CrmRecord(record_id, changed_at, data, customer_id=record_id)
     if kind == CASE:
         return CrmRecord(
             record_id,
             changed_at,
-            raw,
+            data,
             customer_id=_id(raw.get("AccountId")),
             closed=bool(raw.get("IsClosed")),
             escalated=bool(raw.get("IsEscalated")),
@@ -148,12 +146,12 @@ def record(needs: Needs, kind: Kind, raw: dict[str, Any]) -> CrmRecord:
         return CrmRecord(
             record_id,
             changed_at,
-            raw,
+            data,
             customer_id=_id(raw.get(survey.customer_field.name)),
             score=_number(raw.get(survey.score_field.name)),
             answered_at=_moment(raw.get(survey.date_field.name)),
         )
-    return CrmRecord(record_id, changed_at, raw)
+    return CrmRecord(record_id, changed_at, data)
 
 
 def _id(value: Any) -> str | None:

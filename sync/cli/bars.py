@@ -35,13 +35,14 @@ LABELS = {
     "jira_issues": "Jira issues",
     "jira_keys": "Jira keys (delete scan)",
 }
-#: The push's bars, per side.
-PUSH_LABELS = {"salesforce": "Salesforce writes", "jira": "Jira writes"}
+#: The push's bar of the Jira side (the CRM's is named after the CRM).
+PUSH_LABELS = {"jira": "Jira writes"}
 
 
-def label(what: str) -> str:
-    """The bar's description of a kind of record (CRM objects by their API name)."""
-    return LABELS.get(what, f"Salesforce {what}")
+def label(what: str, crm: str = "CRM") -> str:
+    """The bar's description of a kind of record (a CRM's streams by their name, after
+    the CRM's: ``crm``)."""
+    return LABELS.get(what, f"{crm} {what}")
 
 
 def wanted(stream: TextIO, *, quiet: bool, json_logs: bool) -> bool:
@@ -74,8 +75,9 @@ class PullBars:
     (records read and pages so far, out of a total where the API gave one), and through
     :meth:`pushed` a :data:`~sync.cycle.push.PushProgress` with one bar per side."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, crm: str = "CRM") -> None:
         self._progress = progress
+        self._crm = crm
         self._tasks: dict[str, TaskID] = {}
         self._pages: dict[str, int] = {}
         self._counts: dict[str, int] = {}
@@ -86,7 +88,7 @@ class PullBars:
         task = self._tasks.get(what)
         if task is None:
             task = self._tasks[what] = self._progress.add_task(
-                label(what), total=self._totals.get(what), detail=""
+                label(what, self._crm), total=self._totals.get(what), detail=""
             )
         return task
 
@@ -117,7 +119,7 @@ class PullBars:
                 self._progress.update(task, total=done, completed=done)
         bar = self._pushes.get(side)
         if bar is None:
-            name = PUSH_LABELS.get(side, f"{side} writes")
+            name = PUSH_LABELS.get(side, f"{self._crm} writes")
             bar = self._pushes[side] = self._progress.add_task(name, total=total, detail="")
         self._progress.update(
             bar, completed=handled, total=total, detail=f"{handled} of {total} writes"
@@ -125,8 +127,9 @@ class PullBars:
 
 
 @contextmanager
-def pull_bars(stream: TextIO | None) -> Iterator[PullBars | None]:
+def pull_bars(stream: TextIO | None, crm: str = "CRM") -> Iterator[PullBars | None]:
     """Bars on ``stream`` for the ``with`` body; None (and no output) when ``stream`` is None.
+    ``crm``: the CRM's name as people read it, for the bars of its side.
 
     The bars vanish when the body ends, leaving the terminal to the command's own output.
     """
@@ -147,4 +150,4 @@ def pull_bars(stream: TextIO | None) -> Iterator[PullBars | None]:
         redirect_stderr=True,
     )
     with progress:
-        yield PullBars(progress)
+        yield PullBars(progress, crm)

@@ -32,7 +32,7 @@ def reconcile(
     store = open_store(config) if apply else reading_store(config)
 
     def compare() -> Any:
-        with pull_bars(bar_stream(ctx)) as progress:
+        with pull_bars(bar_stream(ctx), config.crm.name) as progress:
             return view.reconcile(
                 config,
                 store,

@@ -30,7 +30,7 @@ class ReportView(StrEnum):
 def report(
     ctx: typer.Context,
     customer: Annotated[
-        str | None, typer.Option("--customer", help="Only this customer (CRM Account Id).")
+        str | None, typer.Option("--customer", help="Only this customer (its CRM id).")
     ] = None,
     project: Annotated[
         str | None, typer.Option("--project", help="Only this Jira project (key).")

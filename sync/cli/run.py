@@ -46,7 +46,7 @@ def run(
     store = reading_store(config) if dry_run else open_store(config)
 
     def cycle() -> Any:
-        with pull_bars(bar_stream(ctx)) as progress:
+        with pull_bars(bar_stream(ctx), config.crm.name) as progress:
             options = CycleOptions(
                 dry_run=dry_run,
                 full=full,

@@ -24,8 +24,11 @@ from sync.store import Store, repo
 
 log = logging.getLogger(__name__)
 
-#: The sides a budget and a run's call counts are kept for.
-SIDES = ("jira", "salesforce")
+
+def sides(config: Config) -> tuple[str, str]:
+    """The sides a budget and a run's call counts are kept for: Jira and the configured
+    CRM (named as its connector names itself: ``config.crm.side``)."""
+    return ("jira", config.crm.side)
 
 
 @dataclass
@@ -68,7 +71,7 @@ class CycleContext:
         """The calls each side's meter counted so far."""
         return {
             "jira": self.remotes.jira_meter.snapshot(),
-            "salesforce": self.remotes.crm_meter.snapshot(),
+            self.crm.side: self.remotes.crm_meter.snapshot(),
         }
 
 
@@ -76,8 +79,8 @@ def open_context(config: Config, store: Store, remotes: Remotes, now: datetime) 
     """A run's context, its budgets set: the per-cycle limit of ``[limits]``, within what is
     left of the day's (every run's calls today are counted in the store)."""
     with store.read() as conn:
-        used = {side: repo.calls_today(conn, side, now.date()) for side in SIDES}
+        used = {side: repo.calls_today(conn, side, now.date()) for side in sides(config)}
     allowances = budget.allowances(config, used)
     remotes.jira_meter.reset(allowances["jira"].calls)
-    remotes.crm_meter.reset(allowances["salesforce"].calls)
+    remotes.crm_meter.reset(allowances[remotes.crm.side].calls)
     return CycleContext(config, store, remotes, now, allowances)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from connectors.crm import RecordForm
 from mappings.merge import CrmSide, MergeResult, merge, plan, remote_from_items
 from mappings.model import SatisfactionFlag
 from mappings.normalise_jira import issue_sort_key
@@ -77,16 +78,16 @@ class CrmInputs:
 
     def overlaid(self, overlay: Overlay) -> CrmInputs:
         """These records with a dry run's (or reconcile's) pulled ones over them."""
-        accounts = [a for a in self.accounts if a["Id"] not in overlay.deleted_accounts]
-        accounts = list({**{a["Id"]: a for a in accounts}, **overlay.accounts}.values())
+        accounts = [a for a in self.accounts if a["id"] not in overlay.deleted_accounts]
+        accounts = list({**{a["id"]: a for a in accounts}, **overlay.accounts}.values())
         gone = overlay.deleted_other
-        cases = list({**{c["Id"]: c for c in self.cases}, **overlay.cases}.values())
-        surveys = list({**{s["Id"]: s for s in self.surveys}, **overlay.surveys}.values())
+        cases = list({**{c["id"]: c for c in self.cases}, **overlay.cases}.values())
+        surveys = list({**{s["id"]: s for s in self.surveys}, **overlay.surveys}.values())
         return CrmInputs(
             accounts=accounts,
             deleted_accounts=sorted(set(self.deleted_accounts) | overlay.deleted_accounts),
-            cases=[c for c in cases if c["Id"] not in gone],
-            surveys=[s for s in surveys if s["Id"] not in gone],
+            cases=[c for c in cases if c["id"] not in gone],
+            surveys=[s for s in surveys if s["id"] not in gone],
             previous_flags=self.previous_flags,
             scores=self.scores,
         )
@@ -116,6 +117,7 @@ class BatchedDerive:
         jira_url: str,
         instance_url: str,
         survey_window_days: int,
+        form: RecordForm,
         batch_issues: int | None = None,
         overlay: Overlay | None = None,
         crm_remote: Mapping[str, Mapping[str, Any]] | None = None,
@@ -125,6 +127,7 @@ class BatchedDerive:
         self.projects = projects
         self.jira_url, self.instance_url = jira_url, instance_url
         self.survey_window_days = survey_window_days
+        self.form = form
         self.batch_issues = max(1, BATCH_ISSUES if batch_issues is None else batch_issues)
         self.overlay = overlay
         self.crm_remote, self.jira_remote = crm_remote, jira_remote
@@ -143,7 +146,7 @@ class BatchedDerive:
             # Read first: the records of every mark read here are visible to later reads.
             marks = repo.dirty_marks(conn)
             counts = repo.item_counts_by_project(conn)
-            crm = crm_inputs(conn, rules, now, self.survey_window_days)
+            crm = crm_inputs(conn, rules, now, self.survey_window_days, self.form)
         pulled: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         if overlay is not None:
             crm = crm.overlaid(overlay)
@@ -209,6 +212,7 @@ class BatchedDerive:
             instance_url=self.instance_url,
             crm=side,
             ancestors=self._ancestors,
+            customer_ids=self.form.customer_id,
         )
 
     def _ancestors(self, keys: Collection[str]) -> list[dict[str, Any]]:
@@ -280,18 +284,20 @@ def _batches(keys: list[str], counts: Mapping[str, int], size: int) -> Iterator[
         yield batch
 
 
-def crm_inputs(conn: Any, rules: Rules, now: datetime, survey_window_days: int) -> CrmInputs:
+def crm_inputs(
+    conn: Any, rules: Rules, now: datetime, survey_window_days: int, form: RecordForm
+) -> CrmInputs:
     """The stored CRM records, flags and scores a merge reads (:mod:`sync.cycle.rows`)."""
     crm = CrmInputs()
-    for account in repo.iter_accounts(conn, include_deleted=True):
-        if account.deleted:
-            crm.deleted_accounts.append(account.id)
+    for customer in repo.iter_customers(conn, include_deleted=True):
+        if customer.deleted:
+            crm.deleted_accounts.append(customer.id)
         else:
-            crm.accounts.append(rows.account_input(account))
+            crm.accounts.append(rows.customer_input(customer, form))
     crm.cases = [rows.case_input(case) for case in repo.iter_cases(conn)]
     if rules.satisfaction.source == "survey":
         since = now - timedelta(days=survey_window_days)
-        crm.surveys = [rows.survey_input(r, rules) for r in repo.iter_surveys(conn, since=since)]
+        crm.surveys = [rows.survey_input(r) for r in repo.iter_surveys(conn, since=since)]
     crm.previous_flags = rows.previous_flags(repo.get_flags(conn))
     crm.scores = repo.latest_scores(conn, now.date())
     return crm
@@ -381,6 +387,7 @@ def derive(
     instance_url: str,
     overlay: Overlay | None,
     survey_window_days: int,
+    form: RecordForm,
     crm_remote: Mapping[str, Mapping[str, Any]] | None = None,
     jira_remote: Mapping[str, RemoteJira] | None = None,
 ) -> Derived:
@@ -398,6 +405,7 @@ def derive(
         jira_url=jira_url,
         instance_url=instance_url,
         survey_window_days=survey_window_days,
+        form=form,
         batch_issues=sys.maxsize,
         overlay=overlay,
         crm_remote=crm_remote,
@@ -418,5 +426,5 @@ def derive(
 
 
 def r_key(report: Any) -> str:
-    """The external id of a report record: ``<PROJECT KEY>:<Account Id>`` (SPEC section 6)."""
+    """The external id of a report record: ``<PROJECT KEY>:<customer id>`` (SPEC section 6)."""
     return f"{report.project_key}:{report.customer_id}"

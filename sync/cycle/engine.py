@@ -22,18 +22,18 @@ from typing import Any, Literal
 from connectors.exceptions import BudgetExhausted, ConnectorError
 from mappings.model import LinkProblem
 from mappings.rules import Rules
-from mappings.validate import CrmCheck, IssueCheck
+from mappings.validate import IssueCheck
 from mappings.writes import Plan
 from sync import budget
 from sync.config import Config
-from sync.cycle.context import SIDES, CycleContext, open_context
+from sync.cycle.context import CycleContext, open_context
 from sync.cycle.derive import BatchedDerive, PlanParts, projects_to_derive, rules_digest
 from sync.cycle.ownership import Assignment, everything
 from sync.cycle.pull import Changes, Overlay, PullProgress, pull_crm, pull_jira
 from sync.cycle.push import PushProgress, PushResult, push
 from sync.cycle.record import record_batch, record_end
 from sync.exitcodes import ExitCode, exit_for
-from sync.remote import Remotes, jira_fields
+from sync.remote import Remotes, crm_form, jira_fields
 from sync.store import Store, repo
 
 log = logging.getLogger(__name__)
@@ -204,16 +204,18 @@ class Engine:
                 result.failed_stage = failed.stage
                 result.message = str(failed.cause)
         result.calls = ctx.calls()
+        crm_side = ctx.crm.side
         self._say_budget(ctx, result, stopped_by, options)
         if not options.dry_run:
             self._finish(result, now)
         log.info(
-            "cycle ended: %s (exit %d)%s; calls: jira %s, salesforce %s",
+            "cycle ended: %s (exit %d)%s; calls: jira %s, %s %s",
             result.status,
             int(result.exit_code),
             f" in {result.failed_stage}" if result.failed_stage else "",
             _calls_text(result.calls["jira"]),
-            _calls_text(result.calls["salesforce"]),
+            crm_side,
+            _calls_text(result.calls[crm_side]),
         )
         return result
 
@@ -306,9 +308,6 @@ class Engine:
                     full=options.full,
                     overlay=overlay,
                     progress=options.progress,
-                    check=CrmCheck(
-                        rules.account, rules.satisfaction, crm_link="crm_field" in rules.link.order
-                    ),
                 )
 
     def _set_aside_status(self, result: CycleResult) -> None:
@@ -411,10 +410,16 @@ class Engine:
             instance_url=ctx.crm.instance_url,
             survey_window_days=config.satisfaction.survey.window_days,
             overlay=overlay,
+            form=crm_form(config),
         )
         save = not options.dry_run
         done = derive_and_record(
-            batches, run_id=result.run_id, now=now, save=save, stage=partial(self._stage, result)
+            batches,
+            run_id=result.run_id,
+            now=now,
+            save=save,
+            crm_side=ctx.crm.side,
+            stage=partial(self._stage, result),
         )
         result.link_problems = done.link_problems
         result.link_problem_list = done.link_problem_list
@@ -500,6 +505,7 @@ def derive_and_record(
     run_id: int | None,
     now: datetime,
     save: bool,
+    crm_side: str,
     stage: Callable[[Stage], AbstractContextManager[None]] = _no_stage,
 ) -> Derivation:
     """The one derive path: merge and plan ``batches`` one at a time (memory stays flat as
@@ -514,7 +520,8 @@ def derive_and_record(
     table_problems: set[LinkProblem] = set()  # [link.static] problems: every batch repeats them
     listed: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
-    planned = {"salesforce_records": 0, "jira_issues": 0}
+    crm_records = f"{crm_side}_records"  # a counts key scripts read
+    planned = {crm_records: 0, "jira_issues": 0}
     derived = iter(batches)
     while True:
         with stage("derive"):
@@ -528,7 +535,7 @@ def derive_and_record(
                 item_problems += 1
                 if len(listed) < LINK_PROBLEMS_LISTED:
                     listed.append(link_problem_dict(problem))
-        planned["salesforce_records"] += len(batch.plan.crm)
+        planned[crm_records] += len(batch.plan.crm)
         planned["jira_issues"] += len(batch.plan.jira)
         if parts is not None:
             parts.add(batch.plan)
@@ -554,7 +561,8 @@ def derive_and_record(
 
 
 def counts_text(counts: dict[str, int]) -> str:
-    """``3 Account, 40 jira_issues`` (or ``nothing``): a cycle's counts in a log line."""
+    """``40 jira_issues, 3 report_records`` (or ``nothing``): a cycle's counts in a log
+    line."""
     return ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "nothing"
 
 
@@ -623,7 +631,7 @@ def finish_run(
     today, in one transaction: the day's budget counts what every run spent. ``stage``:
     the stage a failed run failed in (:class:`StageFailed`)."""
     with store.transaction() as tx:
-        for side in SIDES:
+        for side in calls:
             repo.add_calls(tx, side, day, int(calls[side]["total"]))
         repo.finish_run(
             tx,

@@ -29,12 +29,12 @@ from connectors.crm import CASE, CUSTOMER, SURVEY, ChangePage, CrmConnector, Crm
 from connectors.jira import JiraConnector
 from connectors.jira.paging import IssueCursor, RawIssue
 from connectors.times import parse_timestamp as parse_datetime
-from mappings.validate import CrmCheck, IssueCheck
+from mappings.validate import IssueCheck
 from sync.config import Config
 from sync.cycle.rows import (
     JIRA_KIND,
-    account_rows,
     case_rows,
+    customer_rows,
     issue_project,
     issue_row,
     quarantine_row,
@@ -333,10 +333,10 @@ def pull_crm(
     full: bool,
     overlay: Overlay | None,
     progress: PullProgress | None = None,
-    check: CrmCheck | None = None,
 ) -> None:
     """Customers, cases (and survey answers) changed or deleted since their cursors; then
-    the set-aside records that are due again, by id, in one more call.
+    the set-aside records that are due again, by id, in one more call. The connector
+    checks its records: the ones the model cannot read come as ``unreadable``.
 
     Cursors and set-aside records are kept under each kind's stream (the CRM's name of
     what it reads), the cursor as the connector's own JSON."""
@@ -350,7 +350,7 @@ def pull_crm(
                 if saved:
                     cursors[kind] = saved
         aside = {streams[kind]: _held_aside(conn, side, streams[kind]) for kind in kinds}
-    pages = CrmPages(store, config, side, changes, now, overlay, progress, check, aside)
+    pages = CrmPages(store, config, side, changes, now, overlay, progress, aside)
     for page in crm.changes(needs, [Read(kind, cursors.get(kind)) for kind in kinds]):
         pages.take(page, retry=False)
     if overlay is not None:
@@ -389,11 +389,10 @@ class CrmPages:
         now: datetime,
         overlay: Overlay | None,
         progress: PullProgress | None,
-        check: CrmCheck | None,
         aside: dict[str, dict[str, repo.QuarantineRecord]],
     ) -> None:
         self.store, self.config, self.side, self.changes = store, config, side, changes
-        self.now, self.overlay, self.progress, self.check = now, overlay, progress, check
+        self.now, self.overlay, self.progress = now, overlay, progress
         self.aside = aside
         #: Set-aside ids seen in this pull (read, set aside again, or deleted).
         self.seen: set[str] = set()
@@ -401,14 +400,8 @@ class CrmPages:
     def take(self, page: ChangePage, *, retry: bool) -> None:
         """Store one page; a retry page (records read by id) moves no cursor."""
         changes, side, stream, now = self.changes, self.side, page.stream, self.now
-        live: list[CrmRecord] = []
+        live = page.live
         bad = [quarantine_row(side, stream, i, why) for i, why in page.unreadable]
-        for record in page.live:
-            problem = self.check.problem(stream, record.data) if self.check is not None else None
-            if problem is None:
-                live.append(record)
-            else:
-                bad.append(quarantine_row(side, stream, record.id, problem))
         changes.add(stream, len(live))
         changes.add(f"{stream}_deleted", len(page.deleted_ids))
         changes.set_aside(bad)
@@ -419,7 +412,7 @@ class CrmPages:
         named: set[str] = set()
         if page.kind == CUSTOMER:
             customers.update(page.deleted_ids)
-            named = _named_projects(live, self.config.link.crm_field)
+            named = _named_projects(live)
         changes.customers.update(customers)
         changes.named_projects.update(named)
         if self.overlay is not None:
@@ -448,10 +441,10 @@ class CrmPages:
                 self.changes.released += repo.release_quarantined(tx, self.side, stream, ids)
 
 
-def _named_projects(customers: Iterable[CrmRecord], field_name: str) -> set[str]:
+def _named_projects(customers: Iterable[CrmRecord]) -> set[str]:
     named: set[str] = set()
     for customer in customers:
-        value = customer.data.get(field_name)
+        value = customer.data.get("project_keys")
         if isinstance(value, str):
             named.update(part.strip().upper() for part in value.split(",") if part.strip())
     return named
@@ -463,8 +456,8 @@ def store_crm_page(
     """Store one page of CRM records of ``kind`` (an older copy never replaces a newer
     one) and mark the deleted ones."""
     if kind == CUSTOMER:
-        repo.upsert_accounts(tx, account_rows(live))
-        repo.mark_accounts_deleted(tx, deleted, at=now)
+        repo.upsert_customers(tx, customer_rows(live))
+        repo.mark_customers_deleted(tx, deleted, at=now)
     elif kind == CASE:
         repo.upsert_cases(tx, case_rows(live))
         repo.mark_cases_deleted(tx, deleted)

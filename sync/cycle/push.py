@@ -42,7 +42,7 @@ CRM_BATCH = 200
 OUTBOX_BATCH = 1000
 
 #: Told, as writes are sent, ``(side, handled so far, due at the start)`` per side
-#: ("salesforce", "jira"): for the push's progress bars (sync.cli.bars).
+#: (the CRM's side name, "jira"): for the push's progress bars (sync.cli.bars).
 PushProgress = Callable[[str, int, int], None]
 
 

@@ -6,7 +6,7 @@ the model cannot read a quarantine row; a planned write becomes an outbox row, a
 remote accepted (or already held) a ledger row, and the derived model's links, progress,
 flags and satisfaction their rows.
 
-Out of the store (what derive reads): stored accounts, cases and survey answers become the
+Out of the store (what derive reads): stored customers, cases and survey answers become the
 records the merge reads (the CRM's own field names), stored flags the previous flags, and
 ledger rows the digests and :class:`~mappings.writes.JiraLedger` entries a plan is judged by.
 
@@ -21,11 +21,10 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from connectors.crm import CrmRecord
+from connectors.crm import CrmRecord, RecordForm
 from connectors.times import parse_timestamp
 from mappings.linking import LinkResult
 from mappings.model import Customer, ProgressReport, SatisfactionFlag
-from mappings.rules import Rules
 from mappings.writes import JiraLedger
 from sync.cycle.ownership import shard_of_record
 from sync.store import repo
@@ -63,7 +62,7 @@ def issue_row(issue: Mapping[str, Any]) -> repo.ItemRow:
     }
 
 
-def account_rows(records: Iterable[CrmRecord]) -> list[repo.AccountRow]:
+def customer_rows(records: Iterable[CrmRecord]) -> list[repo.CustomerRow]:
     """CRM customers as the store keeps them (the whole record: derive reads it back)."""
     return [{"id": r.id, "modstamp": r.changed_at, "data": r.data} for r in records]
 
@@ -73,7 +72,7 @@ def case_rows(records: Iterable[CrmRecord]) -> list[repo.CaseRow]:
     return [
         {
             "id": r.id,
-            "account_id": r.customer_id,
+            "customer_id": r.customer_id,
             "is_closed": r.closed,
             "is_escalated": r.escalated,
             "modstamp": r.changed_at,
@@ -87,7 +86,7 @@ def survey_rows(records: Iterable[CrmRecord]) -> list[repo.SurveyRow]:
     return [
         {
             "id": r.id,
-            "account_id": r.customer_id,
+            "customer_id": r.customer_id,
             "score": r.score,
             "responded_at": r.answered_at,
             "modstamp": r.changed_at,
@@ -243,29 +242,29 @@ def satisfaction_rows(
 # --- out of the store: model inputs --------------------------------------------------------
 
 
-def account_input(account: repo.AccountRecord) -> dict[str, Any]:
-    """A stored account as the merge reads it: the record as the CRM sent it."""
-    return account.data
+def customer_input(customer: repo.CustomerRecord, form: RecordForm) -> dict[str, Any]:
+    """A stored customer as the merge reads it: the CRM-neutral record (a store written
+    before the records were neutral holds the CRM's own shape: ``form`` reads either)."""
+    return form.stored_customer(customer.data)
 
 
 def case_input(case: repo.CaseRecord) -> dict[str, Any]:
-    """A stored case as the merge reads it (the CRM's field names)."""
+    """A stored case as the merge reads it (CRM-neutral names)."""
     return {
-        "Id": case.id,
-        "AccountId": case.account_id,
-        "IsClosed": case.is_closed,
-        "IsEscalated": case.is_escalated,
+        "id": case.id,
+        "customer_id": case.customer_id,
+        "closed": case.is_closed,
+        "escalated": case.is_escalated,
     }
 
 
-def survey_input(row: repo.SurveyRecord, rules: Rules) -> dict[str, Any]:
-    """A stored survey answer as the merge reads it (the configured field names)."""
-    survey = rules.satisfaction.survey
+def survey_input(row: repo.SurveyRecord) -> dict[str, Any]:
+    """A stored survey answer as the merge reads it (CRM-neutral names)."""
     return {
-        "Id": row.id,
-        survey.account_field: row.account_id,
-        survey.score_field: row.score,
-        survey.date_field: row.responded_at.isoformat() if row.responded_at else None,
+        "id": row.id,
+        "customer_id": row.customer_id,
+        "score": row.score,
+        "answered_at": row.responded_at.isoformat() if row.responded_at else None,
     }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from connectors.crm import CUSTOMER, CrmConnector
 from connectors.jira import JiraConnector
 from connectors.salesforce import SalesforceConnector
-from mappings.sfid import canonical_id
+from connectors.salesforce.ids import canonical_id
 from sync.discover.crm_objects import (
     account_sample_fields,
     crm_link_choice,

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connectors.jira.fields import EPIC_LINK_TYPE, STORY_POINT_ESTIMATE_TYPE
+from connectors.salesforce.ids import canonical_id
 from mappings.normalise_jira import link_value
-from mappings.sfid import canonical_id
 from sync.discover.result import Candidate, Choice, number, span
 
 #: Jira ``schema.type`` of fields that can hold an Account Id as the sync reads it

@@ -42,7 +42,6 @@ __all__ = ["ReconcileReport", "Section", "reconcile", "render_rich", "render_tex
 
 #: Parked writes listed at most (``status`` pages through the rest).
 PARKED_LIMIT = 1000
-_SIDE = {"crm": "salesforce", "jira": "jira"}
 
 
 def reconcile(
@@ -78,7 +77,7 @@ def reconcile(
             )
     report.calls = {
         "jira": remotes.jira_meter.snapshot(),
-        "salesforce": remotes.crm_meter.snapshot(),
+        remotes.crm.side: remotes.crm_meter.snapshot(),
     }
     if report.run_id is not None:
         _finish_run(store, report, now)
@@ -143,13 +142,15 @@ def _reconcile(
     if apply is not None and compared.end is not None:
         apply.finish(compared.end, compared.redundant)
     with store.read() as conn:
-        report.parked = [_parked(entry) for entry in repo.parked(conn, PARKED_LIMIT)]
+        report.parked = [
+            _parked(entry, config.crm.side) for entry in repo.parked(conn, PARKED_LIMIT)
+        ]
         report.parked_total = repo.counts(conn)["parked"]
 
 
-def _parked(entry: repo.OutboxEntry) -> dict[str, object]:
+def _parked(entry: repo.OutboxEntry, crm_side: str) -> dict[str, object]:
     return {
-        "side": _SIDE.get(entry.target, entry.target),
+        "side": crm_side if entry.target == "crm" else entry.target,
         "record": entry.record_key,
         "error": entry.last_error,
         "attempts": entry.attempts,
@@ -163,7 +164,7 @@ def _set_budgets(config: Config, store: Store, remotes: Remotes, now: datetime) 
     limits = config.limits
     with store.read() as conn:
         jira_used = repo.calls_today(conn, "jira", now.date())
-        crm_used = repo.calls_today(conn, "salesforce", now.date())
+        crm_used = repo.calls_today(conn, remotes.crm.side, now.date())
     remotes.jira_meter.reset(
         max(0, min(limits.jira_calls_per_cycle, limits.jira_calls_per_day - jira_used))
     )

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from connectors.crm import CrmRecord, RecordForm
 from connectors.jira import CommentInfo, JiraConnector
 from mappings.desired import VOLATILE_FIELDS
 from mappings.drift import (
@@ -48,6 +49,7 @@ from sync.cycle.engine import link_problem_dict
 from sync.cycle.rows import LEDGER_FIELD
 from sync.reconcile.read import ReadBoth
 from sync.reconcile.report import ReconcileReport
+from sync.remote import crm_form
 from sync.store import Store, repo
 
 
@@ -77,14 +79,15 @@ class Findings:
         self.unlinked_customers: set[str] | None = None
         self.table_problems: set[LinkProblem] = set()
 
-    def reports(self, records: Iterable[Mapping[str, Any]]) -> None:
+    def reports(self, records: Iterable[CrmRecord], form: RecordForm) -> None:
         """Report records the CRM holds more than once."""
         fields = dict(self.rules.crm_push.fields)
         for duplicate in duplicate_reports(
-            records,
+            [(r.id, r.data) for r in records],
             self.rules.crm_push.external_id_field,
             fields.get("account"),
             fields.get("project_key"),
+            form.customer_id,
         ):
             self.report.add("duplicates", duplicate)
 
@@ -181,7 +184,7 @@ def deleted(
             "key": key,
             "in_crm": key in crm_remote,
             "in_ledger": key in crm_ledger,
-            "id": str((crm_remote.get(key) or {}).get("Id") or "") or None,
+            "id": read.report_ids.get(key) or None,
         }
 
 
@@ -252,6 +255,8 @@ class Derivation:
     instance_url: str
     survey_window_days: int
     policy: str
+    #: how the CRM's records read back from the store (its connector's id form).
+    form: RecordForm
 
     @classmethod
     def of(cls, config: Config, instance_url: str) -> Derivation:
@@ -261,6 +266,7 @@ class Derivation:
             instance_url,
             config.satisfaction.survey.window_days,
             config.push.jira.policy,
+            crm_form(config),
         )
 
 
@@ -282,9 +288,10 @@ def compare(
     ledger of ``store``, and add the findings to ``report``; ``on_batch`` (``--apply``)
     is given each batch, planned so."""
     ext = rules.crm_push.external_id_field
-    crm_remote = {str(r[ext]): r for r in read.reports if r.get(ext)}
+    crm_remote = {str(r.data[ext]): r.data for r in read.reports if r.data.get(ext)}
+    read.report_ids = {str(r.data[ext]): r.id for r in read.reports if r.data.get(ext)}
     findings = Findings(report, rules, derivation.policy, crm_remote)
-    findings.reports(read.reports)
+    findings.reports(read.reports, derivation.form)
     compared = Compared()
     batches = BatchedDerive(
         scratch,
@@ -294,6 +301,7 @@ def compare(
         jira_url=derivation.jira_url,
         instance_url=derivation.instance_url,
         survey_window_days=derivation.survey_window_days,
+        form=derivation.form,
         batch_issues=batch_issues,
     )
     for batch in batches:

@@ -24,14 +24,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.crm import CASE, CUSTOMER, REPORT, SURVEY, ChangePage, CrmRecord, Kind, Read
+from connectors.crm import (
+    CASE,
+    CUSTOMER,
+    REPORT,
+    SURVEY,
+    ChangePage,
+    CrmRecord,
+    Kind,
+    Read,
+    RecordForm,
+)
 from connectors.times import parse_timestamp as parse_datetime
 from mappings.rules import Rules
-from mappings.validate import CrmCheck, IssueCheck
+from mappings.validate import IssueCheck
 from sync.config import Config
 from sync.cycle.engine import field_names
 from sync.cycle.pull import PullProgress, store_crm_page
-from sync.remote import Remotes, crm_needs
+from sync.remote import Remotes, crm_form, crm_needs
 from sync.store import Store, repo
 
 #: Told of each record that could not be read: side, kind, record id, why.
@@ -49,7 +59,9 @@ class ReadBoth:
     #: ids of the records that could not be read (present remotely: not "deleted").
     unreadable: set[str] = field(default_factory=set)
     #: the report object's records, as the CRM sent them.
-    reports: list[dict[str, Any]] = field(default_factory=list)
+    reports: list[CrmRecord] = field(default_factory=list)
+    #: report records by external id -> the CRM's record id.
+    report_ids: dict[str, str] = field(default_factory=dict)
     #: store records gone from the remote: Jira keys, account ids (with their names).
     gone_items: set[str] = field(default_factory=set)
     gone_accounts: dict[str, str] = field(default_factory=dict)
@@ -113,9 +125,6 @@ def read_both(
     read = ReadBoth()
     tell = progress or (lambda what, count: None)
     issue_check = IssueCheck(rules.fields, field_names(config, rules.fields))
-    crm_check = CrmCheck(
-        rules.account, rules.satisfaction, crm_link="crm_field" in rules.link.order
-    )
 
     def readable(side: str, kind: str, record_id: str, problem: str | None) -> bool:
         if problem is None:
@@ -145,11 +154,7 @@ def read_both(
         stream = page.stream
         for record_id, why in page.unreadable:
             readable(crm.side, stream, record_id, why)
-        records = [
-            r
-            for r in page.live
-            if readable(crm.side, stream, r.id, crm_check.problem(stream, r.data))
-        ]
+        records = page.live  # the connector set aside what the model cannot read
         read.counts[stream] += len(records)
         tell(stream, read.counts[stream])
         live.setdefault(page.kind, set()).update(r.id for r in records)
@@ -159,12 +164,12 @@ def read_both(
         pages.crm(page.kind, records, deleted)
 
     def take_reports(page: ChangePage) -> None:
-        read.reports.extend(r.data for r in page.live)
+        read.reports.extend(page.live)
         read.counts["report_records"] += len(page.live)
         tell(page.stream, read.counts["report_records"])
 
     reads = [Read(kind) for kind in kinds]
-    if streams[REPORT] in pulled:  # e.g. report fields on Account: read it once more
+    if streams[REPORT] in pulled:  # e.g. report fields on the customer: read it once more
         for page in crm.changes(needs, reads):
             take(page)
         for page in crm.changes(needs, [Read(REPORT)]):
@@ -173,7 +178,7 @@ def read_both(
         for page in crm.changes(needs, [*reads, Read(REPORT)]):
             (take_reports if page.kind == REPORT else take)(page)
     surveys = live[SURVEY] if SURVEY in kinds else None
-    _gone_from_store(store, read, live[CUSTOMER], live[CASE], surveys)
+    _gone_from_store(store, read, live[CUSTOMER], live[CASE], surveys, crm_form(config))
     return read
 
 
@@ -183,17 +188,18 @@ def _gone_from_store(
     live_accounts: set[str],
     live_cases: set[str],
     live_surveys: set[str] | None,
+    form: RecordForm,
 ) -> None:
     """What the store holds as live that the full read did not find (records that could
     not be read are present remotely: never gone)."""
     present = read.keys | read.unreadable
     with store.read() as conn:
         read.gone_items = {key for key, _project in repo.iter_item_keys(conn) if key not in present}
-        stored = repo.live_account_ids(conn)
+        stored = repo.live_customer_ids(conn)
         gone = sorted(stored - live_accounts - read.unreadable)
         read.gone_accounts = {
-            account_id: str(record.data.get("Name") or "")
-            for account_id, record in repo.get_accounts(conn, gone).items()
+            account_id: str(form.stored_customer(record.data).get("name") or "")
+            for account_id, record in repo.get_customers(conn, gone).items()
         }
         read.deleted_cases = repo.live_case_ids(conn) - live_cases
         if live_surveys is not None:  # not read unless satisfaction comes from surveys
@@ -223,28 +229,28 @@ def fill_scratch(store: Store, scratch: Store, read: ReadBoth, now: datetime) ->
     ids = read.unreadable
     with store.read() as conn:
         items = repo.get_items(conn, ids)
-        accounts = list(repo.get_accounts(conn, ids).values())
+        accounts = list(repo.get_customers(conn, ids).values())
         cases = [case for case in repo.iter_cases(conn) if case.id in ids]
         surveys = [survey for survey in repo.iter_surveys(conn) if survey.id in ids]
-        deleted = [a for a in repo.iter_accounts(conn, include_deleted=True) if a.deleted]
-        gone = list(repo.get_accounts(conn, read.gone_accounts).values())
+        deleted = [a for a in repo.iter_customers(conn, include_deleted=True) if a.deleted]
+        gone = list(repo.get_customers(conn, read.gone_accounts).values())
         flags = list(repo.get_flags(conn).values())
         scores = repo.latest_scores(conn, now.date())
     known = {account.id for account in deleted} | set(read.gone_accounts)
     placeholders = [
-        repo.AccountRecord(account_id, None, {"Id": account_id}, True)
+        repo.CustomerRecord(account_id, None, {"id": account_id}, True)
         for account_id in sorted(read.deleted_accounts - known)
     ]
     with scratch.transaction() as tx:
         repo.upsert_items(tx, [_stored_row(record) for record in items])
-        repo.upsert_accounts(tx, _account_rows([*accounts, *deleted, *gone, *placeholders]))
-        repo.mark_accounts_deleted(tx, [a.id for a in (*deleted, *gone, *placeholders)], at=now)
+        repo.upsert_customers(tx, _customer_rows([*accounts, *deleted, *gone, *placeholders]))
+        repo.mark_customers_deleted(tx, [a.id for a in (*deleted, *gone, *placeholders)], at=now)
         repo.upsert_cases(
             tx,
             [
                 {
                     "id": case.id,
-                    "account_id": case.account_id,
+                    "customer_id": case.customer_id,
                     "is_closed": case.is_closed,
                     "is_escalated": case.is_escalated,
                     "modstamp": None,
@@ -257,7 +263,7 @@ def fill_scratch(store: Store, scratch: Store, read: ReadBoth, now: datetime) ->
             [
                 {
                     "id": survey.id,
-                    "account_id": survey.account_id,
+                    "customer_id": survey.customer_id,
                     "score": survey.score,
                     "responded_at": survey.responded_at,
                     "modstamp": None,
@@ -288,7 +294,7 @@ def fill_scratch(store: Store, scratch: Store, read: ReadBoth, now: datetime) ->
         )
 
 
-def _account_rows(records: Iterable[repo.AccountRecord]) -> list[repo.AccountRow]:
+def _customer_rows(records: Iterable[repo.CustomerRecord]) -> list[repo.CustomerRow]:
     return [{"id": a.id, "modstamp": a.modstamp, "data": a.data} for a in records]
 
 

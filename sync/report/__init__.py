@@ -37,7 +37,7 @@ def render_report(
 ) -> str:
     """The report as one document in ``fmt``; no network call is made.
 
-    ``customer`` (an Account Id) and ``project`` (a Jira key) narrow it; ``by="segment"``
+    ``customer`` (a CRM customer id) and ``project`` (a Jira key) narrow it; ``by="segment"``
     gives the customer-group view instead. Raises :class:`ReportError` for an unknown
     customer or project, or a store with nothing synced yet.
     """

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, cast
 from connectors.exceptions import ConfigError
 from connectors.jira.fields import FieldCatalog
 from mappings.dates import utc_date
+from mappings.ids import IdForm, plain_id
 from mappings.merge import MergeResult
 from mappings.model import Customer, Link, ProgressReport
 from mappings.report import (
@@ -36,7 +37,6 @@ from mappings.report import (
 )
 from mappings.rollup import segment_rollups
 from mappings.rules import Rules
-from mappings.sfid import canonical_id
 from sync.config import Config
 from sync.cycle.derive import derive
 from sync.report import ReportError
@@ -65,6 +65,8 @@ class StoredModel:
     snapshots: dict[tuple[str, str], list[tuple[date, int, int]]]
     #: customer id -> scores by day.
     scores: dict[str, tuple[ScorePoint, ...]]
+    #: The CRM's canonical form of a customer id (``--customer`` may give another).
+    customer_ids: IdForm = plain_id
 
     @property
     def today(self) -> date:
@@ -121,10 +123,10 @@ def _last_synced(store: Store) -> datetime | None:
 def load_model(store: Store, config: Config, now: datetime | None = None) -> StoredModel:
     """The model as of ``now`` (default: the start of the last sync, the time of the data),
     from the store alone. ReportError when nothing was synced yet."""
-    from sync.remote import resolve_field_ids
+    from sync.remote import crm_form, resolve_field_ids
 
     with store.read() as conn:
-        empty = repo.count_items(conn) == 0 and repo.count_accounts(conn) == 0
+        empty = repo.count_items(conn) == 0 and repo.count_customers(conn) == 0
         fields = repo.cache_get(conn, "jira:fields", datetime.now(UTC), _ANY_AGE)
     if empty:
         raise ReportError(
@@ -143,15 +145,17 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
     except ConfigError as exc:
         raise ReportError(f"{exc}; then run `jira-crm-sync run` again") from None
     rules = config.mapping_rules(field_ids)
+    form = crm_form(config)
     derived = derive(
         store,
         rules,
         None,
         as_of,
         jira_url=config.jira.url,
-        instance_url=config.crm.salesforce.instance_url,
+        instance_url=config.crm.instance_url,
         overlay=None,
         survey_window_days=config.satisfaction.survey.window_days,
+        form=form,
     )
     today = utc_date(as_of)
     snapshots: dict[tuple[str, str], list[tuple[date, int, int]]] = defaultdict(list)
@@ -171,6 +175,7 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
         last_synced=last,
         snapshots=dict(snapshots),
         scores=scores_by_customer(history),
+        customer_ids=form.customer_id,
     )
 
 
@@ -242,10 +247,10 @@ def customer_document(
 
 def _customer_id(model: StoredModel, value: str) -> str:
     known = {c.id for c in model.result.customers}
-    wanted = canonical_id(value.strip())
+    wanted = model.customer_ids(value.strip())
     if wanted is None or wanted not in known:
         raise ReportError(
-            f"no customer with Account Id {value!r} in the state store; "
+            f"no customer with id {value!r} in the state store; "
             "`jira-crm-sync report --by segment` lists every customer with its id"
         )
     return wanted

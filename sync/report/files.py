@@ -2,7 +2,7 @@
 
 The all-customer report names every customer: it can be sent to nobody outside the company.
 Each file here holds one customer's report alone, named so people can tell the files apart
-(:func:`customer_file_name`: the customer's name as a slug, then its Account Id) and safe
+(:func:`customer_file_name`: the customer's name as a slug, then its CRM id) and safe
 on any file system whatever the CRM holds in the name.
 """
 
@@ -41,11 +41,12 @@ class WrittenReport:
 
 
 def customer_file_name(name: str, account_id: str, fmt: Format) -> str:
-    """``<slug>-<Account Id>.<ext>``: the name's letters and digits in lower-case ASCII
+    """``<slug>-<customer id>.<ext>``: the name's letters and digits in lower-case ASCII
     (accents dropped, anything else a ``-``), so no name can reach outside the directory
     (no ``/``, ``\\``, ``..``, control or reserved characters); ``customer`` when nothing
-    is left (a name in Chinese, say). The 18-character Id keeps the names apart, also on
-    case-insensitive file systems (its last three characters encode the case)."""
+    is left (a name in Chinese, say). The id keeps the names apart (a CRM whose ids differ
+    only in letter case gives them a case-safe form, so that holds on case-insensitive
+    file systems too)."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     slug = _NOT_SLUG.sub("-", ascii_name.lower()).strip("-")[:SLUG_LIMIT].rstrip("-")
     safe_id = re.sub(r"[^A-Za-z0-9]", "", account_id)

@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 from connectors.crm import AttachedFile, CrmConnector
 from connectors.exceptions import RejectedRecord
-from mappings.sfid import canonical_id
 from sync.config import Config
 from sync.report.build import document_of, load_model
 from sync.report.render import render
@@ -44,7 +43,7 @@ class UploadResult:
 
     period: str = ""
     uploaded: list[str] = field(default_factory=list)
-    #: Accounts whose file was found already attached (a crash before its record).
+    #: Customers whose file was found already attached (a crash before its record).
     found: list[str] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
 
@@ -62,9 +61,9 @@ def period_of(now: datetime, period: Period) -> tuple[str, datetime]:
     return f"{moment.year}-{moment.month:02d}", day.replace(day=1)
 
 
-def file_name(period: str, account_id: str) -> str:
+def file_name(period: str, customer_id: str) -> str:
     """The uploaded file's name: stable, whatever the title says."""
-    return f"progress-report-{period}-{account_id}.html"
+    return f"progress-report-{period}-{customer_id}.html"
 
 
 def upload_reports(
@@ -82,43 +81,43 @@ def upload_reports(
     with store.read() as conn:
         linked = sorted({link.customer_id for link in repo.get_links(conn)})
         recorded = uploads_of_period(conn, key, linked)
-    due = [account for account in linked if account not in recorded]
+    due = [customer_id for customer_id in linked if customer_id not in recorded]
     if not due:
         return result
     model = load_model(store, config, now)
     customers = {c.id: c for c in model.result.customers}
-    due = [account for account in due if account in customers]
+    due = [customer_id for customer_id in due if customer_id in customers]
     attached: dict[str, list[AttachedFile]] = {}
     if due:
         for attachment in crm.files_on(due, start):
-            account = canonical_id(attachment.customer_id)
-            if account is not None:
-                attached.setdefault(account, []).append(attachment)
-    for account in due:
+            customer_id = model.customer_ids(attachment.customer_id)
+            if customer_id is not None:
+                attached.setdefault(customer_id, []).append(attachment)
+    for customer_id in due:
         if should_stop():
             break
-        customer = customers[account]
-        title = settings.title.format(period=key, customer=customer.name, account_id=account)
-        name = file_name(key, account)
+        customer = customers[customer_id]
+        title = settings.title.format(period=key, customer=customer.name, account_id=customer_id)
+        name = file_name(key, customer_id)
         match = next(
-            (f for f in attached.get(account, ()) if f.file_name == name or f.title == title),
+            (f for f in attached.get(customer_id, ()) if f.file_name == name or f.title == title),
             None,
         )
         if match is not None:
             version_id = match.id
-            result.found.append(account)
+            result.found.append(customer_id)
         else:
-            html = render(document_of(model, customer=account), "html")
+            html = render(document_of(model, customer=customer_id), "html")
             try:
-                version_id = crm.attach_file(account, title, name, html.encode("utf-8"))
+                version_id = crm.attach_file(customer_id, title, name, html.encode("utf-8"))
             except RejectedRecord as exc:
                 error = "; ".join(str(e) for e in exc.errors) or str(exc)
-                log.warning("report upload for %s (%s) rejected: %s", account, key, error)
+                log.warning("report upload for %s (%s) rejected: %s", customer_id, key, error)
                 result.failed.append(
-                    {"side": crm.side, "record": f"report {key} {account}", "error": error}
+                    {"side": crm.side, "record": f"report {key} {customer_id}", "error": error}
                 )
                 continue
-            result.uploaded.append(account)
+            result.uploaded.append(customer_id)
         with store.transaction() as tx:
-            put_upload(tx, UploadRecord(account, key, title, version_id, now))
+            put_upload(tx, UploadRecord(customer_id, key, title, version_id, now))
     return result

@@ -81,7 +81,7 @@ def _deleted() -> sa.Column[bool]:
 
 
 #: Where each pull got to: Jira issues and key scans per shard (``issues:<shard>``,
-#: ``key_scan:<shard>``), Salesforce per object. Saved with the records they cover.
+#: ``key_scan:<shard>``), the CRM per stream. Saved with the records they cover.
 cursors = sa.Table(
     "cursors",
     metadata,
@@ -299,8 +299,8 @@ leases = sa.Table(
     sa.Column("heartbeat_at", UtcDateTime, nullable=True),
 )
 
-#: What a remote told us that rarely changes (Jira serverInfo and /field, Salesforce
-#: describes), so a `run` process does not read it again every cycle. Never secrets.
+#: What a remote told us that rarely changes (Jira serverInfo and /field, the CRM's
+#: object metadata), so a `run` process does not read it again every cycle. Never secrets.
 remote_cache = sa.Table(
     "remote_cache",
     metadata,

@@ -74,12 +74,13 @@ def test_first_pages_of_every_object_in_one_read_then_cursor_pages(box: Sandbox)
     accounts = [r for p in pages if p.kind == CUSTOMER for r in p.live]
     cases = [r for p in pages if p.kind == CASE for r in p.live]
     assert {p.stream for p in pages} == {"Account", "Case"}
-    # What the engine stores of a case, read from the record as Salesforce sent it.
+    # What the engine stores of a case, and the neutral record the model reads.
     assert all(
         (c.customer_id, c.closed, c.escalated)
-        == (c.data["AccountId"] or None, c.data["IsClosed"], c.data["IsEscalated"])
+        == (c.data["customer_id"] or None, c.data["closed"], c.data["escalated"])
         for c in cases
     )
+    assert all(set(a.data) >= {"id", "name", "segment", "owner_name"} for a in accounts)
     assert len(accounts) == 2300
     assert len(cases) == len(box.salesforce.records("Case"))
     # One Composite call (a read: GET subrequests only) + each object's second page.
@@ -104,7 +105,7 @@ def test_changes_and_deletions_since_the_cursors(box: Sandbox) -> None:
     pages = list(crm.changes(NEEDS, _reads(cursors)))
     live = {r.id: r for p in pages for r in p.live}
     gone = [i for p in pages for i in p.deleted_ids]
-    assert list(live) == [account_ids[0]] and live[account_ids[0]].data["CSAT__c"] == 1.5
+    assert list(live) == [account_ids[0]] and live[account_ids[0]].data["satisfaction"] == 1.5
     assert live[account_ids[0]].customer_id == account_ids[0]
     assert gone == [account_ids[1]]
     assert box.salesforce_app.stats.snapshot()["total"] == 1

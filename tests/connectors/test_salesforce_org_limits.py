@@ -34,7 +34,7 @@ from connectors.sandbox.stack import (
     Sandbox,
 )
 from mappings.normalise_crm import build_customers
-from mappings.rules import AccountFields, SatisfactionRules
+from mappings.rules import SatisfactionRules
 from sync.config import load_config
 from sync.remote import crm_needs
 from tests.connectors.test_salesforce_pull import ANCHOR, settings
@@ -169,18 +169,17 @@ def _owner_names(box: Sandbox, tmp_path: Path) -> None:
         for r in page.live
     ]
     users = {u["Id"]: u["Name"] for u in box.salesforce.records("User")}
-    assert accounts and all(a["Owner"] == {"Name": users[a["OwnerId"]]} for a in accounts)
+    assert accounts and all(a["owner_name"] == users[a["owner_id"]] for a in accounts)
     customers = build_customers(
         accounts,
         [],
         [],
-        fields=AccountFields(),
         rules=SatisfactionRules(),
         as_of=datetime(2026, 1, 1, tzinfo=UTC),
         instance_url=IN_PROCESS_SALESFORCE_URL,
     )
     assert {c.id: c.owner_name for c in customers} == {
-        a["Id"]: users[a["OwnerId"]] for a in accounts
+        a["id"]: users[a["owner_id"]] for a in accounts
     }
     # Owner.Name costs no describe of User: still one Composite call for the objects.
     assert box.salesforce_app.stats.snapshot()["by_endpoint"][COMPOSITE] == 1

@@ -1,4 +1,5 @@
-"""Raw records in the vendors' shapes, built by hand for rule tests, and a simulated remote
+"""Raw Jira issues in Jira's shape and CRM records in the CRM-neutral form the connectors
+hand over (see ``mappings.normalise_crm``), built by hand for rule tests, and a simulated remote
 that applies plans (for the idempotence properties). Realistic generated worlds come from
 ``bench.merge.generate``, shared with the benchmark."""
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.merge import ACCOUNT_FIELD, EPIC_LINK_FIELD, STORY_POINTS_FIELD, sf_id
+from bench.merge import ACCOUNT_FIELD, CUSTOMER_IDS, EPIC_LINK_FIELD, STORY_POINTS_FIELD, sf_id
 from mappings.model import FlagLevel
 from mappings.plan import ledgers_after, remote_flags_from_comments
 from mappings.rules import FieldIds, Rules
@@ -24,6 +25,10 @@ FIELDS = FieldIds(
     flag_field="customfield_10300",
 )
 RULES = Rules(fields=FIELDS)
+#: How the ids of these tests compare: they are the generated world's (Salesforce-style:
+#: a 15-character and an 18-character spelling of one id); the mapping layer is handed
+#: this form, as the sync hands it the configured CRM's.
+IDS = CUSTOMER_IDS
 
 ACME = sf_id("001", 1)
 GLOBEX = sf_id("001", 2)
@@ -37,6 +42,7 @@ __all__ = [
     "FIELDS",
     "GLOBEX",
     "GONE",
+    "IDS",
     "INITECH",
     "NOBODY",
     "RULES",
@@ -121,16 +127,17 @@ def account(
     project_key: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A raw Account record (no ``attributes``)."""
+    """A customer record in the CRM-neutral form."""
     record = {
-        "Id": account_id,
-        "Name": name,
-        "Segment__c": segment,
-        "CSAT__c": csat,
-        "OwnerId": sf_id("005", 1),
-        "Owner": {"Name": "Olivia Owner"},
-        "Jira_Project_Key__c": project_key,
-        "SystemModstamp": "2026-11-20T10:00:00.000+0000",
+        "id": account_id,
+        "name": name,
+        "segment": segment,
+        "satisfaction": csat,
+        "owner_id": "owner-1",
+        "owner_name": "Olivia Owner",
+        "project_keys": project_key,
+        "changed_at": "2026-11-20T10:00:00.000+0000",
+        "deleted": False,
     }
     record.update(extra)
     return record
@@ -140,24 +147,23 @@ _case_numbers = iter(range(1, 10**9))
 
 
 def case(account_id: str, *, closed: bool = False, escalated: bool = False) -> dict[str, Any]:
-    """A raw Case record."""
+    """A case record in the CRM-neutral form."""
     return {
-        "Id": sf_id("500", next(_case_numbers)),
-        "AccountId": account_id,
-        "IsClosed": closed,
-        "IsEscalated": escalated,
-        "Status": "Closed" if closed else "Working",
-        "SystemModstamp": "2026-11-20T10:00:00.000+0000",
+        "id": f"case-{next(_case_numbers)}",
+        "customer_id": account_id,
+        "closed": closed,
+        "escalated": escalated,
+        "deleted": False,
     }
 
 
 def survey(account_id: str, score: float, days: float, number: int = 1) -> dict[str, Any]:
-    """A raw survey response (the example config's field names)."""
+    """A survey answer in the CRM-neutral form."""
     return {
-        "Id": sf_id("a01", number),
-        "Account__c": account_id,
-        "Score__c": score,
-        "Responded_At__c": jira_time(days_ago(days)),
+        "id": f"survey-{number}",
+        "customer_id": account_id,
+        "score": score,
+        "answered_at": jira_time(days_ago(days)),
     }
 
 

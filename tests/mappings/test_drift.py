@@ -13,6 +13,7 @@ from mappings.drift import (
 )
 from mappings.text import flag_marker
 from mappings.writes import CrmWrite, JiraComment, JiraLedger, JiraWrite, RemoteJira
+from tests.mappings.factories import IDS
 
 OBJ, EXT = "Jira_Project_Status__c", "Jira_Sync_Key__c"
 ACCOUNT_18 = "001Dn0000000001IAA"
@@ -86,14 +87,14 @@ def test_remote_jira_reads_labels_the_flag_field_and_comment_levels() -> None:
 
 def test_duplicate_reports_by_external_id_and_by_pair() -> None:
     records = [
-        {"Id": "a1", EXT: "APOLLO:" + ACCOUNT_18, "Account__c": ACCOUNT_18, "Key__c": "APOLLO"},
-        {"Id": "a2", EXT: "APOLLO:manual", "Account__c": ACCOUNT_15, "Key__c": "APOLLO"},
-        {"Id": "o1", EXT: "ORION:x", "Account__c": None, "Key__c": "ORION"},
-        {"Id": "o2", EXT: "ORION:x", "Account__c": None, "Key__c": "ORION"},
-        {"Id": "z1", EXT: "ZED:y", "Account__c": ACCOUNT_18, "Key__c": "ZED"},
+        ("a1", {EXT: "APOLLO:" + ACCOUNT_18, "Account__c": ACCOUNT_18, "Key__c": "APOLLO"}),
+        ("a2", {EXT: "APOLLO:manual", "Account__c": ACCOUNT_15, "Key__c": "APOLLO"}),
+        ("o1", {EXT: "ORION:x", "Account__c": None, "Key__c": "ORION"}),
+        ("o2", {EXT: "ORION:x", "Account__c": None, "Key__c": "ORION"}),
+        ("z1", {EXT: "ZED:y", "Account__c": ACCOUNT_18, "Key__c": "ZED"}),
     ]
     found = {
-        (d.kind, d.key, d.ids) for d in duplicate_reports(records, EXT, "Account__c", "Key__c")
+        (d.kind, d.key, d.ids) for d in duplicate_reports(records, EXT, "Account__c", "Key__c", IDS)
     }
     assert found == {
         ("report_external_id", "ORION:x", ("o1", "o2")),

@@ -15,6 +15,7 @@ from tests.mappings.factories import (
     FIELDS,
     GLOBEX,
     GONE,
+    IDS,
     INITECH,
     NOBODY,
     RULES,
@@ -34,10 +35,8 @@ def link(
     rules: LinkRules = RULES.link,
     accounts: list[dict[str, Any]] = ACCOUNTS,
 ) -> LinkResult:
-    customers = build_customers(
-        accounts, fields=RULES.account, rules=RULES.satisfaction, as_of=AS_OF
-    )
-    return link_items(normalise_issues(raws, FIELDS), customers, rules, deleted_ids=[GONE])
+    customers = build_customers(accounts, rules=RULES.satisfaction, as_of=AS_OF, ids=IDS)
+    return link_items(normalise_issues(raws, FIELDS), customers, rules, deleted_ids=[GONE], ids=IDS)
 
 
 def customers_of(result: LinkResult, key: str) -> list[str]:
@@ -204,9 +203,7 @@ def test_input_order_does_not_matter() -> None:
         issue("ORION-10"),
         issue("ORION-9", account=NOBODY),
     ]
-    customers = build_customers(
-        ACCOUNTS, fields=RULES.account, rules=RULES.satisfaction, as_of=AS_OF
-    )
+    customers = build_customers(ACCOUNTS, rules=RULES.satisfaction, as_of=AS_OF, ids=IDS)
     items = normalise_issues(raws, FIELDS)
     forward = link_items(items, customers, RULES.link)
     backward = link_items(list(reversed(items)), list(reversed(customers)), RULES.link)

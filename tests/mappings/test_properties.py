@@ -18,6 +18,7 @@ from tests.mappings.factories import (
     AS_OF,
     GLOBEX,
     GONE,
+    IDS,
     INITECH,
     NOBODY,
     RULES,
@@ -114,6 +115,7 @@ def run_merge(world: dict[str, Any], rules: Rules, **changes: Any) -> MergeResul
         rules=rules,
         as_of=AS_OF,
         deleted_account_ids=[GONE],
+        customer_ids=IDS,
     )
 
 
@@ -193,7 +195,7 @@ def test_clearing_every_flag_gives_back_exactly_the_labels_it_took(
     sim = SimRemote.from_issues(world["issues"])
     original = dict(sim.labels)
     troubled = [
-        account(a["Id"], a["Name"], csat=1.0, project_key=a["Jira_Project_Key__c"])
+        account(a["id"], a["name"], csat=1.0, project_key=a["project_keys"])
         for a in world["accounts"]
     ]
     for accounts, cases in ((troubled, world["cases"]), (world["accounts"], [])):
@@ -209,7 +211,7 @@ def test_clearing_every_flag_gives_back_exactly_the_labels_it_took(
             )
         )
     happy = [
-        account(a["Id"], a["Name"], csat=5.0, project_key=a["Jira_Project_Key__c"])
+        account(a["id"], a["name"], csat=5.0, project_key=a["project_keys"])
         for a in world["accounts"]
     ]
     result = run_merge(world, rules, accounts=happy, cases=[])

@@ -1,5 +1,6 @@
-"""A generated world in the vendors' shapes (seeded): the merge against an independent
-reading of the counting rules, and whole cycles of plans."""
+"""A generated world (seeded; Jira issues as Jira sends them, CRM records as a connector
+hands them over): the merge against an independent reading of the counting rules, and
+whole cycles of plans."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from bench.merge import ACCOUNT_FIELD, RawWorld, generate
+from bench.merge import ACCOUNT_FIELD, CUSTOMER_IDS, RawWorld, generate
 from mappings.dates import parse_date
 from mappings.merge import MergeResult, merge, plan, remote_from_items
 from mappings.plan import ledgers_after
-from mappings.sfid import canonical_id
 from tests.mappings.factories import RULES
 
 REASONS = ("no value", "unknown account id ", "account deleted ", "invalid account id ")
@@ -38,18 +38,19 @@ def run(world: RawWorld, issues: list[dict[str, Any]] | None = None) -> MergeRes
         rules=RULES,
         as_of=world.as_of,
         deleted_account_ids=world.deleted_account_ids,
+        customer_ids=CUSTOMER_IDS,
     )
 
 
 def expected_pairs(world: RawWorld) -> dict[tuple[str, str], Counter[str]]:
     """The default rules read independently: own value, else the parent's, else accounts
     naming the project; epics not counted; counts by category plus overdue."""
-    live = {a["Id"] for a in world.accounts}
+    live = {a["id"] for a in world.accounts}
     by_key = {raw["key"]: raw for raw in world.issues}
     naming: dict[str, list[str]] = defaultdict(list)
     for a in world.accounts:
-        if a["Jira_Project_Key__c"]:
-            naming[a["Jira_Project_Key__c"]].append(a["Id"])
+        if a["project_keys"]:
+            naming[a["project_keys"]].append(a["id"])
 
     def value_of(raw: dict[str, Any]) -> str | None:
         own = raw["fields"].get(ACCOUNT_FIELD)
@@ -64,7 +65,7 @@ def expected_pairs(world: RawWorld) -> dict[tuple[str, str], Counter[str]]:
         fields = raw["fields"]
         project = fields["project"]["key"]
         value = value_of(raw)
-        account = canonical_id(value) if value is not None else None
+        account = CUSTOMER_IDS(value) if value is not None else None
         customers = [account] if account is not None and account in live else naming[project]
         if fields["issuetype"]["name"] == "Epic":
             continue

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from mappings.rules import AccountFields, FieldIds, SatisfactionRules, SurveyRules
-from mappings.validate import CrmCheck, IssueCheck, shown
+from mappings.rules import FieldIds
+from mappings.validate import IssueCheck, shown
 
 GOOD: dict[str, Any] = {
     "id": "10001",
@@ -73,47 +73,6 @@ def test_a_value_of_the_wrong_type_is_named(changes: dict[str, Any], says: str) 
 def test_a_huge_value_is_quoted_short() -> None:
     problem = CHECK.problem(with_fields(customfield_10016="x" * 100_000))
     assert problem is not None and len(problem) < 200
-
-
-ACCOUNTS = CrmCheck(AccountFields(), SatisfactionRules())
-
-
-@pytest.mark.parametrize(
-    ("kind", "record", "says"),
-    [
-        ("Account", {"Id": "001A", "Name": "A", "CSAT__c": "high"}, "CSAT__c is the text 'high'"),
-        ("Account", {"Id": "001A", "Name": 7}, "Account.Name is the number 7, not a name"),
-        ("Account", {"Id": "001A", "Name": None}, "Account.Name is null, but every Account"),
-        ("Account", {"Id": "001A", "Name": "A", "OwnerId": "nobody"}, "not a Salesforce id"),
-        ("Case", {"Id": "500A", "IsEscalated": "true"}, "Case.IsEscalated is the text 'true'"),
-        ("Case", {"Id": "500A", "AccountId": 12}, "Case.AccountId is the number 12"),
-    ],
-)  # fmt: skip
-def test_crm_values_of_the_wrong_type_are_named(
-    kind: str, record: dict[str, Any], says: str
-) -> None:
-    problem = ACCOUNTS.problem(kind, record)
-    assert problem is not None and says in problem, problem
-
-
-@pytest.mark.parametrize(
-    "record",
-    [
-        {"Id": "001A", "Name": "Acme", "CSAT__c": 4.5, "Segment__c": None},
-        {"Id": "001A", "Name": "Acme", "CSAT__c": "4.5"},  # a number field read as text
-        {"Id": "001A", "Name": "Acme"},
-    ],
-)
-def test_readable_accounts_pass(record: dict[str, Any]) -> None:
-    assert ACCOUNTS.problem("Account", record) is None
-
-
-def test_survey_answers_are_checked_when_the_score_comes_from_surveys() -> None:
-    rules = SatisfactionRules(source="survey", scale=10, survey=SurveyRules())
-    check = CrmCheck(AccountFields(), rules)
-    assert check.problem("Account", {"Id": "001A", "Name": "A", "CSAT__c": "high"}) is None
-    bad = check.problem("Survey_Response__c", {"Id": "a0A", "Score__c": "ten"})
-    assert bad is not None and "Score__c" in bad
 
 
 def test_shown_never_echoes_much() -> None:

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ValidationError
 from mappings.rules import (
     CRM_FIELD_NAMES,
     DEFAULT_CRM_FIELDS,
-    AccountFields,
     CrmPushRules,
     FieldIds,
     HealthRules,
@@ -37,6 +36,7 @@ from sync.config import (
     SurveyConfig,
     load_config,
 )
+from sync.remote import crm_needs
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 ENV = {"JIRA_API_TOKEN": "jira-secret-123", "SALESFORCE_CONSUMER_KEY": "ck-secret-456"}
@@ -146,7 +146,6 @@ def test_every_rule_key_reaches_the_rules() -> None:
     rules = Config.model_validate(NON_DEFAULT).mapping_rules(fields)
     assert rules == Rules(
         fields=fields,
-        account=AccountFields("Tier__c", "Score__c", project_key_field="Project__c"),
         link=LinkRules(
             order=("static", "jira_field"),
             inherit_from_epic=False,
@@ -172,7 +171,7 @@ def test_every_rule_key_reaches_the_rules() -> None:
             at_risk_below=6.0,
             watch_below=8.0,
             escalated_cases_at_risk=0,
-            survey=SurveyRules("NPS__c", "Acct__c", "NPS_Score__c", "Answered__c", 30, "latest"),
+            survey=SurveyRules(window_days=30, aggregate="latest"),
         ),
         crm_push=CrmPushRules(
             object="Status__c",
@@ -190,6 +189,16 @@ def test_every_rule_key_reaches_the_rules() -> None:
         ),
     )
     hash(rules)  # mappings.progress caches by ProgressRules: no list may leak in
+    # The CRM's own names (fields, survey object) are what the CRM connector needs.
+    needs = crm_needs(Config.model_validate(NON_DEFAULT))
+    assert needs.customer.segment.name == "Tier__c"
+    assert needs.customer.project_keys is None  # crm_field is not in this [link] order
+    assert needs.survey is not None and (
+        needs.survey.object.name,
+        needs.survey.customer_field.name,
+        needs.survey.score_field.name,
+        needs.survey.date_field.name,
+    ) == ("NPS__c", "Acct__c", "NPS_Score__c", "Answered__c")
 
 
 @pytest.mark.parametrize(

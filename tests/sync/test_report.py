@@ -413,13 +413,13 @@ def test_per_customer_writes_one_file_each_named_safely(world: World, tmp_path: 
 
 def test_unknown_customer_or_project_is_a_usage_error(world: World) -> None:
     env = world.env
-    with pytest.raises(ReportError, match="no customer with Account Id '001000000000000AAA'"):
+    with pytest.raises(ReportError, match="no customer with id '001000000000000AAA'"):
         render_report(env.store, env.config, customer="001000000000000AAA")
     runner = CliRunner()
     args = ["--config", str(env.config_path), "report"]
     result = runner.invoke(app, [*args, "--customer", "nope"])
     assert result.exit_code == 2
-    assert "no customer with Account Id 'nope'" in result.output
+    assert "no customer with id 'nope'" in result.output
     assert "report --by segment" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, [*args, "--project", "NOPE"])
     assert result.exit_code == 2 and "no Jira project 'NOPE'" in result.output

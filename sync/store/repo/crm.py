@@ -1,4 +1,6 @@
-"""CRM records: accounts (normalised), cases and survey responses (the columns merging needs)."""
+"""CRM records: customers (the neutral records a connector hands over), cases and survey
+answers (the columns merging needs). The tables keep their names (``crm_accounts``, the
+``account_id`` columns): they are the schema's, renamed only by a migration."""
 
 from __future__ import annotations
 
@@ -15,28 +17,28 @@ from sync.store._sql import aware, in_chunks, upsert, utcnow
 from sync.store.schema import crm_accounts, crm_cases, survey_responses
 
 __all__ = [
-    "AccountRecord",
-    "AccountRow",
     "CaseCounts",
     "CaseRecord",
     "CaseRow",
+    "CustomerRecord",
+    "CustomerRow",
     "SurveyRecord",
     "SurveyRow",
     "case_counts",
-    "count_accounts",
-    "get_accounts",
-    "iter_accounts",
+    "count_customers",
+    "get_customers",
     "iter_cases",
+    "iter_customers",
     "iter_surveys",
-    "live_account_ids",
     "live_case_ids",
+    "live_customer_ids",
     "live_survey_ids",
-    "mark_accounts_deleted",
     "mark_cases_deleted",
+    "mark_customers_deleted",
     "mark_surveys_deleted",
-    "surveys_by_account",
-    "upsert_accounts",
+    "surveys_by_customer",
     "upsert_cases",
+    "upsert_customers",
     "upsert_surveys",
 ]
 
@@ -69,11 +71,11 @@ def _mark_deleted(conn: Connection, table: sa.Table, ids: Iterable[str], **value
     return changed
 
 
-# --- accounts --------------------------------------------------------------------------------
+# --- customers --------------------------------------------------------------------------------
 
 
-class AccountRow(TypedDict):
-    """A normalised account as the engine hands it over."""
+class CustomerRow(TypedDict):
+    """A customer as the engine hands it over: its data in the neutral form."""
 
     id: str
     modstamp: datetime | None
@@ -81,8 +83,9 @@ class AccountRow(TypedDict):
 
 
 @dataclass(frozen=True, slots=True)
-class AccountRecord:
-    """A stored account."""
+class CustomerRecord:
+    """A stored customer (an older version's rows hold the CRM's own shape: read them
+    through the CRM's ``RecordForm.stored_customer``)."""
 
     id: str
     modstamp: datetime | None
@@ -90,8 +93,8 @@ class AccountRecord:
     deleted: bool
 
 
-def upsert_accounts(conn: Connection, rows: Iterable[AccountRow]) -> int:
-    """Insert or update accounts in batches (an older copy never replaces a newer one)."""
+def upsert_customers(conn: Connection, rows: Iterable[CustomerRow]) -> int:
+    """Insert or update customers in batches (an older copy never replaces a newer one)."""
     values = (
         {
             "id": r["id"],
@@ -105,47 +108,47 @@ def upsert_accounts(conn: Connection, rows: Iterable[AccountRow]) -> int:
     return upsert(conn, crm_accounts, values, ("id",), where=_newer(crm_accounts))
 
 
-def mark_accounts_deleted(
+def mark_customers_deleted(
     conn: Connection, ids: Iterable[str], *, at: datetime | None = None
 ) -> int:
-    """Mark accounts deleted; returns how many changed."""
+    """Mark customers deleted; returns how many changed."""
     return _mark_deleted(conn, crm_accounts, ids, deleted_at=at or utcnow())
 
 
-def _account(row: Any) -> AccountRecord:
-    return AccountRecord(row.id, row.modstamp, row.data, row.deleted)
+def _customer(row: Any) -> CustomerRecord:
+    return CustomerRecord(row.id, row.modstamp, row.data, row.deleted)
 
 
-def get_accounts(
+def get_customers(
     conn: Connection, ids: Iterable[str], *, include_deleted: bool = False
-) -> dict[str, AccountRecord]:
-    """Accounts by id (missing ones are absent from the result)."""
-    found: dict[str, AccountRecord] = {}
+) -> dict[str, CustomerRecord]:
+    """Customers by id (missing ones are absent from the result)."""
+    found: dict[str, CustomerRecord] = {}
     for batch in in_chunks(ids):
         stmt = sa.select(crm_accounts).where(crm_accounts.c.id.in_(batch))
         if not include_deleted:
             stmt = stmt.where(crm_accounts.c.deleted.is_(False))
-        found.update((row.id, _account(row)) for row in conn.execute(stmt))
+        found.update((row.id, _customer(row)) for row in conn.execute(stmt))
     return found
 
 
-def iter_accounts(
+def iter_customers(
     conn: Connection, *, include_deleted: bool = False, yield_per: int = YIELD_PER
-) -> Iterator[AccountRecord]:
-    """Stream every account, by id."""
+) -> Iterator[CustomerRecord]:
+    """Stream every customer, by id."""
     stmt = sa.select(crm_accounts).order_by(crm_accounts.c.id)
     if not include_deleted:
         stmt = stmt.where(crm_accounts.c.deleted.is_(False))
     result = conn.execute(stmt, execution_options={"yield_per": yield_per})
     try:
         for row in result:
-            yield _account(row)
+            yield _customer(row)
     finally:
         result.close()
 
 
-def live_account_ids(conn: Connection) -> set[str]:
-    """The ids of every live (not deleted) account stored."""
+def live_customer_ids(conn: Connection) -> set[str]:
+    """The ids of every live (not deleted) customer stored."""
     return _live_ids(conn, crm_accounts)
 
 
@@ -153,8 +156,8 @@ def _live_ids(conn: Connection, table: sa.Table) -> set[str]:
     return {str(i) for i in conn.scalars(sa.select(table.c.id).where(table.c.deleted.is_(False)))}
 
 
-def count_accounts(conn: Connection) -> int:
-    """How many live accounts are stored."""
+def count_customers(conn: Connection) -> int:
+    """How many live customers are stored."""
     stmt = sa.select(sa.func.count()).where(crm_accounts.c.deleted.is_(False))
     return int(conn.scalar(stmt.select_from(crm_accounts)) or 0)
 
@@ -166,7 +169,7 @@ class CaseRow(TypedDict):
     """A support case: only what satisfaction rules count."""
 
     id: str
-    account_id: str | None
+    customer_id: str | None
     is_closed: bool
     is_escalated: NotRequired[bool]
     modstamp: datetime | None
@@ -177,14 +180,14 @@ class CaseRecord:
     """A stored live case: what satisfaction rules count."""
 
     id: str
-    account_id: str | None
+    customer_id: str | None
     is_closed: bool
     is_escalated: bool
 
 
 @dataclass(frozen=True, slots=True)
 class CaseCounts:
-    """Open cases of an account, and how many of those are escalated."""
+    """Open cases of a customer, and how many of those are escalated."""
 
     open: int
     escalated_open: int
@@ -195,7 +198,7 @@ def upsert_cases(conn: Connection, rows: Iterable[CaseRow]) -> int:
     values = (
         {
             "id": r["id"],
-            "account_id": r["account_id"],
+            "account_id": r["customer_id"],
             "is_closed": bool(r["is_closed"]),
             "is_escalated": bool(r.get("is_escalated", False)),
             "modstamp": _stamp(r["modstamp"], "modstamp"),
@@ -233,11 +236,11 @@ def live_case_ids(conn: Connection) -> set[str]:
 
 
 def case_counts(
-    conn: Connection, account_ids: Iterable[str] | None = None
+    conn: Connection, customer_ids: Iterable[str] | None = None
 ) -> dict[str, CaseCounts]:
-    """Open and escalated-open case counts per account, counted by the database.
+    """Open and escalated-open case counts per customer, counted by the database.
 
-    Accounts without open cases are absent from the result.
+    Customers without open cases are absent from the result.
     """
     c = crm_cases
     stmt = (
@@ -249,15 +252,15 @@ def case_counts(
         .where(c.c.deleted.is_(False), c.c.is_closed.is_(False), c.c.account_id.is_not(None))
         .group_by(c.c.account_id)
     )
-    if account_ids is None:
+    if customer_ids is None:
         batches: Iterable[list[str] | None] = [None]
     else:
-        batches = in_chunks(account_ids)
+        batches = in_chunks(customer_ids)
     counts: dict[str, CaseCounts] = {}
     for batch in batches:
         query = stmt if batch is None else stmt.where(c.c.account_id.in_(batch))
-        for account_id, total, escalated in conn.execute(query):
-            counts[account_id] = CaseCounts(int(total), int(escalated or 0))
+        for customer_id, total, escalated in conn.execute(query):
+            counts[customer_id] = CaseCounts(int(total), int(escalated or 0))
     return counts
 
 
@@ -265,10 +268,10 @@ def case_counts(
 
 
 class SurveyRow(TypedDict):
-    """A survey response: the account, the score and when it was given."""
+    """A survey answer: the customer, the score and when it was given."""
 
     id: str
-    account_id: str | None
+    customer_id: str | None
     score: float | None
     responded_at: datetime | None
     modstamp: datetime | None
@@ -276,10 +279,10 @@ class SurveyRow(TypedDict):
 
 @dataclass(frozen=True, slots=True)
 class SurveyRecord:
-    """A stored survey response."""
+    """A stored survey answer."""
 
     id: str
-    account_id: str
+    customer_id: str
     score: float | None
     responded_at: datetime | None
 
@@ -289,7 +292,7 @@ def upsert_surveys(conn: Connection, rows: Iterable[SurveyRow]) -> int:
     values = (
         {
             "id": r["id"],
-            "account_id": r["account_id"],
+            "account_id": r["customer_id"],
             "score": r["score"],
             "responded_at": _stamp(r["responded_at"], "responded_at"),
             "modstamp": _stamp(r["modstamp"], "modstamp"),
@@ -326,7 +329,7 @@ def iter_surveys(
     until: datetime | None = None,
     yield_per: int = YIELD_PER,
 ) -> Iterator[SurveyRecord]:
-    """Stream live responses given in ``[since, until)``, by account then time."""
+    """Stream live answers given in ``[since, until)``, by customer then time."""
     result = conn.execute(_survey_query(since, until), execution_options={"yield_per": yield_per})
     try:
         for row in result:
@@ -340,16 +343,16 @@ def live_survey_ids(conn: Connection) -> set[str]:
     return _live_ids(conn, survey_responses)
 
 
-def surveys_by_account(
+def surveys_by_customer(
     conn: Connection,
-    account_ids: Iterable[str],
+    customer_ids: Iterable[str],
     *,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> dict[str, list[SurveyRecord]]:
-    """Live responses of some accounts given in ``[since, until)``, oldest first."""
+    """Live answers of some customers given in ``[since, until)``, oldest first."""
     found: dict[str, list[SurveyRecord]] = defaultdict(list)
-    for batch in in_chunks(account_ids):
+    for batch in in_chunks(customer_ids):
         stmt = _survey_query(since, until).where(survey_responses.c.account_id.in_(batch))
         for row in conn.execute(stmt):
             found[row.account_id].append(

@@ -1,5 +1,5 @@
 """Cursors: where each pull of each source got to (Jira issues and key scans per shard,
-Salesforce per object).
+the CRM per stream).
 
 Set a cursor in the transaction that stores the records it covers::
 

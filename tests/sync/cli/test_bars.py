@@ -64,7 +64,7 @@ def test_the_pull_reports_growing_counts_that_end_at_what_was_pulled(
 
 def test_bars_show_each_kind_with_its_records_and_pages() -> None:
     stream = io.StringIO()
-    with pull_bars(stream) as progress:
+    with pull_bars(stream, "Salesforce") as progress:
         assert progress is not None
         progress("jira_issues", 100)
         progress("jira_issues", 150)
@@ -144,7 +144,7 @@ def test_a_server_search_gives_its_total_without_another_call(tmp_path: Path, tl
 
 def test_push_bars_show_writes_out_of_their_total_and_end_the_pull_bars() -> None:
     stream = io.StringIO()
-    with pull_bars(stream) as bars:
+    with pull_bars(stream, "Salesforce") as bars:
         assert bars is not None
         bars("jira_issues", 100)
         bars.total("jira_issues", 150)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from connectors.crm import CASE, CUSTOMER, CrmRecord
+from connectors.crm import CASE, CUSTOMER, Configured, CrmRecord, CustomerNeed, Needs, ReportNeed
+from connectors.salesforce.records import form as salesforce_form
 from sync.cycle.derive import BatchedDerive, Derived, derive
 from sync.cycle.pull import Overlay, store_crm_page
 from sync.cycle.rows import issue_row
@@ -26,6 +27,17 @@ from tests.mappings.factories import issue as raw_issue
 
 JIRA_URL = "https://jira.example.test"
 INSTANCE_URL = "https://crm.example.test"
+#: The example config's customer fields, for the Accounts an older version stored.
+NEEDS = Needs(
+    CustomerNeed(
+        Configured("Segment__c", "segment_field"),
+        Configured("CSAT__c", "satisfaction_field"),
+        Configured("Jira_Project_Key__c", "crm_field"),
+    ),
+    ReportNeed(Configured("Jira_Project_Status__c", ""), Configured("Jira_Sync_Key__c", ""), ()),
+)
+#: How the CRM's records read back from the store (the Salesforce connector's form).
+FORM = salesforce_form(NEEDS)
 #: The projects of :func:`items`, in order.
 PROJECTS = ("ALPHA", "BETA", "DELTA", "GAMMA")
 
@@ -58,22 +70,22 @@ def customers() -> list[CrmRecord]:
         account(INITECH, "Initech", csat=None, project_key="DELTA"),
         account(GONE, "Gone Ltd"),
     ]
-    return [CrmRecord(a["Id"], AS_OF, a, customer_id=a["Id"]) for a in accounts]
+    return [CrmRecord(a["id"], AS_OF, a, customer_id=a["id"]) for a in accounts]
 
 
 def cases() -> list[CrmRecord]:
     """Two escalated cases of ACME, one of GLOBEX."""
     raw = [case(ACME, escalated=True), case(ACME, escalated=True), case(GLOBEX)]
     for number, record in enumerate(raw, start=900):  # the same ids at every call
-        record["Id"] = sf_id("500", number)
+        record["id"] = sf_id("500", number)
     return [
         CrmRecord(
-            c["Id"],
+            c["id"],
             AS_OF,
             c,
-            customer_id=c["AccountId"],
-            closed=bool(c["IsClosed"]),
-            escalated=bool(c["IsEscalated"]),
+            customer_id=c["customer_id"],
+            closed=bool(c["closed"]),
+            escalated=bool(c["escalated"]),
         )
         for c in raw
     ]
@@ -106,6 +118,7 @@ def batched(
         jira_url=JIRA_URL,
         instance_url=INSTANCE_URL,
         survey_window_days=90,
+        form=FORM,
         batch_issues=size,
         overlay=overlay,
     )
@@ -124,4 +137,5 @@ def whole(
         instance_url=INSTANCE_URL,
         overlay=overlay,
         survey_window_days=90,
+        form=FORM,
     )

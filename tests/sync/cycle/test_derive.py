@@ -24,7 +24,7 @@ from mappings.merge import MergeResult
 from mappings.rules import Rules
 from mappings.writes import Plan
 from sync.cycle.derive import BatchedDerive, Derived
-from sync.remote import build_remotes, resolve_field_ids
+from sync.remote import build_remotes, crm_form, resolve_field_ids
 from sync.store import Store, open_store, repo
 from tests.mappings.factories import ACME, AS_OF, GLOBEX, INITECH
 from tests.sync.cycle.stores import batched, fill, whole
@@ -102,6 +102,31 @@ def test_batches_derive_what_one_merge_of_everything_derives(store: Store) -> No
     assert sorted(end.marks + tuple(m for b in batches for m in b.marks)) == sorted(whole.marks)
 
 
+def test_accounts_an_older_version_stored_are_read_as_neutral_records(store: Store) -> None:
+    """Stores written before the CRM seam hold each Account as Salesforce sent it: the
+    derive reads them as the neutral records a pull stores now (no migration)."""
+    neutral = _whole(store, None).result
+    with store.transaction() as tx:
+        legacy = [
+            {
+                "Id": customer.id,
+                "Name": customer.name,
+                "Segment__c": customer.segment,
+                "CSAT__c": customer.satisfaction.score if customer.satisfaction else None,
+                "OwnerId": customer.owner_id,
+                "Owner": {"Name": customer.owner_name},
+                "Jira_Project_Key__c": ", ".join(customer.project_keys) or None,
+                "SystemModstamp": "2026-11-20T10:00:00.000+0000",
+            }
+            for customer in neutral.customers
+        ]
+        repo.upsert_customers(tx, [{"id": a["Id"], "modstamp": None, "data": a} for a in legacy])
+    with store.read() as conn:
+        assert all("Id" in a.data for a in repo.iter_customers(conn))  # as an older version
+    assert _whole(store, None).result == neutral
+    assert _model([b.result for b in _batched(store, None, size=2)]) == _model([neutral])
+
+
 def test_batches_of_some_projects_cover_those_without_issues(store: Store) -> None:
     batched = _batched(store, ["NOPE", "BETA", "GAMMA"], size=100)
     batches = list(batched)
@@ -161,6 +186,7 @@ def test_a_cycle_in_batches_writes_what_one_batch_writes(
                 jira_url=env.config.jira.url,
                 instance_url=env.config.crm.salesforce.instance_url,
                 survey_window_days=env.config.satisfaction.survey.window_days,
+                form=crm_form(env.config),
             )
         )
         # The world's two projects hold more than 15 issues each: one batch each.

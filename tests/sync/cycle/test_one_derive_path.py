@@ -22,7 +22,9 @@ def test_a_dry_run_in_batches_plans_what_one_merge_plans_and_records_nothing(
 ) -> None:
     fill(store)
     before = store_snapshot(store)
-    dry = derive_and_record(batched(store, 2), run_id=None, now=AS_OF, save=False)
+    dry = derive_and_record(
+        batched(store, 2), run_id=None, now=AS_OF, save=False, crm_side="salesforce"
+    )
     assert store_snapshot(store) == before
 
     merged = whole(store)
@@ -44,8 +46,12 @@ def test_a_dry_run_in_batches_plans_what_one_merge_plans_and_records_nothing(
 
 def test_a_real_run_queues_the_writes_of_the_dry_runs_plan(store: Store) -> None:
     fill(store)
-    dry = derive_and_record(batched(store, 2), run_id=None, now=AS_OF, save=False)
-    real = derive_and_record(batched(store, 2), run_id=None, now=AS_OF, save=True)
+    dry = derive_and_record(
+        batched(store, 2), run_id=None, now=AS_OF, save=False, crm_side="salesforce"
+    )
+    real = derive_and_record(
+        batched(store, 2), run_id=None, now=AS_OF, save=True, crm_side="salesforce"
+    )
     assert dry.plan is not None and real.plan is None
 
     assert real.planned == dry.planned
@@ -77,10 +83,16 @@ def test_a_dry_run_plans_over_what_it_pulled_as_one_merge_does(store: Store) -> 
     overlay.items["GAMMA-4"] = raw_issue("GAMMA-4", account=GLOBEX)
     overlay.deleted_items.add("GAMMA-2")
     with store.read() as conn:
-        (globex,) = repo.get_accounts(conn, [GLOBEX]).values()
-    overlay.accounts[GLOBEX] = {**globex.data, "CSAT__c": 9.0}
+        (globex,) = repo.get_customers(conn, [GLOBEX]).values()
+    overlay.accounts[GLOBEX] = {**globex.data, "satisfaction": 9.0}
 
-    dry = derive_and_record(batched(store, 2, overlay=overlay), run_id=None, now=AS_OF, save=False)
+    dry = derive_and_record(
+        batched(store, 2, overlay=overlay),
+        run_id=None,
+        now=AS_OF,
+        save=False,
+        crm_side="salesforce",
+    )
     merged = whole(store, overlay=overlay)
     assert dry.plan is not None
     assert dry.plan.as_dict() == merged.plan.as_dict()

@@ -16,7 +16,7 @@ from sync.cycle.pull import store_crm_page
 from sync.store import Store, repo
 from tests.mappings.factories import ACME, AS_OF, GLOBEX, GONE, RULES
 from tests.mappings.factories import issue as raw_issue
-from tests.sync.cycle.stores import cases, customers, fill
+from tests.sync.cycle.stores import FORM, cases, customers, fill
 
 
 def test_an_issue_goes_in_and_comes_out_as_jira_sent_it(store: Store) -> None:
@@ -40,29 +40,26 @@ def test_an_issue_goes_in_and_comes_out_as_jira_sent_it(store: Store) -> None:
 def test_crm_records_come_back_as_the_merge_reads_them(store: Store) -> None:
     fill(store)
     with store.read() as conn:
-        read = crm_inputs(conn, RULES, AS_OF, 90)
-    assert sorted(a["Id"] for a in read.accounts) == sorted(
+        read = crm_inputs(conn, RULES, AS_OF, 90, FORM)
+    assert sorted(a["id"] for a in read.accounts) == sorted(
         c.id for c in customers() if c.id != GONE
     )
     assert read.deleted_accounts == [GONE]
-    by_id = {a["Id"]: a for a in read.accounts}
-    assert all(by_id[c.id] == c.data for c in customers() if c.id != GONE)  # as the CRM sent it
-    assert sorted(read.cases, key=lambda c: c["Id"]) == sorted(
+    by_id = {a["id"]: a for a in read.accounts}
+    assert all(by_id[c.id] == c.data for c in customers() if c.id != GONE)  # as pulled
+    assert sorted(read.cases, key=lambda c: c["id"]) == sorted(
         (
-            {"Id": c.id, "AccountId": c.customer_id, "IsClosed": False, "IsEscalated": c.escalated}
+            {"id": c.id, "customer_id": c.customer_id, "closed": False, "escalated": c.escalated}
             for c in cases()
         ),
-        key=lambda c: c["Id"],
+        key=lambda c: c["id"],
     )
     assert read.surveys == []  # satisfaction does not come from surveys: none read
 
 
-def test_survey_answers_come_back_under_the_configured_field_names(store: Store) -> None:
-    survey = SurveyRules(
-        object="NPS__c", account_field="Acct__c", score_field="Nps__c", date_field="When__c"
-    )
+def test_survey_answers_come_back_in_the_neutral_form(store: Store) -> None:
     rules = replace(
-        RULES, satisfaction=replace(SatisfactionRules(), source="survey", survey=survey)
+        RULES, satisfaction=replace(SatisfactionRules(), source="survey", survey=SurveyRules())
     )
     answers = [
         CrmRecord("a1", AS_OF, {}, customer_id=ACME, score=9.0, answered_at=AS_OF),
@@ -75,14 +72,14 @@ def test_survey_answers_come_back_under_the_configured_field_names(store: Store)
     with store.transaction() as tx:
         store_crm_page(tx, SURVEY, answers, [], AS_OF)
     with store.read() as conn:
-        read = crm_inputs(conn, rules, AS_OF, 90)
-    assert {s["Id"]: s for s in read.surveys}["a1"] == {
-        "Id": "a1",
-        "Acct__c": ACME,
-        "Nps__c": 9.0,
-        "When__c": AS_OF.isoformat(),
+        read = crm_inputs(conn, rules, AS_OF, 90, FORM)
+    assert {s["id"]: s for s in read.surveys}["a1"] == {
+        "id": "a1",
+        "customer_id": ACME,
+        "score": 9.0,
+        "answered_at": AS_OF.isoformat(),
     }
-    assert "a3" not in {s["Id"] for s in read.surveys}
+    assert "a3" not in {s["id"] for s in read.surveys}
 
 
 def test_ledger_rows_read_back_as_the_plan_judges_by_them(store: Store) -> None:

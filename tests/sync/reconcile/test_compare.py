@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import sync.reconcile.report
+from connectors.crm import CrmRecord
 from connectors.jira import CommentInfo
 from mappings.drift import Drift
 from mappings.text import flag_marker
@@ -28,8 +29,11 @@ from sync.reconcile.read import ReadBoth
 from sync.store import Store, open_store, repo
 from tests.mappings.factories import ACME, AS_OF, GLOBEX, GONE, INITECH, RULES, account, case
 from tests.mappings.factories import issue as raw_issue
+from tests.sync.cycle.stores import FORM
 
-DERIVATION = Derivation("https://jira.example.test", "https://crm.example.test", 30, "enforce")
+DERIVATION = Derivation(
+    "https://jira.example.test", "https://crm.example.test", 30, "enforce", FORM
+)
 ME = "5b10-integration"
 
 
@@ -82,19 +86,19 @@ def scratch(tmp_path: Path) -> Iterator[Store]:
                 account(GONE, "Gone Ltd"),
                 account("001000000000777AAA", "Omega Orbital"),
             ]
-            repo.upsert_accounts(
-                tx, [{"id": a["Id"], "modstamp": None, "data": a} for a in accounts]
+            repo.upsert_customers(
+                tx, [{"id": a["id"], "modstamp": None, "data": a} for a in accounts]
             )
-            repo.mark_accounts_deleted(tx, [GONE])
+            repo.mark_customers_deleted(tx, [GONE])
             cases = [case(GLOBEX, escalated=True), case(GLOBEX, escalated=True)]
             repo.upsert_cases(
                 tx,
                 [
                     {
-                        "id": c["Id"],
-                        "account_id": c["AccountId"],
-                        "is_closed": bool(c["IsClosed"]),
-                        "is_escalated": bool(c["IsEscalated"]),
+                        "id": c["id"],
+                        "customer_id": c["customer_id"],
+                        "is_closed": bool(c["closed"]),
+                        "is_escalated": bool(c["escalated"]),
                         "modstamp": None,
                     }
                     for c in cases
@@ -122,7 +126,8 @@ class Comments:
 
 
 def _read(reports: list[dict[str, Any]] | None = None) -> ReadBoth:
-    return ReadBoth(keys={raw["key"] for raw in _items()}, reports=list(reports or []))
+    records = [CrmRecord(str(r["Id"]), AS_OF, r) for r in reports or []]
+    return ReadBoth(keys={raw["key"] for raw in _items()}, reports=records)
 
 
 def _compare(

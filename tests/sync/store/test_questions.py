@@ -86,29 +86,29 @@ def test_outbox_counts_per_side_and_parked_writes_retried_at_a_given_time(store:
 
 def test_live_ids_cases_and_ledger_values(store: Store) -> None:
     with store.transaction() as tx:
-        repo.upsert_accounts(
+        repo.upsert_customers(
             tx, [{"id": i, "modstamp": T0, "data": {"Id": i}} for i in ("001A", "001B")]
         )
-        repo.mark_accounts_deleted(tx, ["001B"], at=T0)
+        repo.mark_customers_deleted(tx, ["001B"], at=T0)
         repo.upsert_cases(
             tx,
             [
-                {"id": "500B", "account_id": "001A", "is_closed": False, "modstamp": T0},
+                {"id": "500B", "customer_id": "001A", "is_closed": False, "modstamp": T0},
                 {
                     "id": "500A",
-                    "account_id": None,
+                    "customer_id": None,
                     "is_closed": True,
                     "is_escalated": True,
                     "modstamp": T0,
                 },
-                {"id": "500C", "account_id": "001A", "is_closed": False, "modstamp": T0},
+                {"id": "500C", "customer_id": "001A", "is_closed": False, "modstamp": T0},
             ],
         )
         repo.mark_cases_deleted(tx, ["500C"])
         repo.upsert_surveys(
             tx,
             [
-                {"id": s, "account_id": "001A", "score": 4.0, "responded_at": T0, "modstamp": T0}
+                {"id": s, "customer_id": "001A", "score": 4.0, "responded_at": T0, "modstamp": T0}
                 for s in ("0A1", "0A2")
             ],
         )
@@ -125,11 +125,11 @@ def test_live_ids_cases_and_ledger_values(store: Store) -> None:
             ],
         )
     with store.read() as conn:
-        assert repo.live_account_ids(conn) == {"001A"}
+        assert repo.live_customer_ids(conn) == {"001A"}
         assert repo.live_case_ids(conn) == {"500A", "500B"}
         assert repo.live_survey_ids(conn) == {"0A2"}
         assert [
-            (c.id, c.account_id, c.is_closed, c.is_escalated) for c in repo.iter_cases(conn)
+            (c.id, c.customer_id, c.is_closed, c.is_escalated) for c in repo.iter_cases(conn)
         ] == [
             ("500A", None, True, True),
             ("500B", "001A", False, False),

@@ -145,56 +145,56 @@ def test_links_are_replaced_per_project(store: Store) -> None:
 
 def test_accounts(store: Store) -> None:
     with store.transaction() as tx:
-        repo.upsert_accounts(
+        repo.upsert_customers(
             tx,
             [
                 {"id": f"001{n:03d}", "modstamp": T0, "data": {"name": f"Customer {n}"}}
                 for n in range(1200)
             ],
         )
-        repo.upsert_accounts(tx, [{"id": "001000", "modstamp": T0 - timedelta(1), "data": {}}])
-        repo.upsert_accounts(
+        repo.upsert_customers(tx, [{"id": "001000", "modstamp": T0 - timedelta(1), "data": {}}])
+        repo.upsert_customers(
             tx, [{"id": "001001", "modstamp": T0 + timedelta(1), "data": {"name": "Renamed"}}]
         )
-        assert repo.mark_accounts_deleted(tx, ["001002"], at=T0) == 1
+        assert repo.mark_customers_deleted(tx, ["001002"], at=T0) == 1
     with store.read() as conn:
-        assert repo.count_accounts(conn) == 1199
-        some = repo.get_accounts(conn, [f"001{n:03d}" for n in range(1100)] + ["missing"])
+        assert repo.count_customers(conn) == 1199
+        some = repo.get_customers(conn, [f"001{n:03d}" for n in range(1100)] + ["missing"])
         assert len(some) == 1099 and "001002" not in some
         assert some["001000"].data == {"name": "Customer 0"}
         assert some["001001"].data == {"name": "Renamed"}
-        assert repo.get_accounts(conn, ["001002"], include_deleted=True)["001002"].deleted
-        streamed = [a.id for a in repo.iter_accounts(conn, yield_per=50)]
+        assert repo.get_customers(conn, ["001002"], include_deleted=True)["001002"].deleted
+        streamed = [a.id for a in repo.iter_customers(conn, yield_per=50)]
     assert len(streamed) == 1199 and streamed == sorted(streamed)
 
 
 def test_case_counts_are_counted_in_sql(store: Store) -> None:
     cases: list[repo.CaseRow] = [
-        {"id": "500A1", "account_id": "001A", "is_closed": False, "modstamp": T0},
+        {"id": "500A1", "customer_id": "001A", "is_closed": False, "modstamp": T0},
         {
             "id": "500A2",
-            "account_id": "001A",
+            "customer_id": "001A",
             "is_closed": False,
             "is_escalated": True,
             "modstamp": T0,
         },
         {
             "id": "500A3",
-            "account_id": "001A",
+            "customer_id": "001A",
             "is_closed": True,
             "is_escalated": True,
             "modstamp": T0,
         },
-        {"id": "500A4", "account_id": "001A", "is_closed": False, "modstamp": T0},
-        {"id": "500B1", "account_id": "001B", "is_closed": True, "modstamp": T0},
+        {"id": "500A4", "customer_id": "001A", "is_closed": False, "modstamp": T0},
+        {"id": "500B1", "customer_id": "001B", "is_closed": True, "modstamp": T0},
         {
             "id": "500C1",
-            "account_id": "001C",
+            "customer_id": "001C",
             "is_closed": False,
             "is_escalated": True,
             "modstamp": T0,
         },
-        {"id": "500X1", "account_id": None, "is_closed": False, "modstamp": T0},
+        {"id": "500X1", "customer_id": None, "is_closed": False, "modstamp": T0},
     ]
     with store.transaction() as tx:
         repo.upsert_cases(tx, cases)
@@ -212,7 +212,7 @@ def test_case_counts_are_counted_in_sql(store: Store) -> None:
             [
                 {
                     "id": "500C1",
-                    "account_id": "001C",
+                    "customer_id": "001C",
                     "is_closed": True,
                     "is_escalated": True,
                     "modstamp": T0 + timedelta(1),
@@ -227,7 +227,7 @@ def test_surveys_within_a_window(store: Store) -> None:
     rows: list[repo.SurveyRow] = [
         {
             "id": f"a{n}",
-            "account_id": "001A" if n % 2 else "001B",
+            "customer_id": "001A" if n % 2 else "001B",
             "score": float(n),
             "responded_at": T0 + timedelta(days=n),
             "modstamp": T0,
@@ -239,13 +239,13 @@ def test_surveys_within_a_window(store: Store) -> None:
         repo.mark_surveys_deleted(tx, ["a3"])
     since, until = T0 + timedelta(days=2), T0 + timedelta(days=8)
     with store.read() as conn:
-        found = repo.surveys_by_account(conn, ["001A", "001B", "001Z"], since=since, until=until)
+        found = repo.surveys_by_customer(conn, ["001A", "001B", "001Z"], since=since, until=until)
         streamed = list(repo.iter_surveys(conn, since=since))
     assert [s.score for s in found["001A"]] == [5.0, 7.0]
     assert [s.score for s in found["001B"]] == [2.0, 4.0, 6.0]
     assert "001Z" not in found
     assert found["001A"][0].responded_at == T0 + timedelta(days=5)
-    assert [(s.account_id, s.score) for s in streamed] == [
+    assert [(s.customer_id, s.score) for s in streamed] == [
         ("001A", 5.0),
         ("001A", 7.0),
         ("001A", 9.0),
