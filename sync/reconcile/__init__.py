@@ -27,6 +27,7 @@ from pathlib import Path
 
 from connectors.exceptions import BudgetExhausted, ConnectorError
 from sync.config import Config
+from sync.cycle.context import CycleContext, open_context
 from sync.cycle.engine import finish_run
 from sync.cycle.pull import PullProgress
 from sync.exitcodes import exit_for
@@ -35,7 +36,7 @@ from sync.reconcile.compare import Derivation, JiraComments, compare
 from sync.reconcile.read import Pages, fill_scratch, read_both, store_gone
 from sync.reconcile.render import Section, render_rich, render_text, sections
 from sync.reconcile.report import ReconcileReport
-from sync.remote import Remotes, crm_needs, jira_fields, prepare_crm, prepare_jira
+from sync.remote import Remotes, jira_fields
 from sync.store import Store, open_store, repo
 
 __all__ = ["ReconcileReport", "Section", "reconcile", "render_rich", "render_text", "sections"]
@@ -60,13 +61,13 @@ def reconcile(
     how many records of each kind were read so far (progress bars).
     """
     report = ReconcileReport(applied=apply, as_of=now)
-    _set_budgets(config, store, remotes, now)
+    ctx = open_context(config, store, remotes, now)  # the cycle's preamble: its budgets
     try:
         if apply:
             with _exclusive(config, store) as still_mine:
-                _reconcile(config, store, remotes, now, report, still_mine, progress)
+                _reconcile(ctx, report, still_mine, progress)
         else:
-            _reconcile(config, store, remotes, now, report, lambda: None, progress)
+            _reconcile(ctx, report, lambda: None, progress)
     except ConnectorError as exc:  # its exit code: sync.exitcodes.exit_for, reconcile's rule
         report.status, report.exit_code = "failed", exit_for(exc, whole_read=True)
         report.message = str(exc)
@@ -75,10 +76,7 @@ def reconcile(
                 f"the API budget ran out before both sides were read ({exc}); "
                 "raise [limits] in the config or run reconcile again tomorrow"
             )
-    report.calls = {
-        "jira": remotes.jira_meter.snapshot(),
-        remotes.crm.side: remotes.crm_meter.snapshot(),
-    }
+    report.calls = ctx.calls()
     if report.run_id is not None:
         _finish_run(store, report, now)
     return report
@@ -96,18 +94,15 @@ def _scratch() -> Iterator[Store]:
 
 
 def _reconcile(
-    config: Config,
-    store: Store,
-    remotes: Remotes,
-    now: datetime,
+    ctx: CycleContext,
     report: ReconcileReport,
     still_mine: Callable[[], None],
     progress: PullProgress | None,
 ) -> None:
+    config, store, remotes, now = ctx.config, ctx.store, ctx.remotes, ctx.now
     jira, crm = remotes.jira, remotes.crm
-    field_ids = prepare_jira(jira, store, now, config, refresh=False, save=report.applied)
-    rules = config.mapping_rules(field_ids)
-    prepare_crm(crm, store, now, crm_needs(config), refresh=False, save=report.applied)
+    rules = ctx.prepare(refresh=False, save=report.applied)  # as a cycle signs in
+    field_ids = rules.fields  # the resolved Jira field ids (ctx.field_ids)
     apply = Apply(store, remotes, now, report, still_mine) if report.applied else None
     with _scratch() as scratch:
         if apply is not None:
@@ -157,20 +152,6 @@ def _parked(entry: repo.OutboxEntry, crm_side: str) -> dict[str, object]:
         "retried": entry.attempts < repo.MAX_ATTEMPTS,
         "next_attempt_at": entry.next_attempt_at.isoformat(),
     }
-
-
-def _set_budgets(config: Config, store: Store, remotes: Remotes, now: datetime) -> None:
-    """The same budget as a cycle: the per-cycle limit, within what is left of the day."""
-    limits = config.limits
-    with store.read() as conn:
-        jira_used = repo.calls_today(conn, "jira", now.date())
-        crm_used = repo.calls_today(conn, remotes.crm.side, now.date())
-    remotes.jira_meter.reset(
-        max(0, min(limits.jira_calls_per_cycle, limits.jira_calls_per_day - jira_used))
-    )
-    remotes.crm_meter.reset(
-        max(0, min(limits.crm_calls_per_cycle, limits.crm_calls_per_day - crm_used))
-    )
 
 
 def _finish_run(store: Store, report: ReconcileReport, now: datetime) -> None:
