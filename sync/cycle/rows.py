@@ -62,6 +62,22 @@ def issue_row(issue: Mapping[str, Any]) -> repo.ItemRow:
     }
 
 
+def stored_item_row(record: repo.ItemRecord) -> repo.ItemRow:
+    """A stored issue as a row again (reconcile copies records into its scratch store)."""
+    return {
+        "key": record.key,
+        "project_key": record.project_key,
+        "issue_id": record.issue_id,
+        "updated": record.updated,
+        "data": record.data,
+    }
+
+
+def stored_customer_rows(records: Iterable[repo.CustomerRecord]) -> list[repo.CustomerRow]:
+    """Stored customers as rows again (reconcile copies records into its scratch store)."""
+    return [{"id": c.id, "modstamp": c.modstamp, "data": c.data} for c in records]
+
+
 def customer_rows(records: Iterable[CrmRecord]) -> list[repo.CustomerRow]:
     """CRM customers as the store keeps them (the whole record: derive reads it back)."""
     return [{"id": r.id, "modstamp": r.changed_at, "data": r.data} for r in records]

@@ -19,10 +19,9 @@ store's copy of them, as the cycle would derive with it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from connectors.crm import (
     CASE,
@@ -35,10 +34,10 @@ from connectors.crm import (
     Read,
     RecordForm,
 )
-from connectors.times import parse_timestamp as parse_datetime
 from mappings.rules import Rules
 from mappings.validate import IssueCheck
 from sync.config import Config
+from sync.cycle import rows as row_of
 from sync.cycle.engine import field_names
 from sync.cycle.pull import PullProgress, store_crm_page
 from sync.remote import Remotes, crm_form, crm_needs
@@ -135,7 +134,7 @@ def read_both(
 
     for issues in remotes.jira.pull_issues(fields, None, None):
         rows = [
-            _item_row(issue)
+            row_of.issue_row(issue)
             for issue in issues
             if readable("jira", "issue", str(issue["key"]), issue_check.problem(issue))
         ]
@@ -242,8 +241,10 @@ def fill_scratch(store: Store, scratch: Store, read: ReadBoth, now: datetime) ->
         for account_id in sorted(read.deleted_accounts - known)
     ]
     with scratch.transaction() as tx:
-        repo.upsert_items(tx, [_stored_row(record) for record in items])
-        repo.upsert_customers(tx, _customer_rows([*accounts, *deleted, *gone, *placeholders]))
+        repo.upsert_items(tx, [row_of.stored_item_row(record) for record in items])
+        repo.upsert_customers(
+            tx, row_of.stored_customer_rows([*accounts, *deleted, *gone, *placeholders])
+        )
         repo.mark_customers_deleted(tx, [a.id for a in (*deleted, *gone, *placeholders)], at=now)
         repo.upsert_cases(
             tx,
@@ -292,38 +293,3 @@ def fill_scratch(store: Store, scratch: Store, read: ReadBoth, now: datetime) ->
                 for c, s in scores.items()
             ],
         )
-
-
-def _customer_rows(records: Iterable[repo.CustomerRecord]) -> list[repo.CustomerRow]:
-    return [{"id": a.id, "modstamp": a.modstamp, "data": a.data} for a in records]
-
-
-def _stored_row(record: repo.ItemRecord) -> repo.ItemRow:
-    return {
-        "key": record.key,
-        "project_key": record.project_key,
-        "issue_id": record.issue_id,
-        "updated": record.updated,
-        "data": record.data,
-    }
-
-
-def _item_row(issue: Mapping[str, Any]) -> repo.ItemRow:
-    data = dict(issue)
-    return {
-        "key": str(issue["key"]),
-        "project_key": _project(issue),
-        "issue_id": str(issue.get("id") or ""),
-        "updated": _updated(issue),
-        "data": data,
-    }
-
-
-def _project(issue: Mapping[str, Any]) -> str:
-    project = (issue.get("fields") or {}).get("project") or {}
-    return str(project.get("key") or str(issue["key"]).rsplit("-", 1)[0])
-
-
-def _updated(issue: Mapping[str, Any]) -> datetime | None:
-    text = (issue.get("fields") or {}).get("updated")
-    return parse_datetime(str(text)) if text else None
