@@ -114,7 +114,7 @@ def test_hostile_text_never_reaches_a_query_and_is_stored_exactly(
             for row in conn.execute(sa.select(jira_items.c.key, jira_items.c.data))
         }
         names = {
-            row.id: row.data.get("Name")
+            row.id: row.data.get("name")  # the CRM-neutral record the store keeps
             for row in conn.execute(sa.select(crm_accounts.c.id, crm_accounts.c.data))
         }
     assert set(stored) == set(sync.box.jira.issues)

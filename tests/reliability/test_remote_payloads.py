@@ -249,7 +249,7 @@ def test_huge_and_invalid_text_is_stored_as_received(env: SyncEnv) -> None:
             sa.select(crm_accounts.c.data).where(crm_accounts.c.id == account["Id"])
         ).scalar()
     assert data["fields"]["summary"] == long_summary
-    assert name["Name"].startswith("\ufffd") and name["Name"].endswith("Ünïcode"), name
+    assert name["name"].startswith("\ufffd") and name["name"].endswith("Ünïcode"), name
     env.box.jira.update_issue(key, summary="short again")
     assert cli(str(env.config_path), "run").exit_code == 0
 
