@@ -31,6 +31,7 @@ from connectors.crm import (
     SurveyNeed,
 )
 from connectors.exceptions import ConfigError
+from connectors.hubspot import kinds as hubspot_kinds
 from connectors.jira import JiraConnector
 from connectors.jira.client import build_client as build_jira_client
 from connectors.jira.connector import ServerFacts
@@ -106,6 +107,8 @@ def crm_form(config: Config) -> RecordForm:
     kind = config.crm.kind
     if kind == "salesforce":
         return salesforce_form(crm_needs(config))
+    if kind == "hubspot":
+        return hubspot_kinds.form(crm_needs(config))
     raise ConfigError(f"[crm] kind = {kind!r} has no connector")
 
 
