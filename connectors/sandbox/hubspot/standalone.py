@@ -96,7 +96,9 @@ class HubSpotSandbox:
 
     def config_text(self) -> str:
         """The ``[crm]``/``[crm.hubspot]`` sections and the HubSpot names of the neutral
-        ones (customer fields, survey, report object) for a config pointing here."""
+        ones (customer fields, project-keys link field, survey, report object) for a
+        config pointing here: the sections of :mod:`sync.config`, to complete with
+        ``[state]`` and ``[jira]``."""
         if self.url is None:
             raise RuntimeError("the HubSpot sandbox is not serving")
 
@@ -116,13 +118,13 @@ ca_bundle = {s(str(self.ca_bundle) if self.ca_bundle else "")}
 portal_id = 4400100
 escalation = "priority"
 survey_types = ["NPS"]
-report_company_field = "company_id"
-report_project_field = "jira_project_key"
 
 [crm.hubspot.company]
 segment_field = "customer_group"
 satisfaction_field = "csat_score"
-project_keys_field = "jira_project_keys"
+
+[link]
+crm_field = "jira_project_keys"
 
 [satisfaction.survey]
 object = "feedback_submissions"
