@@ -1,9 +1,10 @@
 """The HubSpot sandbox on its own: one portal from a world, served over HTTPS on loopback
-or in-process, with what ``jira-crm-sync sandbox --crm hubspot`` will print and write.
+or in-process, with what ``jira-crm-sync sandbox --crm hubspot`` prints and writes.
 
-Not yet part of :class:`connectors.sandbox.stack.Sandbox` (its credentials, endpoints and
-ready line are Jira-and-Salesforce shaped); the lead's wiring of ``--crm hubspot`` builds
-this beside the Jira app, from the same world.
+Not part of :class:`connectors.sandbox.stack.Sandbox` (its credentials, endpoints and
+ready line are Jira-and-Salesforce shaped): ``sandbox --crm hubspot`` (sync/cli/sandbox.py)
+serves this beside the stack, from the same world and CA, and
+:func:`connectors.sandbox.config_file.hubspot_config_text` writes the config.
 """
 
 from __future__ import annotations
