@@ -2,7 +2,8 @@
 the HTTPS HubSpot sandbox portal of the same world. A first run pulls companies and
 tickets, links Jira projects to the companies naming them, upserts one progress report
 per (company, project) to the portal's custom object (associated to its company) and
-labels the open work of at-risk customers in Jira; a second run writes nothing.
+labels the open work of at-risk customers in Jira; a second run writes nothing, and
+`check --online` before and `reconcile` after find nothing wrong.
 
 What the reports and labels must be is computed here from the two sandboxes' records, not
 by mappings/.
@@ -45,9 +46,9 @@ def sites(
         box.stop()
 
 
-def run(path: Path) -> subprocess.CompletedProcess[str]:
+def run(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(CLI), "--config", str(path), "run"],
+        [str(CLI), "--config", str(path), *(args or ("run",))],
         env=cli_env(),
         capture_output=True,
         text=True,
@@ -79,6 +80,9 @@ def test_run_against_hubspot_reports_flags_and_then_writes_nothing(
 ) -> None:
     box, hub, path = sites
     assert load_config(path).crm.kind == "hubspot"
+    checked = run(path, "check", "--online")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "OK    hubspot object jira_project_status: found" in checked.stdout
     projects = {p.key for p in box.world.projects}
     naming: dict[str, set[str]] = {}
     for company in hub.backend.records[COMPANIES].values():
@@ -128,3 +132,7 @@ def test_run_against_hubspot_reports_flags_and_then_writes_nothing(
     assert "written: nothing" in second.stdout
     assert hub.app.stats.snapshot()["writes"] == 0
     assert box.jira_app.stats.snapshot()["writes"] == 0
+
+    compared = run(path, "reconcile")
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert "drift: none" in compared.stdout and "duplicates: none" in compared.stdout
