@@ -3,7 +3,8 @@ the HTTPS HubSpot sandbox portal of the same world. A first run pulls companies 
 tickets, links Jira projects to the companies naming them, upserts one progress report
 per (company, project) to the portal's custom object (associated to its company) and
 labels the open work of at-risk customers in Jira; a second run writes nothing, and
-`check --online` before and `reconcile` after find nothing wrong.
+`check --online` before and `reconcile` after find nothing wrong; `status` and
+`report` read the store it left.
 
 What the reports and labels must be is computed here from the two sandboxes' records, not
 by mappings/.
@@ -136,3 +137,10 @@ def test_run_against_hubspot_reports_flags_and_then_writes_nothing(
     compared = run(path, "reconcile")
     assert compared.returncode == 0, compared.stdout + compared.stderr
     assert "drift: none" in compared.stdout and "duplicates: none" in compared.stdout
+    shown = run(path, "status")
+    assert shown.returncode == 0 and "hubspot  companies" in shown.stdout, shown.stdout
+    html = path.parent / "report.html"
+    rendered = run(path, "report", "--format", "html", "-o", str(html))
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    name = str(next(iter(hub.backend.records[COMPANIES].values())).properties["name"])
+    assert name in html.read_text(encoding="utf-8")
