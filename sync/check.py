@@ -195,7 +195,7 @@ def _secret_files(report: CheckReport, path: Path, config: Config) -> None:
         if isinstance(value, str):
             _private(report, where, secret_file_path(_expand(value), path.parent))
     sf = config.crm.salesforce
-    if sf.auth != "jwt" or not sf.private_key_file:
+    if sf is None or sf.auth != "jwt" or not sf.private_key_file:
         return
     name = "crm.salesforce.private_key_file"
     try:
@@ -207,12 +207,18 @@ def _secret_files(report: CheckReport, path: Path, config: Config) -> None:
     _private(report, name, Path(sf.private_key_file))
 
 
+def _crm_ca_bundle(config: Config) -> str:
+    crm = config.crm
+    section = crm.hubspot if crm.kind == "hubspot" else crm.salesforce
+    return section.ca_bundle if section is not None else ""
+
+
 def _ca_bundles(report: CheckReport, config: Config) -> set[str]:
     """Check each configured CA bundle loads; returns the sections whose bundle does not."""
     unusable: set[str] = set()
     for section, bundle in (
         ("jira", config.jira.ca_bundle),
-        ("crm.salesforce", config.crm.salesforce.ca_bundle),
+        (f"crm.{config.crm.kind}", _crm_ca_bundle(config)),
     ):
         name = f"{section}.ca_bundle"
         if not bundle:
@@ -562,9 +568,12 @@ def _crm(report: CheckReport, config: Config, used_today: int | None) -> None:
             allowance = crm.allowance()  # also proves a session-token login works
         if not passed[0]:
             return  # the other CRM checks need a login
-        sf = config.crm.salesforce
-        who = f" as {sf.username}" if sf.username else ""
-        report.ok(login, f"{sf.auth}{who} on {crm.instance_url}")
+        sf, hs = config.crm.salesforce, config.crm.hubspot
+        if sf is not None:
+            who = f" as {sf.username}" if sf.username else ""
+            report.ok(login, f"{sf.auth}{who} on {crm.instance_url}")
+        elif hs is not None:
+            report.ok(login, f"{hs.auth} on {crm.instance_url}")
         for target in crm.objects(needs):
             _crm_object(report, crm, target)
         _suggest_crm(report, config, crm, needs)

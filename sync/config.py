@@ -20,7 +20,7 @@ import stat
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from connectors.exceptions import ConfigError
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.jira.settings import JiraSettings
 from connectors.salesforce.settings import SalesforceSettings
 from mappings.model import FlagLevel, LinkRule, Measure
@@ -161,29 +162,91 @@ class SalesforceConfig(_Section):
         return value
 
 
+class CompanyFieldsConfig(_Section):
+    """The company properties a HubSpot cycle reads besides name and owner."""
+
+    segment_field: str = "customer_group"
+    satisfaction_field: str = "csat_score"
+
+
+class HubSpotConfig(_Section):
+    """``[crm.hubspot]``: how to reach and sign in to one portal, and what to read there."""
+
+    auth: Literal["private_app", "oauth"] = "private_app"
+    base_url: str = "https://api.hubapi.com"
+    access_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    ca_bundle: str = ""
+    #: The portal (hub) id, for links to records; unset, it is read when connecting.
+    portal_id: int | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=60, gt=0)
+    #: Seconds of ``hs_lastmodifieddate`` re-read each pull (HubSpot's search index lags).
+    overlap_seconds: int = Field(default=300, ge=0, le=3600)
+    #: Archived (deleted) records are listed at most this often.
+    deletes_every_seconds: int = Field(default=3600, ge=0)
+    escalation: Literal["priority", "property"] = "priority"
+    escalation_property: str | None = None
+    survey_types: list[str] = Field(default_factory=lambda: ["NPS"])
+    company: CompanyFieldsConfig = Field(default_factory=CompanyFieldsConfig)
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        return _https_only(value, "the access token").rstrip("/")
+
+
 #: Each ``[crm] kind``: its name as people read it, and whose daily API limit it keeps.
-CRM_NAMES: dict[str, tuple[str, str]] = {"salesforce": ("Salesforce", "the org")}
+CRM_NAMES: dict[str, tuple[str, str]] = {
+    "salesforce": ("Salesforce", "the org"),
+    "hubspot": ("HubSpot", "the portal"),
+}
 
 
 class CrmConfig(_Section):
-    kind: Literal["salesforce"] = "salesforce"
-    salesforce: SalesforceConfig
+    kind: Literal["salesforce", "hubspot"] = "salesforce"
+    salesforce: SalesforceConfig | None = None
+    hubspot: HubSpotConfig | None = None
+
+    @model_validator(mode="after")
+    def _kind_has_section(self) -> CrmConfig:
+        if getattr(self, self.kind) is None:
+            raise _refused(
+                f"[crm] kind = {self.kind!r} needs a [crm.{self.kind}] section", self.kind
+            )
+        other = "hubspot" if self.kind == "salesforce" else "salesforce"
+        if getattr(self, other) is not None:
+            raise _refused(
+                f"[crm] kind = {self.kind!r} reads no [crm.{other}]; remove that section "
+                f"or set kind = {other!r}",
+                other,
+            )
+        return self
 
     @property
     def side(self) -> str:
         """The CRM side's name in the state store, call meters, counts and messages: the
-        configured kind (``salesforce``), as the connector's ``side``."""
+        configured kind (``salesforce``, ``hubspot``), as the connector's ``side``."""
         return self.kind
 
     @property
     def name(self) -> str:
-        """The CRM's name as people read it (``Salesforce``)."""
+        """The CRM's name as people read it (``Salesforce``, ``HubSpot``)."""
         return CRM_NAMES.get(self.kind, (self.kind, ""))[0]
 
     @property
     def instance_url(self) -> str:
-        """The base of links to CRM records as configured ('' when the sign-in gives it)."""
-        return self.salesforce.instance_url
+        """The base of links to CRM records as configured ('' when the sign-in gives it:
+        always for HubSpot, whose links name the portal id the sign-in reads)."""
+        return self.salesforce.instance_url if self.salesforce is not None else ""
+
+    @property
+    def sf(self) -> SalesforceConfig:
+        """``[crm.salesforce]``; ConfigError when the config's CRM is another one."""
+        if self.salesforce is None:
+            raise ConfigError(f"[crm] kind = {self.kind!r}: this needs a Salesforce org")
+        return self.salesforce
 
 
 class LinkConfig(_Section):
@@ -427,8 +490,9 @@ class Config(_Section):
         )
 
     def salesforce_settings(self) -> SalesforceSettings:
-        """What the Salesforce connector needs (raises ConfigError when auth lacks a key)."""
-        sf = self.crm.salesforce
+        """What the Salesforce connector needs (raises ConfigError when auth lacks a key,
+        or the config's CRM is not Salesforce)."""
+        sf = self.crm.sf
         settings = SalesforceSettings(
             auth=sf.auth,
             login_url=sf.login_url,
@@ -446,6 +510,47 @@ class Config(_Section):
         )
         settings.check()
         return settings
+
+    def hubspot_settings(self) -> HubSpotSettings:
+        """What the HubSpot connector needs (raises ConfigError when auth lacks a key, or
+        the config's CRM is not HubSpot). Reports name their company and project by the
+        properties [push.crm.fields] maps ``account`` and ``project_key`` to."""
+        hs = self.crm.hubspot
+        if hs is None:
+            raise ConfigError(f"[crm] kind = {self.crm.kind!r}: this needs a HubSpot portal")
+        mapped = dict(self.push.crm.mapped_fields)
+        for name in ("account", "project_key"):
+            if name not in mapped:
+                raise ConfigError(
+                    f"[push.crm.fields] {name} is required with [crm] kind = 'hubspot': "
+                    "reports are tied to their company and project by it"
+                )
+        settings = HubSpotSettings(
+            auth=hs.auth,
+            base_url=hs.base_url,
+            access_token=_reveal(hs.access_token),
+            client_id=hs.client_id,
+            client_secret=_reveal(hs.client_secret),
+            refresh_token=_reveal(hs.refresh_token),
+            ca_bundle=hs.ca_bundle or None,
+            portal_id=hs.portal_id,
+            timeout=hs.timeout_seconds,
+            overlap_seconds=hs.overlap_seconds,
+            deletes_every_seconds=hs.deletes_every_seconds,
+            escalation=hs.escalation,
+            escalation_property=hs.escalation_property or None,
+            report_company_field=mapped["account"],
+            report_project_field=mapped["project_key"],
+            survey_types=tuple(hs.survey_types),
+        )
+        settings.check()
+        return settings
+
+    def crm_settings(self) -> SalesforceSettings | HubSpotSettings:
+        """The configured CRM's connector settings (ConfigError as each builder says)."""
+        if self.crm.kind == "hubspot":
+            return self.hubspot_settings()
+        return self.salesforce_settings()
 
     def mapping_rules(self, fields: FieldIds | None = None) -> Rules:
         """The rules the mapping layer applies, from this config: the one place they are
@@ -522,6 +627,7 @@ SECRET_FILE_KEYS = {
         "consumer_secret",
         "access_token",
     ),
+    ("crm", "hubspot"): ("access_token", "client_secret", "refresh_token"),
 }
 
 
@@ -560,7 +666,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
     except ValidationError as exc:
         problems.extend(_describe(error) for error in exc.errors())
         raise ConfigFileError(source, problems) from None
-    for build in (config.jira_settings, config.salesforce_settings):
+    for build in (config.jira_settings, config.crm_settings):
         try:
             build()
         except ConfigError as exc:
@@ -715,6 +821,7 @@ def _missing_ca_bundles(raw: dict[str, Any]) -> list[str]:
     bundles = (
         ("jira.ca_bundle", _raw_string(raw, "jira", "ca_bundle")),
         ("crm.salesforce.ca_bundle", _raw_string(raw, "crm", "salesforce", "ca_bundle")),
+        ("crm.hubspot.ca_bundle", _raw_string(raw, "crm", "hubspot", "ca_bundle")),
     )
     return [
         f"{key}: {path} is not a readable file; point it at the PEM file of the CA that "
@@ -834,9 +941,12 @@ def _did_you_mean(loc: tuple[Any, ...]) -> str:
     model: type[BaseModel] = Config
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
-        inner = field.annotation if field is not None else None
-        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+        annotation = field.annotation if field is not None else None
+        # A section that may be absent (``HubSpotConfig | None``) is its model.
+        inner = [a for a in (annotation, *get_args(annotation)) if isinstance(a, type)]
+        models = [a for a in inner if issubclass(a, BaseModel)]
+        if not models:
             return ""
-        model = inner
+        model = models[0]
     close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""

@@ -565,7 +565,7 @@ def discover_sites(
         jira.close()
         crm.session.close()
     who = config.jira.email or facts.display_name or facts.user
-    sf = config.crm.salesforce
+    sf = config.crm.sf
     signed_in = (
         f"signed in to Jira {facts.deployment} at {facts.base_url} as {who}, and to "
         f"Salesforce at {crm.instance_url} ({sf.auth})"

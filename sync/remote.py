@@ -31,6 +31,9 @@ from connectors.crm import (
     SurveyNeed,
 )
 from connectors.exceptions import ConfigError
+from connectors.hubspot import HubSpotConnector
+from connectors.hubspot import kinds as hubspot_kinds
+from connectors.hubspot.transport import new_meter as hubspot_meter
 from connectors.jira import JiraConnector
 from connectors.jira.client import build_client as build_jira_client
 from connectors.jira.connector import ServerFacts
@@ -41,7 +44,7 @@ from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
 from connectors.salesforce.records import form as salesforce_form
 from mappings.rules import FieldIds
-from sync.config import Config
+from sync.config import AccountFieldsConfig, CompanyFieldsConfig, Config
 from sync.store import Store, repo
 
 #: How long cached remote metadata is trusted.
@@ -97,6 +100,8 @@ def build_crm(config: Config, *, retry: RetryPolicy | None = None) -> CrmConnect
     kind = config.crm.kind
     if kind == "salesforce":
         return SalesforceConnector(config.salesforce_settings(), meter=new_meter(), retry=retry)
+    if kind == "hubspot":
+        return HubSpotConnector(config.hubspot_settings(), meter=hubspot_meter(), retry=retry)
     raise ConfigError(f"[crm] kind = {kind!r} has no connector")
 
 
@@ -106,6 +111,8 @@ def crm_form(config: Config) -> RecordForm:
     kind = config.crm.kind
     if kind == "salesforce":
         return salesforce_form(crm_needs(config))
+    if kind == "hubspot":
+        return hubspot_kinds.form(crm_needs(config))
     raise ConfigError(f"[crm] kind = {kind!r} has no connector")
 
 
@@ -113,16 +120,19 @@ def crm_needs(config: Config) -> Needs:
     """What a cycle reads from and writes to the CRM, in the config's words: the
     customer fields the rules read, the survey answers (when satisfaction comes from
     them) and the report object with the fields [push.crm] writes."""
-    account = config.crm.salesforce.account
-    where = "[crm.salesforce.account]"
+    fields: CompanyFieldsConfig | AccountFieldsConfig
+    if config.crm.hubspot is not None:
+        fields, where = config.crm.hubspot.company, "[crm.hubspot.company]"
+    else:
+        fields, where = config.crm.sf.account, "[crm.salesforce.account]"
     satisfaction = None
     if config.satisfaction.source == "account_field":
-        satisfaction = Configured(account.satisfaction_field, f"{where} satisfaction_field")
+        satisfaction = Configured(fields.satisfaction_field, f"{where} satisfaction_field")
     project_keys = None
     if "crm_field" in config.link.order:
         project_keys = Configured(config.link.crm_field, "[link] crm_field")
     customer = CustomerNeed(
-        Configured(account.segment_field, f"{where} segment_field"), satisfaction, project_keys
+        Configured(fields.segment_field, f"{where} segment_field"), satisfaction, project_keys
     )
     survey = None
     if config.satisfaction.source == "survey":

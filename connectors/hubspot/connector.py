@@ -265,7 +265,7 @@ class HubSpotConnector(HubSpotClient):
             return []
         if kind == CUSTOMER:
             owners = self.owners()
-            return [kinds.company(r, owners) for r in raw]
+            return [kinds.company(r, owners, needs) for r in raw]
         if kind == CASE:
             companies = self.associated(kinds.TICKETS, kinds.COMPANIES, [str(r["id"]) for r in raw])
             closed = self.closed_stages()

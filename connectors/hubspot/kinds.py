@@ -4,11 +4,14 @@ Customers are companies, cases are tickets (associated to companies), survey ans
 feedback submissions (reached through their contact's company), the report object is a
 custom object or, without one, the companies themselves.
 
-Each record's ``data`` holds HubSpot's properties flat (``name``, ``domain``, the
-configured ones) with ``id``, and also the few facts under the names the engine's current
-normaliser reads (``Id``, ``Name``, ``OwnerId``, ``Owner.Name``, ``SystemModstamp``;
-``AccountId``, ``IsClosed``, ``IsEscalated``, ``Status``; the survey's configured customer
-field), so that a HubSpot record reaches the unified model the way an Account does.
+Each customer, case and survey answer's ``data`` is in the CRM-neutral form the model reads
+(:mod:`mappings.normalise_crm`): a company's ``name``, its configured segment, satisfaction
+and project-keys properties, its owner's id and name; a ticket's company, closed (by its
+pipeline stage) and escalated (by the configured rule); a feedback submission's company
+(through its contact), score and submission time. A report record's ``data`` holds its
+properties flat, as the config names them, with ``id``. HubSpot ids are numeric strings:
+:func:`form` gives their canonical form (the digits) and the stored customers (already
+neutral: HubSpot records were never stored in another shape).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from connectors.crm import (
     CrmRecord,
     Kind,
     Needs,
+    RecordForm,
 )
 from connectors.hubspot.pull import MERGED, modified_ms
 from connectors.hubspot.search import filter_
@@ -123,23 +127,40 @@ def changed_at(raw: Mapping[str, Any]) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def _flat(raw: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+def _flat(raw: Mapping[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = dict(raw.get("properties") or {})
     data["id"] = str(raw.get("id"))
-    data["Id"] = data["id"]
-    data["SystemModstamp"] = at.isoformat()
     return data
 
 
-def company(raw: Mapping[str, Any], owners: Mapping[str, str]) -> CrmRecord:
-    """A company as a customer record, its owner's name looked up."""
+def _property(props: Mapping[str, Any], name: str | None) -> Any:
+    """A configured property's value; None when unset or empty (HubSpot sends "" for a
+    property cleared)."""
+    if name is None:
+        return None
+    value = props.get(name)
+    return None if value == "" else value
+
+
+def company(raw: Mapping[str, Any], owners: Mapping[str, str], needs: Needs) -> CrmRecord:
+    """A company as a customer record in the neutral form, its owner's name looked up."""
     at = changed_at(raw)
-    data = _flat(raw, at)
-    owner_id = data.get(OWNER) or None
-    data["Name"] = data.get("name")
-    data["OwnerId"] = owner_id
-    data["Owner"] = {"Name": owners.get(str(owner_id))} if owner_id else None
-    return CrmRecord(data["id"], at, data, customer_id=data["id"])
+    props = raw.get("properties") or {}
+    record_id = str(raw.get("id"))
+    owner_id = _property(props, OWNER)
+    c = needs.customer
+    data: dict[str, Any] = {
+        "id": record_id,
+        "name": _property(props, "name"),
+        "segment": _property(props, c.segment.name),
+        "owner_id": str(owner_id) if owner_id is not None else None,
+        "owner_name": owners.get(str(owner_id)) if owner_id is not None else None,
+        "satisfaction": _property(props, c.satisfaction.name if c.satisfaction else None),
+        "project_keys": _property(props, c.project_keys.name if c.project_keys else None),
+        "changed_at": at.isoformat(),
+        "deleted": False,
+    }
+    return CrmRecord(record_id, at, data, customer_id=record_id)
 
 
 def escalated(props: Mapping[str, Any], settings: HubSpotSettings) -> bool:
@@ -156,44 +177,72 @@ def ticket(
     closed_stages: frozenset[str],
     settings: HubSpotSettings,
 ) -> CrmRecord:
-    """A ticket as a case record: closed by its pipeline stage, escalated by the rule."""
+    """A ticket as a case record in the neutral form: closed by its pipeline stage,
+    escalated by the configured rule, of the company it is associated to."""
     at = changed_at(raw)
-    data = _flat(raw, at)
-    closed = str(data.get("hs_pipeline_stage") or "") in closed_stages
-    is_escalated = escalated(data, settings)
-    data.update(
-        AccountId=company_id,
-        IsClosed=closed,
-        IsEscalated=is_escalated,
-        Status="Closed" if closed else "Open",
-    )
+    props = raw.get("properties") or {}
+    record_id = str(raw.get("id"))
+    closed = str(props.get("hs_pipeline_stage") or "") in closed_stages
+    is_escalated = escalated(props, settings)
+    data = {
+        "id": record_id,
+        "customer_id": company_id,
+        "closed": closed,
+        "escalated": is_escalated,
+        "deleted": False,
+    }
     return CrmRecord(
-        data["id"], at, data, customer_id=company_id, closed=closed, escalated=is_escalated
+        record_id, at, data, customer_id=company_id, closed=closed, escalated=is_escalated
     )
 
 
 def feedback(raw: Mapping[str, Any], company_id: str | None, needs: Needs) -> CrmRecord:
-    """A feedback submission as a survey answer of its contact's company."""
+    """A feedback submission as a survey answer (neutral form) of its contact's company."""
     survey = needs.survey
     assert survey is not None
     at = changed_at(raw)
-    data = _flat(raw, at)
-    data[survey.customer_field.name] = company_id
+    props = raw.get("properties") or {}
+    record_id = str(raw.get("id"))
+    score = _property(props, survey.score_field.name)
+    answered = _moment(props.get(survey.date_field.name))
+    data = {
+        "id": record_id,
+        "customer_id": company_id,
+        "score": score,
+        "answered_at": answered.isoformat() if answered is not None else None,
+        "deleted": False,
+    }
     return CrmRecord(
-        data["id"],
+        record_id,
         at,
         data,
         customer_id=company_id,
-        score=_number(data.get(survey.score_field.name)),
-        answered_at=_moment(data.get(survey.date_field.name)),
+        score=_number(score),
+        answered_at=answered,
     )
 
 
 def plain(raw: Mapping[str, Any]) -> CrmRecord:
-    """Any other record (the report object)."""
-    at = changed_at(raw)
-    data = _flat(raw, at)
-    return CrmRecord(data["id"], at, data)
+    """Any other record (the report object): its properties flat, with ``id``."""
+    return CrmRecord(str(raw.get("id")), changed_at(raw), _flat(raw))
+
+
+def canonical_id(value: object) -> str | None:
+    """A HubSpot record id in its one form, the digits (a whole number, or text of ASCII
+    digits, trimmed); None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value) if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    return text if text.isascii() and text.isdigit() and len(text) <= 20 else None
+
+
+def form(needs: Needs) -> RecordForm:
+    """How HubSpot writes what the model reads: numeric ids; stored customers are already
+    in the neutral form (``needs`` is taken for the seam's symmetry with other CRMs)."""
+    del needs
+    return RecordForm(canonical_id, dict)
 
 
 def _number(value: Any) -> float | None:

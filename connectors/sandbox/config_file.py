@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+from connectors.sandbox.hubspot.standalone import HubSpotSandbox
 from connectors.sandbox.schema import (
     JIRA_ACCOUNT_FIELD_NAME,
     JIRA_STORY_POINTS_FIELD_ID,
@@ -169,6 +170,65 @@ def write_sandbox_config(sandbox: Sandbox, path: Path, state_url: str | None = N
     """Write the config file, readable by its owner only (it holds the sandbox's secrets)."""
     state = state_url or f"sqlite:///{path.resolve().with_suffix('.db')}"
     text = sandbox_config_text(sandbox, state)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _sections(text: str) -> list[tuple[str, list[str]]]:
+    """A TOML text as (table header, its lines) in order; the lines before the first
+    header come under ``""``."""
+    found: list[tuple[str, list[str]]] = [("", [])]
+    for line in text.splitlines():
+        if line.startswith("[") and line.rstrip().endswith("]"):
+            found.append((line.strip(), []))
+        else:
+            found[-1][1].append(line)
+    return found
+
+
+def hubspot_config_text(sandbox: Sandbox, hubspot: HubSpotSandbox, state_url: str) -> str:
+    """A complete config for the running Jira sandbox and HubSpot portal: the Jira
+    sections of :func:`sandbox_config_text`, the CRM ones of
+    :meth:`HubSpotSandbox.config_text`. Jira work items are linked to companies by the
+    companies' project-keys property (``[link] order = ["crm_field", "static"]``): the
+    sandbox's Jira account field holds the Salesforce org's ids, no HubSpot company id."""
+    ours = dict(_sections(hubspot.config_text()))
+    out: list[str] = []
+    for header, lines in _sections(sandbox_config_text(sandbox, state_url)):
+        if header in ("[crm.salesforce]", "[crm.salesforce.account]"):
+            continue
+        if header == "[crm]":
+            for own in ("[crm]", "[crm.hubspot]", "[crm.hubspot.company]"):
+                out += [own, *ours[own]]
+            continue
+        if header == "[link]":
+            keep = [line for line in lines if not line.startswith(("order =", "crm_field ="))]
+            out += [header, 'order = ["crm_field", "static"]', *ours["[link]"], *keep]
+            continue
+        if header in ("[satisfaction.survey]", "[push.crm]", "[push.crm.fields]"):
+            extra = [line for line in lines if line.startswith(("window_days", "aggregate"))]
+            out += [header, *[line for line in ours[header] if line], *extra, ""]
+            continue
+        if header:
+            out.append(header)
+        out += lines
+    return (
+        "\n".join(out).replace(
+            f"{sandbox.endpoints.salesforce_url if sandbox.endpoints else ''} (Salesforce)",
+            f"{hubspot.url} (HubSpot)",
+        )
+        + "\n"
+    )
+
+
+def write_hubspot_config(
+    sandbox: Sandbox, hubspot: HubSpotSandbox, path: Path, state_url: str | None = None
+) -> None:
+    """Write :func:`hubspot_config_text`, readable by its owner only."""
+    state = state_url or f"sqlite:///{path.resolve().with_suffix('.db')}"
+    text = hubspot_config_text(sandbox, hubspot, state)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -1,4 +1,5 @@
-"""``jira-crm-sync sandbox``: emulated Jira and Salesforce over HTTPS on loopback."""
+"""``jira-crm-sync sandbox``: emulated Jira and Salesforce (and, with ``--crm hubspot``, a
+HubSpot portal of the same world) over HTTPS on loopback."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ class JiraMode(StrEnum):
 
     cloud = "cloud"
     server = "server"
+
+
+class SandboxCrm(StrEnum):
+    """The CRM the written config points at (Salesforce is served either way)."""
+
+    salesforce = "salesforce"
+    hubspot = "hubspot"
 
 
 class SandboxLocale(StrEnum):
@@ -53,13 +61,26 @@ def sandbox(
         Path | None,
         typer.Option(help="Also write a config file pointing at this sandbox.", show_default=False),
     ] = None,
+    crm: Annotated[
+        SandboxCrm,
+        typer.Option(
+            help="Also serve a HubSpot portal of the same world (hubspot), and point "
+            "--write-config at it."
+        ),
+    ] = SandboxCrm.salesforce,
+    hubspot_port: Annotated[
+        int, typer.Option(help="HubSpot port with --crm hubspot (0 picks a free one).")
+    ] = 0,
 ) -> None:
     """Serve an emulated Jira and Salesforce over HTTPS on loopback until SIGINT/SIGTERM.
 
     When ready, prints one JSON line on stdout: the URLs, the credentials and the CA
-    bundle to trust.
+    bundle to trust (with --crm hubspot also hubspot_url, hubspot_token and the portal's
+    OAuth app keys).
     """
-    from connectors.sandbox.config_file import write_sandbox_config
+    from connectors.sandbox.config_file import write_hubspot_config, write_sandbox_config
+    from connectors.sandbox.hubspot.standalone import HubSpotSandbox
+    from connectors.sandbox.server import make_tls
     from connectors.sandbox.stack import Sandbox
 
     if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
@@ -83,24 +104,45 @@ def sandbox(
         latency_ms=latency_ms,
         locale=locale.value,
     )
+    hub = (
+        HubSpotSandbox(box.world, latency_ms=latency_ms, seed=seed + 2)
+        if crm == SandboxCrm.hubspot
+        else None
+    )
     with tempfile.TemporaryDirectory(prefix="jira-crm-sync-sandbox-") as tls_dir:
+        tls = make_tls(Path(tls_dir))
         try:
             box.serve(
-                Path(tls_dir), host=host, jira_port=jira_port, salesforce_port=salesforce_port
+                Path(tls_dir),
+                host=host,
+                jira_port=jira_port,
+                salesforce_port=salesforce_port,
+                tls=tls,
             )
+            if hub is not None:
+                hub.serve(Path(tls_dir), host=host, port=hubspot_port, tls=tls)
         except OSError as exc:
+            box.stop()
             fail(
                 ExitCode.USAGE,
-                f"cannot listen on {host}: {exc.strerror}; choose other "
-                "ports with --jira-port/--salesforce-port, or 0 for free ones.",
+                f"cannot listen on {host}: {exc.strerror}; choose other ports with "
+                "--jira-port/--salesforce-port/--hubspot-port, or 0 for free ones.",
             )
         try:
+            ready = box.ready_document()
+            if hub is not None:
+                ready.update(hub.ready_document())  # the same CA signs every server
             if write_config is not None:
-                write_sandbox_config(box, write_config)
+                if hub is not None:
+                    write_hubspot_config(box, hub, write_config)
+                else:
+                    write_sandbox_config(box, write_config)
             # The ready line is the command's product (SPEC section 8): also under -q.
-            sys.stdout.write(json.dumps(box.ready_document()) + "\n")
+            sys.stdout.write(json.dumps(ready) + "\n")
             sys.stdout.flush()
             while not stop.wait(0.5):
                 pass
         finally:
+            if hub is not None:
+                hub.stop()
             box.stop()

@@ -56,8 +56,13 @@ def test_first_pull_reads_every_kind_with_its_facts(portal: Portal) -> None:
     for record in companies.values():
         props = backend.records[COMPANIES][record.id].properties
         assert record.customer_id == record.id
-        assert record.data["customer_group"] == props["customer_group"]
-        assert record.data["Owner"] == {"Name": owners[props["hubspot_owner_id"]]}
+        assert record.data["id"] == record.id
+        assert record.data["segment"] == (props["customer_group"] or None)
+        assert record.data["owner_id"] == props["hubspot_owner_id"]
+        assert record.data["owner_name"] == owners[props["hubspot_owner_id"]]
+        assert record.data["changed_at"] == record.changed_at.isoformat()
+        assert record.data["deleted"] is False
+        assert not {"Id", "Name", "OwnerId", "Owner", "SystemModstamp"} & set(record.data)
     assert any(any("\u4e00" <= ch <= "\u9fff" for ch in r.data["name"]) for r in companies.values())
 
     tickets = live(pages, CASE)
@@ -67,6 +72,13 @@ def test_first_pull_reads_every_kind_with_its_facts(portal: Portal) -> None:
         assert record.closed == (props["hs_pipeline_stage"] == "4")
         assert record.escalated == (props["hs_ticket_priority"] in ("HIGH", "URGENT"))
         assert record.customer_id == next(iter(backend.associated(TICKETS, record.id, COMPANIES)))
+        assert record.data == {
+            "id": record.id,
+            "customer_id": record.customer_id,
+            "closed": record.closed,
+            "escalated": record.escalated,
+            "deleted": False,
+        }
     assert any(r.closed for r in tickets.values()) and any(not r.closed for r in tickets.values())
     assert any(r.escalated for r in tickets.values())
 
@@ -120,7 +132,7 @@ def test_an_update_arrives_once_despite_the_overlap(portal: Portal) -> None:
     backend.write(COMPANIES, company, {"customer_group": "SMB"})
     portal.clock.advance(1)
     first = live(pull(connector, cursors, (CUSTOMER,)), CUSTOMER)
-    assert list(first) == [company.id] and first[company.id].data["customer_group"] == "SMB"
+    assert list(first) == [company.id] and first[company.id].data["segment"] == "SMB"
     portal.clock.advance(1)
     assert live(pull(connector, cursors, (CUSTOMER,)), CUSTOMER) == {}
 

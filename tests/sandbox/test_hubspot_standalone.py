@@ -42,7 +42,7 @@ def needs_from(config: dict[str, Any]) -> Needs:
         CustomerNeed(
             c(company["segment_field"]),
             c(company["satisfaction_field"]),
-            c(company["project_keys_field"]),
+            c(config["link"]["crm_field"]),
         ),
         ReportNeed(
             c(push["object"]),
@@ -62,6 +62,8 @@ def settings_from(config: dict[str, Any], **extra: Any) -> HubSpotSettings:
     section = {k: v for k, v in config["crm"]["hubspot"].items() if not isinstance(v, dict)}
     section["survey_types"] = tuple(section["survey_types"])
     section["ca_bundle"] = section["ca_bundle"] or None
+    section["report_company_field"] = config["push"]["crm"]["fields"]["account"]
+    section["report_project_field"] = config["push"]["crm"]["fields"]["project_key"]
     section.update(extra)
     return HubSpotSettings(**section)
 

@@ -211,3 +211,54 @@ def test_refuses_an_unknown_locale() -> None:
     )
     assert result.returncode == 2
     assert "fr" in result.stderr and result.stdout == ""
+
+
+def test_crm_hubspot_serves_a_portal_of_the_same_world_and_a_config_that_runs(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "hubspot.toml"
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    proc = subprocess.Popen(
+        [
+            *(str(ENTRY), "sandbox", "--issues", "60", "--accounts", "12", "--seed", "5"),
+            *("--crm", "hubspot", "--write-config", str(config)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        ready = json.loads(_read_line(proc, 60))
+        # SPEC section 8's keys stay; the portal's follow.
+        assert list(ready)[: len(READY_KEYS)] == READY_KEYS
+        assert ready["hubspot_url"].startswith("https://127.0.0.1:")
+        assert ready["hubspot_token"].startswith("pat-")
+        companies = _curl(
+            ready,
+            "-H",
+            f"Authorization: Bearer {ready['hubspot_token']}",
+            f"{ready['hubspot_url']}/crm/v3/objects/companies?limit=100",
+        )
+        assert len(companies["results"]) == 12  # the Salesforce org's accounts, as companies
+        assert config.stat().st_mode & 0o777 == 0o600
+        written = tomllib.loads(config.read_text(encoding="utf-8"))
+        assert written["crm"]["kind"] == "hubspot" and "salesforce" not in written["crm"]
+        assert written["crm"]["hubspot"]["base_url"] == ready["hubspot_url"]
+        assert written["crm"]["hubspot"]["ca_bundle"] == ready["ca_bundle"]
+        run = subprocess.run(
+            [str(ENTRY), "--config", str(config), "run"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "hubspot_records" in run.stdout
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,9 +1,10 @@
 """The HubSpot sandbox on its own: one portal from a world, served over HTTPS on loopback
-or in-process, with what ``jira-crm-sync sandbox --crm hubspot`` will print and write.
+or in-process, with what ``jira-crm-sync sandbox --crm hubspot`` prints and writes.
 
-Not yet part of :class:`connectors.sandbox.stack.Sandbox` (its credentials, endpoints and
-ready line are Jira-and-Salesforce shaped); the lead's wiring of ``--crm hubspot`` builds
-this beside the Jira app, from the same world.
+Not part of :class:`connectors.sandbox.stack.Sandbox` (its credentials, endpoints and
+ready line are Jira-and-Salesforce shaped): ``sandbox --crm hubspot`` (sync/cli/sandbox.py)
+serves this beside the stack, from the same world and CA, and
+:func:`connectors.sandbox.config_file.hubspot_config_text` writes the config.
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ class HubSpotSandbox:
 
     def config_text(self) -> str:
         """The ``[crm]``/``[crm.hubspot]`` sections and the HubSpot names of the neutral
-        ones (customer fields, survey, report object) for a config pointing here."""
+        ones (customer fields, project-keys link field, survey, report object) for a
+        config pointing here: the sections of :mod:`sync.config`, to complete with
+        ``[state]`` and ``[jira]``."""
         if self.url is None:
             raise RuntimeError("the HubSpot sandbox is not serving")
 
@@ -116,13 +119,13 @@ ca_bundle = {s(str(self.ca_bundle) if self.ca_bundle else "")}
 portal_id = 4400100
 escalation = "priority"
 survey_types = ["NPS"]
-report_company_field = "company_id"
-report_project_field = "jira_project_key"
 
 [crm.hubspot.company]
 segment_field = "customer_group"
 satisfaction_field = "csat_score"
-project_keys_field = "jira_project_keys"
+
+[link]
+crm_field = "jira_project_keys"
 
 [satisfaction.survey]
 object = "feedback_submissions"
