@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from connectors.calls import CallMeter
+from connectors.discovery import CrmDiscovery
 from connectors.exceptions import RecordError
 
 Kind = Literal["customer", "case", "survey", "report"]
@@ -297,4 +298,14 @@ class CrmConnector(Protocol):
     def attach_file(self, customer_id: str, title: str, file_name: str, data: bytes) -> str:
         """Attach a file to a customer record (one call, not repeated); its id.
         RejectedRecord when refused."""
+        ...
+
+
+@runtime_checkable
+class Discoverable(Protocol):
+    """A CRM connector that can judge its own metadata for `init --discover` and the
+    suggestions of `check --online` (:mod:`connectors.discovery`)."""
+
+    def discovery(self) -> CrmDiscovery:
+        """Its side of discovery, on this (signed-in) connector; no call."""
         ...

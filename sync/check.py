@@ -505,8 +505,18 @@ def _suggest_jira(report: CheckReport, config: Config, jira: JiraConnector) -> N
         return
     from sync.discover import jira_hints
 
-    with suppress(ConnectorError):
-        _add_hints(report, roles, jira_hints(jira, wanted))
+    # Built only to recognise customer ids as the configured CRM writes them (no call); a
+    # CRM setting that fails is the CRM check's to report, and leaves the link hint out.
+    try:
+        crm: CrmConnector | None = build_crm(config)
+    except ConfigError:
+        crm = None
+    try:
+        with suppress(ConnectorError):
+            _add_hints(report, roles, jira_hints(jira, wanted, crm))
+    finally:
+        if crm is not None:
+            crm.close()
 
 
 def _suggest_crm(report: CheckReport, config: Config, crm: CrmConnector, needs: Needs) -> None:

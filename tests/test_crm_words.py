@@ -36,7 +36,6 @@ ALLOWED: dict[str, str] = {
     "sync/demo.py": "the demo runs against the Salesforce sandbox",
     "sync/cli/sandbox.py": "serves the Salesforce sandbox",
     "sync/cli/logs.py": "names the simple-salesforce library's loggers",
-    "sync/discover": "init --discover's Salesforce side: still to move behind the seam",
 }
 
 

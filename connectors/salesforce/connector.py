@@ -26,6 +26,7 @@ from connectors.crm import (
 )
 from connectors.salesforce import changes, kinds, paging, pull, push, records
 from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.discover import SalesforceDiscovery
 from connectors.salesforce.errors import SIDE
 from connectors.salesforce.pull import CASE_FIELDS, ModstampCursor, Record
 
@@ -175,6 +176,10 @@ class SalesforceConnector(SalesforceClient):
         return found
 
     # -- discovery (`init --discover`, `check --online` hints) --------------------------------
+
+    def discovery(self) -> SalesforceDiscovery:
+        """Salesforce's side of discovery, on this connector (no call)."""
+        return SalesforceDiscovery(self)
 
     def describe_kind(self, kind: Kind) -> dict[str, Any]:
         """The describe of the object holding customers or cases."""

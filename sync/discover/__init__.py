@@ -2,23 +2,22 @@
 
 A new user should not need custom field ids, nor guess names. Discovery signs in to both
 sides and spends a handful of calls (:mod:`sync.discover.calls`): the projects in reach,
-Jira's ``/field``, one search of the newest issues in scope with every candidate field,
-one query of the sampled Account Ids, Salesforce's Account describe, one query of sampled
-Accounts, the global describe and the describes of a few custom objects. It judges a
-field by its type and by what its values look like, read exactly as a sync reads them; a
-display name only breaks ties, because names are localised and repeat (API-NOTES) and
-field types are not.
+Jira's ``/field``, one search of the newest issues in scope with every candidate field;
+on the CRM's side its connector's discovery (:class:`connectors.crm.Discoverable`)
+confirms the sampled customer ids, and judges its own metadata and a sample of customers,
+answering in neutral values (:mod:`connectors.discovery`). It judges a field by its type
+and by what its values look like, read exactly as a sync reads them; a display name only
+breaks ties, because names are localised and repeat (API-NOTES) and field types are not.
 
 Every decision is a pure function of those answers (:mod:`sync.discover.jira_fields`,
-:mod:`sync.discover.crm_objects`, :func:`decide`). The result, a :class:`Discovery`, is
-what init writes into the config (:meth:`Discovery.settings`) and prints
-(:meth:`Discovery.lines`); `check --online` turns the same choices into "did you mean"
-hints (:func:`jira_hints`, :func:`crm_hints`). Nothing here holds or writes a secret.
+the connector's, :func:`decide`). The result, a :class:`Discovery`, is what init writes
+into the config (:meth:`Discovery.settings`) and prints (:meth:`Discovery.lines`);
+`check --online` turns the same choices into "did you mean" hints (:func:`jira_hints`,
+:func:`crm_hints`). Nothing here holds or writes a secret.
 """
 
 from sync.discover.calls import (
-    DEFAULT_OBJECTS,
-    SAMPLE_ACCOUNTS,
+    CRM_ROLES,
     SAMPLE_ISSUES,
     Sample,
     crm_hints,
@@ -30,8 +29,7 @@ from sync.discover.calls import (
 from sync.discover.result import Candidate, Choice, Discovery, Project, printable
 
 __all__ = [
-    "DEFAULT_OBJECTS",
-    "SAMPLE_ACCOUNTS",
+    "CRM_ROLES",
     "SAMPLE_ISSUES",
     "Candidate",
     "Choice",

@@ -1,54 +1,40 @@
-"""Discovery's calls: a handful per side, then the pure decisions of jira_fields and
-crm_objects; and the same candidates as `check --online` hints."""
+"""Discovery's calls: a handful on Jira's side, the CRM's side through its connector's
+discovery (connectors.crm.Discoverable), then the pure decisions of jira_fields; and the
+same candidates as `check --online` hints."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from connectors.crm import CUSTOMER, CrmConnector
+from connectors.crm import CrmConnector, Discoverable
+from connectors.discovery import Choice, CrmChoices, CrmTerms
 from connectors.jira import JiraConnector
-from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.ids import canonical_id
-from sync.discover.crm_objects import (
-    account_sample_fields,
-    crm_link_choice,
-    external_id_choice,
-    object_choices,
-    objects_to_describe,
-    satisfaction_choice,
-    segment_choice,
-)
 from sync.discover.jira_fields import (
     account_link_choice,
     epic_link_choice,
     sample_fields,
-    sampled_account_ids,
+    sampled_customer_ids,
     story_points_choice,
 )
-from sync.discover.result import Choice, Discovery, Project
+from sync.discover.result import Discovery, Project
 
-#: Issues and Accounts one sample reads (one call each).
+#: Issues one sample reads (one call).
 SAMPLE_ISSUES = 100
-SAMPLE_ACCOUNTS = 200
 
 
 @dataclass(frozen=True)
 class Sample:
-    """What the two sites answered: every decision reads only this."""
+    """What Jira answered, and which sampled customer ids the CRM holds: every decision
+    on Jira's side reads only this."""
 
     #: Jira's ``GET /field``.
     fields: Sequence[Mapping[str, Any]] = ()
     #: The sampled issues (raw, with the candidate fields).
     issues: Sequence[Mapping[str, Any]] = ()
-    #: The sampled Account Ids that Salesforce holds (None: not asked).
+    #: The sampled customer ids that the CRM holds (None: not asked).
     known: set[str] | None = None
-    #: The Account describe and the sampled Accounts.
-    account: Mapping[str, Any] = field(default_factory=dict)
-    records: Sequence[Mapping[str, Any]] = ()
-    #: Describes of the custom objects looked at.
-    objects: Sequence[Mapping[str, Any]] = ()
 
 
 def projects_in_reach(jira: JiraConnector) -> tuple[Project, ...]:
@@ -69,89 +55,70 @@ def _jira_sample(
     return fields, [dict(i) for i in issues]
 
 
-def _known_accounts(crm: SalesforceConnector, ids: set[str]) -> set[str]:
-    """Which of ``ids`` are Accounts Salesforce holds (one query, at most 200 Ids)."""
-    if not ids:
-        return set()
-    found = crm.ids_present(CUSTOMER, sorted(ids)[:200])
-    return {cid for cid in (canonical_id(i) for i in found) if cid}
-
-
-def _account_sample(crm: SalesforceConnector) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The Account describe and the most recently changed Accounts (one query)."""
-    account = crm.describe_kind(CUSTOMER)
-    records = crm.sample(CUSTOMER, account_sample_fields(account), SAMPLE_ACCOUNTS)
-    return account, [dict(r) for r in records]
-
-
-def _custom_objects(crm: SalesforceConnector, preferred: Sequence[str]) -> list[dict[str, Any]]:
-    """The global describe, then the describes of a few custom objects."""
-    entries = crm.listed_objects()
-    return [crm.describe(name) for name in objects_to_describe(entries, preferred)]
-
-
 def decide(
     projects: Sequence[str],
     in_reach: Sequence[Project],
     sample: Sample,
-    push_fields: Mapping[str, str] | None = None,
+    crm: CrmChoices,
+    terms: CrmTerms,
 ) -> Discovery:
-    """Every choice, from what the sites answered."""
-    survey, report = object_choices(sample.objects, push_fields)
+    """Every choice, from what Jira answered and what the CRM's discovery proposes."""
     return Discovery(
         projects=tuple(projects),
         in_reach=tuple(in_reach),
-        account_link=account_link_choice(sample.fields, sample.issues, sample.known),
+        account_link=account_link_choice(sample.fields, sample.issues, terms, sample.known),
         story_points=story_points_choice(sample.fields, sample.issues),
         epic_link=epic_link_choice(sample.fields),
-        crm_link=crm_link_choice(sample.account, sample.records, projects),
-        segment=segment_choice(sample.account, sample.records),
-        satisfaction=satisfaction_choice(sample.account, sample.records),
-        survey=survey,
-        report=report,
+        crm_link=crm.crm_link,
+        segment=crm.segment,
+        satisfaction=crm.satisfaction,
+        survey=crm.survey,
+        report=crm.report,
+        crm_name=terms.name,
+        customer=terms.customer,
     )
-
-
-#: Looked at first among the custom objects: the example config's survey and report.
-DEFAULT_OBJECTS = ("Survey_Response__c", "Jira_Project_Status__c")
 
 
 def discover(
     jira: JiraConnector,
-    crm: SalesforceConnector,
+    crm: Discoverable,
     projects: Sequence[str],
     in_reach: Sequence[Project],
     push_fields: Mapping[str, str] | None = None,
 ) -> Discovery:
     """Sample both sites and decide (signed-in connectors; ConnectorError as they raise)."""
+    side = crm.discovery()
     fields, issues = _jira_sample(jira, projects)
-    known = _known_accounts(crm, sampled_account_ids(fields, issues))
-    account, records = _account_sample(crm)
-    objects = _custom_objects(crm, DEFAULT_OBJECTS)
-    sample = Sample(fields, issues, known, account, records, objects)
-    return decide(projects, in_reach, sample, push_fields)
+    known = side.known_customers(sampled_customer_ids(fields, issues, side.terms))
+    choices = side.choices(projects, push_fields)
+    return decide(projects, in_reach, Sample(fields, issues, known), choices, side.terms)
 
 
 # -- check --online: the same candidates as hints -----------------------------------------
 
 
-def jira_hints(jira: JiraConnector, wanted: Iterable[str]) -> dict[str, str]:
+def jira_hints(
+    jira: JiraConnector, wanted: Iterable[str], crm: CrmConnector | None = None
+) -> dict[str, str]:
     """``{what: "did you mean ...?"}`` for the configured Jira fields that failed
     (``what``: ``account_link`` or ``story_points``, as in sync.remote.configured_fields):
-    the field list held and one sampled search in the configured scope."""
+    the field list held and one sampled search in the configured scope. Customer ids are
+    recognised as ``crm`` writes them: a CRM without discovery gets no link hint."""
+    terms = crm.discovery().terms if isinstance(crm, Discoverable) else None
     roles = set(wanted) & {"account_link", "story_points"}
+    if terms is None:
+        roles.discard("account_link")
     if not roles:
         return {}
     fields, issues = _jira_sample(jira, None)
-    choices = {
-        "account_link": account_link_choice(fields, issues),
-        "story_points": story_points_choice(fields, issues),
-    }
+    choices: dict[str, Choice] = {"story_points": story_points_choice(fields, issues)}
+    if terms is not None:
+        choices["account_link"] = account_link_choice(fields, issues, terms)
     hints = {role: choices[role].hint() for role in roles}
     return {role: hint for role, hint in hints.items() if hint}
 
 
-#: What `check --online` can suggest on the Salesforce side.
+#: What `check --online` can suggest on the CRM's side.
 CRM_ROLES = ("segment", "satisfaction", "crm_link", "survey", "report", "external_id")
 
 
@@ -162,24 +129,14 @@ def crm_hints(
     push_fields: Mapping[str, str] | None,
     report_object: str,
 ) -> dict[str, str]:
-    """``{role: "did you mean ...?"}`` for the configured Salesforce names that failed
-    (``role``: one of :data:`CRM_ROLES`): Accounts are sampled only when an Account field
-    failed, custom objects described only when an object did. Discovery reads
-    Salesforce's describes: another CRM gets no hints (yet)."""
-    if not isinstance(crm, SalesforceConnector):
+    """``{role: "did you mean ...?"}`` for the configured CRM names that failed (``role``:
+    one of :data:`CRM_ROLES`), from the CRM's discovery, which spends calls only on what
+    the roles need; a CRM without discovery gets no hints."""
+    if not isinstance(crm, Discoverable):
         return {}
     roles = set(wanted) & set(CRM_ROLES)
-    choices: dict[str, Choice] = {}
-    if roles & {"segment", "satisfaction", "crm_link"}:
-        account, records = _account_sample(crm)
-        choices["segment"] = segment_choice(account, records)
-        choices["satisfaction"] = satisfaction_choice(account, records)
-        choices["crm_link"] = crm_link_choice(account, records, project_keys)
-    if roles & {"survey", "report"}:
-        objects = _custom_objects(crm, (DEFAULT_OBJECTS[0], report_object))
-        choices["survey"], choices["report"] = object_choices(objects, push_fields)
-    hints = {role: choices[role].hint() for role in roles if role in choices}
-    if "external_id" in roles:
-        # Held: check described the report object already.
-        hints["external_id"] = external_id_choice(crm.describe(report_object)).hint()
+    if not roles:
+        return {}
+    choices = crm.discovery().hints(roles, project_keys, push_fields, report_object)
+    hints = {role: choice.hint() for role, choice in choices.items() if role in roles}
     return {role: hint for role, hint in hints.items() if hint}

@@ -1,5 +1,7 @@
-"""Jira's side of discovery, pure: which fields hold Account Ids, story points, the Epic
-Link, judged from ``GET /field`` and a sample of issues by type and value, not by name."""
+"""Jira's side of discovery, pure: which fields hold customer ids (recognised as the
+configured CRM writes them: :class:`connectors.discovery.CrmTerms`), story points, the
+Epic Link, judged from ``GET /field`` and a sample of issues by type and value, not by
+name."""
 
 from __future__ import annotations
 
@@ -7,16 +9,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from connectors.discovery import Candidate, Choice, CrmTerms, number, span
 from connectors.jira.fields import EPIC_LINK_TYPE, STORY_POINT_ESTIMATE_TYPE
-from connectors.salesforce.ids import canonical_id
 from mappings.normalise_jira import link_value
-from sync.discover.result import Candidate, Choice, number, span
 
-#: Jira ``schema.type`` of fields that can hold an Account Id as the sync reads it
+#: Jira ``schema.type`` of fields that can hold a customer id as the sync reads it
 #: (mappings.normalise_jira.link_value: text, or a select option's value).
 _LINK_SCHEMA_TYPES = frozenset({"string", "option"})
-#: Every Account Id starts with the Account key prefix.
-ACCOUNT_ID_PREFIX = "001"
 #: At most this many candidate fields go into the sampled search.
 MAX_SAMPLED_FIELDS = 60
 #: Story point estimates as teams write them; a number field holding mostly these is one.
@@ -57,7 +56,7 @@ def _jira_candidate(
 
 
 def link_field_candidates(fields: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Ids of the custom fields that could hold an Account Id: text and single selects."""
+    """Ids of the custom fields that could hold a customer id: text and single selects."""
     return [
         str(f["id"])
         for f in fields
@@ -82,20 +81,19 @@ def sample_fields(fields: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(dict.fromkeys(wanted))[:MAX_SAMPLED_FIELDS]
 
 
-def _account_id(value: object) -> str | None:
-    """The 18-character Account Id a field value names, read as the sync reads it."""
-    found = canonical_id(link_value(value))
-    return found if found is not None and found.startswith(ACCOUNT_ID_PREFIX) else None
+def _customer_id(terms: CrmTerms, value: object) -> str | None:
+    """The customer id a field value names, read as the sync reads it."""
+    return terms.customer_id(link_value(value))
 
 
-def sampled_account_ids(
-    fields: Sequence[Mapping[str, Any]], issues: Sequence[Mapping[str, Any]]
+def sampled_customer_ids(
+    fields: Sequence[Mapping[str, Any]], issues: Sequence[Mapping[str, Any]], terms: CrmTerms
 ) -> set[str]:
-    """Every Account Id the sampled issues hold in a candidate field."""
+    """Every customer id the sampled issues hold in a candidate field."""
     ids: set[str] = set()
     for field_id in link_field_candidates(fields):
         for issue in issues:
-            found = _account_id((issue.get("fields") or {}).get(field_id))
+            found = _customer_id(terms, (issue.get("fields") or {}).get(field_id))
             if found:
                 ids.add(found)
     return ids
@@ -104,31 +102,34 @@ def sampled_account_ids(
 def account_link_choice(
     fields: Sequence[Mapping[str, Any]],
     issues: Sequence[Mapping[str, Any]],
+    terms: CrmTerms,
     known: set[str] | None = None,
 ) -> Choice:
-    """The Jira field that holds CRM Account Ids: the text or select field in which most
-    sampled issues hold an Account Id (``known``: the Ids Salesforce confirmed, which
-    rank first when given)."""
+    """The Jira field that holds CRM customer ids: the text or select field in which most
+    sampled issues hold one (``known``: the ids the CRM confirmed, which rank first when
+    given)."""
     ranked: list[tuple[tuple[int, int], Candidate]] = []
     for field_id in link_field_candidates(fields):
-        values = [_account_id((i.get("fields") or {}).get(field_id)) for i in issues]
+        values = [_customer_id(terms, (i.get("fields") or {}).get(field_id)) for i in issues]
         ids = [v for v in values if v]
         kind = (
             "select field"
             if _schema(_by_id(fields, field_id)).get("type") == "option"
             else "text field"
         )
-        evidence = f"{kind}; {len(ids)} of {len(issues)} sampled issues hold an Account Id"
+        noun = terms.id_noun
+        evidence = f"{kind}; {len(ids)} of {len(issues)} sampled issues hold {_a(noun)} {noun}"
         found = 0
         if ids:
             distinct = set(ids)
             evidence += f", {len(distinct)} distinct"
             if known is not None:
                 found = len(distinct & known)
+                held = f"{terms.customers} in {terms.name}"
                 evidence += (
-                    ", all of them Accounts in Salesforce"
+                    f", all of them {held}"
                     if found == len(distinct)
-                    else f", {found} of them Accounts in Salesforce"
+                    else f", {found} of them {held}"
                 )
         candidate = _jira_candidate(fields, field_id, evidence, len(ids))
         ranked.append(((found, len(ids)), candidate))
@@ -141,10 +142,16 @@ def account_link_choice(
         chosen,
         tuple(c for c in candidates if c is not chosen),
         missing=(
-            f"no text field holds an Account Id in {len(issues)} sampled issues; the "
+            f"no text field holds {_a(terms.id_noun)} {terms.id_noun} in {len(issues)} "
+            "sampled issues; the "
             "jira_field rule is left out (add one, or link by crm_field or static)"
         ),
     )
+
+
+def _a(noun: str) -> str:
+    """The article before ``noun``: ``a`` or ``an``, by its first letter."""
+    return "an" if noun[:1].lower() in "aeiou" else "a"
 
 
 def _by_id(fields: Sequence[Mapping[str, Any]], field_id: str) -> Mapping[str, Any]:

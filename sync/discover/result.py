@@ -3,93 +3,12 @@
 from __future__ import annotations
 
 import json
-import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.discovery import Candidate, Choice, number, printable, span
 
-@dataclass(frozen=True)
-class Candidate:
-    """One field or object that could fill a config key, with what speaks for it."""
-
-    #: What the config would hold: a Jira field name (its id when the name repeats), or a
-    #: Salesforce API name.
-    value: str
-    #: The other name it goes by: a Jira field's id (or its name when ``value`` is the
-    #: id), a Salesforce label; "" when there is none to add.
-    aside: str
-    #: Why: ``text field; 87 of 100 sampled issues hold an Account Id``.
-    evidence: str
-    #: Sampled records holding a fitting value (ranks candidates; 0: none seen).
-    hits: int = 0
-    #: Other keys of the same section this candidate fills (a survey object's fields).
-    also: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def named(self) -> str:
-        """``"Salesforce Account" (customfield_10100)``."""
-        named = json.dumps(printable(self.value), ensure_ascii=False)
-        return f"{named} ({printable(self.aside)})" if self.aside else named
-
-    def shown(self) -> str:
-        """``named: evidence``."""
-        return f"{self.named}: {printable(self.evidence)}"
-
-    def note(self) -> str:
-        """``aside: evidence``, for the comment above the key (the value is below it)."""
-        aside = f"{printable(self.aside)}: " if self.aside else ""
-        return aside + printable(self.evidence)
-
-    def hinted(self) -> str:
-        """``"Salesforce Account" (customfield_10100: evidence)``, for "did you mean"."""
-        value = json.dumps(printable(self.value), ensure_ascii=False)
-        return f"{value} ({self.note()})"
-
-
-def printable(text: str) -> str:
-    """``text`` without control characters: a remote's names reach terminals and files."""
-    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
-
-
-@dataclass(frozen=True)
-class Choice:
-    """What discovery proposes for one config key: the best candidate (None when nothing
-    fits), the others behind it, and what was looked for."""
-
-    section: str
-    key: str
-    chosen: Candidate | None
-    others: tuple[Candidate, ...] = ()
-    #: When nothing fits: what was looked for and what to do.
-    missing: str = ""
-
-    @property
-    def setting(self) -> str:
-        """``[section] key``."""
-        return f"[{self.section}] {self.key}"
-
-    @property
-    def candidates(self) -> tuple[Candidate, ...]:
-        """Every candidate, best first."""
-        return ((self.chosen,) if self.chosen else ()) + self.others
-
-    def line(self) -> str:
-        """What was chosen and why, or what is missing: one line for init to print."""
-        if self.chosen is None:
-            return f"{self.setting}: {self.missing}"
-        line = f"{self.setting} = {self.chosen.shown()}"
-        seen = [c for c in self.others if c.hits][:2]
-        if seen:
-            line += "; also seen: " + "; ".join(c.shown() for c in seen)
-        return line
-
-    def hint(self) -> str:
-        """``did you mean ...?`` for `check --online` ("" when nothing fits)."""
-        shown = [c for c in self.candidates if c.hits or c is self.chosen][:3]
-        if not shown:
-            return ""
-        return "did you mean " + ", or ".join(c.hinted() for c in shown) + "?"
+__all__ = ["Candidate", "Choice", "Discovery", "Project", "number", "printable", "span"]
 
 
 @dataclass(frozen=True)
@@ -115,8 +34,11 @@ class Discovery:
     satisfaction: Choice
     survey: Choice
     report: Choice
-    calls: tuple[int, int] = (0, 0)  # (Jira, Salesforce)
+    calls: tuple[int, int] = (0, 0)  # (Jira, the CRM)
     signed_in: str = ""
+    #: How the CRM names itself and a customer record, in messages (its discovery's terms).
+    crm_name: str = "CRM"
+    customer: str = "customer"
 
     @property
     def link_order(self) -> tuple[str, ...]:
@@ -130,7 +52,7 @@ class Discovery:
 
     @property
     def satisfaction_source(self) -> str:
-        """An Account field that holds scores, else a survey object, else the default."""
+        """A customer field that holds scores, else a survey object, else the default."""
         if self.satisfaction.chosen is not None and self.satisfaction.chosen.hits:
             return "account_field"
         return "survey" if self.survey.chosen is not None else "account_field"
@@ -163,15 +85,18 @@ class Discovery:
 
     def _source_why(self) -> str:
         if self.satisfaction_source == "survey":
-            return "no Account field holds scores; a survey object does"
+            return f"no {self.customer} field holds scores; a survey object does"
         if self.satisfaction.chosen is None or not self.satisfaction.chosen.hits:
-            return "the default; neither an Account field nor a survey object holds scores"
+            return (
+                f"the default; neither {_a(self.customer)} {self.customer} field nor a survey "
+                "object holds scores"
+            )
         if self.survey.chosen is not None:
             return (
-                "an Account field holds the scores (the survey object below would "
-                'serve with source = "survey")'
+                f"{_a(self.customer)} {self.customer} field holds the scores (the survey "
+                'object below would serve with source = "survey")'
             )
-        return "an Account field holds the scores"
+        return f"{_a(self.customer)} {self.customer} field holds the scores"
 
     def lines(self) -> list[str]:
         """What was chosen and why, one line per key, for init to print."""
@@ -205,22 +130,10 @@ class Discovery:
             else f"Epic Link: {self.epic_link.missing}"
         )
         jira_calls, crm_calls = self.calls
-        lines.append(f"(discovery made {jira_calls} Jira and {crm_calls} Salesforce calls)")
+        lines.append(f"(discovery made {jira_calls} Jira and {crm_calls} {self.crm_name} calls)")
         return lines
 
 
-def number(value: object) -> float | None:
-    """A JSON number as a float (None for anything else, booleans included)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def span(values: Sequence[float]) -> str:
-    """``1 to 13`` (or ``5`` when every value is the same)."""
-    low, high = min(values), max(values)
-    return _num(low) if low == high else f"{_num(low)} to {_num(high)}"
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if value == int(value) else f"{value:g}"
+def _a(noun: str) -> str:
+    """The article before ``noun``: ``a`` or ``an``, by its first letter."""
+    return "an" if noun[:1].lower() in "aeiou" else "a"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.crm import CrmConnector
+from connectors.crm import CrmConnector, Discoverable
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,10 @@ STAGES = {
     "sync/cycle/push.py": False,
     "sync/cycle/record.py": False,
     "sync/report/upload.py": False,
+    "sync/discover/__init__.py": False,
+    "sync/discover/calls.py": False,
+    "sync/discover/jira_fields.py": False,
+    "sync/discover/result.py": False,
     "sync/remote.py": True,
     "sync/check.py": True,
 }
@@ -75,3 +79,19 @@ def test_salesforce_implements_the_seam() -> None:
     crm = SalesforceConnector(settings)  # builds, no call
     assert isinstance(crm, CrmConnector)
     assert crm.side == "salesforce" and crm.meter.total == 0
+
+
+def test_salesforce_offers_discovery_and_recognises_account_ids_in_jira_fields() -> None:
+    settings = SalesforceSettings(
+        auth="session", instance_url="https://example.my.salesforce.com", access_token="t"
+    )
+    crm = SalesforceConnector(settings)
+    assert isinstance(crm, Discoverable)
+    terms = crm.discovery().terms  # no call
+    assert (terms.name, terms.customer, terms.id_noun) == ("Salesforce", "Account", "Account Id")
+    # 15 or 18 characters with the Account key prefix, in the 18-character form.
+    assert terms.customer_id(" 001Dn00000AbCdE ") == "001Dn00000AbCdEIAV"
+    assert terms.customer_id("001Dn00000AbCdEIAV") == "001Dn00000AbCdEIAV"
+    assert terms.customer_id("006Dn00000AbCdEIAV") is None  # an Opportunity's
+    assert terms.customer_id("Acme") is None
+    assert crm.meter.total == 0

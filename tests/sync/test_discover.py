@@ -1,4 +1,5 @@
-"""Discovery's decisions (sync.discover), from answers shaped like the sites': fields are
+"""Discovery's decisions (sync.discover, and Salesforce's side in
+connectors.salesforce.discover), from answers shaped like the sites': fields are
 judged by type and by what they hold, never by their names, and what init writes from the
 result loads as a config."""
 
@@ -7,15 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sync.config import load_config
-from sync.discover import Project, Sample, decide
-from sync.discover.crm_objects import (
+from connectors.salesforce.discover import (
+    TERMS,
     crm_link_choice,
+    judge,
     object_choices,
     objects_to_describe,
     satisfaction_choice,
     segment_choice,
 )
+from sync.config import load_config
+from sync.discover import Project, Sample, decide
 from sync.discover.jira_fields import (
     EPIC_LINK_TYPE,
     STORY_POINT_ESTIMATE_TYPE,
@@ -79,7 +82,7 @@ def test_the_account_field_is_found_by_its_values_not_its_name() -> None:
         {"customfield_2": GLOBEX},
         {},
     )
-    choice = account_link_choice(fields, sample, known={ACME, GLOBEX})
+    choice = account_link_choice(fields, sample, TERMS, known={ACME, GLOBEX})
     assert choice.chosen is not None
     assert (choice.chosen.value, choice.chosen.aside) == ("客户编号", "customfield_2")
     assert choice.chosen.evidence == (
@@ -100,11 +103,11 @@ def test_ids_salesforce_holds_outrank_more_ids_it_does_not() -> None:
         {"customfield_1": GLOBEX},
         {"customfield_1": GLOBEX},
     )
-    chosen = account_link_choice(fields, sample, known={ACME}).chosen
+    chosen = account_link_choice(fields, sample, TERMS, known={ACME}).chosen
     assert chosen is not None and chosen.value == "Kunde"
     assert chosen.evidence.startswith("select field; 1 of 3 sampled issues")
     # Without Salesforce's answer (check --online's Jira hints) the count decides.
-    unconfirmed = account_link_choice(fields, sample).chosen
+    unconfirmed = account_link_choice(fields, sample, TERMS).chosen
     assert unconfirmed is not None and unconfirmed.value == "Old CRM"
 
 
@@ -113,14 +116,14 @@ def test_a_field_whose_name_repeats_is_written_by_its_id() -> None:
         jira_field("customfield_1", "Customer", "string", TEXT),
         jira_field("customfield_2", "customer", "option", SELECT),
     ]
-    chosen = account_link_choice(fields, issues({"customfield_1": ACME})).chosen
+    chosen = account_link_choice(fields, issues({"customfield_1": ACME}), TERMS).chosen
     assert chosen is not None
     assert (chosen.value, chosen.aside) == ("customfield_1", "Customer")
 
 
 def test_no_account_field_leaves_the_rule_out() -> None:
     fields = [jira_field("customfield_1", "Notes", "string", TEXT)]
-    choice = account_link_choice(fields, issues({"customfield_1": "call back"}), known=set())
+    choice = account_link_choice(fields, issues({"customfield_1": "call back"}), TERMS, known=set())
     assert choice.chosen is None
     assert "no text field holds an Account Id in 1 sampled issues" in choice.line()
     assert choice.hint() == ""
@@ -305,14 +308,10 @@ def test_the_discovered_config_loads_with_every_choice_and_its_reason(tmp_path: 
         jira_field("customfield_3", "Story Points", "number", FLOAT),
     ]
     sample = Sample(
-        fields=fields,
-        issues=issues({"customfield_2": ACME, "customfield_3": 3}),
-        known={ACME},
-        account=ACCOUNT,
-        records=ACCOUNTS,
-        objects=[SURVEY, REPORT],
+        fields=fields, issues=issues({"customfield_2": ACME, "customfield_3": 3}), known={ACME}
     )
-    found = decide(["APOLLO", "ORION"], [Project("APOLLO", "Apollo")], sample)
+    crm = judge(ACCOUNT, ACCOUNTS, [SURVEY, REPORT], ["APOLLO", "ORION"])
+    found = decide(["APOLLO", "ORION"], [Project("APOLLO", "Apollo")], sample, crm, TERMS)
     path = tmp_path / "c.toml"
     path.write_text(render(example_text(), answers(), found), encoding="utf-8")
     config = load_config(path, environ=ENV)
@@ -340,8 +339,9 @@ def test_the_discovered_config_loads_with_every_choice_and_its_reason(tmp_path: 
 
 def test_nothing_found_leaves_rules_out_and_falls_back_to_a_survey(tmp_path: Path) -> None:
     bare = {"name": "Account", "fields": [sf_field("Id", "id"), sf_field("Name", "string")]}
-    sample = Sample(fields=SYSTEM, issues=issues({}), known=set(), account=bare, objects=[SURVEY])
-    found = decide(["APOLLO"], [Project("APOLLO", "Apollo")], sample)
+    sample = Sample(fields=SYSTEM, issues=issues({}), known=set())
+    crm = judge(bare, [], [SURVEY], ["APOLLO"])
+    found = decide(["APOLLO"], [Project("APOLLO", "Apollo")], sample, crm, TERMS)
     path = tmp_path / "c.toml"
     path.write_text(render(example_text(), answers(), found), encoding="utf-8")
     config = load_config(path, environ=ENV)
@@ -361,8 +361,9 @@ def test_names_from_a_site_cannot_write_toml_lines(tmp_path: Path) -> None:
         jira_field("customfield_3", hostile, "string", TEXT),
     ]
     account = {"name": "Account", "fields": [sf_field("Seg__c", "picklist", label=hostile)]}
-    sample = Sample(fields=fields, issues=issues({"customfield_2": ACME}), account=account)
-    found = decide(["APOLLO"], [Project("APOLLO", hostile)], sample)
+    sample = Sample(fields=fields, issues=issues({"customfield_2": ACME}))
+    crm = judge(account, [], [], ["APOLLO"])
+    found = decide(["APOLLO"], [Project("APOLLO", hostile)], sample, crm, TERMS)
     path = tmp_path / "c.toml"
     path.write_text(render(example_text(), answers(), found), encoding="utf-8")
     config = load_config(path, environ=ENV)

@@ -1,17 +1,34 @@
-"""Salesforce's side of discovery, pure: the Account fields for customer group,
-satisfaction and the project-key link, and the survey and report objects, judged from
-describes and a sample of Accounts by type and value, not by name."""
+"""Salesforce's side of discovery (`init --discover`, `check --online` hints): the Account
+fields for customer group, satisfaction and the project-key link, and the survey and
+report objects, judged from describes and a sample of Accounts by type and value, not by
+name; and how an Account Id in a Jira field is recognised.
+
+:class:`SalesforceDiscovery` spends the calls (one query of the sampled Account Ids, the
+Account describe, one query of sampled Accounts, the global describe and the describes of
+a few custom objects); every decision is a pure function of the answers (:func:`judge`)."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from connectors.crm import CUSTOMER
+from connectors.discovery import Candidate, Choice, CrmChoices, CrmTerms, number, span
+from connectors.salesforce.ids import canonical_id
 from mappings.normalise_crm import project_keys_of
 from mappings.rules import DEFAULT_CRM_FIELDS
-from sync.discover.result import Candidate, Choice, number, span
+
+if TYPE_CHECKING:
+    from connectors.salesforce.connector import SalesforceConnector
+
+#: Accounts one sample reads (one call).
+SAMPLE_ACCOUNTS = 200
+#: Looked at first among the custom objects: the example config's survey and report.
+DEFAULT_OBJECTS = ("Survey_Response__c", "Jira_Project_Status__c")
+#: Every Account Id starts with the Account key prefix.
+ACCOUNT_ID_PREFIX = "001"
 
 #: At most this many candidate fields go into the sampled Account query.
 MAX_SAMPLED_FIELDS = 60
@@ -281,3 +298,90 @@ def external_id_choice(describe: Mapping[str, Any]) -> Choice:
         tuple(candidates[1:]),
         missing="the object has no External ID text field: add one (Unique) for the upsert",
     )
+
+
+def account_id(value: object) -> str | None:
+    """The 18-character Account Id a Jira field value names (15 or 18 characters, the
+    Account key prefix), read as the sync reads it; None for anything else."""
+    found = canonical_id(value)
+    return found if found is not None and found.startswith(ACCOUNT_ID_PREFIX) else None
+
+
+TERMS = CrmTerms("Salesforce", "Account", "Accounts", account_id)
+
+
+def judge(
+    account: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    objects: Sequence[Mapping[str, Any]],
+    project_keys: Iterable[str],
+    push_fields: Mapping[str, str] | None = None,
+) -> CrmChoices:
+    """Every choice of Salesforce's side, from the Account describe, the sampled Accounts
+    and the custom objects' describes."""
+    survey, report = object_choices(objects, push_fields)
+    return CrmChoices(
+        segment=segment_choice(account, records),
+        satisfaction=satisfaction_choice(account, records),
+        crm_link=crm_link_choice(account, records, project_keys),
+        survey=survey,
+        report=report,
+    )
+
+
+class SalesforceDiscovery:
+    """Salesforce's side of discovery on a signed-in connector."""
+
+    terms = TERMS
+
+    def __init__(self, crm: SalesforceConnector) -> None:
+        self.crm = crm
+
+    def known_customers(self, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` are Accounts Salesforce holds (one query, at most 200 Ids)."""
+        wanted = sorted(set(ids))[:200]
+        if not wanted:
+            return set()
+        found = self.crm.ids_present(CUSTOMER, wanted)
+        return {cid for cid in (canonical_id(i) for i in found) if cid}
+
+    def account_sample(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The Account describe and the most recently changed Accounts (one query)."""
+        account = self.crm.describe_kind(CUSTOMER)
+        records = self.crm.sample(CUSTOMER, account_sample_fields(account), SAMPLE_ACCOUNTS)
+        return account, [dict(r) for r in records]
+
+    def custom_objects(self, preferred: Sequence[str]) -> list[dict[str, Any]]:
+        """The global describe, then the describes of a few custom objects."""
+        entries = self.crm.listed_objects()
+        return [self.crm.describe(name) for name in objects_to_describe(entries, preferred)]
+
+    def choices(
+        self, project_keys: Sequence[str], push_fields: Mapping[str, str] | None
+    ) -> CrmChoices:
+        account, records = self.account_sample()
+        objects = self.custom_objects(DEFAULT_OBJECTS)
+        return judge(account, records, objects, project_keys, push_fields)
+
+    def hints(
+        self,
+        roles: set[str],
+        project_keys: Sequence[str],
+        push_fields: Mapping[str, str] | None,
+        report_object: str,
+    ) -> dict[str, Choice]:
+        """Accounts are sampled only when an Account field failed, custom objects
+        described only when an object did."""
+        choices: dict[str, Choice] = {}
+        if roles & {"segment", "satisfaction", "crm_link"}:
+            account, records = self.account_sample()
+            choices["segment"] = segment_choice(account, records)
+            choices["satisfaction"] = satisfaction_choice(account, records)
+            choices["crm_link"] = crm_link_choice(account, records, project_keys)
+        if roles & {"survey", "report"}:
+            objects = self.custom_objects((DEFAULT_OBJECTS[0], report_object))
+            choices["survey"], choices["report"] = object_choices(objects, push_fields)
+        if "external_id" in roles:
+            # Held: check described the report object already.
+            choices["external_id"] = external_id_choice(self.crm.describe(report_object))
+        return {role: choice for role, choice in choices.items() if role in roles}
