@@ -212,13 +212,14 @@ class HubSpotConnector(HubSpotClient):
             for page in pull:
                 last = page.cursor or last
                 if page.live or page.gone or page.unreadable:
+                    live, unreadable = self._readable(needs, read.kind, page.live)
                     yield ChangePage(
                         read.kind,
                         stream,
-                        self._records(needs, read.kind, page.live),
+                        live,
                         page.gone,
                         last.to_json() if last else None,
-                        page.unreadable,
+                        [*page.unreadable, *unreadable],
                     )
             now_ms = int(self.wall() * 1000)
             due = (
@@ -252,13 +253,25 @@ class HubSpotConnector(HubSpotClient):
             )
             found = [r for r in (answer or {}).get("results") or [] if isinstance(r, dict)]
             present = {str(r.get("id")) for r in found}
+            live, unreadable = self._readable(needs, kind, found)
             yield ChangePage(
-                kind,
-                stream,
-                self._records(needs, kind, found),
-                [i for i in chunk if i not in present],
-                None,
+                kind, stream, live, [i for i in chunk if i not in present], None, unreadable
             )
+
+    def _readable(
+        self, needs: Needs, kind: Kind, raw: list[Record]
+    ) -> tuple[list[CrmRecord], list[tuple[str, str]]]:
+        """The records of a page the model can read, and the others with their reason
+        (set aside by the pull, retried later: kinds.problem)."""
+        live: list[CrmRecord] = []
+        unreadable: list[tuple[str, str]] = []
+        for record in self._records(needs, kind, raw):
+            why = kinds.problem(needs, kind, record)
+            if why is None:
+                live.append(record)
+            else:
+                unreadable.append((record.id, why))
+        return live, unreadable
 
     def _records(self, needs: Needs, kind: Kind, raw: list[Record]) -> list[CrmRecord]:
         if not raw:

@@ -16,6 +16,7 @@ neutral: HubSpot records were never stored in another shape).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -222,6 +223,25 @@ def feedback(raw: Mapping[str, Any], company_id: str | None, needs: Needs) -> Cr
     )
 
 
+def problem(needs: Needs, kind: Kind, record: CrmRecord) -> str | None:
+    """Why the model cannot read ``record`` (one line naming the property, what it holds
+    and what it should hold), or None. HubSpot sends every property as text: a score
+    that is not a finite number would otherwise read as "no score" and hide the customer's
+    (dis)satisfaction, so it is set aside with its reason instead."""
+    if kind == CUSTOMER:
+        satisfaction = needs.customer.satisfaction
+        name, value = (satisfaction.name if satisfaction else None), record.data.get("satisfaction")
+        what = "company property"
+    elif kind == SURVEY and needs.survey is not None:
+        name, value = needs.survey.score_field.name, record.data.get("score")
+        what = "feedback submission property"
+    else:
+        return None
+    if value is None or _number(value) is not None:
+        return None
+    return f"{what} {name} is {str(value)[:80]!r}, not a number"
+
+
 def plain(raw: Mapping[str, Any]) -> CrmRecord:
     """Any other record (the report object): its properties flat, with ``id``."""
     return CrmRecord(str(raw.get("id")), changed_at(raw), _flat(raw))
@@ -249,9 +269,10 @@ def _number(value: Any) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def _moment(value: Any) -> datetime | None:

@@ -199,3 +199,23 @@ def test_a_reread_by_ids_reports_the_missing_as_gone(portal: Portal) -> None:
     assert list(live(pages, CUSTOMER)) == [kept]
     assert deleted(pages, CUSTOMER) == [gone]
     assert all(p.cursor is None for p in pages)
+
+
+def test_a_score_that_is_not_a_number_is_set_aside_with_its_reason(portal: Portal) -> None:
+    """HubSpot sends properties as text: a CSAT of "high" is not "no score" (that would
+    hide an unhappy customer for good) but a record set aside, the rest read on."""
+    backend = portal.backend
+    odd, *rest = list(backend.records[COMPANIES].values())[:3]
+    backend.write(COMPANIES, odd, {"csat_score": "high"})
+    backend.write(COMPANIES, rest[0], {"csat_score": "nan"})
+    pages = pull(portal.connector(), {}, (CUSTOMER,))
+    companies = live(pages, CUSTOMER)
+    aside = dict(i for p in pages if p.kind == CUSTOMER for i in p.unreadable)
+    assert set(aside) == {odd.id, rest[0].id}
+    assert aside[odd.id] == "company property csat_score is 'high', not a number"
+    assert set(companies) == set(backend.records[COMPANIES]) - set(aside)
+    # Read again by id (the pull's retry of what it set aside): still aside until fixed.
+    backend.write(COMPANIES, odd, {"csat_score": "4.5"})
+    again = list(portal.connector().changes(needs(), [Read(CUSTOMER, ids=(odd.id, rest[0].id))]))
+    assert list(live(again, CUSTOMER)) == [odd.id]
+    assert [i for p in again for i, _why in p.unreadable] == [rest[0].id]
