@@ -119,6 +119,27 @@ class CrmObject:
     fields: tuple[CrmField, ...]
 
 
+def streams_of(needs: Needs, customer_object: str, case_object: str) -> dict[Kind, str]:
+    """The object each kind is read from and written to: the CRM's own customer and case
+    objects, and the configured survey and report objects."""
+    found: dict[Kind, str] = {CUSTOMER: customer_object, CASE: case_object}
+    if needs.survey is not None:
+        found[SURVEY] = needs.survey.object.name
+    found[REPORT] = needs.report.object.name
+    return found
+
+
+def report_object(needs: Needs) -> CrmObject:
+    """The report object as `check` lists it: the external id (written, unique) and the
+    configured report fields (written)."""
+    report = needs.report
+    written = (
+        CrmField(report.external_id.name, report.external_id.setting, True, True),
+        *(CrmField(f.name, f.setting, True) for f in report.fields),
+    )
+    return CrmObject(REPORT, report.object.name, report.object.setting, written)
+
+
 @dataclass(frozen=True)
 class FieldProblem:
     """Why one configured field cannot be used, and what to do (one line)."""

@@ -24,7 +24,6 @@ from typing import Any, Final
 from connectors.crm import (
     CASE,
     CUSTOMER,
-    REPORT,
     SURVEY,
     CrmField,
     CrmObject,
@@ -32,6 +31,8 @@ from connectors.crm import (
     Kind,
     Needs,
     RecordForm,
+    report_object,
+    streams_of,
 )
 from connectors.hubspot.pull import MERGED, modified_ms
 from connectors.hubspot.search import filter_
@@ -51,11 +52,7 @@ _STANDARD_FIELD = "a standard property"
 
 def streams(needs: Needs) -> dict[Kind, str]:
     """The object each kind is read from and written to."""
-    found: dict[Kind, str] = {CUSTOMER: COMPANIES, CASE: TICKETS}
-    if needs.survey is not None:
-        found[SURVEY] = needs.survey.object.name
-    found[REPORT] = needs.report.object.name
-    return found
+    return streams_of(needs, COMPANIES, TICKETS)
 
 
 def properties(needs: Needs, kind: Kind, settings: HubSpotSettings) -> tuple[str, ...]:
@@ -111,12 +108,7 @@ def objects(needs: Needs, settings: HubSpotSettings) -> list[CrmObject]:
                 ),
             )
         )
-    r = needs.report
-    written = (
-        CrmField(r.external_id.name, r.external_id.setting, True, True),
-        *(CrmField(f.name, f.setting, True) for f in r.fields),
-    )
-    found.append(CrmObject(REPORT, r.object.name, r.object.setting, written))
+    found.append(report_object(needs))
     return found
 
 

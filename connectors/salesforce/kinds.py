@@ -16,7 +16,6 @@ from connectors import soql
 from connectors.crm import (
     CASE,
     CUSTOMER,
-    REPORT,
     SURVEY,
     CrmField,
     CrmObject,
@@ -24,6 +23,8 @@ from connectors.crm import (
     Kind,
     Needs,
     Read,
+    report_object,
+    streams_of,
 )
 from connectors.salesforce.changes import ChangeQuery
 from connectors.salesforce.paging import MODSTAMP
@@ -37,11 +38,7 @@ _STANDARD_FIELD = "a standard field"
 
 def streams(needs: Needs) -> dict[Kind, str]:
     """The object each kind is read from and written to."""
-    found: dict[Kind, str] = {CUSTOMER: CUSTOMER_OBJECT, CASE: CASE_OBJECT}
-    if needs.survey is not None:
-        found[SURVEY] = needs.survey.object.name
-    found[REPORT] = needs.report.object.name
-    return found
+    return streams_of(needs, CUSTOMER_OBJECT, CASE_OBJECT)
 
 
 def customer_fields(needs: Needs) -> tuple[str, ...]:
@@ -115,12 +112,7 @@ def objects(needs: Needs) -> list[CrmObject]:
                 ),
             )
         )
-    report = needs.report
-    written = (
-        CrmField(report.external_id.name, report.external_id.setting, True, True),
-        *(CrmField(f.name, f.setting, True) for f in report.fields),
-    )
-    found.append(CrmObject(REPORT, report.object.name, report.object.setting, written))
+    found.append(report_object(needs))
     return found
 
 
