@@ -32,6 +32,7 @@ from connectors.crm import (
 from connectors.exceptions import AuthError, ConfigError, RemoteError
 from connectors.hubspot import kinds, push
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.discover import HubSpotDiscovery
 from connectors.hubspot.pull import OBJECT_ID, ModifiedCursor, ModifiedPull, Record, archived
 from connectors.hubspot.search import PAGE_SIZE, list_pages
 from connectors.hubspot.settings import SIDE, HubSpotSettings
@@ -371,6 +372,12 @@ class HubSpotConnector(HubSpotClient):
                 self, external_id_field, s.report_company_field, s.report_project_field, records
             )
         return push.upsert_custom(self, target, external_id_field, s.report_company_field, records)
+
+    # -- discovery (`init --discover`, `check --online` hints and scopes) ---------------------
+
+    def discovery(self) -> HubSpotDiscovery:
+        """HubSpot's side of discovery, on this connector (no call)."""
+        return HubSpotDiscovery(self)
 
     def attach_file(self, customer_id: str, title: str, file_name: str, data: bytes) -> str:
         """Upload the file and post it on the company as a note (two calls); the note id."""
