@@ -609,7 +609,9 @@ def _crm_access(report: CheckReport, config: Config, crm: CrmConnector, needs: N
     for lack in lacking:
         report.fail(f"{crm.side} {lack.name}", lack.detail, "remote")
     if not lacking:
-        report.ok(name, f"the token holds every scope a cycle uses ({made} checked)")
+        report.ok(
+            name, f"the token holds every scope a cycle uses ({made} call(s), nothing written)"
+        )
 
 
 def _crm_object(report: CheckReport, crm: CrmConnector, target: CrmObject) -> None:

@@ -674,9 +674,8 @@ class HubSpotDiscovery:
         """(calls made, what the token may not do): each scope a cycle needs proved by one
         cheap call; a 403 naming the scope is collected, any other answer proves it."""
         lacking: list[Lacking] = []
-        made = 0
+        before = self.crm.meter.total
         for probe in probes(self.crm, needs, upload):
-            made += 1
             try:
                 self.crm.call(
                     f"check the scope {probe.scope}",
@@ -694,6 +693,7 @@ class HubSpotDiscovery:
                     lacking.append(Lacking(f"scope {scope}", f"needed {probe.needed_for}; {fix}"))
             except RemoteError:
                 continue  # refused for another reason (404, 400): the scope is there
+        made = self.crm.meter.total - before
         return made, list({x.name: x for x in lacking}.values())
 
 
