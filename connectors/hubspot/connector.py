@@ -144,6 +144,21 @@ class HubSpotConnector(HubSpotClient):
         """What is wrong with the configured properties of one object (the report kind is
         checked where reports go: the custom object, else companies)."""
         name = self.report_type(target.name) if target.kind == REPORT else target.name
+        if (
+            target.kind == REPORT
+            and name == kinds.COMPANIES
+            and target.name.lower() != kinds.COMPANIES
+            and self.schemas()
+        ):
+            # The portal has custom objects, not this one: a misspelt name would send the
+            # reports into company properties unseen.
+            known = sorted(str(s.get("name")) for s in self.schemas())
+            raise ConfigError(
+                f"HubSpot has no custom object {target.name!r} (the portal's: "
+                f"{', '.join(known)}); fix {target.setting}, or set it to \"companies\" to "
+                "write the reports into company properties",
+                side=SIDE,
+            )
         fields = target.fields
         if target.kind == REPORT and name == kinds.COMPANIES:
             # Companies are written by their id: the company field is not a property there,

@@ -113,25 +113,47 @@ def test_check_online_names_lacking_scopes_and_missing_properties(
     path = tmp_path / "jira-crm-sync.toml"
     args, env = init(box, hub, path)
     assert invoke(*args, env=env)[0] == 0
-    text = path.read_text(encoding="utf-8")
-    assert text.count('segment_field = "customer_group"') == 1
-    path.write_text(text.replace('segment_field = "customer_group"', 'segment_field = "tier"'))
     hub.backend.scopes -= {"crm.objects.custom.write", "crm.objects.owners.read"}
 
     code, out, _err = invoke("--config", str(path), "check", "--online", env=env)
 
-    assert code == 2  # the missing property is the config's; the scopes are the portal's
+    assert code == 3  # the portal's to fix, not the config's
     fails = {line.split(":")[0]: line for line in out.splitlines() if line.startswith("FAIL")}
     assert set(fails) == {
         "FAIL  hubspot scope crm.objects.custom.write",
         "FAIL  hubspot scope crm.objects.owners.read",
-        "FAIL  hubspot field companies.tier",
     }
     assert (
         "needed to upsert the progress reports into jira_project_status; add scope "
         "crm.objects.custom.write to the private app (Settings > Integrations > Private apps"
     ) in fails["FAIL  hubspot scope crm.objects.custom.write"]
+
+    hub.backend.scopes |= {"crm.objects.custom.write", "crm.objects.owners.read"}
+    text = path.read_text(encoding="utf-8")
+    for old, new in (
+        ('segment_field = "customer_group"', 'segment_field = "tier"'),
+        ('object = "jira_project_status"', 'object = "project_status"'),
+    ):
+        assert text.count(old) == 1
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+
+    code, out, _err = invoke("--config", str(path), "check", "--online", env=env)
+
+    assert code == 2
+    fails = {line.split(":")[0]: line for line in out.splitlines() if line.startswith("FAIL")}
+    assert set(fails) == {
+        "FAIL  hubspot field companies.tier",
+        "FAIL  hubspot object project_status",
+    }
     assert (
         'did you mean "customer_group" (dropdown property; 12 of 12 sampled companies'
         in (fails["FAIL  hubspot field companies.tier"])
     )
+    # A misspelt custom object would send the reports into company properties unseen.
+    wrong = fails["FAIL  hubspot object project_status"]
+    assert (
+        "HubSpot has no custom object 'project_status' (the portal's: jira_project_status); "
+        "fix [push.crm] object"
+    ) in wrong
+    assert 'did you mean "jira_project_status" (custom object; holds all 15 report' in wrong
