@@ -155,7 +155,7 @@ class HubSpotConnector(HubSpotClient):
             known = sorted(str(s.get("name")) for s in self.schemas())
             raise ConfigError(
                 f"HubSpot has no custom object {target.name!r} (the portal's: "
-                f"{', '.join(known)}); fix {target.setting}, or set it to \"companies\" to "
+                f'{", ".join(known)}); fix {target.setting}, or set it to "companies" to '
                 "write the reports into company properties",
                 side=SIDE,
             )
