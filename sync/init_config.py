@@ -6,6 +6,10 @@ out). Secrets are never asked for and never written: the file names ``${ENV}`` v
 and :func:`secret_variables` lists them for the user to set. The result is validated with
 :func:`sync.config.load_config` before it replaces anything, and written with mode 0600.
 
+``--crm hubspot`` writes ``[crm] kind = "hubspot"``: the example's commented HubSpot
+sections instead of the Salesforce ones, and HubSpot's names in the CRM-neutral sections
+(:data:`connectors.hubspot.discover.CONFIG_NAMES`).
+
 ``--discover`` loads the answers as a config with the secrets from the environment (the
 variables the file names, :func:`sign_in_config`), signs in to both sides and lets
 :mod:`sync.discover` choose the projects, fields and objects (:func:`discover_sites`);
@@ -300,6 +304,13 @@ def collect(
     else:
         projects = value("projects", "Jira project keys in scope, comma-separated", _projects)
     crm = _flag_only(given, "crm", _crm)
+    other = "salesforce" if crm == "hubspot" else "hubspot"
+    stray = sorted(flag for flag, v in given.items() if v is not None and flag.startswith(other))
+    if stray:
+        raise InitError(
+            f"--{stray[0]} is for --crm {other}; this config is for {crm}: drop it, or "
+            f"pass --crm {other}"
+        )
     auth, login_url, instance_url, username, key_file = "jwt", DEFAULT_LOGIN_URL, "", None, None
     hs_auth, hs_url, hs_client = "private_app", HUBSPOT_BASE_URL, None
     if crm == "hubspot":

@@ -144,6 +144,17 @@ def test_a_hubspot_config_loads_with_hubspot_names_and_no_secret(tmp_path: Path,
     assert "HUBSPOT_" in out and "SALESFORCE_" not in out
 
 
+def test_flags_of_the_other_crm_are_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    code, out, err = invoke(
+        "init", "--output", str(path), "--no-input", *CLOUD, "--crm", "hubspot",
+        "--salesforce-auth", "jwt",
+    )  # fmt: skip
+    assert (code, out) == (2, "")
+    assert "--salesforce-auth is for --crm salesforce; this config is for hubspot" in err
+    assert not path.exists()
+
+
 def test_prompts_are_answered_and_a_bad_answer_is_asked_again(tmp_path: Path) -> None:
     path = tmp_path / "asked.toml"
     answers = [
