@@ -46,6 +46,9 @@ SURVEY_SCORE: Final = "hs_response_value"
 SURVEY_DATE: Final = "hs_submission_timestamp"
 SURVEY_TYPE: Final = "hs_survey_type"
 SURVEY_COMPANY: Final = "company"
+#: The report object and its key as README (and the sandbox portal) name them.
+REPORT_OBJECT: Final = "jira_project_status"
+REPORT_KEY: Final = "jira_sync_key"
 #: The HubSpot names of the CRM-neutral config keys, as ``init --crm hubspot`` writes them
 #: (the properties README tells a portal's admin to create, and the sandbox portal holds).
 REPORT_PROPERTIES: Final[tuple[tuple[str, str], ...]] = (
@@ -72,8 +75,8 @@ CONFIG_NAMES: Final[tuple[tuple[str, str, str], ...]] = (
     ("satisfaction.survey", "account_field", SURVEY_COMPANY),
     ("satisfaction.survey", "score_field", SURVEY_SCORE),
     ("satisfaction.survey", "date_field", SURVEY_DATE),
-    ("push.crm", "object", "jira_project_status"),
-    ("push.crm", "external_id_field", "jira_sync_key"),
+    ("push.crm", "object", REPORT_OBJECT),
+    ("push.crm", "external_id_field", REPORT_KEY),
     *(("push.crm.fields", model, prop) for model, prop in REPORT_PROPERTIES),
 )
 
@@ -345,10 +348,8 @@ def report_choice(
 
 
 def _report_key(properties: Sequence[Mapping[str, Any]]) -> str | None:
-    """The company property that holds a report's key (the [push.crm] default's name)."""
-    default = dict((k, v) for s, k, v in CONFIG_NAMES if s == "push.crm")["external_id_field"]
-    names = {str(p["name"]) for p in properties}
-    return default if default in names else None
+    """The company property that holds a report's key (README's name), when there is one."""
+    return REPORT_KEY if any(p.get("name") == REPORT_KEY for p in properties) else None
 
 
 def survey_choice(
@@ -620,7 +621,7 @@ class HubSpotDiscovery:
                     "properties": ",".join((SURVEY_TYPE, SURVEY_SCORE, SURVEY_DATE)),
                 },
             )
-        except AuthError:
+        except (AuthError, RemoteError):  # the scope lacking (check names it), or no object
             return None, []
         records = [dict(r) for r in (answer or {}).get("results") or [] if isinstance(r, Mapping)]
         return properties, records
@@ -629,7 +630,7 @@ class HubSpotDiscovery:
         self, project_keys: Sequence[str], push_fields: Mapping[str, str] | None
     ) -> CrmChoices:
         properties, companies = self.company_sample()
-        objects = self.custom_objects(("jira_project_status",))
+        objects = self.custom_objects((REPORT_OBJECT,))
         feedback, answers = self.feedback_sample()
         return judge(
             properties,
