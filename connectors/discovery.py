@@ -4,7 +4,9 @@ choice per key, and how the CRM names itself, its customers and their ids.
 
 A connector that can judge its own metadata offers a :class:`CrmDiscovery`
 (:class:`connectors.crm.Discoverable`); the engine renders and writes what it proposes
-without knowing the CRM's words. Salesforce's is :mod:`connectors.salesforce.discover`.
+without knowing the CRM's words. Salesforce's is :mod:`connectors.salesforce.discover`,
+HubSpot's :mod:`connectors.hubspot.discover`; a CRM whose sign-in carries scopes also
+lists what its token lacks (:class:`AccessCheck`), for `check --online`.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ import json
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from connectors.crm import Needs
 
 __all__ = [
+    "AccessCheck",
     "Candidate",
     "Choice",
     "CrmChoices",
     "CrmDiscovery",
     "CrmTerms",
+    "Lacking",
     "number",
     "printable",
     "span",
@@ -187,4 +194,24 @@ class CrmDiscovery(Protocol):
         """The choices for the configured names that failed (``roles``: ``segment``,
         ``satisfaction``, ``crm_link``, ``survey``, ``report``, ``external_id``), spending
         calls only on what the roles need."""
+        ...
+
+
+@dataclass(frozen=True)
+class Lacking:
+    """One thing the sign-in may not do that a cycle needs, and the fix (one line)."""
+
+    #: ``scope crm.objects.custom.write``.
+    name: str
+    #: ``needed to upsert the progress reports ...; add scope ... to the private app``.
+    detail: str
+
+
+@runtime_checkable
+class AccessCheck(Protocol):
+    """A CRM discovery that can list what its token lacks (HubSpot's scopes)."""
+
+    def missing_access(self, needs: Needs, upload: bool = False) -> tuple[int, list[Lacking]]:
+        """(calls made, what is lacking) for a cycle with ``needs`` (``upload``: the HTML
+        reports are attached too), each proved by one cheap call that writes nothing."""
         ...

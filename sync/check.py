@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from connectors.crm import CUSTOMER, Allowance, CrmConnector, CrmObject, Needs
+from connectors.crm import CUSTOMER, Allowance, CrmConnector, CrmObject, Discoverable, Needs
+from connectors.discovery import AccessCheck
 from connectors.exceptions import ConfigError, ConnectorError
 from connectors.jira import JiraConnector, open_jira
 from connectors.retry import RetryPolicy
@@ -584,12 +585,33 @@ def _crm(report: CheckReport, config: Config, used_today: int | None) -> None:
             report.ok(login, f"{sf.auth}{who} on {crm.instance_url}")
         elif hs is not None:
             report.ok(login, f"{hs.auth} on {crm.instance_url}")
+        _crm_access(report, config, crm, needs)
         for target in crm.objects(needs):
             _crm_object(report, crm, target)
         _suggest_crm(report, config, crm, needs)
         _crm_budget(report, config, crm.side, allowance, used_today)
     finally:
         crm.close()
+
+
+def _crm_access(report: CheckReport, config: Config, crm: CrmConnector, needs: Needs) -> None:
+    """What the CRM's sign-in may not do (a HubSpot token's scopes), each with the fix:
+    one cheap call per need, nothing written. A CRM whose sign-in carries no such list
+    (Salesforce: its field checks below name what the user cannot see) adds no line."""
+    side = crm.discovery() if isinstance(crm, Discoverable) else None
+    if not isinstance(side, AccessCheck):
+        return
+    name = f"{crm.side} scopes"
+    with _guard(report, name) as passed:
+        made, lacking = side.missing_access(needs, upload=config.report.upload)
+    if not passed[0]:
+        return
+    for lack in lacking:
+        report.fail(f"{crm.side} {lack.name}", lack.detail, "remote")
+    if not lacking:
+        report.ok(
+            name, f"the token holds every scope a cycle uses ({made} call(s), nothing written)"
+        )
 
 
 def _crm_object(report: CheckReport, crm: CrmConnector, target: CrmObject) -> None:

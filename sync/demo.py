@@ -1,13 +1,14 @@
 """``jira-crm-sync demo``: the whole product against the built-in sandbox, no account needed.
 
-Start the sandbox Jira and Salesforce over HTTPS on loopback, write a config for them with a
+Start the sandbox Jira and Salesforce (with ``--crm hubspot``: and a HubSpot portal of the
+same world, :class:`HubSpotSide`) over HTTPS on loopback, write a config for them with a
 SQLite state store, run a first full sync through the same code path as ``run``, print
 what it pushed where, change a few records on both sides as people would (an issue moved
-to Done, an account's CSAT dropped, a case escalated), run an incremental sync and print
+to Done, a customer's CSAT dropped, a case or ticket escalated), run an incremental sync and print
 what that one pushed, write the HTML report, then stop everything.
 
 What is printed as pushed is read back from the sandbox itself (report records whose
-``SystemModstamp`` moved, labels and comments that appeared or went), so it shows what the
+modification stamp moved, labels and comments that appeared or went), so it shows what the
 remote systems now hold, not what the engine believes it did.
 """
 
@@ -21,16 +22,25 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from connectors.sandbox.config_file import write_sandbox_config
+from connectors.sandbox.config_file import write_hubspot_config, write_sandbox_config
+from connectors.sandbox.hubspot.models import HsRecord
+from connectors.sandbox.hubspot.schema import CLOSED_STAGE as HS_CLOSED_STAGE
+from connectors.sandbox.hubspot.schema import CUSTOM_NAME as HS_REPORT_OBJECT
+from connectors.sandbox.hubspot.schema import CUSTOM_TYPE_ID as HS_REPORT_TYPE
+from connectors.sandbox.hubspot.schema import OPEN_STAGES as HS_OPEN_STAGES
+from connectors.sandbox.hubspot.schema import STANDARD_TYPES
+from connectors.sandbox.hubspot.standalone import HubSpotSandbox
 from connectors.sandbox.schema import (
     SF_ACCOUNT_CSAT_FIELD,
     SF_ACCOUNT_PROJECT_KEY_FIELD,
     SF_REPORT_EXTERNAL_ID,
     SF_REPORT_OBJECT,
 )
+from connectors.sandbox.server import Tls, make_tls
 from connectors.sandbox.stack import Sandbox
+from mappings.normalise_crm import project_keys_of
 from sync.config import Config, load_config
 from sync.cycle.engine import CycleOptions, CycleResult
 from sync.cycle.ownership import one_cycle
@@ -40,6 +50,10 @@ from sync.store import Store, open_store, repo
 ISSUES = 300
 ACCOUNTS = 60
 SEED = 2
+HS_COMPANIES = STANDARD_TYPES["companies"]
+HS_TICKETS = STANDARD_TYPES["tickets"]
+#: The sandbox portal's company property naming Jira project keys ([link] crm_field).
+HS_PROJECT_KEYS = "jira_project_keys"
 #: Rows printed per list before "... and N more".
 SHOWN = 8
 DEFAULT_REPORT = Path("jira-crm-sync-demo-report.html")
@@ -55,6 +69,275 @@ class DemoError(Exception):
         self.exit_code = exit_code
 
 
+# --- the CRM side of the sandbox ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Report:
+    """One progress report record as the CRM sandbox holds it."""
+
+    stamp: Any  # when the CRM last changed it
+    health: str
+    percent: float
+    done: int
+    total: int
+
+
+class CrmSide(Protocol):
+    """The sandbox CRM the demo syncs with: served, configured, read and changed."""
+
+    name: str  # "Salesforce"
+    report_object: str  # what the reports are upserted to, as the config names it
+    customer: str  # one customer record: "account"
+    customers: str  # several: "accounts"
+
+    def serve(self, tls: Tls) -> str:
+        """Start serving (beside the Jira sandbox, same CA); its URL."""
+        ...
+
+    def stop(self) -> None: ...
+
+    def keep_ca(self, ca: Path) -> None:
+        """Name ``ca`` (a kept copy of the sandbox CA) in the config it writes."""
+        ...
+
+    def write_config(self, path: Path, state_url: str) -> None: ...
+
+    def count(self) -> int:
+        """Customers the sandbox holds."""
+        ...
+
+    def names(self) -> dict[str, str]:
+        """Customer id -> name."""
+        ...
+
+    def reports(self) -> dict[str, Report]:
+        """External id -> the report record."""
+        ...
+
+    def naming(self) -> dict[str, list[str]]:
+        """Jira project key -> the customers whose project-key field names it."""
+        ...
+
+    def account_field_links(self) -> bool:
+        """Whether the config links issues by their Jira customer field too."""
+        ...
+
+    def lower_score(self, customer: str) -> str:
+        """Drop a customer's satisfaction score; what was done, for the reader."""
+        ...
+
+    def escalate(self, customer: str) -> str:
+        """Escalate (or open an escalated) case of a customer; what was done."""
+        ...
+
+    def reset_stats(self) -> None: ...
+
+    def calls(self) -> tuple[int, int]:
+        """(reads, writes) it answered since :meth:`reset_stats`."""
+        ...
+
+
+class SalesforceSide:
+    """The Salesforce org of the sandbox stack."""
+
+    name = "Salesforce"
+    report_object = SF_REPORT_OBJECT
+    customer, customers = "account", "accounts"
+
+    def __init__(self, box: Sandbox) -> None:
+        self.box = box
+
+    def serve(self, tls: Tls) -> str:
+        ends = self.box.endpoints
+        assert ends is not None  # served with the stack
+        return ends.salesforce_url
+
+    def stop(self) -> None:
+        pass  # stopped with the stack
+
+    def keep_ca(self, ca: Path) -> None:
+        pass  # the stack's endpoints name it
+
+    def write_config(self, path: Path, state_url: str) -> None:
+        write_sandbox_config(self.box, path, state_url=state_url)
+
+    def count(self) -> int:
+        return len(self.box.salesforce.records("Account"))
+
+    def names(self) -> dict[str, str]:
+        return {str(a["Id"]): str(a.get("Name")) for a in self.box.salesforce.records("Account")}
+
+    def reports(self) -> dict[str, Report]:
+        return {
+            str(r[SF_REPORT_EXTERNAL_ID]): Report(
+                r.get("SystemModstamp"),
+                str(r.get("Health__c")),
+                float(r.get("Percent_Complete__c") or 0),
+                int(r.get("Issues_Done__c") or 0),
+                int(r.get("Issues_Total__c") or 0),
+            )
+            for r in self.box.salesforce.records(SF_REPORT_OBJECT)
+        }
+
+    def naming(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for record in self.box.salesforce.records("Account"):
+            for key in str(record.get(SF_ACCOUNT_PROJECT_KEY_FIELD) or "").split(","):
+                if key.strip():
+                    found.setdefault(key.strip().upper(), []).append(str(record["Id"]))
+        return found
+
+    def account_field_links(self) -> bool:
+        return True
+
+    def lower_score(self, customer: str) -> str:
+        sf = self.box.salesforce
+        account = next(a for a in sf.records("Account") if str(a["Id"]) == customer)
+        before = account.get(SF_ACCOUNT_CSAT_FIELD)
+        sf.update_record("Account", customer, **{SF_ACCOUNT_CSAT_FIELD: 2.4})
+        return f"{account.get('Name')} CSAT dropped from {before} to 2.4"
+
+    def escalate(self, customer: str) -> str:
+        sf = self.box.salesforce
+        name = self.names().get(customer, customer)
+        cases = sorted(
+            str(c["Id"])
+            for c in sf.records("Case")
+            if c.get("AccountId") == customer and not c.get("IsClosed")
+        )
+        if cases:
+            sf.update_record("Case", cases[0], IsEscalated=True, Status="Escalated")
+            return f"case {cases[0]} of {name} escalated"
+        case = sf.create_record(
+            "Case",
+            AccountId=customer,
+            Subject="Go-live blocked",
+            Status="Escalated",
+            IsEscalated=True,
+            IsClosed=False,
+        )
+        return f"escalated case {case} opened for {name}"
+
+    def reset_stats(self) -> None:
+        self.box.salesforce_app.stats.reset()
+
+    def calls(self) -> tuple[int, int]:
+        stats = self.box.salesforce_app.stats.snapshot()
+        return int(stats["reads"]), int(stats["writes"])
+
+
+class HubSpotSide:
+    """A HubSpot portal of the same world, served beside the stack (`demo --crm hubspot`):
+    companies, tickets, the custom object "Jira Project Status"."""
+
+    name = "HubSpot"
+    report_object = HS_REPORT_OBJECT
+    customer, customers = "company", "companies"
+
+    def __init__(self, box: Sandbox) -> None:
+        self.box = box
+        self.hub = HubSpotSandbox(box.world)
+        self.portal = self.hub.backend
+
+    def serve(self, tls: Tls) -> str:
+        return self.hub.serve(tls.ca_path.parent, tls=tls)
+
+    def stop(self) -> None:
+        self.hub.stop()
+
+    def keep_ca(self, ca: Path) -> None:
+        self.hub.ca_bundle = ca
+
+    def write_config(self, path: Path, state_url: str) -> None:
+        write_hubspot_config(self.box, self.hub, path, state_url)
+
+    def _live(self, type_id: str) -> list[HsRecord]:
+        return [
+            r
+            for r in self.portal.records[type_id].values()
+            if r.archived_ms is None and r.merged_into is None
+        ]
+
+    def count(self) -> int:
+        return len(self._live(HS_COMPANIES))
+
+    def names(self) -> dict[str, str]:
+        return {r.id: str(r.properties.get("name")) for r in self._live(HS_COMPANIES)}
+
+    def reports(self) -> dict[str, Report]:
+        found = {}
+        for record in self._live(HS_REPORT_TYPE):
+            props = record.properties
+            found[str(props.get("jira_sync_key"))] = Report(
+                props.get("hs_lastmodifieddate"),
+                str(props.get("health")),
+                float(props.get("percent_complete") or 0),
+                int(float(props.get("issues_done") or 0)),
+                int(float(props.get("issues_total") or 0)),
+            )
+        return found
+
+    def naming(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for record in self._live(HS_COMPANIES):
+            for key in project_keys_of(record.properties.get(HS_PROJECT_KEYS)):
+                found.setdefault(key, []).append(record.id)
+        return found
+
+    def account_field_links(self) -> bool:
+        return False  # the sandbox's Jira customer field holds the org's ids, not these
+
+    def lower_score(self, customer: str) -> str:
+        company = self.portal.records[HS_COMPANIES][customer]
+        before = company.properties.get("csat_score")
+        self.portal.write(HS_COMPANIES, company, {"csat_score": "2.4"})
+        return f"{company.properties.get('name')} CSAT dropped to 2.4 (was {before or 'unset'})"
+
+    def escalate(self, customer: str) -> str:
+        name = self.names().get(customer, customer)
+        tickets = sorted(
+            (
+                t
+                for t in self._live(HS_TICKETS)
+                if customer in self.portal.associated(HS_TICKETS, t.id, HS_COMPANIES)
+                and t.properties.get("hs_pipeline_stage") != HS_CLOSED_STAGE
+            ),
+            key=lambda t: int(t.id),
+        )
+        if tickets:
+            self.portal.write(HS_TICKETS, tickets[0], {"hs_ticket_priority": "URGENT"})
+            return f"ticket {tickets[0].id} of {name} escalated (priority URGENT)"
+        ticket = self.portal.write(
+            HS_TICKETS,
+            None,
+            {
+                "subject": "Go-live blocked",
+                "hs_pipeline": "0",
+                "hs_pipeline_stage": HS_OPEN_STAGES[0],
+                "hs_ticket_priority": "URGENT",
+            },
+        )
+        self.portal.associate(HS_TICKETS, ticket.id, HS_COMPANIES, customer, "Primary")
+        return f"escalated ticket {ticket.id} opened for {name}"
+
+    def reset_stats(self) -> None:
+        self.hub.app.stats.reset()
+
+    def calls(self) -> tuple[int, int]:
+        stats = self.hub.app.stats.snapshot()
+        return int(stats["reads"]), int(stats["writes"])
+
+
+def crm_side(crm: str, box: Sandbox) -> CrmSide:
+    """The sandbox CRM ``crm`` names (``salesforce``, ``hubspot``)."""
+    if crm == "hubspot":
+        return HubSpotSide(box)
+    if crm == "salesforce":
+        return SalesforceSide(box)
+    raise DemoError(f"the demo runs against salesforce or hubspot, not {crm!r}", 2)
+
+
 # --- what the sandbox holds, before and after a cycle ------------------------------------------
 
 
@@ -62,18 +345,19 @@ class DemoError(Exception):
 class Remote:
     """The parts of both sides a sync writes to."""
 
-    report_stamps: dict[str, Any]  # external id -> SystemModstamp
+    reports: dict[str, Report]  # external id -> the report record
     labels: dict[str, frozenset[str]]  # issue key -> labels
     comments: dict[str, int]  # issue key -> number of comments
 
+    @property
+    def report_stamps(self) -> dict[str, Any]:
+        return {key: r.stamp for key, r in self.reports.items()}
 
-def look(box: Sandbox) -> Remote:
+
+def look(box: Sandbox, side: CrmSide | None = None) -> Remote:
     """What the sandbox holds now."""
     return Remote(
-        report_stamps={
-            str(r[SF_REPORT_EXTERNAL_ID]): r.get("SystemModstamp")
-            for r in box.salesforce.records(SF_REPORT_OBJECT)
-        },
+        reports=(side or SalesforceSide(box)).reports(),
         labels={key: frozenset(issue.labels) for key, issue in box.jira.issues.items()},
         comments={key: len(found) for key, found in box.jira.comments.items()},
     )
@@ -128,23 +412,28 @@ class Demo:
         issues: int = ISSUES,
         accounts: int = ACCOUNTS,
         seed: int = SEED,
+        crm: str = "salesforce",
     ) -> None:
         self.echo = echo
         self.output = output
         self.keep_state = keep_state
         self.box = Sandbox(issues=issues, accounts=accounts, seed=seed)
+        self.side = crm_side(crm, self.box)
 
     def run(self) -> Path:
         """Sandbox up, full sync, changes, incremental sync, report, sandbox down."""
         self._check_output()
+        side = self.side
         with ExitStack() as stack:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jcs-demo-")))
-            ends = self.box.serve(work / "tls")
+            tls = make_tls(work / "tls")
+            ends = self.box.serve(work / "tls", tls=tls)
             stack.callback(self.box.stop)
+            url = side.serve(tls)
+            stack.callback(side.stop)
             self.echo(
-                f"Sandbox Jira at {ends.jira_url} and Salesforce at {ends.salesforce_url} "
-                f"({len(self.box.jira.issues)} issues, "
-                f"{len(self.box.salesforce.records('Account'))} accounts; "
+                f"Sandbox Jira at {ends.jira_url} and {side.name} at {url} "
+                f"({len(self.box.jira.issues)} issues, {side.count()} {side.customers}; "
                 "stopped when the demo ends)"
             )
             home = self.keep_state or work
@@ -155,9 +444,10 @@ class Demo:
                 ca_copy = home / "sandbox-ca.pem"
                 shutil.copyfile(ends.ca_bundle, ca_copy)
                 self.box.endpoints = replace(ends, ca_bundle=ca_copy.resolve())
+                side.keep_ca(ca_copy.resolve())
             config_path = home / "jira-crm-sync.toml"
             state = (home / "state.db").resolve()
-            write_sandbox_config(self.box, config_path, state_url=f"sqlite:///{state}")
+            side.write_config(config_path, f"sqlite:///{state}")
             config = load_config(config_path)
             store = open_store(config.state.url)
             stack.callback(store.close)
@@ -182,8 +472,8 @@ class Demo:
 
     def _cycle(self, title: str, config: Config, store: Store) -> Pushed:
         self.box.jira_app.stats.reset()
-        self.box.salesforce_app.stats.reset()
-        before = look(self.box)
+        self.side.reset_stats()
+        before = look(self.box, self.side)
         started = time.monotonic()
         result = one_cycle(config, store, CycleOptions())
         took = time.monotonic() - started
@@ -192,28 +482,34 @@ class Demo:
                 f"{title.split('. ', 1)[-1].lower()} failed: {result.message}",
                 int(result.exit_code),
             )
-        done = pushed(before, look(self.box))
-        self.echo(f"{title}: {took:.1f} s, {_calls(self.box)}")
+        after = look(self.box, self.side)
+        done = pushed(before, after)
+        self.echo(f"{title}: {took:.1f} s, {self._calls()}")
         self.echo(f"   read: {_counts(result)}")
-        self._print_pushed(done, store)
+        self._print_pushed(done, after)
         return done
 
-    def _print_pushed(self, done: Pushed, store: Store) -> None:
-        records = {
-            str(r[SF_REPORT_EXTERNAL_ID]): r for r in self.box.salesforce.records(SF_REPORT_OBJECT)
-        }
-        names = {str(a["Id"]): str(a.get("Name")) for a in self.box.salesforce.records("Account")}
+    def _calls(self) -> str:
+        jira = self.box.jira_app.stats.snapshot()
+        reads, writes = self.side.calls()
+        return (
+            f"{jira['reads']} Jira reads + {jira['writes']} writes, "
+            f"{reads} {self.side.name} reads + {writes} writes"
+        )
+
+    def _print_pushed(self, done: Pushed, now: Remote) -> None:
+        side = self.side
+        names = side.names()
         self.echo(
-            f"   Salesforce: {len(done.reports)} {SF_REPORT_OBJECT} record(s) upserted "
-            "(project x account: health, percent complete, issues done/total)"
+            f"   {side.name}: {len(done.reports)} {side.report_object} record(s) upserted "
+            f"(project x {side.customer}: health, percent complete, issues done/total)"
         )
         for key in done.reports[:SHOWN]:
-            r = records[key]
-            project, account = key.split(":", 1)
+            r = now.reports[key]
+            project, customer = key.split(":", 1)
             self.echo(
-                f"     {project} x {names.get(account, account)}: {r.get('Health__c')}, "
-                f"{float(r.get('Percent_Complete__c') or 0):.1f}%, "
-                f"{int(r.get('Issues_Done__c') or 0)}/{int(r.get('Issues_Total__c') or 0)}"
+                f"     {project} x {names.get(customer, customer)}: {r.health}, "
+                f"{r.percent:.1f}%, {r.done}/{r.total}"
             )
         _more(self.echo, len(done.reports))
         labels = {key: (added, removed) for key, added, removed in done.labels}
@@ -231,10 +527,10 @@ class Demo:
         _more(self.echo, len(done.issues))
 
     def _change(self, store: Store) -> None:
-        """Change records on both sides as people would: an at-risk issue resolved, an
-        account's CSAT dropped, a case escalated."""
+        """Change records on both sides as people would: an at-risk issue resolved, a
+        customer's CSAT dropped, a case escalated."""
         self.echo("2. Changes made in the sandbox, as people would:")
-        jira, sf = self.box.jira, self.box.salesforce
+        jira = self.box.jira
         # An open story or task (epics are not counted), labelled at-risk if one is: its
         # report changes, and its label comes off.
         candidates = sorted(
@@ -252,58 +548,31 @@ class Demo:
         jira.update_issue(resolved, status="Done")
         self.echo(f"   Jira: {resolved} moved from {was} to Done")
 
-        calm = self._calm_linked_accounts(store)
-        accounts = {str(a["Id"]): a for a in sf.records("Account")}
+        calm = self._calm_linked_customers(store)
         if calm:
-            unhappy = calm[0]
-            before = accounts[unhappy].get(SF_ACCOUNT_CSAT_FIELD)
-            sf.update_record("Account", unhappy, **{SF_ACCOUNT_CSAT_FIELD: 2.4})
-            self.echo(
-                f"   Salesforce: {accounts[unhappy].get('Name')} CSAT dropped from {before} to 2.4"
-            )
+            self.echo(f"   {self.side.name}: {self.side.lower_score(calm[0])}")
         if len(calm) > 1:
-            escalating = calm[1]
-            cases = sorted(
-                str(c["Id"])
-                for c in sf.records("Case")
-                if c.get("AccountId") == escalating and not c.get("IsClosed")
-            )
-            name = accounts[escalating].get("Name")
-            if cases:
-                sf.update_record("Case", cases[0], IsEscalated=True, Status="Escalated")
-                self.echo(f"   Salesforce: case {cases[0]} of {name} escalated")
-            else:
-                case = sf.create_record(
-                    "Case",
-                    AccountId=escalating,
-                    Subject="Go-live blocked",
-                    Status="Escalated",
-                    IsEscalated=True,
-                    IsClosed=False,
-                )
-                self.echo(f"   Salesforce: escalated case {case} opened for {name}")
+            self.echo(f"   {self.side.name}: {self.side.escalate(calm[1])}")
 
-    def _calm_linked_accounts(self, store: Store) -> list[str]:
-        """Accounts flagged ``ok`` with open issues of their own, fewest first: a change
+    def _calm_linked_customers(self, store: Store) -> list[str]:
+        """Customers flagged ``ok`` with open issues of their own, fewest first: a change
         to one shows on a few issues."""
         with store.read() as conn:
             flags = repo.get_flags(conn)
-        # The sandbox config's link rules: the issue's account, else its epic's, else the
-        # accounts whose project-key field names the project.
-        naming: dict[str, list[str]] = {}
-        for record in self.box.salesforce.records("Account"):
-            for key in str(record.get(SF_ACCOUNT_PROJECT_KEY_FIELD) or "").split(","):
-                if key.strip():
-                    naming.setdefault(key.strip().upper(), []).append(str(record["Id"]))
+        # The sandbox config's link rules: the issue's customer field (when the config
+        # reads it), else its epic's, else the customers whose project-key field names
+        # the project.
+        naming = self.side.naming()
+        by_field = self.side.account_field_links()
         issues = self.box.jira.issues
         open_work: dict[str, int] = {}
         for issue in issues.values():
             if issue.status == "Done":
                 continue
-            account = issue.account_id
-            if account is None and issue.parent_key in issues:
-                account = issues[issue.parent_key].account_id
-            for owner in [account] if account else naming.get(issue.project_key, []):
+            linked = issue.account_id if by_field else None
+            if linked is None and by_field and issue.parent_key in issues:
+                linked = issues[issue.parent_key].account_id
+            for owner in [linked] if linked else naming.get(issue.project_key, []):
                 open_work[owner] = open_work.get(owner, 0) + 1
         calm = [c for c, flag in flags.items() if flag.level == "ok" and open_work.get(c)]
         return sorted(calm, key=lambda c: (open_work[c], c))
@@ -351,15 +620,6 @@ class Demo:
                 2,
             ) from exc
         self.echo(f"4. HTML progress report: {self.output.resolve()}")
-
-
-def _calls(box: Sandbox) -> str:
-    jira = box.jira_app.stats.snapshot()
-    sf = box.salesforce_app.stats.snapshot()
-    return (
-        f"{jira['reads']} Jira reads + {jira['writes']} writes, "
-        f"{sf['reads']} Salesforce reads + {sf['writes']} writes"
-    )
 
 
 def _counts(result: CycleResult) -> str:

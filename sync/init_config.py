@@ -6,6 +6,10 @@ out). Secrets are never asked for and never written: the file names ``${ENV}`` v
 and :func:`secret_variables` lists them for the user to set. The result is validated with
 :func:`sync.config.load_config` before it replaces anything, and written with mode 0600.
 
+``--crm hubspot`` writes ``[crm] kind = "hubspot"``: the example's commented HubSpot
+sections instead of the Salesforce ones, and HubSpot's names in the CRM-neutral sections
+(:data:`connectors.hubspot.discover.CONFIG_NAMES`).
+
 ``--discover`` loads the answers as a config with the secrets from the environment (the
 variables the file names, :func:`sign_in_config`), signs in to both sides and lets
 :mod:`sync.discover` choose the projects, fields and objects (:func:`discover_sites`);
@@ -28,6 +32,8 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from connectors.hubspot.discover import CONFIG_NAMES as HUBSPOT_NAMES
+from connectors.hubspot.settings import DEFAULT_BASE_URL as HUBSPOT_BASE_URL
 from connectors.salesforce.settings import (
     AUTH_KINDS,
     DEFAULT_LOGIN_URL,
@@ -42,6 +48,10 @@ if TYPE_CHECKING:
 
 EXAMPLE_NAME = "config.example.toml"
 JiraAuth = Literal["cloud", "server"]
+CrmKind = Literal["salesforce", "hubspot"]
+HubSpotAuth = Literal["private_app", "oauth"]
+CRM_KINDS: tuple[CrmKind, ...] = ("salesforce", "hubspot")
+HUBSPOT_AUTH_KINDS: tuple[HubSpotAuth, ...] = ("private_app", "oauth")
 #: ``ask(question, default)`` -> the answer; None means no one is there to ask.
 Ask = Callable[[str, str | None], str]
 
@@ -68,7 +78,23 @@ _SECRETS: dict[str, tuple[str, str]] = {
     "consumer_key": ("SALESFORCE_CONSUMER_KEY", "the connected app's consumer key"),
     "consumer_secret": ("SALESFORCE_CONSUMER_SECRET", "the connected app's consumer secret"),
     "access_token": ("SALESFORCE_ACCESS_TOKEN", "a session's access token (expires)"),
+    "hubspot.access_token": (
+        "HUBSPOT_ACCESS_TOKEN",
+        "the private app's access token (Settings > Integrations > Private apps)",
+    ),
+    "hubspot.client_secret": ("HUBSPOT_CLIENT_SECRET", "the OAuth app's client secret"),
+    "hubspot.refresh_token": (
+        "HUBSPOT_REFRESH_TOKEN",
+        "the OAuth app's refresh token for the portal",
+    ),
 }
+#: The HubSpot secrets each auth kind reads.
+_HS_SECRETS: dict[str, tuple[str, ...]] = {
+    "private_app": ("hubspot.access_token",),
+    "oauth": ("hubspot.client_secret", "hubspot.refresh_token"),
+}
+#: The [crm.hubspot] credential keys; those the auth kind does not use are commented out.
+_HS_CREDENTIALS = ("access_token", "client_id", "client_secret", "refresh_token")
 #: The Salesforce secrets each auth kind reads.
 _SF_SECRETS: dict[str, tuple[str, ...]] = {
     "password": ("password", "security_token"),
@@ -103,6 +129,12 @@ class Answers:
     state_url: str | None
     jira_ca_bundle: str = ""
     salesforce_ca_bundle: str = ""
+    #: The CRM: with ``hubspot`` the salesforce_* answers are not used.
+    crm: CrmKind = "salesforce"
+    hubspot_auth: HubSpotAuth = "private_app"
+    hubspot_base_url: str = HUBSPOT_BASE_URL
+    hubspot_client_id: str | None = None
+    hubspot_ca_bundle: str = ""
 
 
 def example_text() -> str:
@@ -148,6 +180,23 @@ def _salesforce_auth(value: str) -> str:
     value = value.strip()
     if value not in AUTH_KINDS:
         raise ValueError(f"must be one of {', '.join(AUTH_KINDS)}")
+    return value
+
+
+def _crm(value: str) -> str:
+    value = value.strip().lower() or "salesforce"
+    if value not in CRM_KINDS:
+        raise ValueError(f"must be one of {', '.join(CRM_KINDS)}")
+    return value
+
+
+def _hubspot_auth(value: str) -> str:
+    value = value.strip()
+    if value not in HUBSPOT_AUTH_KINDS:
+        raise ValueError(
+            "must be private_app (a private app's access token) or oauth (client id, "
+            "secret and refresh token)"
+        )
     return value
 
 
@@ -254,6 +303,60 @@ def collect(
         projects = _flag_only(given, "projects", _projects) if given.get("projects") else ""
     else:
         projects = value("projects", "Jira project keys in scope, comma-separated", _projects)
+    crm = _flag_only(given, "crm", _crm)
+    other = "salesforce" if crm == "hubspot" else "hubspot"
+    stray = sorted(flag for flag, v in given.items() if v is not None and flag.startswith(other))
+    if stray:
+        raise InitError(
+            f"--{stray[0]} is for --crm {other}; this config is for {crm}: drop it, or "
+            f"pass --crm {other}"
+        )
+    auth, login_url, instance_url, username, key_file = "jwt", DEFAULT_LOGIN_URL, "", None, None
+    hs_auth, hs_url, hs_client = "private_app", HUBSPOT_BASE_URL, None
+    if crm == "hubspot":
+        hs_auth = value(
+            "hubspot-auth",
+            "HubSpot auth: private_app (access token) or oauth (client id, secret, refresh token)",
+            _hubspot_auth,
+            "private_app",
+        )
+        try:
+            hs_url = _url(given.get("hubspot-base-url") or HUBSPOT_BASE_URL, https_only=True)
+        except ValueError as exc:
+            raise InitError(f"--hubspot-base-url {exc}") from None
+        if hs_auth == "oauth":
+            hs_client = value("hubspot-client-id", "The OAuth app's client id", _text)
+    else:
+        auth, login_url, instance_url, username, key_file = _salesforce_answers(value)
+    state_url = value(
+        "state-url",
+        "State store URL (empty: SQLite in the user's state directory)",
+        _state_url,
+        "",
+    )
+    return Answers(
+        jira_url=jira_url,
+        jira_auth="cloud" if jira_auth == "cloud" else "server",
+        jira_email=email,
+        projects=tuple(projects.split(",")) if projects else (),
+        salesforce_auth=next(kind for kind in AUTH_KINDS if kind == auth),
+        salesforce_login_url=login_url,
+        salesforce_instance_url=instance_url,
+        salesforce_username=username,
+        salesforce_private_key_file=key_file,
+        state_url=state_url or None,
+        jira_ca_bundle=_flag_only(given, "jira-ca-bundle", _ca_bundle),
+        salesforce_ca_bundle=_flag_only(given, "salesforce-ca-bundle", _ca_bundle),
+        crm=next(kind for kind in CRM_KINDS if kind == crm),
+        hubspot_auth=next(kind for kind in HUBSPOT_AUTH_KINDS if kind == hs_auth),
+        hubspot_base_url=hs_url,
+        hubspot_client_id=hs_client,
+        hubspot_ca_bundle=_flag_only(given, "hubspot-ca-bundle", _ca_bundle),
+    )
+
+
+def _salesforce_answers(value: _Asker) -> tuple[str, str, str, str | None, str | None]:
+    """(auth, login URL, instance URL, username, JWT key file) for [crm.salesforce]."""
     auth = value(
         "salesforce-auth", f"Salesforce auth ({', '.join(AUTH_KINDS)})", _salesforce_auth, "jwt"
     )
@@ -288,26 +391,7 @@ def collect(
             _text,
             DEFAULT_KEY_FILE,
         )
-    state_url = value(
-        "state-url",
-        "State store URL (empty: SQLite in the user's state directory)",
-        _state_url,
-        "",
-    )
-    return Answers(
-        jira_url=jira_url,
-        jira_auth="cloud" if jira_auth == "cloud" else "server",
-        jira_email=email,
-        projects=tuple(projects.split(",")) if projects else (),
-        salesforce_auth=next(kind for kind in AUTH_KINDS if kind == auth),
-        salesforce_login_url=login_url,
-        salesforce_instance_url=instance_url,
-        salesforce_username=username,
-        salesforce_private_key_file=key_file,
-        state_url=state_url or None,
-        jira_ca_bundle=_flag_only(given, "jira-ca-bundle", _ca_bundle),
-        salesforce_ca_bundle=_flag_only(given, "salesforce-ca-bundle", _ca_bundle),
-    )
+    return auth, login_url, instance_url, username, key_file
 
 
 # -- the file -----------------------------------------------------------------------------
@@ -370,6 +454,32 @@ class _Lines:
         if note:
             self.lines[at:at] = _comment(f"discovered: {note}")
 
+    def drop(self, section: str) -> None:
+        """Remove ``section``: its header and the lines after it, to the first blank one."""
+        start = next(i for i, line in enumerate(self.lines) if line.strip() == f"[{section}]")
+        end = start + 1
+        while end < len(self.lines) and self.lines[end].strip():
+            end += 1
+        del self.lines[start : end + 1]
+
+    def uncomment(self, header: str) -> None:
+        """Uncomment the commented block that starts with ``# header``, to its blank line
+        (``# key = ...`` -> ``key = ...``, ``# # note`` -> ``# note``)."""
+        start = self.lines.index(f"# {header}")
+        end = start
+        while end < len(self.lines) and self.lines[end].startswith("#"):
+            line = self.lines[end]
+            self.lines[end] = "" if line == "#" else line[2:] if line.startswith("# ") else line
+            end += 1
+
+    def replace(self, old: str, new: str) -> None:
+        """Replace the lines ``old`` (joined by newlines) with ``new``, where they are."""
+        wanted = old.split("\n")
+        for i in range(len(self.lines) - len(wanted) + 1):
+            if self.lines[i : i + len(wanted)] == wanted:
+                self.lines[i : i + len(wanted)] = new.split("\n")
+                return
+
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
 
@@ -403,19 +513,10 @@ def render(example: str, answers: Answers, discovery: Discovery | None = None) -
         doc.set("jira", "personal_access_token", _env(_SECRETS["jira.personal_access_token"][0]))
     doc.set("jira", "projects", _value(list(answers.projects)))
     doc.set("jira", "ca_bundle", _toml(answers.jira_ca_bundle))
-    section = "crm.salesforce"
-    auth = answers.salesforce_auth
-    doc.set(section, "auth", _toml(auth))
-    doc.set(section, "login_url", _toml(answers.salesforce_login_url))
-    doc.set(section, "instance_url", _toml(answers.salesforce_instance_url))
-    wanted: dict[str, str] = {key: _env(_SECRETS[key][0]) for key in _SF_SECRETS[auth]}
-    if answers.salesforce_username:
-        wanted["username"] = _toml(answers.salesforce_username)
-    if answers.salesforce_private_key_file:
-        wanted["private_key_file"] = _toml(answers.salesforce_private_key_file)
-    for key in _SF_CREDENTIALS:
-        doc.set(section, key, wanted.get(key))
-    doc.set(section, "ca_bundle", _toml(answers.salesforce_ca_bundle))
+    if answers.crm == "hubspot":
+        _render_hubspot(doc, answers)
+    else:
+        _render_salesforce(doc, answers)
     header = (
         "# Written by `jira-crm-sync init`. Secrets are not in this file: it reads them from\n"
         "# the environment variables named below as ${...} (or use *_file keys).\n"
@@ -431,10 +532,56 @@ def render(example: str, answers: Answers, discovery: Discovery | None = None) -
     return header + doc.text()
 
 
+def _render_salesforce(doc: _Lines, answers: Answers) -> None:
+    section = "crm.salesforce"
+    auth = answers.salesforce_auth
+    doc.set(section, "auth", _toml(auth))
+    doc.set(section, "login_url", _toml(answers.salesforce_login_url))
+    doc.set(section, "instance_url", _toml(answers.salesforce_instance_url))
+    wanted: dict[str, str] = {key: _env(_SECRETS[key][0]) for key in _SF_SECRETS[auth]}
+    if answers.salesforce_username:
+        wanted["username"] = _toml(answers.salesforce_username)
+    if answers.salesforce_private_key_file:
+        wanted["private_key_file"] = _toml(answers.salesforce_private_key_file)
+    for key in _SF_CREDENTIALS:
+        doc.set(section, key, wanted.get(key))
+    doc.set(section, "ca_bundle", _toml(answers.salesforce_ca_bundle))
+
+
+def _render_hubspot(doc: _Lines, answers: Answers) -> None:
+    """[crm] kind = "hubspot": the example's [crm.salesforce] sections go, its commented
+    [crm.hubspot] ones are uncommented and filled, and the CRM-neutral sections get
+    HubSpot's names (connectors.hubspot.discover.CONFIG_NAMES)."""
+    doc.set("crm", "kind", _toml("hubspot"))
+    doc.drop("crm.salesforce")
+    doc.drop("crm.salesforce.account")
+    doc.uncomment("[crm.hubspot]")
+    doc.replace(
+        '# HubSpot instead of Salesforce: set [crm] kind = "hubspot", remove the two\n'
+        "# [crm.salesforce] sections above and uncomment these. Customers are companies, cases",
+        "# HubSpot (`init --crm hubspot`). Customers are companies, cases",
+    )
+    section = "crm.hubspot"
+    auth = answers.hubspot_auth
+    doc.set(section, "auth", _toml(auth))
+    doc.set(section, "base_url", _toml(answers.hubspot_base_url))
+    wanted = {key.split(".")[1]: _env(_SECRETS[key][0]) for key in _HS_SECRETS[auth]}
+    if answers.hubspot_client_id:
+        wanted["client_id"] = _toml(answers.hubspot_client_id)
+    for key in _HS_CREDENTIALS:
+        doc.set(section, key, wanted.get(key))
+    doc.set(section, "ca_bundle", _toml(answers.hubspot_ca_bundle))
+    for where, key, value in HUBSPOT_NAMES:
+        doc.set(where, key, _toml(value))
+
+
 def secret_variables(answers: Answers) -> list[tuple[str, str]]:
     """(environment variable, what to put in it) for every secret the config reads."""
     keys = ["jira.api_token" if answers.jira_auth == "cloud" else "jira.personal_access_token"]
-    keys += list(_SF_SECRETS[answers.salesforce_auth])
+    if answers.crm == "hubspot":
+        keys += list(_HS_SECRETS[answers.hubspot_auth])
+    else:
+        keys += list(_SF_SECRETS[answers.salesforce_auth])
     facts = {
         "email": answers.jira_email or "the account",
         "username": answers.salesforce_username or "the user",
@@ -543,19 +690,24 @@ def discover_sites(
 ) -> tuple[tuple[str, ...], Discovery]:
     """Sign in to both sides, choose the projects (:func:`choose_projects`) and discover
     the rest: (projects, what was found). ConnectorError as the sites answer."""
+    from connectors.crm import Discoverable
     from connectors.jira import open_jira
     from connectors.jira.settings import jira_meter
     from connectors.retry import RetryPolicy
-    from connectors.salesforce import SalesforceConnector
-    from connectors.salesforce.auth import new_meter
     from sync.discover import discover, projects_in_reach
+    from sync.remote import build_crm
 
     meter = jira_meter()
     jira = open_jira(config.jira_settings(), meter)
     # One quick retry, not a cycle's minutes of back-off: a person is waiting.
     quick = RetryPolicy(attempts=2, initial_wait=0.5)
-    crm = SalesforceConnector(config.salesforce_settings(), meter=new_meter(), retry=quick)
+    crm = build_crm(config, retry=quick)
     try:
+        if not isinstance(crm, Discoverable):
+            raise InitError(
+                f"init --discover cannot look into {config.crm.name} yet; run init without "
+                "--discover and fill in its names by hand"
+            )
         facts = jira.connect()
         crm.connect()
         in_reach = projects_in_reach(jira)
@@ -563,11 +715,12 @@ def discover_sites(
         found = discover(jira, crm, projects, in_reach, config.push.crm.fields or None)
     finally:
         jira.close()
-        crm.session.close()
+        crm.close()
     who = config.jira.email or facts.display_name or facts.user
-    sf = config.crm.sf
+    sf, hs = config.crm.salesforce, config.crm.hubspot
+    auth = sf.auth if sf is not None else hs.auth if hs is not None else config.crm.kind
     signed_in = (
         f"signed in to Jira {facts.deployment} at {facts.base_url} as {who}, and to "
-        f"Salesforce at {crm.instance_url} ({sf.auth})"
+        f"{config.crm.name} at {crm.instance_url} ({auth})"
     )
     return projects, replace(found, calls=(meter.total, crm.meter.total), signed_in=signed_in)

@@ -34,6 +34,7 @@ ALLOWED: dict[str, str] = {
     "sync/init_config.py": "writes a config with the [crm.salesforce] section",
     "sync/cli/init.py": "the init command's [crm.salesforce] prompts",
     "sync/demo.py": "the demo runs against the Salesforce sandbox",
+    "sync/cli/demo.py": "the demo command's --crm salesforce|hubspot choice",
     "sync/cli/sandbox.py": "serves the Salesforce sandbox",
     "sync/cli/logs.py": "names the simple-salesforce library's loggers",
 }

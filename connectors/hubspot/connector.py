@@ -32,6 +32,7 @@ from connectors.crm import (
 from connectors.exceptions import AuthError, ConfigError, RemoteError
 from connectors.hubspot import kinds, push
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.discover import HubSpotDiscovery
 from connectors.hubspot.pull import OBJECT_ID, ModifiedCursor, ModifiedPull, Record, archived
 from connectors.hubspot.search import PAGE_SIZE, list_pages
 from connectors.hubspot.settings import SIDE, HubSpotSettings
@@ -143,6 +144,21 @@ class HubSpotConnector(HubSpotClient):
         """What is wrong with the configured properties of one object (the report kind is
         checked where reports go: the custom object, else companies)."""
         name = self.report_type(target.name) if target.kind == REPORT else target.name
+        if (
+            target.kind == REPORT
+            and name == kinds.COMPANIES
+            and target.name.lower() != kinds.COMPANIES
+            and self.schemas()
+        ):
+            # The portal has custom objects, not this one: a misspelt name would send the
+            # reports into company properties unseen.
+            known = sorted(str(s.get("name")) for s in self.schemas())
+            raise ConfigError(
+                f"HubSpot has no custom object {target.name!r} (the portal's: "
+                f'{", ".join(known)}); fix {target.setting}, or set it to "companies" to '
+                "write the reports into company properties",
+                side=SIDE,
+            )
         fields = target.fields
         if target.kind == REPORT and name == kinds.COMPANIES:
             # Companies are written by their id: the company field is not a property there,
@@ -371,6 +387,12 @@ class HubSpotConnector(HubSpotClient):
                 self, external_id_field, s.report_company_field, s.report_project_field, records
             )
         return push.upsert_custom(self, target, external_id_field, s.report_company_field, records)
+
+    # -- discovery (`init --discover`, `check --online` hints and scopes) ---------------------
+
+    def discovery(self) -> HubSpotDiscovery:
+        """HubSpot's side of discovery, on this connector (no call)."""
+        return HubSpotDiscovery(self)
 
     def attach_file(self, customer_id: str, title: str, file_name: str, data: bytes) -> str:
         """Upload the file and post it on the company as a note (two calls); the note id."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,13 @@ import typer
 
 from sync.cli.common import guarded
 from sync.cli.output import output
+
+
+class DemoCrm(StrEnum):
+    """The sandbox CRM the demo syncs with."""
+
+    salesforce = "salesforce"
+    hubspot = "hubspot"
 
 
 def demo(
@@ -22,10 +30,16 @@ def demo(
             help="Keep the demo's config and state store in this directory.", show_default=False
         ),
     ] = None,
+    crm: Annotated[
+        DemoCrm,
+        typer.Option(
+            "--crm", help="The CRM: the Salesforce org, or a HubSpot portal of the same world."
+        ),
+    ] = DemoCrm.salesforce,
 ) -> None:
     """The sandbox, a full sync, some changes, an incremental sync and an HTML report;
     needs no account anywhere and leaves nothing running."""
     from sync.demo import Demo, DemoError
 
     say = output(ctx).line
-    guarded(lambda: Demo(say, output_path, keep_state).run(), expected=(DemoError,))
+    guarded(lambda: Demo(say, output_path, keep_state, crm=crm.value).run(), expected=(DemoError,))

@@ -32,6 +32,20 @@ class SalesforceAuth(StrEnum):
     session = "session"
 
 
+class Crm(StrEnum):
+    """The CRM the config is for."""
+
+    salesforce = "salesforce"
+    hubspot = "hubspot"
+
+
+class HubSpotAuth(StrEnum):
+    """How the sync signs in to HubSpot."""
+
+    private_app = "private_app"
+    oauth = "oauth"
+
+
 def init(
     ctx: typer.Context,
     output_path: Annotated[
@@ -54,6 +68,10 @@ def init(
     projects: Annotated[
         str | None, typer.Option(help="Jira project keys, comma-separated.")
     ] = None,
+    crm: Annotated[
+        Crm | None,
+        typer.Option(help="The CRM: salesforce (default) or hubspot.", show_default=False),
+    ] = None,
     salesforce_auth: Annotated[
         SalesforceAuth | None, typer.Option(help="How to sign in to Salesforce.")
     ] = None,
@@ -75,6 +93,19 @@ def init(
     ] = None,
     salesforce_ca_bundle: Annotated[
         str | None, typer.Option(help="PEM file of the CAs Salesforce's certificate needs.")
+    ] = None,
+    hubspot_auth: Annotated[
+        HubSpotAuth | None,
+        typer.Option(help="private_app (access token) or oauth (--crm hubspot)."),
+    ] = None,
+    hubspot_base_url: Annotated[
+        str | None, typer.Option(help="HubSpot API URL (default https://api.hubapi.com).")
+    ] = None,
+    hubspot_client_id: Annotated[
+        str | None, typer.Option(help="The OAuth app's client id (oauth auth).")
+    ] = None,
+    hubspot_ca_bundle: Annotated[
+        str | None, typer.Option(help="PEM file of the CAs HubSpot's certificate needs.")
     ] = None,
     discover: Annotated[
         bool,
@@ -126,6 +157,11 @@ def init(
         "state-url": state_url,
         "jira-ca-bundle": jira_ca_bundle,
         "salesforce-ca-bundle": salesforce_ca_bundle,
+        "crm": crm.value if crm else None,
+        "hubspot-auth": hubspot_auth.value if hubspot_auth else None,
+        "hubspot-base-url": hubspot_base_url,
+        "hubspot-client-id": hubspot_client_id,
+        "hubspot-ca-bundle": hubspot_ca_bundle,
     }
     interactive = sys.stdin.isatty() if prompt is None else prompt
 

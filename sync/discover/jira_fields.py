@@ -107,7 +107,7 @@ def account_link_choice(
 ) -> Choice:
     """The Jira field that holds CRM customer ids: the text or select field in which most
     sampled issues hold one (``known``: the ids the CRM confirmed, which rank first when
-    given)."""
+    given; then a field none of whose ids the CRM holds is not chosen)."""
     ranked: list[tuple[tuple[int, int], Candidate]] = []
     for field_id in link_field_candidates(fields):
         values = [_customer_id(terms, (i.get("fields") or {}).get(field_id)) for i in issues]
@@ -135,7 +135,10 @@ def account_link_choice(
         ranked.append(((found, len(ids)), candidate))
     ranked.sort(key=lambda pair: pair[0], reverse=True)
     candidates = [c for _, c in ranked]
-    chosen = candidates[0] if candidates and candidates[0].hits else None
+    # Asked, the CRM must hold at least one of the ids: a field of other numbers (HubSpot's
+    # ids are plain digits) is not taken for one of customer ids.
+    confirmed = known is None or bool(ranked and ranked[0][0][0])
+    chosen = candidates[0] if candidates and candidates[0].hits and confirmed else None
     return Choice(
         "link",
         "jira_field",

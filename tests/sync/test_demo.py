@@ -14,6 +14,7 @@ from pathlib import Path
 
 import certifi
 
+from sync.config import load_config
 from tests.sync.e2e import CLI, cli_env
 
 #: `make demo` must finish in under two minutes on a clean clone, install included.
@@ -111,3 +112,31 @@ def test_demo_refuses_an_unwritable_report_path_in_one_line(tmp_path: Path) -> N
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--output" in lines[0] and "Traceback" not in done.stderr
+
+
+def test_demo_against_a_hubspot_portal_reads_back_what_each_side_holds(tmp_path: Path) -> None:
+    from connectors.sandbox.hubspot.schema import CUSTOM_TYPE_ID
+    from sync.demo import Demo, HubSpotSide
+
+    lines: list[str] = []
+    report = tmp_path / "report.html"
+    demo = Demo(lines.append, report, tmp_path / "kept", issues=80, accounts=30, crm="hubspot")
+    assert isinstance(demo.side, HubSpotSide)
+
+    assert demo.run() == report
+
+    out = "\n".join(lines)
+    assert re.search(r"Sandbox Jira at \S+ and HubSpot at https://127\.0\.0\.1:\d+ ", out), out
+    first, _, rest = out.partition("\n2. ")
+    changes, _, later = rest.partition("\n3. ")
+    upserted = re.search(r"HubSpot: (\d+) jira_project_status record\(s\) upserted", first)
+    held = demo.side.hub.backend.records[CUSTOM_TYPE_ID]
+    assert upserted and int(upserted.group(1)) == len(held) > 0, out
+    assert re.search(r"Jira: (\d+) issue\(s\) updated", first), out
+    assert "HubSpot: " in changes and "CSAT dropped to 2.4" in changes, changes
+    assert "escalated" in changes, changes
+    resolved = re.search(r"Jira: (\S+) moved from .* to Done", changes)
+    assert resolved and f"{resolved.group(1)}: -customer-at-risk" in later, later
+    assert report.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+    kept = load_config(tmp_path / "kept" / "jira-crm-sync.toml")  # loads after the demo
+    assert kept.crm.kind == "hubspot"

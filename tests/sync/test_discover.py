@@ -372,3 +372,14 @@ def test_names_from_a_site_cannot_write_toml_lines(tmp_path: Path) -> None:
     assert config.state.url is None
     assert path.read_text(encoding="utf-8").count("postgresql://evil") == 2  # in comments
     assert all("\n" not in line for line in found.lines())
+
+
+def test_ids_the_crm_does_not_hold_are_not_taken_for_a_link_field() -> None:
+    from connectors.hubspot.discover import TERMS as HUBSPOT
+
+    # Digits look like HubSpot company ids; only those HubSpot confirms make the field.
+    fields = [*SYSTEM, jira_field("customfield_1", "Ticket no.", "string", TEXT)]
+    sample = issues({"customfield_1": "4711"})
+    assert account_link_choice(fields, sample, HUBSPOT, known=set()).chosen is None
+    chosen = account_link_choice(fields, sample, HUBSPOT, known={"4711"}).chosen
+    assert chosen is not None and "all of them companies in HubSpot" in chosen.evidence

@@ -106,6 +106,55 @@ def test_every_auth_kind_loads_and_no_secret_is_written(
             assert line.split("=", 1)[1].strip().startswith('"${'), line
 
 
+@pytest.mark.parametrize("auth", ["private_app", "oauth"])
+def test_a_hubspot_config_loads_with_hubspot_names_and_no_secret(tmp_path: Path, auth: str) -> None:
+    path = tmp_path / "hub.toml"
+    per_auth = ["--hubspot-client-id", "app-1234"] if auth == "oauth" else []
+    code, out, err = invoke(
+        "init", "--output", str(path), "--no-input", *CLOUD, "--crm", "hubspot",
+        "--hubspot-auth", auth, *per_auth,
+    )  # fmt: skip
+    assert code == 0, out + err
+    env = variables(out)
+    wanted = {
+        "private_app": {"JIRA_API_TOKEN", "HUBSPOT_ACCESS_TOKEN"},
+        "oauth": {"JIRA_API_TOKEN", "HUBSPOT_CLIENT_SECRET", "HUBSPOT_REFRESH_TOKEN"},
+    }[auth]
+    assert set(env) == wanted
+    config = load_config(path, environ=env)
+    assert config.crm.kind == "hubspot" and config.crm.salesforce is None
+    hs = config.crm.hubspot
+    assert hs is not None and hs.auth == auth and hs.base_url == "https://api.hubapi.com"
+    settings = config.hubspot_settings()  # every key the auth kind needs is there
+    assert settings.client_id == ("app-1234" if auth == "oauth" else None)
+    assert (hs.company.segment_field, config.link.crm_field) == (
+        "customer_group",
+        "jira_project_keys",
+    )
+    assert (config.push.crm.object, config.push.crm.external_id_field) == (
+        "jira_project_status",
+        "jira_sync_key",
+    )
+    assert config.push.crm.fields["account"] == "company_id"
+    assert config.satisfaction.survey.object == "feedback_submissions"
+    text = path.read_text(encoding="utf-8")
+    assert "[crm.salesforce" not in text and "__c" not in text.split("[link]")[1]
+    for value in env.values():
+        assert value not in text
+    assert "HUBSPOT_" in out and "SALESFORCE_" not in out
+
+
+def test_flags_of_the_other_crm_are_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    code, out, err = invoke(
+        "init", "--output", str(path), "--no-input", *CLOUD, "--crm", "hubspot",
+        "--salesforce-auth", "jwt",
+    )  # fmt: skip
+    assert (code, out) == (2, "")
+    assert "--salesforce-auth is for --crm salesforce; this config is for hubspot" in err
+    assert not path.exists()
+
+
 def test_prompts_are_answered_and_a_bad_answer_is_asked_again(tmp_path: Path) -> None:
     path = tmp_path / "asked.toml"
     answers = [

@@ -36,6 +36,8 @@ class Prop:
     unique: bool = False
     read_only: bool = False
     label: str = ""
+    #: Made by the portal's admin (HubSpot's own properties are ``hubspotDefined``).
+    custom: bool = False
 
     def as_json(self, object_type: str) -> dict[str, Any]:
         """As ``GET /crm/v3/properties/{type}`` lists it."""
@@ -50,6 +52,7 @@ class Prop:
                 for i, o in enumerate(self.options)
             ],
             "hasUniqueValue": self.unique,
+            "hubspotDefined": not self.custom,
             "hidden": False,
             "formField": not self.read_only,
             "calculated": False,
@@ -69,22 +72,22 @@ _COMMON: Final = (
     Prop("hs_merged_object_ids", "enumeration", "checkbox", read_only=True),
 )
 _REPORT: Final = (
-    Prop("jira_sync_key", unique=True, label="Jira Sync Key"),
-    Prop("company_id", label="Company ID"),
-    Prop("jira_project_key"),
-    Prop("issues_total", "number", "number"),
-    Prop("issues_done", "number", "number"),
-    Prop("issues_in_progress", "number", "number"),
-    Prop("issues_to_do", "number", "number"),
-    Prop("issues_overdue", "number", "number"),
-    Prop("percent_complete", "number", "number"),
-    Prop("health", "enumeration", "select", HEALTH),
-    Prop("health_reasons", field_type="textarea"),
-    Prop("next_milestone"),
-    Prop("next_milestone_date", "date", "date"),
-    Prop("forecast_date", "date", "date"),
-    Prop("summary", field_type="textarea"),
-    Prop("last_synced", "datetime", "date"),
+    Prop("jira_sync_key", unique=True, label="Jira Sync Key", custom=True),
+    Prop("company_id", label="Company ID", custom=True),
+    Prop("jira_project_key", custom=True),
+    Prop("issues_total", "number", "number", custom=True),
+    Prop("issues_done", "number", "number", custom=True),
+    Prop("issues_in_progress", "number", "number", custom=True),
+    Prop("issues_to_do", "number", "number", custom=True),
+    Prop("issues_overdue", "number", "number", custom=True),
+    Prop("percent_complete", "number", "number", custom=True),
+    Prop("health", "enumeration", "select", HEALTH, custom=True),
+    Prop("health_reasons", field_type="textarea", custom=True),
+    Prop("next_milestone", custom=True),
+    Prop("next_milestone_date", "date", "date", custom=True),
+    Prop("forecast_date", "date", "date", custom=True),
+    Prop("summary", field_type="textarea", custom=True),
+    Prop("last_synced", "datetime", "date", custom=True),
 )
 
 
@@ -92,7 +95,7 @@ def _company_report() -> tuple[Prop, ...]:
     # Without a custom object the reports go into company properties; on companies the
     # sync key is an ordinary property (one company carries one project's report).
     return tuple(
-        Prop(p.name, p.type, p.field_type, p.options, False, p.read_only, p.label)
+        Prop(p.name, p.type, p.field_type, p.options, False, p.read_only, p.label, True)
         for p in _REPORT
         if p.name != "company_id"
     )
@@ -112,9 +115,9 @@ class Schema:
                 Prop("name", label="Company name"),
                 Prop("domain"),
                 Prop("hubspot_owner_id", "enumeration", "select", label="Company owner"),
-                Prop("customer_group", "enumeration", "select", CUSTOMER_GROUPS),
-                Prop("csat_score", "number", "number", label="CSAT score"),
-                Prop("jira_project_keys", label="Jira project keys"),
+                Prop("customer_group", "enumeration", "select", CUSTOMER_GROUPS, custom=True),
+                Prop("csat_score", "number", "number", label="CSAT score", custom=True),
+                Prop("jira_project_keys", label="Jira project keys", custom=True),
                 *_company_report(),
             ),
             "0-1": (Prop("firstname"), Prop("lastname"), Prop("email", unique=False)),
@@ -129,7 +132,7 @@ class Schema:
                     "select",
                     ("LOW", "MEDIUM", "HIGH", "URGENT"),
                 ),
-                Prop("escalated", "bool", "booleancheckbox"),
+                Prop("escalated", "bool", "booleancheckbox", custom=True),
             ),
             "0-19": (
                 Prop(
