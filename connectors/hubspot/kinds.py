@@ -8,7 +8,8 @@ Each customer, case and survey answer's ``data`` is in the CRM-neutral form the 
 (:mod:`mappings.normalise_crm`): a company's ``name``, its configured segment, satisfaction
 and project-keys properties, its owner's id and name; a ticket's company, closed (by its
 pipeline stage) and escalated (by the configured rule); a feedback submission's company
-(through its contact), score and submission time. A report record's ``data`` holds its
+(through its contact), score and submission time; a company's ``merged_ids`` are the
+companies merged into it (``hs_merged_object_ids``). A report record's ``data`` holds its
 properties flat, as the config names them, with ``id``. HubSpot ids are numeric strings:
 :func:`form` gives their canonical form (the digits) and the stored customers (already
 neutral: HubSpot records were never stored in another shape).
@@ -34,7 +35,7 @@ from connectors.crm import (
     report_object,
     streams_of,
 )
-from connectors.hubspot.pull import MERGED, modified_ms
+from connectors.hubspot.pull import MERGED, merged_ids, modified_ms
 from connectors.hubspot.search import filter_
 from connectors.hubspot.settings import ESCALATED_PRIORITIES, HubSpotSettings
 from connectors.times import parse_timestamp
@@ -150,6 +151,8 @@ def company(raw: Mapping[str, Any], owners: Mapping[str, str], needs: Needs) -> 
         "owner_name": owners.get(str(owner_id)) if owner_id is not None else None,
         "satisfaction": _property(props, c.satisfaction.name if c.satisfaction else None),
         "project_keys": _property(props, c.project_keys.name if c.project_keys else None),
+        # The companies merged into this one (their ids are gone: links to them are its).
+        "merged_ids": [i for i in map(canonical_id, merged_ids(raw)) if i is not None],
         "changed_at": at.isoformat(),
         "deleted": False,
     }
