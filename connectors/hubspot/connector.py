@@ -112,6 +112,11 @@ class HubSpotConnector(HubSpotClient):
         """Where reports named ``name`` go: its custom object, else ``companies``."""
         return self.object_type(name) or kinds.COMPANIES
 
+    def one_report_per_customer(self, name: str) -> bool:
+        """Reports to ``name`` go into company properties (the portal has no such custom
+        object): one report a company, its main project's (:mod:`connectors.crm`)."""
+        return self.report_type(name) == kinds.COMPANIES
+
     def describe(self, name: str) -> dict[str, Any]:
         """The properties of one object (``GET /crm/v3/properties/{type}``: one call, then
         held); ConfigError when the portal has no such object."""
