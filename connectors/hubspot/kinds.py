@@ -237,9 +237,14 @@ def problem(needs: Needs, kind: Kind, record: CrmRecord) -> str | None:
     return f"{what} {name} is {str(value)[:80]!r}, not a number"
 
 
-def plain(raw: Mapping[str, Any]) -> CrmRecord:
-    """Any other record (the report object): its properties flat, with ``id``."""
-    return CrmRecord(str(raw.get("id")), changed_at(raw), _flat(raw))
+def plain(raw: Mapping[str, Any], company_field: str | None = None) -> CrmRecord:
+    """Any other record (the report object): its properties flat, with ``id``; a report
+    held in company properties (``company_field`` given) names its company there, as a
+    custom object's record does."""
+    data = _flat(raw)
+    if company_field is not None:
+        data[company_field] = data["id"]
+    return CrmRecord(str(raw.get("id")), changed_at(raw), data)
 
 
 def canonical_id(value: object) -> str | None:
