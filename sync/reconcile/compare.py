@@ -38,7 +38,6 @@ from mappings.drift import (
     remote_jira,
 )
 from mappings.linking import LinkProblem
-from mappings.merge import MergeResult
 from mappings.model import Customer
 from mappings.rules import Rules
 from mappings.similarity import NameIndex
@@ -278,14 +277,14 @@ class Derivation:
 
 
 def main_reports_only(
-    writes: Iterable[CrmWrite], result: MergeResult, crm_remote: Mapping[str, Any]
+    writes: Iterable[CrmWrite], linked: Iterable[str], crm_remote: Mapping[str, Any]
 ) -> tuple[CrmWrite, ...]:
     """Where a customer holds one report (its main project's: the lowest project key),
     the planned writes of other projects are no drift: those the customer's main-project
-    report, as the batch links it or as the CRM holds it, leaves out. Report keys are
-    ``<PROJECT KEY>:<customer id>`` (SPEC section 6)."""
+    report, among the pairs ``linked`` (report keys) or as the CRM holds it, leaves out.
+    Report keys are ``<PROJECT KEY>:<customer id>`` (SPEC section 6)."""
     main: dict[str, str] = {}
-    for key in (*crm_remote, *(f"{r.project_key}:{r.customer_id}" for r in result.reports)):
+    for key in (*crm_remote, *linked):
         project, _, customer = key.partition(":")
         if customer:
             main[customer] = min(main.get(customer, project), project)
@@ -341,7 +340,8 @@ def compare(
         }
         plan = plan_of(store, result, rules, crm_remote=theirs, jira_remote=jira_remote)
         if derivation.one_report_per_customer:
-            plan = replace(plan, crm=main_reports_only(plan.crm, result, crm_remote))
+            linked = (r_key(r) for r in result.reports)
+            plan = replace(plan, crm=main_reports_only(plan.crm, linked, crm_remote))
         derived = Derived(result, plan, batch.projects, False, ())
         del batch
         findings.batch(derived, jira_remote, duplicates)
