@@ -38,6 +38,7 @@ from mappings.drift import (
     remote_jira,
 )
 from mappings.linking import LinkProblem
+from mappings.merge import MergeResult
 from mappings.model import Customer
 from mappings.rules import Rules
 from mappings.similarity import NameIndex
@@ -276,24 +277,35 @@ class Derivation:
         )
 
 
-def main_reports_only(
-    writes: Iterable[CrmWrite], linked: Iterable[str], crm_remote: Mapping[str, Any]
-) -> tuple[CrmWrite, ...]:
-    """Where a customer holds one report (its main project's: the lowest project key),
-    the planned writes of other projects are no drift: those the customer's main-project
-    report, among the pairs ``linked`` (report keys) or as the CRM holds it, leaves out.
-    Report keys are ``<PROJECT KEY>:<customer id>`` (SPEC section 6)."""
+def main_reports_only(writes: Iterable[CrmWrite], linked: Iterable[str]) -> tuple[CrmWrite, ...]:
+    """Where a customer holds one report (its main project's: the lowest project key it
+    is linked to), the planned writes of its other projects are no drift: only the main
+    one's is kept. ``linked``: the report keys of every linked pair known, ``<PROJECT
+    KEY>:<customer id>`` (SPEC section 6)."""
     main: dict[str, str] = {}
-    for key in (*crm_remote, *linked):
+    for key in linked:
         project, _, customer = key.partition(":")
         if customer:
             main[customer] = min(main.get(customer, project), project)
     kept = []
     for write in writes:
         project, _, customer = write.external_id.partition(":")
-        if not customer or main.get(customer, project) == project:
+        if not customer or main.get(customer, project) >= project:
             kept.append(write)
     return tuple(kept)
+
+
+def _linked_pairs(store: Store, result: MergeResult) -> list[str]:
+    """The batch's linked pairs and the stored links of its customers (their projects in
+    other batches), as report keys."""
+    pairs = [r_key(r) for r in result.reports]
+    customers = {r.customer_id for r in result.reports}
+    with store.read() as conn:
+        pairs += [
+            f"{link.project_key}:{link.customer_id}"
+            for link in repo.get_links(conn, customer_ids=customers)
+        ]
+    return pairs
 
 
 def compare(
@@ -340,8 +352,8 @@ def compare(
         }
         plan = plan_of(store, result, rules, crm_remote=theirs, jira_remote=jira_remote)
         if derivation.one_report_per_customer:
-            linked = (r_key(r) for r in result.reports)
-            plan = replace(plan, crm=main_reports_only(plan.crm, linked, crm_remote))
+            linked = _linked_pairs(store, result)
+            plan = replace(plan, crm=main_reports_only(plan.crm, linked))
         derived = Derived(result, plan, batch.projects, False, ())
         del batch
         findings.batch(derived, jira_remote, duplicates)

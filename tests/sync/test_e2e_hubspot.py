@@ -384,12 +384,13 @@ def _main_only(reports: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     }
 
 
-def _check(portal: Portal, variant: str) -> None:
+def _check(portal: Portal, variant: str, *, chosen: bool = True) -> None:
     custom = variant != "company-properties"
     want, labelled = _expected(portal, surveys=variant == "surveys-uploads")
     assert want and labelled, "the world gives nothing to check"
     if not custom:
-        assert len(_main_only(want)) < len(want), "no company has two projects: nothing chosen"
+        if chosen:
+            assert len(_main_only(want)) < len(want), "no company in two projects: none chosen"
         want = _main_only(want)
     assert _reports_written(portal, custom) == want
     assert {i.key for i in portal.box.jira.issues.values() if LABEL in i.labels} == labelled
@@ -430,6 +431,7 @@ def test_variants_report_flag_and_then_write_nothing(
     assert code == 0 and "drift: none" in out and "duplicates: none" in out, out
     if variant == "company-properties":
         _check_merge(portal, variant)
+        _check_main_moves(portal, variant)
 
 
 def _check_uploads(portal: Portal) -> None:
@@ -464,3 +466,31 @@ def _check_merge(portal: Portal, variant: str) -> None:
     problems = portal.document("status")["link_problems"]
     assert not any(merged.id in str(p) for p in problems), problems
     _no_change_cycles(portal, surveys=variant == "surveys-uploads")
+
+
+def _check_main_moves(portal: Portal, variant: str) -> None:
+    """A company in two projects loses its main one (that project's work names another
+    company now): after the next run, reconcile --apply leaves the company holding its
+    other project's report, reconcile then finds nothing, and nothing is written again."""
+    box = portal.box
+    want, _labelled = _expected(portal, surveys=False)
+    projects: dict[str, set[str]] = {}
+    for key in want:
+        project, company = key.split(":")
+        projects.setdefault(company, set()).add(project)
+    company = next(c for c, keys in sorted(projects.items()) if len(keys) > 1)
+    main = min(projects[company])
+    other = next(c for c in sorted(_live_companies(portal.hub)) if c != company)
+    for issue in list(box.jira.by_project[main]):
+        if issue.account_id == company:
+            box.jira.update_issue(issue.key, account_id=other)
+    after, _labelled = _expected(portal, surveys=False)
+    assert f"{main}:{company}" not in after and any(k.endswith(f":{company}") for k in after)
+    code, out = portal.cli("run")
+    assert code == 0, out
+    code, out = portal.cli("reconcile", "--apply")
+    assert code == 0, out
+    _check(portal, variant, chosen=False)
+    code, out = portal.cli("reconcile")
+    assert code == 0 and "drift: none" in out, out
+    _no_change_cycles(portal, surveys=False)

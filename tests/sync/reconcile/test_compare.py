@@ -317,14 +317,13 @@ def test_a_section_keeps_a_bounded_number_and_lists_every_one(
 
 
 def test_where_a_customer_holds_one_report_only_its_main_projects_is_expected() -> None:
-    """Company properties: a customer holds its main project's report (the lowest key).
-    Another project's write is no drift; the main one's is, held or not."""
+    """Company properties: a customer holds its main project's report (the lowest key it
+    is linked to, in this batch or another): only that write is compared."""
 
     def write(key: str) -> CrmWrite:
         return CrmWrite("companies", "sync_key", key, (("issues_total", 1),), "digest")
 
-    writes = [write("ABC:1"), write("XYZ:1"), write("XYZ:2"), write("DEF:3"), write("ABC:3")]
-    held = {"ABC:1": {}, "XYZ:2": {}, "DEF:3": {}}  # 3 holds DEF's, but ABC is its main
-    linked = ["ABC:1", "XYZ:1", "XYZ:2", "ABC:3", "DEF:3"]
-    kept = main_reports_only(writes, linked, held)
-    assert [w.external_id for w in kept] == ["ABC:1", "XYZ:2", "ABC:3"]
+    writes = [write("ABC:1"), write("XYZ:1"), write("XYZ:2"), write("DEF:3"), write("MNO:4")]
+    linked = ["ABC:1", "XYZ:1", "XYZ:2", "DEF:3", "ABC:3", "MNO:4"]  # ABC:3 in another batch
+    kept = main_reports_only(writes, linked)
+    assert [w.external_id for w in kept] == ["ABC:1", "XYZ:2", "MNO:4"]
