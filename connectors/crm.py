@@ -323,6 +323,19 @@ class CrmConnector(Protocol):
 
 
 @runtime_checkable
+class OneReportPerCustomer(Protocol):
+    """A CRM connector whose report object may be the customer record itself (HubSpot
+    without a custom object: company properties). There a customer holds one report, its
+    main project's (the lowest project key it is linked to); the push sends only that one,
+    whatever the other projects' reports are and however the outbox is batched."""
+
+    def one_report_per_customer(self, name: str) -> bool:
+        """Whether reports upserted to ``name`` go onto the customer records (after
+        :meth:`CrmConnector.connect`; at most one call, then held)."""
+        ...
+
+
+@runtime_checkable
 class Discoverable(Protocol):
     """A CRM connector that can judge its own metadata for `init --discover` and the
     suggestions of `check --online` (:mod:`connectors.discovery`)."""

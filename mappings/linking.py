@@ -4,7 +4,8 @@ Rules are tried in the configured order, per work item:
 
 - ``jira_field``: the item's own account-link value, or (``inherit_from_epic``) the value
   of its parent, then its epic, followed up the chain; ids compare in the CRM's canonical
-  form (``ids``, see :mod:`mappings.ids`), so two spellings of one customer's id match.
+  form (``ids``, see :mod:`mappings.ids`), so two spellings of one customer's id match,
+  and the id of a customer merged into another names the survivor (``merged_ids``).
 - ``crm_field``: every account whose project-key field names the item's project.
 - ``static``: the [link.static] table of project key -> account ids.
 
@@ -30,6 +31,7 @@ from mappings.model import (
     LinkTarget,
     WorkItem,
 )
+from mappings.normalise_crm import merged_aliases
 from mappings.normalise_jira import canonical_order, is_canonical
 from mappings.rules import LinkRules
 
@@ -78,14 +80,19 @@ class LinkResult:
 class _AccountCheck:
     """Resolves link values to customer ids, caching the verdict per distinct value."""
 
-    __slots__ = ("_customers", "_deleted", "_ids", "cache")
+    __slots__ = ("_aliases", "_customers", "_deleted", "_ids", "cache")
 
     def __init__(
-        self, customers: Mapping[str, Customer], deleted: frozenset[str], ids: IdForm
+        self,
+        customers: Mapping[str, Customer],
+        deleted: frozenset[str],
+        ids: IdForm,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         self._customers = customers
         self._deleted = deleted
         self._ids = ids
+        self._aliases = aliases or {}
         self.cache: dict[str, tuple[str | None, str | None]] = {}
 
     def __call__(self, value: str) -> tuple[str | None, str | None]:
@@ -97,6 +104,9 @@ class _AccountCheck:
                 verdict = (None, f"invalid account id {_shown(value)}")
             elif account_id in self._customers:
                 verdict = (account_id, None)
+            elif self._aliases.get(account_id) in self._customers:
+                # Merged into another customer: the survivor is who the work is for.
+                verdict = (self._aliases[account_id], None)
             elif account_id in self._deleted:
                 # The value as the field holds it (what a person searches for), and the
                 # account it names when that is another form of the Id.
@@ -198,7 +208,7 @@ def link_items(
     by_key = index if index is not None else {item.key: item for item in ordered}
     customer_map = {customer.id: customer for customer in customers}
     deleted = frozenset(cid for cid in map(ids, deleted_ids) if cid is not None)
-    check = _AccountCheck(customer_map, deleted, ids)
+    check = _AccountCheck(customer_map, deleted, ids, merged_aliases(customers))
     inheritance = _Inheritance(by_key, rules.inherit_from_epic)
     crm_by_project, static_by_project, static_problems = _project_rules(
         customers, rules.static, check

@@ -171,6 +171,9 @@ class Customer:
     url: str
     #: Jira project keys the account's link field names (the crm_field rule).
     project_keys: tuple[str, ...] = ()
+    #: Ids of customers merged into this one (canonical form): a link value naming one of
+    #: them links to this customer.
+    merged_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ connector translates; see ``connectors.crm``):
 - a customer: ``id``, ``name``, ``segment``, ``owner_id``, ``owner_name``,
   ``satisfaction`` (a number or numeric text, when the score is a customer field),
   ``project_keys`` (text naming Jira project keys: the crm_field link rule),
+  ``merged_ids`` (the ids of customers merged into it, optional: a list of ids),
   ``changed_at`` (when the CRM last changed it, as text) and ``deleted``;
 - a case: ``id``, ``customer_id``, ``closed``, ``escalated``, ``deleted``;
 - a survey answer: ``id``, ``customer_id``, ``score``, ``answered_at``, ``deleted``.
@@ -13,7 +14,9 @@ connector translates; see ``connectors.crm``):
 Customers give name, segment, owner, the Jira project keys they name and, with
 ``source = "account_field"``, the satisfaction score. Survey answers, aggregated over a
 window, give it otherwise. Cases give open and escalated counts. Ids are compared in the
-CRM's canonical form (``ids``, see :mod:`mappings.ids`).
+CRM's canonical form (``ids``, see :mod:`mappings.ids`). A customer merged into another is
+gone, and its id an alias of the survivor: cases and survey answers still naming it count
+for the survivor (:func:`merged_aliases`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ from mappings.ids import IdForm, plain_id
 from mappings.model import Customer, Satisfaction, new_customer, new_satisfaction
 from mappings.rules import SatisfactionRules
 
-__all__ = ["aggregate_surveys", "build_customers", "nps_category", "project_keys_of"]
+__all__ = [
+    "aggregate_surveys",
+    "build_customers",
+    "merged_aliases",
+    "merged_ids_of",
+    "nps_category",
+    "project_keys_of",
+]
 
 _SEPARATORS = str.maketrans(",;|\n\t", "     ")
 
@@ -48,6 +58,24 @@ def project_keys_of(value: object) -> tuple[str, ...]:
         return ()
     keys = {part.upper() for part in value.translate(_SEPARATORS).split()}
     return tuple(sorted(keys))
+
+
+def merged_ids_of(value: object, ids: IdForm = plain_id) -> tuple[str, ...]:
+    """The ids a customer record's ``merged_ids`` names (a list, or text separated by
+    ``;``/``,``), in canonical form, sorted; what is not an id is left out."""
+    if isinstance(value, str):
+        parts: list[object] = list(value.translate(_SEPARATORS).split())
+    elif isinstance(value, list | tuple):
+        parts = list(value)
+    else:
+        return ()
+    return tuple(sorted({i for i in map(ids, parts) if i is not None}))
+
+
+def merged_aliases(customers: Iterable[Customer]) -> dict[str, str]:
+    """Merged-away id -> the customer it was merged into, for ids that are no customer of
+    their own (a merge undone in the CRM brings the id back as a customer: it wins)."""
+    return _aliases({customer.id: customer.merged_ids for customer in customers})
 
 
 def _score(value: object) -> float | None:
@@ -143,11 +171,6 @@ def build_customers(
     survey answers of unknown customers are ignored.
     """
     deleted = {cid for cid in map(ids, deleted_ids) if cid is not None}
-    case_counts = _case_counts(cases, ids)
-    survey_scores = (
-        aggregate_surveys(surveys, rules, as_of, ids) if rules.source == "survey" else {}
-    )
-    base_url = instance_url.rstrip("/")
     latest: dict[str, Mapping[str, Any]] = {}
     for account in accounts:
         account_id = ids(account.get("id"))
@@ -156,6 +179,17 @@ def build_customers(
         seen = latest.get(account_id)
         if seen is None or _rank(account) > _rank(seen):
             latest[account_id] = account
+    merged = {
+        a: tuple(i for i in merged_ids_of(r.get("merged_ids"), ids) if i != a)
+        for a, r in latest.items()
+    }
+    alias = _aliases(merged)
+    owner_of = ids if not alias else _resolving(ids, alias)
+    case_counts = _case_counts(cases, owner_of)
+    survey_scores = (
+        aggregate_surveys(surveys, rules, as_of, owner_of) if rules.source == "survey" else {}
+    )
+    base_url = instance_url.rstrip("/")
     customers: dict[str, Customer] = {}
     for account_id, account in latest.items():
         satisfaction: Satisfaction | None
@@ -189,5 +223,26 @@ def build_customers(
             escalated_cases=escalated,
             url=f"{base_url}/{account_id}" if base_url else "",
             project_keys=project_keys_of(account.get("project_keys")),
+            merged_ids=merged[account_id],
         )
     return tuple(customers[key] for key in sorted(customers))
+
+
+def _aliases(merged: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """Merged-away id -> survivor, for ids that are no live customer themselves."""
+    found: dict[str, str] = {}
+    for survivor in sorted(merged):
+        for gone in merged[survivor]:
+            if gone != survivor and gone not in merged:
+                found.setdefault(gone, survivor)
+    return found
+
+
+def _resolving(ids: IdForm, alias: Mapping[str, str]) -> IdForm:
+    """``ids``, then a merged-away id to the customer it was merged into."""
+
+    def resolve(value: object) -> str | None:
+        found = ids(value)
+        return alias.get(found, found) if found is not None else None
+
+    return resolve

@@ -539,6 +539,7 @@ class Config(_Section):
             deletes_every_seconds=hs.deletes_every_seconds,
             escalation=hs.escalation,
             escalation_property=hs.escalation_property or None,
+            report_object=self.push.crm.object,
             report_company_field=mapped["account"],
             report_project_field=mapped["project_key"],
             survey_types=tuple(hs.survey_types),

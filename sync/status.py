@@ -84,6 +84,9 @@ class Status:
     lock: dict[str, Any] = field(default_factory=dict)
     link_problems: list[dict[str, Any]] = field(default_factory=list)
     link_problems_total: int = 0
+    #: The CRM's side name (``crm.side``): the runs table's CRM columns are headed by it,
+    #: and it is the CRM's key in each run's ``calls``.
+    crm_side: str = "crm"
 
     @property
     def headline(self) -> str:
@@ -109,6 +112,7 @@ class Status:
             "now": _iso(self.now),
             "exists": self.exists,
             "summary": self.headline,
+            "crm_side": self.crm_side,
             "lock": self.lock,
             "runs": self.runs,
             "cursors": self.cursors,
@@ -130,10 +134,10 @@ class Status:
             "Last runs",
             (
                 *("run", "started", "took", "status", "exit", "pulled"),
-                *("wrote sf/jira", "failed", "calls jira/sf"),
+                *(f"wrote {self.crm_side}/jira", "failed", f"calls jira/{self.crm_side}"),
                 "note",
             ),
-            [_run_row(run) for run in self.runs],
+            [_run_row(run, self.crm_side) for run in self.runs],
             "no runs yet",
             frozenset({0, 4, 5, 6, 7, 8}),
         )
@@ -277,7 +281,7 @@ def _crm_written(written: dict[str, Any]) -> int:
     return sum(int(n) for key, n in written.items() if key.endswith("_records"))
 
 
-def _run_row(run: dict[str, Any]) -> tuple[str, ...]:
+def _run_row(run: dict[str, Any], crm_side: str) -> tuple[str, ...]:
     started = datetime.fromisoformat(run["started_at"])
     finished = datetime.fromisoformat(run["finished_at"]) if run["finished_at"] else None
     took = f"{(finished - started).total_seconds():.1f}s" if finished else NEVER
@@ -294,7 +298,7 @@ def _run_row(run: dict[str, Any]) -> tuple[str, ...]:
         str(run["pulled_total"]),
         f"{_crm_written(run['written'])}/{run['written'].get('jira_issues', 0)}",
         str(run["failed"]),
-        "/".join(str(run["calls"].get(side, NEVER)) for side in _sides(run["calls"])),
+        "/".join(str(run["calls"].get(side, NEVER)) for side in (JIRA, crm_side)),
         "; ".join(notes),
     )
 
@@ -311,6 +315,7 @@ def missing_state_file(url: str | None) -> Path | None:
 def empty(config: Config, now: datetime | None = None) -> Status:
     """The status of a state store that does not exist yet."""
     status = Status(display_url(config.state.url), "sqlite", now or datetime.now(UTC), exists=False)
+    status.crm_side = config.crm.side
     status.budget = _budget(config, {}, status.now)
     status.lock = {"held": False, "holder": None}
     return status
@@ -321,7 +326,7 @@ def collect(
 ) -> Status:
     """Read the status from an opened store (no network, no lock taken)."""
     now = now or datetime.now(UTC)
-    status = Status(display_url(config.state.url), store.dialect, now)
+    status = Status(display_url(config.state.url), store.dialect, now, crm_side=config.crm.side)
     lock_before = lock_state(store)
     with store.read() as conn:
         status.runs = [_run(record) for record in repo.last_runs(conn, runs)]

@@ -113,10 +113,19 @@ class HubSpotConnector(HubSpotClient):
         """Where reports named ``name`` go: its custom object, else ``companies``."""
         return self.object_type(name) or kinds.COMPANIES
 
+    def one_report_per_customer(self, name: str) -> bool:
+        """Reports to ``name`` go into company properties (the portal has no such custom
+        object): one report a company, its main project's (:mod:`connectors.crm`)."""
+        return self.report_type(name) == kinds.COMPANIES
+
     def describe(self, name: str) -> dict[str, Any]:
         """The properties of one object (``GET /crm/v3/properties/{type}``: one call, then
-        held); ConfigError when the portal has no such object."""
-        type_id = self.object_type(name)
+        held); ConfigError when the portal has no such object. The report object is
+        described where reports go (:meth:`report_type`: without its custom object, the
+        companies)."""
+        report = self.settings.report_object
+        is_report = report is not None and name.lower() == report.lower()
+        type_id = self.report_type(name) if is_report else self.object_type(name)
         if type_id is None:
             known = sorted(str(s.get("name")) for s in self.schemas())
             close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
@@ -314,7 +323,9 @@ class HubSpotConnector(HubSpotClient):
             return [
                 kinds.feedback(r, companies.get(contacts.get(str(r["id"]), "")), needs) for r in raw
             ]
-        return [kinds.plain(r) for r in raw]
+        on_companies = self.report_type(kinds.streams(needs)[REPORT]) == kinds.COMPANIES
+        company_field = self.settings.report_company_field if on_companies else None
+        return [kinds.plain(r, company_field) for r in raw]
 
     def associated(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, str]:
         """Each id's associated record of ``to_type`` (its primary one, else the lowest id),

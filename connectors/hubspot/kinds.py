@@ -8,7 +8,8 @@ Each customer, case and survey answer's ``data`` is in the CRM-neutral form the 
 (:mod:`mappings.normalise_crm`): a company's ``name``, its configured segment, satisfaction
 and project-keys properties, its owner's id and name; a ticket's company, closed (by its
 pipeline stage) and escalated (by the configured rule); a feedback submission's company
-(through its contact), score and submission time. A report record's ``data`` holds its
+(through its contact), score and submission time; a company's ``merged_ids`` are the
+companies merged into it (``hs_merged_object_ids``). A report record's ``data`` holds its
 properties flat, as the config names them, with ``id``. HubSpot ids are numeric strings:
 :func:`form` gives their canonical form (the digits) and the stored customers (already
 neutral: HubSpot records were never stored in another shape).
@@ -34,7 +35,7 @@ from connectors.crm import (
     report_object,
     streams_of,
 )
-from connectors.hubspot.pull import MERGED, modified_ms
+from connectors.hubspot.pull import MERGED, merged_ids, modified_ms
 from connectors.hubspot.search import filter_
 from connectors.hubspot.settings import ESCALATED_PRIORITIES, HubSpotSettings
 from connectors.times import parse_timestamp
@@ -150,6 +151,8 @@ def company(raw: Mapping[str, Any], owners: Mapping[str, str], needs: Needs) -> 
         "owner_name": owners.get(str(owner_id)) if owner_id is not None else None,
         "satisfaction": _property(props, c.satisfaction.name if c.satisfaction else None),
         "project_keys": _property(props, c.project_keys.name if c.project_keys else None),
+        # The companies merged into this one (their ids are gone: links to them are its).
+        "merged_ids": [i for i in map(canonical_id, merged_ids(raw)) if i is not None],
         "changed_at": at.isoformat(),
         "deleted": False,
     }
@@ -234,9 +237,14 @@ def problem(needs: Needs, kind: Kind, record: CrmRecord) -> str | None:
     return f"{what} {name} is {str(value)[:80]!r}, not a number"
 
 
-def plain(raw: Mapping[str, Any]) -> CrmRecord:
-    """Any other record (the report object): its properties flat, with ``id``."""
-    return CrmRecord(str(raw.get("id")), changed_at(raw), _flat(raw))
+def plain(raw: Mapping[str, Any], company_field: str | None = None) -> CrmRecord:
+    """Any other record (the report object): its properties flat, with ``id``; a report
+    held in company properties (``company_field`` given) names its company there, as a
+    custom object's record does."""
+    data = _flat(raw)
+    if company_field is not None:
+        data[company_field] = data["id"]
+    return CrmRecord(str(raw.get("id")), changed_at(raw), data)
 
 
 def canonical_id(value: object) -> str | None:

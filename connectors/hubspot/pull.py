@@ -12,7 +12,8 @@ tie-break), then continues with ``hs_lastmodifieddate > that moment``.
 
 Deletes: archived records come from the list endpoint (``archived=true``; it has no
 filter, so it is read at most every ``deletes_every_seconds``). Merges: a surviving record
-names the ids merged into it in ``hs_merged_object_ids``; those ids are gone.
+names the ids merged into it in ``hs_merged_object_ids``; those ids are gone (and the
+surviving company carries them as its ``merged_ids``: links naming them are remapped).
 """
 
 from __future__ import annotations

@@ -3,9 +3,11 @@
 With a custom object (Enterprise portals) the report records are upserted by its unique
 property (``POST /crm/v3/objects/{type}/batch/upsert``) and each new one is associated to
 its company (associations v4, one call per batch). Without one, the report of each
-company's main project (the lowest project key among its records in the call) goes into
-company properties (``batch/update``); the company's other projects are acknowledged
-without a write. A 207 answer lists refused records in ``errors``; each is matched to
+company's main project goes into company properties (``batch/update``): the engine's push
+sends only that one, chosen from all of the company's links
+(:class:`connectors.crm.OneReportPerCustomer`); should a call still hold several projects
+of one company, the lowest project key among them is written and the others are
+acknowledged without a write. A 207 answer lists refused records in ``errors``; each is matched to
 its input by ``objectWriteTraceId`` and comes back failed, for the caller to park.
 """
 

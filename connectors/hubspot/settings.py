@@ -43,6 +43,9 @@ class HubSpotSettings:
     #: Tickets: ``priority`` (HIGH or URGENT) or ``property`` (a truthy ``escalation_property``).
     escalation: Escalation = "priority"
     escalation_property: str | None = None
+    #: The report object ([push.crm] object): its custom object, or, when the portal has
+    #: none by that name, the companies (described, read and written there).
+    report_object: str | None = None
     #: In the report records the engine passes: the field holding the company id and
     #: the one holding the Jira project key (company-properties mode keeps one project).
     report_company_field: str = "company_id"

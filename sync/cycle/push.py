@@ -8,6 +8,12 @@ labels are added/removed (not toggled), a field is set, and a flag comment is po
 when the issue's latest marker for that customer does not already show the level (a
 comment posted just before a crash is found, not repeated).
 
+Where the CRM keeps one report per customer on the customer record itself
+(:class:`~connectors.crm.OneReportPerCustomer`), only the report of the customer's main
+project (the lowest project key among its stored links) is sent; the others are
+recorded as written without a call. The choice reads the store's links, so it holds
+however the outbox is batched and whichever of the customer's reports changed.
+
 A Jira write is one ``PUT /issue/{key}`` carrying its labels, field and comments. The
 comments are read back first only for a write that may already have reached Jira: one
 found in flight, and its re-plans (``verify`` in the payload), until it is done. A write
@@ -29,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors.crm import CrmConnector
+from connectors.crm import CrmConnector, OneReportPerCustomer
 from connectors.exceptions import RejectedRecord
 from connectors.jira import JiraConnector
 from mappings.plan import remote_flags_from_comments
@@ -132,6 +138,8 @@ def _push_crm(
         for entry in due:
             groups[(entry.payload["object"], entry.payload["external_id_field"])].append(entry)
         for (name, ext_field), entries in groups.items():
+            if isinstance(crm, OneReportPerCustomer) and crm.one_report_per_customer(name):
+                entries = _main_projects_only(store, entries, run_id, now, told)
             for start in range(0, len(entries), CRM_BATCH):
                 if should_stop():
                     return
@@ -160,6 +168,45 @@ def _push_crm(
                 result.count(f"{crm.side}_records", len(done))
                 if told is not None:
                     told(len(batch))
+
+
+def _main_projects_only(
+    store: Store,
+    entries: list[Any],
+    run_id: int | None,
+    now: datetime,
+    told: Callable[[int], None] | None,
+) -> list[Any]:
+    """The entries holding their customer's main-project report (the lowest project key
+    among the customer's stored links and the entries' own); the others are recorded as
+    written (their customer holds the main project's report, not theirs) without a call.
+    Report keys are ``<PROJECT KEY>:<customer id>`` (SPEC section 6)."""
+    pairs = {e.id: tuple(str(e.record_key).split(":", 1)) for e in entries}
+    customers = {pair[1] for pair in pairs.values() if len(pair) == 2}
+    main: dict[str, str] = {}
+    with store.read() as conn:
+        for link in repo.get_links(conn, customer_ids=customers):
+            main[link.customer_id] = min(
+                main.get(link.customer_id, link.project_key), link.project_key
+            )
+    for pair in pairs.values():
+        if len(pair) == 2:
+            project, customer = pair
+            main[customer] = min(main.get(customer, project), project)
+    send: list[Any] = []
+    skipped: list[Any] = []
+    for entry in entries:
+        pair = pairs[entry.id]
+        (send if len(pair) != 2 or main[pair[1]] == pair[0] else skipped).append(entry)
+    if skipped:
+        with store.transaction() as tx:
+            ledger = [
+                rows.crm_ledger_row(e.record_key, e.payload["digest"], run_id) for e in skipped
+            ]
+            repo.mark_done(tx, [e.id for e in skipped], ledger, now=now)
+        if told is not None:
+            told(len(skipped))
+    return send
 
 
 def _push_jira(

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from connectors.crm import OneReportPerCustomer
 from connectors.exceptions import BudgetExhausted, ConnectorError
 from sync.config import Config
 from sync.cycle.context import CycleContext, open_context
@@ -129,7 +130,12 @@ def _reconcile(
             read,
             report,
             now,
-            derivation=Derivation.of(config, crm.instance_url),
+            derivation=Derivation.of(
+                config,
+                crm.instance_url,
+                one_report_per_customer=isinstance(crm, OneReportPerCustomer)
+                and crm.one_report_per_customer(config.push.crm.object),
+            ),
             comments=JiraComments.search(jira, read, field_ids.flag_field),
             on_batch=apply.batch if apply is not None else None,
         )

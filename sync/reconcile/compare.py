@@ -21,7 +21,7 @@ entries); what is held across batches is keys and ids, the project and customer 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -38,11 +38,12 @@ from mappings.drift import (
     remote_jira,
 )
 from mappings.linking import LinkProblem
+from mappings.merge import MergeResult
 from mappings.model import Customer
 from mappings.rules import Rules
 from mappings.similarity import NameIndex
 from mappings.text import MARKER_PHRASE, parse_marker
-from mappings.writes import RemoteJira
+from mappings.writes import CrmWrite, RemoteJira
 from sync.config import Config
 from sync.cycle.derive import BatchedDerive, Derived, DeriveEnd, plan_of, r_key
 from sync.cycle.engine import link_problem_dict
@@ -257,9 +258,14 @@ class Derivation:
     policy: str
     #: how the CRM's records read back from the store (its connector's id form).
     form: RecordForm
+    #: the report object is the customer record itself: a customer holds one report, its
+    #: main project's (:class:`connectors.crm.OneReportPerCustomer`).
+    one_report_per_customer: bool = False
 
     @classmethod
-    def of(cls, config: Config, instance_url: str) -> Derivation:
+    def of(
+        cls, config: Config, instance_url: str, *, one_report_per_customer: bool = False
+    ) -> Derivation:
         """From the config and the CRM's instance URL."""
         return cls(
             config.jira.url,
@@ -267,7 +273,39 @@ class Derivation:
             config.satisfaction.survey.window_days,
             config.push.jira.policy,
             crm_form(config),
+            one_report_per_customer,
         )
+
+
+def main_reports_only(writes: Iterable[CrmWrite], linked: Iterable[str]) -> tuple[CrmWrite, ...]:
+    """Where a customer holds one report (its main project's: the lowest project key it
+    is linked to), the planned writes of its other projects are no drift: only the main
+    one's is kept. ``linked``: the report keys of every linked pair known, ``<PROJECT
+    KEY>:<customer id>`` (SPEC section 6)."""
+    main: dict[str, str] = {}
+    for key in linked:
+        project, _, customer = key.partition(":")
+        if customer:
+            main[customer] = min(main.get(customer, project), project)
+    kept = []
+    for write in writes:
+        project, _, customer = write.external_id.partition(":")
+        if not customer or main.get(customer, project) >= project:
+            kept.append(write)
+    return tuple(kept)
+
+
+def _linked_pairs(store: Store, result: MergeResult) -> list[str]:
+    """The batch's linked pairs and the stored links of its customers (their projects in
+    other batches), as report keys."""
+    pairs = [r_key(r) for r in result.reports]
+    customers = {r.customer_id for r in result.reports}
+    with store.read() as conn:
+        pairs += [
+            f"{link.project_key}:{link.customer_id}"
+            for link in repo.get_links(conn, customer_ids=customers)
+        ]
+    return pairs
 
 
 def compare(
@@ -313,6 +351,9 @@ def compare(
             key: crm_remote[key] for key in (r_key(r) for r in result.reports) if key in crm_remote
         }
         plan = plan_of(store, result, rules, crm_remote=theirs, jira_remote=jira_remote)
+        if derivation.one_report_per_customer:
+            linked = _linked_pairs(store, result)
+            plan = replace(plan, crm=main_reports_only(plan.crm, linked))
         derived = Derived(result, plan, batch.projects, False, ())
         del batch
         findings.batch(derived, jira_remote, duplicates)

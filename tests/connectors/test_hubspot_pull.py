@@ -178,7 +178,9 @@ def test_deletes_come_from_archived_records_when_due(portal: Portal) -> None:
     assert deleted(pull(connector, cursors, (CUSTOMER,)), CUSTOMER) == []
 
 
-def test_a_merge_reports_the_merged_away_company_gone(portal: Portal) -> None:
+def test_a_merge_reports_the_merged_away_company_gone_and_the_survivor_names_it(
+    portal: Portal,
+) -> None:
     backend = portal.backend
     connector = portal.connector()
     cursors: dict[Kind, Any] = {}
@@ -189,6 +191,15 @@ def test_a_merge_reports_the_merged_away_company_gone(portal: Portal) -> None:
     pages = pull(connector, cursors, (CUSTOMER,))
     assert list(live(pages, CUSTOMER)) == [primary.id]
     assert deleted(pages, CUSTOMER) == [merged.id]
+    # The survivor carries the merged-away id (neutral ``merged_ids``): links naming it
+    # are remapped to the survivor by mappings.
+    assert live(pages, CUSTOMER)[primary.id].data["merged_ids"] == [merged.id]
+    third = list(backend.records[COMPANIES].values())[2]
+    backend.merge(COMPANIES, primary, third)
+    portal.clock.advance(1)
+    pages = pull(connector, cursors, (CUSTOMER,))
+    names = live(pages, CUSTOMER)[primary.id].data["merged_ids"]
+    assert sorted(names) == sorted([merged.id, third.id])
 
 
 def test_a_reread_by_ids_reports_the_missing_as_gone(portal: Portal) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from connectors.crm import REPORT
-from connectors.exceptions import RejectedRecord
+from connectors.exceptions import ConfigError, RejectedRecord
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.hubspot.models import Rejection
 from connectors.sandbox.hubspot.schema import CUSTOM_TYPE_ID
@@ -105,6 +105,14 @@ def test_without_a_custom_object_the_main_project_goes_into_company_properties(
         next(o for o in connector.objects(needs()) if o.kind == REPORT)
     )
     assert problems == []  # checked against companies
+    # A cycle's sign-in describes the report object: where the reports go.
+    described = portal.connector(report_object="jira_project_status").describe(
+        "jira_project_status"
+    )
+    assert described["object"] == "companies"
+    assert "jira_sync_key" in {p["name"] for p in described["properties"]}
+    with pytest.raises(ConfigError, match="no object 'jira_project_status'"):
+        connector.describe("jira_project_status")  # not the report object: not found
 
 
 def test_a_refused_company_update_fails_its_records(portal: Portal) -> None:

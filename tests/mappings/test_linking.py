@@ -208,3 +208,29 @@ def test_input_order_does_not_matter() -> None:
     forward = link_items(items, customers, RULES.link)
     backward = link_items(list(reversed(items)), list(reversed(customers)), RULES.link)
     assert forward == backward
+
+
+def test_a_value_naming_a_merged_away_customer_links_to_the_survivor() -> None:
+    """The CRM merged GONE into ACME (ACME's ``merged_ids``; GONE is deleted): work whose
+    field still names GONE, in any of its forms, and work inheriting it, is ACME's."""
+    merged = [account(ACME, "Acme", merged_ids=[GONE]), *ACCOUNTS[1:]]
+    result = link(
+        [
+            issue("APOLLO-1", account=GONE[:15]),
+            issue("APOLLO-2", type_name="Epic", account=GONE),
+            issue("APOLLO-3", parent="APOLLO-2"),
+            issue("APOLLO-4", account=ACME),
+        ],
+        accounts=merged,
+    )
+    for key in ("APOLLO-1", "APOLLO-2", "APOLLO-4"):
+        assert customers_of(result, key) == [ACME]
+    assert result.item_links("APOLLO-3") == (
+        ItemLink("APOLLO-3", "APOLLO", ACME, "jira_field", "APOLLO-2"),
+    )
+    assert result.problems == ()
+    (pair,) = result.links
+    assert (pair.customer_id, len(pair.item_keys)) == (ACME, 4)
+    # Without the merge, the same work is reported as linked to a deleted account.
+    unmerged = link([issue("APOLLO-1", account=GONE)])
+    assert reasons(unmerged) == {"APOLLO-1": f"account deleted {GONE}"}

@@ -8,7 +8,7 @@ import pytest
 
 from mappings.normalise_crm import aggregate_surveys, build_customers, nps_category, project_keys_of
 from mappings.rules import SatisfactionRules, SurveyRules
-from tests.mappings.factories import ACME, AS_OF, GLOBEX, GONE, account, case, survey
+from tests.mappings.factories import ACME, AS_OF, GLOBEX, GONE, IDS, account, case, survey
 
 SAT = SatisfactionRules()
 
@@ -143,3 +143,29 @@ def test_project_keys_of() -> None:
     assert project_keys_of("apollo") == ("APOLLO",)
     assert project_keys_of("ORION; apollo |Apollo\nZED") == ("APOLLO", "ORION", "ZED")
     assert project_keys_of(None) == () and project_keys_of("") == ()
+
+
+def test_a_merged_away_customers_cases_and_answers_count_for_the_survivor() -> None:
+    """The CRM merged GONE into ACME: GONE is no customer, and the cases and survey answers
+    still naming it (not re-read since the merge) count for ACME."""
+    rules = survey_rules("mean")
+    got = customers(
+        [account(ACME, "Acme", merged_ids=[GONE[:15], "not an id", ACME])],
+        [case(GONE, escalated=True), case(ACME)],
+        [survey(GONE, 2, days=5, number=1), survey(ACME, 4, days=4, number=2)],
+        rules=rules,
+        deleted_ids=[GONE],
+        ids=IDS,
+    )
+    (acme,) = got
+    assert acme.id == ACME and acme.merged_ids == (GONE,)
+    assert (acme.open_cases, acme.escalated_cases) == (2, 1)
+    assert acme.satisfaction is not None and acme.satisfaction.score == 3.0
+
+
+def test_a_merge_undone_brings_the_id_back_as_its_own_customer() -> None:
+    got = customers(
+        [account(ACME, "Acme", merged_ids=[GLOBEX]), account(GLOBEX, "Globex")],
+        [case(GLOBEX, escalated=True)],
+    )
+    assert [(c.id, c.escalated_cases) for c in got] == [(ACME, 0), (GLOBEX, 1)]

@@ -59,6 +59,7 @@ def test_the_documented_hubspot_section_loads_and_builds_the_connector(tmp_path:
     # Reports name company and project by what [push.crm.fields] maps account/project_key to.
     fields = config.push.crm.fields
     assert settings.report_company_field == fields["account"]
+    assert settings.report_object == config.push.crm.object
     assert settings.report_project_field == fields["project_key"]
     assert settings.survey_types == ("NPS",) and settings.escalation == "priority"
     crm = build_crm(config)

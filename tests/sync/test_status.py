@@ -112,6 +112,9 @@ def test_status_after_real_runs_on_each_store(env: SyncEnv) -> None:
     assert "\x1b[" not in text  # plain text off a terminal
     header = next(line for line in text.splitlines() if line.startswith("  run  started"))
     row = text.splitlines()[text.splitlines().index(header) + 1]
+    # The CRM columns are headed by the CRM's side name (the key of its calls in JSON).
+    assert "wrote salesforce/jira" in header and "calls jira/salesforce" in header
+    assert doc["crm_side"] == "salesforce"
     assert row.index("parked") == header.index("status")  # aligned columns
 
     # Rich tables (what a terminal gets) show the same.

@@ -21,10 +21,11 @@ from connectors.crm import CrmRecord
 from connectors.jira import CommentInfo
 from mappings.drift import Drift
 from mappings.text import flag_marker
+from mappings.writes import CrmWrite
 from sync.cycle.derive import Derived
 from sync.cycle.rows import LEDGER_FIELD
 from sync.reconcile import ReconcileReport, render_text
-from sync.reconcile.compare import Compared, Derivation, JiraComments, compare
+from sync.reconcile.compare import Compared, Derivation, JiraComments, compare, main_reports_only
 from sync.reconcile.read import ReadBoth
 from sync.store import Store, open_store, repo
 from tests.mappings.factories import ACME, AS_OF, GLOBEX, GONE, INITECH, RULES, account, case
@@ -313,3 +314,16 @@ def test_a_section_keeps_a_bounded_number_and_lists_every_one(
     assert "drift: 5" in text and "... and 3 more (--json lists every one)" in text
     assert "read nothing; 5 drift in 5 record(s)" in text
     report.spill.close()
+
+
+def test_where_a_customer_holds_one_report_only_its_main_projects_is_expected() -> None:
+    """Company properties: a customer holds its main project's report (the lowest key it
+    is linked to, in this batch or another): only that write is compared."""
+
+    def write(key: str) -> CrmWrite:
+        return CrmWrite("companies", "sync_key", key, (("issues_total", 1),), "digest")
+
+    writes = [write("ABC:1"), write("XYZ:1"), write("XYZ:2"), write("DEF:3"), write("MNO:4")]
+    linked = ["ABC:1", "XYZ:1", "XYZ:2", "DEF:3", "ABC:3", "MNO:4"]  # ABC:3 in another batch
+    kept = main_reports_only(writes, linked)
+    assert [w.external_id for w in kept] == ["ABC:1", "XYZ:2", "MNO:4"]
