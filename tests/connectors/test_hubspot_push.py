@@ -65,7 +65,13 @@ def test_upserts_go_in_batches_of_100_with_a_result_per_record(portal: Portal) -
     again = connector.upsert("jira_project_status", "jira_sync_key", records)
     assert all(r.success and not r.created for r in again)
     assert [r.id for r in again] == [r.id for r in first]
-    assert len(stored) == 160 and portal.fired(ASSOCIATE) == 2  # nothing associated twice
+    # Associated again (a crash between the two calls leaves records the rerun's upsert
+    # answers as existing), yet each to its one company once.
+    assert len(stored) == 160 and portal.fired(ASSOCIATE) == 4
+    for result, record in zip(again, records, strict=True):
+        assert result.id is not None
+        linked = portal.backend.associated(CUSTOM_TYPE_ID, result.id, COMPANIES)
+        assert list(linked) == [record["company_id"]]
     assert stored[str(first[0].id)].properties["health"] == "Red"
 
 
