@@ -23,6 +23,7 @@ and labels, nothing twice), through the same cycle or the next ones:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,6 +129,7 @@ def sites(served: tuple[Sandbox, HubSpotSandbox], tmp_path: Path) -> Iterator[Si
     box, hub = served
     fresh(box, hub)
     sleeps = Sleeps()
+    hub.app.__dict__.pop("handle", None)  # a test's wrapper, gone
     hub.backend.clock = sleeps.clock
     hub.app.sleep = sleeps  # the "timeout" fault's wait
     env = HubEnv(box, hub, tmp_path, f"sqlite:///{tmp_path / 'state.db'}", None)
@@ -181,6 +183,20 @@ def _outbox(sites: Sites) -> dict[str, list[tuple[str, str | None]]]:
     return found
 
 
+def _answers(hub: HubSpotSandbox) -> list[SandboxResponse]:
+    """Every answer the portal gives from now on (the sites' fixture resets ``handle``)."""
+    seen: list[SandboxResponse] = []
+    original = hub.app.handle
+
+    def handle(request: SandboxRequest) -> SandboxResponse:
+        answer = original(request)
+        seen.append(answer)
+        return answer
+
+    hub.app.handle = handle  # type: ignore[method-assign]
+    return seen
+
+
 # --- rate limits ---------------------------------------------------------------------------
 
 
@@ -189,7 +205,12 @@ def test_a_burst_429_is_waited_out_as_retry_after_says(
     sites: Sites, clean: tuple[PortalState, Any], endpoint: str
 ) -> None:
     sites.fault(kind="429", count=2, retry_after=7, endpoint=endpoint)
+    seen = _answers(sites.hub)
     result = sites.cycle()
+    refused = [a for a in seen if a.status == 429]
+    assert len(refused) == 2 and all(a.headers["Retry-After"] == "7" for a in refused)
+    # The injected 429 is HubSpot's burst answer, not a daily one.
+    assert all(json.loads(a.body)["policyName"] == "TEN_SECONDLY_ROLLING" for a in refused)
     assert result.exit_code == ExitCode.OK, result.message
     assert sites.sleeps.asked.count(7.0) == 2
     assert sites.fired == 2
