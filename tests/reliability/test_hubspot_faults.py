@@ -1,11 +1,12 @@
 """Faults on the HubSpot side of a whole cycle (issue 16): the engine of `run` with
-``[crm] kind = "hubspot"``, the Jira sandbox over HTTPS and the HubSpot sandbox portal
-in-process, its faults set through the sandbox's fault injector, rejections and limits.
+``[crm] kind = "hubspot"``, the Jira sandbox and the HubSpot sandbox portal both
+in-process (test_hubspot_crash.py runs the real CLI over HTTPS), the portal's faults set
+through the sandbox's fault injector, rejections and limits.
 
-The connector's sleeps are recorded, not slept (the portal's own clock is real time), so
-Retry-After and backoff are checked by the waits asked for, without waiting. Every case
-ends where a clean cycle on an identical fresh world ends (the same reports, associations
-and labels, nothing twice), through the same cycle or the next ones:
+The connector's sleeps are recorded, not slept (they move the clock the connector and the
+portal share), so Retry-After and backoff are checked by the waits asked for, without
+waiting. Every case ends where a clean cycle on an identical fresh world ends (the same
+reports, associations and labels, nothing twice), through the same cycle or the next ones:
 
 - a burst 429 with Retry-After on a search and on the batch upsert: honoured, and the
   cycle finishes;
@@ -24,6 +25,7 @@ and labels, nothing twice), through the same cycle or the next ones:
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,13 +47,12 @@ from connectors.sandbox.http import SandboxRequest, SandboxResponse
 from connectors.sandbox.hubspot.models import Rejection
 from connectors.sandbox.hubspot.schema import CUSTOM_TYPE_ID
 from connectors.sandbox.hubspot.standalone import HubSpotSandbox
-from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
 from sync.config import load_config
 from sync.cycle.engine import CycleResult, Engine
 from sync.exitcodes import ExitCode
 from sync.remote import Remotes
-from sync.store import repo
+from sync.store import open_store, repo
 from sync.store.schema import outbox
 from tests.reliability.helpers import cursor_values
 from tests.reliability.hubspot_env import HubEnv, PortalState, fresh, portal_state
@@ -111,28 +112,41 @@ class Sites:
 
 
 @pytest.fixture(scope="module")
-def served(
-    tmp_path_factory: pytest.TempPathFactory, tls: Tls
-) -> Iterator[tuple[Sandbox, HubSpotSandbox]]:
+def served() -> Iterator[tuple[Sandbox, HubSpotSandbox]]:
+    """Jira mounted in-process (``responses``), the portal answered in-process (httpx)."""
     box = make_sandbox(40, 12, seed=2, anchor=ANCHOR)
-    box.serve(tmp_path_factory.mktemp("hubspot-faults"), tls=tls)
     hub = HubSpotSandbox(box.world)
     hub.in_process()  # the config points at the in-process portal
-    try:
+    with box.in_process() as endpoints:
+        box.endpoints = endpoints
         yield box, hub
-    finally:
-        box.stop()
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, migrated SQLite state store, copied for each test (migrating one costs
+    more than a cycle here)."""
+    path = tmp_path_factory.mktemp("hubspot-faults-store") / "state.db"
+    open_store(f"sqlite:///{path}").close()
+    return path
+
+
+def _store_url(migrated: Path, directory: Path) -> str:
+    shutil.copyfile(migrated, directory / "state.db")
+    return f"sqlite:///{directory / 'state.db'}"
 
 
 @pytest.fixture
-def sites(served: tuple[Sandbox, HubSpotSandbox], tmp_path: Path) -> Iterator[Sites]:
+def sites(
+    served: tuple[Sandbox, HubSpotSandbox], migrated: Path, tmp_path: Path
+) -> Iterator[Sites]:
     box, hub = served
     fresh(box, hub)
     sleeps = Sleeps()
     hub.app.__dict__.pop("handle", None)  # a test's wrapper, gone
     hub.backend.clock = sleeps.clock
     hub.app.sleep = sleeps  # the "timeout" fault's wait
-    env = HubEnv(box, hub, tmp_path, f"sqlite:///{tmp_path / 'state.db'}", None)
+    env = HubEnv(box, hub, tmp_path, _store_url(migrated, tmp_path), None)
     try:
         yield Sites(box, hub, env, sleeps, hub.app.faults.fired)
     finally:
@@ -140,12 +154,16 @@ def sites(served: tuple[Sandbox, HubSpotSandbox], tmp_path: Path) -> Iterator[Si
 
 
 @pytest.fixture(scope="module")
-def clean(served: tuple[Sandbox, HubSpotSandbox], tmp_path_factory: pytest.TempPathFactory) -> Any:
+def clean(
+    served: tuple[Sandbox, HubSpotSandbox],
+    migrated: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Any:
     """The portal and Jira after one clean cycle on the fresh world, and its day."""
     box, hub = served
     fresh(box, hub)
     directory = tmp_path_factory.mktemp("hubspot-clean")
-    env = HubEnv(box, hub, directory, f"sqlite:///{directory / 'state.db'}", None)
+    env = HubEnv(box, hub, directory, _store_url(migrated, directory), None)
     sites = Sites(box, hub, env, Sleeps())
     hub.backend.clock = sites.sleeps.clock
     try:
