@@ -267,6 +267,7 @@ def test_a_spent_daily_limit_stops_the_cycle_and_the_next_day_resumes(
 ) -> None:
     backend = sites.hub.backend
     with others_spend_the_day_at(sites.hub, endpoint, nth):
+        seen = _answers(sites.hub)
         stopped = sites.cycle()
     assert stopped.status == "budget", stopped.as_dict()
     assert stopped.failed == [] and stopped.failed_stage is None
@@ -277,9 +278,10 @@ def test_a_spent_daily_limit_stops_the_cycle_and_the_next_day_resumes(
     if stage == "push":
         assert budget["queued_writes"] >= 1, budget
     assert portal_state(sites.box, sites.hub).reports == {}  # stopped before the first write
-    # Nothing was sent past the limit but the one call HubSpot refused (no retry storm).
-    refused = backend.daily_used
-    assert refused == backend.daily_limit
+    # The call HubSpot refused was the last one sent: not retried, nothing after it.
+    refused = [n for n, a in enumerate(seen) if a.status == 429]
+    assert refused == [len(seen) - 1], [a.status for a in seen]
+    assert json.loads(seen[-1].body)["policyName"] == "DAILY"
 
     backend.daily_used = 0  # HubSpot resets the count at midnight in the portal's zone
     resumed = sites.cycle()
