@@ -30,8 +30,6 @@ EXTRA: dict[str, dict[str, int]] = {
         # Every written report is associated again (crash safety: a rerun after a kill
         # between the upsert and the association sees the records as existing).
         "hubspot report associations": 1,
-        # A process that writes reports looks the custom object up in the schemas.
-        "hubspot metadata": 1,
     },
 }
 

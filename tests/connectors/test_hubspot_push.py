@@ -181,3 +181,17 @@ def test_reconcile_reads_the_reports_back_where_they_went(portal: Portal, enterp
     assert {r["jira_sync_key"] for r in records} <= found
     if enterprise:
         assert found == {r["jira_sync_key"] for r in records}
+
+
+def test_a_run_with_cached_properties_finds_the_custom_object_without_the_schemas(
+    portal: Portal,
+) -> None:
+    first = portal.connector()
+    cached = first.describe("jira_project_status")  # what the state store keeps
+    assert portal.fired("GET /crm/v3/schemas") == 1
+    later = portal.connector()  # the next run's process
+    later.restore_describe("jira_project_status", cached)
+    results = later.upsert("jira_project_status", "jira_sync_key", reports(portal)[:3])
+    assert all(r.success for r in results)
+    assert len(portal.backend.records[CUSTOM_TYPE_ID]) == 3
+    assert portal.fired("GET /crm/v3/schemas") == 1  # not read again
