@@ -53,7 +53,6 @@ class PortalSnapshot:
     stamps: dict[str, dict[str, int]]  # object -> {id: updated ms}
     reports: dict[str, tuple[Any, ...]]  # sync key -> content
     owners: int
-    tickets_of_companies: int
 
 
 class HubSpotBenchWorld(BenchWorld):
@@ -120,12 +119,7 @@ class HubSpotBenchWorld(BenchWorld):
                 if r.archived_ms is None
             }
             owners = len(backend.owners)
-            tickets = sum(
-                1
-                for r in backend.records[TICKETS].values()
-                if r.archived_ms is None and backend.associated(TICKETS, r.id, COMPANIES)
-            )
-        return PortalSnapshot(stamps, reports, owners, tickets)
+        return PortalSnapshot(stamps, reports, owners)
 
     def _stats(self) -> tuple[dict[str, dict[str, int]], int, int]:
         by_endpoint: dict[str, dict[str, int]] = {}

@@ -35,7 +35,6 @@ NOTES = STANDARD_TYPES["notes"]
 #: Stats keys of the portal's endpoints.
 SEARCH = "POST /crm/v3/objects/{type}/search"
 UPSERT = "POST /crm/v3/objects/{type}/batch/upsert"
-UPDATE = "POST /crm/v3/objects/{type}/batch/update"
 ASSOCIATE = "POST /crm/v4/associations/{from}/{to}/batch/associate/default"
 UPLOAD = "POST /files/v3/files"
 NOTE = "POST /crm/v3/objects/{type}"
