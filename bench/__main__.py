@@ -3,10 +3,13 @@
     python -m bench [--sizes 1000,10000,100000] [--transport https|inprocess]
                     [--latency-ms N] [--json-out FILE] [--seed S]
                     [--reconcile-up-to ISSUES] [--only SCENARIO,...]
+                    [--crm salesforce,hubspot]
 
 For each size (issues; accounts are a fifth of that) it builds a sandbox world and runs
 the scenarios of :mod:`bench.scenarios` (``--only reconcile``: the first sync, which
-every other scenario starts from, and reconcile). One JSON document goes to stdout (and to
+every other scenario starts from, and reconcile); then, on a world of the same size whose
+CRM is a HubSpot portal, the scenarios of :mod:`bench.hubspot` (``--crm`` picks the
+CRMs). One JSON document goes to stdout (and to
 ``--json-out``), a short table to stderr. The document's ``figures`` key says what each
 figure means.
 """
@@ -23,11 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import bench_world
+from bench.hubspot import HUBSPOT_SCENARIOS, hubspot_world, run_hubspot
 from bench.model import MERGE_MIN_RATE, RSS_LIMIT_MB
 from bench.report import table
 from bench.scenarios import RECONCILE_UP_TO, SCENARIOS, run_all
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
+#: The CRMs measured by default, each on its own world of the same size.
+CRMS = ("salesforce", "hubspot")
 
 FIGURES = {
     "total_actual": "API calls the sandbox answered during the cycle, both sides",
@@ -38,6 +44,13 @@ FIGURES = {
         "(serverInfo, /myself, /field, one describe per object) only when not cached, one "
         "PUT per Jira issue whose labels/field/comments change, one collection call per "
         "200 CRM records whose content changes"
+    ),
+    "total_minimum (hubspot_*)": (
+        "HubSpot scenarios: one search page per 100 changed companies and tickets (at least "
+        "one each), one associations read per 100 tickets read, the owners when companies "
+        "are read, one batch upsert per 100 reports whose content changes and one "
+        "association call per 100 new ones; schemas, properties and pipelines only when "
+        "not cached; Jira as above"
     ),
     "ratio": "total_actual / total_minimum",
     "by_bucket": "actual and minimum per kind of call",
@@ -82,20 +95,35 @@ def run_size(
     root: Path,
     reconcile_up_to: int = RECONCILE_UP_TO,
     only: list[str] | None = None,
+    crms: tuple[str, ...] = CRMS,
 ) -> dict[str, Any]:
-    """Every scenario on one world of ``issues`` issues."""
+    """Every scenario on one world of ``issues`` issues, for each CRM of ``crms``."""
     accounts = max(1, issues // 5)
     started = time.perf_counter()
-    with bench_world(
-        issues,
-        accounts,
-        root / f"size-{issues}",
-        transport=transport,  # type: ignore[arg-type]
-        latency_ms=latency_ms,
-        seed=seed,
-    ) as world:
-        built = time.perf_counter() - started
-        scenarios = run_all(world, reconcile_up_to, only)
+    scenarios: list[dict[str, Any]] = []
+    built = 0.0
+    if "salesforce" in crms:
+        with bench_world(
+            issues,
+            accounts,
+            root / f"size-{issues}",
+            transport=transport,  # type: ignore[arg-type]
+            latency_ms=latency_ms,
+            seed=seed,
+        ) as world:
+            built = time.perf_counter() - started
+            scenarios += run_all(world, reconcile_up_to, only)
+    hub_wanted = only is None or any(name in HUBSPOT_SCENARIOS for name in only)
+    if "hubspot" in crms and hub_wanted:
+        with hubspot_world(
+            issues,
+            accounts,
+            root / f"hubspot-{issues}",
+            transport=transport,  # type: ignore[arg-type]
+            latency_ms=latency_ms,
+            seed=seed,
+        ) as hub:
+            scenarios += run_hubspot(hub, only)
     return {
         "issues": issues,
         "accounts": accounts,
@@ -114,8 +142,8 @@ def targets(sizes: list[dict[str, Any]]) -> list[str]:
             missed += [
                 f"{n} issues, {scenario['scenario']}: {m}" for m in scenario["targets_missed"]
             ]
-        full = next(s for s in size["scenarios"] if s["scenario"] == "full_first_sync")
-        if n >= 100_000:
+        full = next((s for s in size["scenarios"] if s["scenario"] == "full_first_sync"), None)
+        if n >= 100_000 and full is not None:
             rate = full.get("merge_issues_per_second") or 0
             if rate < MERGE_MIN_RATE:
                 missed.append(f"{n} issues: merge {rate} issues/s < {MERGE_MIN_RATE}")
@@ -146,13 +174,22 @@ def main(argv: list[str] | None = None) -> int:
             f"from: {', '.join(SCENARIOS[1:])}"
         ),
     )
+    parser.add_argument(
+        "--crm",
+        default=",".join(CRMS),
+        help="the CRMs to measure, each on its own world (default: salesforce,hubspot)",
+    )
     args = parser.parse_args(argv)
+    crms = tuple(part.strip() for part in args.crm.split(",") if part.strip())
+    if not crms or set(crms) - set(CRMS):
+        parser.error(f"--crm takes {' and/or '.join(CRMS)}, separated by a comma")
     only = None
     if args.only is not None:
         only = [part.strip() for part in args.only.split(",") if part.strip()]
-        unknown = sorted(set(only) - set(SCENARIOS))
+        known = (*SCENARIOS, *HUBSPOT_SCENARIOS)
+        unknown = sorted(set(only) - set(known))
         if unknown:
-            parser.error(f"--only: no scenario {', '.join(unknown)} (choose from {SCENARIOS})")
+            parser.error(f"--only: no scenario {', '.join(unknown)} (choose from {known})")
     try:
         sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
     except ValueError:
@@ -175,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                     Path(tmp),
                     args.reconcile_up_to,
                     only,
+                    crms,
                 )
             )
     document = {

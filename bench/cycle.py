@@ -28,13 +28,14 @@ from typing import Any
 
 import sync.cycle.derive
 import sync.cycle.engine
+from connectors.crm import CrmConnector
 from connectors.jira import JiraConnector, build_client, jira_meter
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
 from sync.config import Config, load_config
 from sync.cycle.engine import CycleOptions, CycleResult, Engine
 from sync.cycle.ownership import ownership, worker_name
-from sync.remote import Remotes
+from sync.remote import Remotes, build_crm
 from sync.store import Store, open_store
 
 
@@ -192,15 +193,20 @@ def shifted_clock(delta_seconds: float) -> Callable[[], datetime]:
 
 
 def run_cycle(
-    config: Config, store: Store, clock: Callable[[], datetime], full: bool = False
+    config: Config,
+    store: Store,
+    clock: Callable[[], datetime],
+    full: bool = False,
+    crm: CrmConnector | None = None,
 ) -> CycleResult:
     """What ``jira-crm-sync run`` does (:func:`sync.cycle.ownership.one_cycle`: what this
     worker owns, the run lock on SQLite, then one engine cycle), with ``clock`` given to
-    the engine and the Jira connector (``one_cycle`` uses the real clock)."""
+    the engine and the Jira connector (``one_cycle`` uses the real clock); ``crm``: the
+    configured CRM's connector unless given (an in-process HubSpot portal's)."""
     settings = config.jira_settings()
     meter = jira_meter()
     jira = JiraConnector(build_client(settings, meter), settings, clock=clock)
-    crm = SalesforceConnector(config.salesforce_settings(), meter=new_meter())
+    crm = crm if crm is not None else build_crm(config)
     remotes = Remotes(jira=jira, crm=crm, jira_meter=meter)
     owner = worker_name("bench")
     engine = Engine(config, store, remotes, clock=clock, worker=owner)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from math import ceil
 from typing import Any, Final
 
+from connectors.hubspot.push import BATCH_SIZE as HUBSPOT_BATCH_SIZE
+from connectors.hubspot.search import PAGE_SIZE as HUBSPOT_SEARCH_PAGE
 from connectors.jira.paging import CLOUD_PAGE, KEYS_PAGE
 from connectors.salesforce.pull import PAGE_SIZE as SOQL_PAGE
 from connectors.salesforce.push import BATCH_SIZE as COLLECTION_SIZE
@@ -41,6 +43,17 @@ _BUCKETS: Final = (
     ("salesforce", "/composite/sobjects", "salesforce writes"),
     ("salesforce", "/composite", "salesforce queries"),
     ("salesforce", "/query", "salesforce queries"),
+    ("hubspot", "/crm/v3/schemas", "hubspot metadata"),
+    ("hubspot", "/crm/v3/properties/", "hubspot metadata"),
+    ("hubspot", "/crm/v3/pipelines/", "hubspot metadata"),
+    ("hubspot", "/crm/v3/owners", "hubspot metadata"),
+    ("hubspot", "/account-info/", "hubspot metadata"),
+    ("hubspot", "/search", "hubspot search"),
+    ("hubspot", "/associations/{from}/{to}/batch/read", "hubspot association reads"),
+    ("hubspot", "/batch/upsert", "hubspot report writes"),
+    ("hubspot", "/batch/update", "hubspot report writes"),
+    ("hubspot", "/associate/", "hubspot report associations"),
+    ("hubspot", "GET /crm/v3/objects/{type}", "hubspot archived lists"),
 )
 BUCKETS: Final = tuple(dict.fromkeys(name for _side, _frag, name in _BUCKETS))
 
@@ -119,6 +132,67 @@ class Work:
         }
 
 
+#: HubSpot: search pages, batch reads and batch writes of at most 100 records.
+HUBSPOT_PAGE: Final = HUBSPOT_SEARCH_PAGE
+HUBSPOT_BATCH: Final = HUBSPOT_BATCH_SIZE
+#: Metadata a HubSpot cycle reads when nothing is cached: the custom object schemas, the
+#: properties of companies, tickets and the report object, and the ticket pipelines (which
+#: stages are closed). Owners are counted apart (one page per 100).
+HUBSPOT_METADATA_CALLS: Final = 5
+
+
+@dataclass(frozen=True)
+class HubSpotWork:
+    """What a cycle against HubSpot had to do, counted from the sandboxes: ``jira_read``
+    and ``jira_written`` as in :class:`Work`; ``crm_read`` records per searched object
+    (companies, tickets) changed since the previous cycle read; ``crm_written`` report
+    records whose content changed, ``crm_created`` of them new; ``owners`` on the portal.
+
+    The fewest calls: one search page per 100 changed records of each object (at least
+    one, to learn that nothing changed), one associations read per 100 tickets read (the
+    company of each: search answers carry no associations), the owners (one page per 100)
+    when companies are read, one batch upsert per 100 reports written and one association
+    call per 100 new ones; metadata only when not cached. Reading archived records is not
+    needed on a first sync (the searches return only live records) nor when the hourly
+    deletes read is not due.
+    """
+
+    jira_read: int
+    crm_read: dict[str, int]
+    first: bool
+    jira_written: int
+    crm_written: int
+    crm_created: int
+    owners: int = 1
+
+    def minimum(self) -> dict[str, int]:
+        """The fewest calls per bucket the APIs allow for this work."""
+        tickets = self.crm_read.get("tickets", 0)
+        companies = self.crm_read.get("companies", 0)
+        return {
+            "jira metadata": JIRA_METADATA_CALLS if self.first else 0,
+            "jira search": pages(self.jira_read, SEARCH_PAGE),
+            "jira issue writes": self.jira_written,
+            "hubspot metadata": (HUBSPOT_METADATA_CALLS if self.first else 0)
+            + (pages(self.owners, HUBSPOT_PAGE) if companies else 0),
+            "hubspot search": sum(pages(n, HUBSPOT_PAGE) for n in self.crm_read.values()),
+            "hubspot association reads": ceil(tickets / HUBSPOT_BATCH),
+            "hubspot report writes": ceil(self.crm_written / HUBSPOT_BATCH),
+            "hubspot report associations": ceil(self.crm_created / HUBSPOT_BATCH),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready counts."""
+        return {
+            "jira_issues_to_read": self.jira_read,
+            "crm_records_to_read": self.crm_read,
+            "metadata_cold": self.first,
+            "jira_issues_to_write": self.jira_written,
+            "crm_records_to_write": self.crm_written,
+            "crm_records_to_create": self.crm_created,
+        }
+
+
 @dataclass
 class Comparison:
     """Actual calls per bucket against the minimum."""
@@ -162,7 +236,7 @@ class Comparison:
 
 
 def compare(
-    by_endpoint: dict[str, dict[str, int]], reads: int, writes: int, work: Work
+    by_endpoint: dict[str, dict[str, int]], reads: int, writes: int, work: Work | HubSpotWork
 ) -> Comparison:
     """Bucket the sandbox's counts (``{side: {endpoint: n}}``) and set them beside the
     minimum of ``work``."""
@@ -196,6 +270,8 @@ __all__ = [
     "BUCKETS",
     "CLOUD_PAGE",
     "COLLECTION_SIZE",
+    "HUBSPOT_BATCH",
+    "HUBSPOT_PAGE",
     "KEYS_PAGE",
     "KEY_PAGE",
     "MERGE_MIN_RATE",
@@ -203,6 +279,7 @@ __all__ = [
     "SEARCH_PAGE",
     "SOQL_PAGE",
     "Comparison",
+    "HubSpotWork",
     "Work",
     "bucket_of",
     "compare",

@@ -6,7 +6,7 @@ from typing import Any
 
 COLUMNS = (
     ("issues", 7),
-    ("scenario", 21),
+    ("scenario", 24),
     ("calls", 6),
     ("min", 6),
     ("ratio", 6),

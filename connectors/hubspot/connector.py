@@ -65,6 +65,7 @@ class HubSpotConnector(HubSpotClient):
         self.wall = wall
         self._describes: dict[str, dict[str, Any]] = {}
         self._schemas: list[dict[str, Any]] | None = None
+        self._restored_types: dict[str, str] = {}
         self._owners: dict[str, str] | None = None
         self._closed_stages: frozenset[str] | None = None
 
@@ -99,6 +100,8 @@ class HubSpotConnector(HubSpotClient):
         if name.lower() in STANDARD:
             return name.lower()
         wanted = name.lower()
+        if wanted in self._restored_types:  # from an earlier run's cached properties
+            return self._restored_types[wanted]
         for schema in self.schemas():
             labels = schema.get("labels") or {}
             names = {
@@ -146,8 +149,13 @@ class HubSpotConnector(HubSpotClient):
         return self._describes[type_id]
 
     def restore_describe(self, name: str, describe: dict[str, Any]) -> None:
-        """Hold properties cached from an earlier run instead of reading them."""
-        self._describes[str(describe.get("object") or name)] = dict(describe)
+        """Hold properties cached from an earlier run instead of reading them; a custom
+        object's type id comes with them, so a run that writes reports does not read the
+        schemas again to find it."""
+        type_id = str(describe.get("object") or name)
+        self._describes[type_id] = dict(describe)
+        if name.lower() not in STANDARD and describe.get("object"):
+            self._restored_types[name.lower()] = type_id
 
     def check_object(self, target: CrmObject) -> list[FieldProblem]:
         """What is wrong with the configured properties of one object (the report kind is

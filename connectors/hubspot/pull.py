@@ -22,9 +22,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from connectors.exceptions import RemoteError
 from connectors.hubspot import search
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.search import Record, Search, SearchPages, filter_
+from connectors.hubspot.settings import SIDE
 from connectors.times import parse_timestamp
 
 MODIFIED: Final = "hs_lastmodifieddate"
@@ -156,7 +158,12 @@ class ModifiedPull:
             self.reanchors += 1
             moment = modified_ms(last)
             if moment is None:
-                raise RuntimeError(f"{self.object_type} {last.get('id')} has no {MODIFIED}")
+                raise RemoteError(
+                    f"HubSpot answered a search of {self.object_type} whose last record "
+                    f"({last.get('id')}) has no readable {MODIFIED}, so the pull cannot go "
+                    "past the 10,000-result cap; the next cycle tries again",
+                    side=SIDE,
+                )
             yield from self._ties(moment, extra)
             pages = self._pages(((filter_(MODIFIED, "GT", moment), *extra),), MODIFIED)
 

@@ -1,14 +1,17 @@
 """Writing: batch upserts of 100 with per-record results, and notes with a file.
 
 With a custom object (Enterprise portals) the report records are upserted by its unique
-property (``POST /crm/v3/objects/{type}/batch/upsert``) and each new one is associated to
-its company (associations v4, one call per batch). Without one, the report of each
-company's main project goes into company properties (``batch/update``): the engine's push
-sends only that one, chosen from all of the company's links
-(:class:`connectors.crm.OneReportPerCustomer`); should a call still hold several projects
-of one company, the lowest project key among them is written and the others are
-acknowledged without a write. A 207 answer lists refused records in ``errors``; each is matched to
-its input by ``objectWriteTraceId`` and comes back failed, for the caller to park.
+property (``POST /crm/v3/objects/{type}/batch/upsert``) and each one written is associated
+to its company (associations v4, one call per batch; HubSpot keeps one association per
+pair, so associating again is harmless, and a run killed between the upsert and the
+association leaves records that the rerun's upsert no longer answers as new). Without
+one, the report of each company's main project goes into company properties
+(``batch/update``): the engine's push sends only that one, chosen from all of the
+company's links (:class:`connectors.crm.OneReportPerCustomer`); should a call still hold
+several projects of one company, the lowest project key among them is written and the
+others are acknowledged without a write. A 207 answer lists refused records in
+``errors``; each is matched to its input by ``objectWriteTraceId`` and comes back failed,
+for the caller to park.
 """
 
 from __future__ import annotations
@@ -94,8 +97,9 @@ def upsert_custom(
     company_field: str,
     records: Sequence[Mapping[str, Any]],
 ) -> list[UpsertResult]:
-    """Upsert into a custom object by its unique property, 100 a call; new records are
-    associated to the company their ``company_field`` names."""
+    """Upsert into a custom object by its unique property, 100 a call; every record
+    written is associated to the company its ``company_field`` names (not only the new
+    ones: after a crash between the two calls the rerun sees the record as existing)."""
     keys = [_key(r, id_property) for r in records]
     results: list[UpsertResult] = []
     for start in range(0, len(records), BATCH_SIZE):
@@ -133,7 +137,7 @@ def upsert_custom(
             created = bool(item.get("new"))
             results.append(UpsertResult(key, True, created=created, id=str(item.get("id"))))
             company = record.get(company_field)
-            if created and company:
+            if company:
                 associate.append({"from": {"id": str(item.get("id"))}, "to": {"id": str(company)}})
         if associate:
             client.call(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from connectors.exceptions import QueryError
+from connectors.exceptions import QueryError, RemoteError
 
 PAGE_SIZE: Final = 100
 #: Results one search query can page through; asking past it answers 400.
@@ -137,6 +137,34 @@ class Search:
         return body
 
 
+def page_of(answer: Any, what: str) -> tuple[list[Record], str | None]:
+    """The records and the next ``after`` of one page; RemoteError naming what is wrong
+    when the answer is not a page (HubSpot always sends a ``results`` list, empty or not:
+    one without is a proxy's or a broken transfer's, never "nothing changed"). A record
+    that is not an object is kept out here and set aside by its reader."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
+        shape = (
+            "a document without a results list"
+            if isinstance(answer, dict)
+            else (f"a {type(answer).__name__}, not a page")
+        )
+        raise RemoteError(
+            f"HubSpot answered {what} with {shape}; check that no proxy rewrites the API's "
+            "answers; nothing was stored, the next cycle reads the page again",
+            side="hubspot",
+        )
+    paging = answer.get("paging")
+    nxt = ((paging or {}).get("next") or {}).get("after") if isinstance(paging, dict) else None
+    if nxt is not None and not (isinstance(nxt, str | int) and str(nxt).strip()):
+        raise RemoteError(
+            f"HubSpot answered {what} with a paging cursor that is not a value ({nxt!r}); "
+            "nothing was stored, the next cycle reads the page again",
+            side="hubspot",
+        )
+    records = [r for r in answer["results"] if isinstance(r, dict)]
+    return records, (str(nxt) if nxt is not None else None)
+
+
 @dataclass
 class SearchPages:
     """Pages of one search, stopping before the 10,000 cap; :attr:`capped` tells the
@@ -151,18 +179,27 @@ class SearchPages:
     def __iter__(self) -> Iterator[list[Record]]:
         after = 0
         while True:
-            answer = self.post(self.search.body(after)) or {}
-            results = [r for r in answer.get("results") or [] if isinstance(r, dict)]
+            answer = self.post(self.search.body(after))
+            results, nxt = page_of(answer, "a search")
             total = answer.get("total")
             self.total = total if isinstance(total, int) else self.total
             if results:
                 yield results
-            nxt = ((answer.get("paging") or {}).get("next") or {}).get("after")
             if not nxt or not results:
                 return
+            if not nxt.isdigit():
+                raise RemoteError(
+                    f"HubSpot answered a search with the paging cursor {nxt!r}, not a "
+                    "number; nothing was stored, the next cycle reads the page again",
+                    side="hubspot",
+                )
             after = int(nxt)
             if after in self._seen_after:
-                raise RuntimeError(f"HubSpot repeated the search page after={after}")
+                raise RemoteError(
+                    f"HubSpot repeated the search page after={after}; nothing was stored, "
+                    "the next cycle reads the page again",
+                    side="hubspot",
+                )
             self._seen_after.add(after)
             if after >= SEARCH_CAP:
                 self.capped = True
@@ -177,14 +214,15 @@ def list_pages(get: Callable[[Record], Any], params: Record) -> Iterator[list[Re
         query = dict(params, limit=PAGE_SIZE)
         if after:
             query["after"] = after
-        answer = get(query) or {}
-        results = [r for r in answer.get("results") or [] if isinstance(r, dict)]
+        results, nxt = page_of(get(query), "a list")
         if results:
             yield results
-        nxt = ((answer.get("paging") or {}).get("next") or {}).get("after")
         if not nxt or not results:
             return
         if nxt in seen:
-            raise RuntimeError(f"HubSpot repeated the list page after={nxt}")
+            raise RemoteError(
+                f"HubSpot repeated the list page after={nxt}; the next cycle tries again",
+                side="hubspot",
+            )
         seen.add(nxt)
         after = str(nxt)

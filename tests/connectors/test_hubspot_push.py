@@ -65,7 +65,13 @@ def test_upserts_go_in_batches_of_100_with_a_result_per_record(portal: Portal) -
     again = connector.upsert("jira_project_status", "jira_sync_key", records)
     assert all(r.success and not r.created for r in again)
     assert [r.id for r in again] == [r.id for r in first]
-    assert len(stored) == 160 and portal.fired(ASSOCIATE) == 2  # nothing associated twice
+    # Associated again (a crash between the two calls leaves records the rerun's upsert
+    # answers as existing), yet each to its one company once.
+    assert len(stored) == 160 and portal.fired(ASSOCIATE) == 4
+    for result, record in zip(again, records, strict=True):
+        assert result.id is not None
+        linked = portal.backend.associated(CUSTOM_TYPE_ID, result.id, COMPANIES)
+        assert list(linked) == [record["company_id"]]
     assert stored[str(first[0].id)].properties["health"] == "Red"
 
 
@@ -183,3 +189,17 @@ def test_reconcile_reads_the_reports_back_where_they_went(portal: Portal, enterp
     assert {r["jira_sync_key"] for r in records} <= found
     if enterprise:
         assert found == {r["jira_sync_key"] for r in records}
+
+
+def test_a_run_with_cached_properties_finds_the_custom_object_without_the_schemas(
+    portal: Portal,
+) -> None:
+    first = portal.connector()
+    cached = first.describe("jira_project_status")  # what the state store keeps
+    assert portal.fired("GET /crm/v3/schemas") == 1
+    later = portal.connector()  # the next run's process
+    later.restore_describe("jira_project_status", cached)
+    results = later.upsert("jira_project_status", "jira_sync_key", reports(portal)[:3])
+    assert all(r.success for r in results)
+    assert len(portal.backend.records[CUSTOM_TYPE_ID]) == 3
+    assert portal.fired("GET /crm/v3/schemas") == 1  # not read again

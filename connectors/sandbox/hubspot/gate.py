@@ -79,7 +79,16 @@ class PortalGate:
         )
 
     def error(self, status: int, message: str, code: str | None = None) -> SandboxResponse:
-        """A response in HubSpot's error shape."""
+        """A response in HubSpot's error shape; a 429 (an injected fault's) is the burst
+        limit's, as the portal's own are (:meth:`before_call`)."""
+        if status == 429:
+            return hs_error(
+                429,
+                "You have reached your ten_secondly_rolling limit.",
+                "RATE_LIMITS",
+                errorType="RATE_LIMIT",
+                policyName="TEN_SECONDLY_ROLLING",
+            )
         return hs_error(status, message, code if code and code != "NOT_FOUND" else None)
 
     def _authenticate(self, request: SandboxRequest) -> SandboxResponse | None:
