@@ -35,6 +35,8 @@ class Allowance:
     holder: str = ""
     #: Its [limits] keys: (per cycle, per day).
     settings: tuple[str, str] = JIRA_SETTINGS
+    #: When the remote's own daily limit frees calls again, as people read it.
+    resets: str = ""
 
     @property
     def left_today(self) -> int:
@@ -55,7 +57,7 @@ class Allowance:
 def allowances(config: Config, used_today: dict[str, int]) -> dict[str, Allowance]:
     """Each side's allowance for a cycle, given the calls already made today (UTC)."""
     limits, crm = config.limits, config.crm.side
-    holder = CRM_NAMES.get(config.crm.kind, ("", "the account"))[1]
+    _, holder, resets = CRM_NAMES.get(config.crm.kind, ("", "the account", ""))
     return {
         "jira": Allowance(
             "jira",
@@ -74,6 +76,7 @@ def allowances(config: Config, used_today: dict[str, int]) -> dict[str, Allowanc
             config.crm.name,
             holder,
             CRM_SETTINGS,
+            resets,
         ),
     }
 
@@ -120,7 +123,8 @@ def stopped(
     if limit == "remote":
         holder = allowance.holder if allowance is not None and allowance.holder else "the org"
         what = f"{name}'s own daily API limit for {holder}"
-        resumes = f"when {name} frees calls (its limit is a rolling 24 hours)"
+        resets = allowance.resets if allowance is not None and allowance.resets else ""
+        resumes = f"when {name} frees calls ({resets})" if resets else f"when {name} frees calls"
     else:
         assert allowance is not None
         per_cycle, per_day = allowance.settings

@@ -198,9 +198,10 @@ class HubSpotConfig(_Section):
 
 
 #: Each ``[crm] kind``: its name as people read it, and whose daily API limit it keeps.
-CRM_NAMES: dict[str, tuple[str, str]] = {
-    "salesforce": ("Salesforce", "the org"),
-    "hubspot": ("HubSpot", "the portal"),
+#: Each CRM as people read it, whose daily limit it keeps, and when that limit frees calls.
+CRM_NAMES: dict[str, tuple[str, str, str]] = {
+    "salesforce": ("Salesforce", "the org", "its limit is a rolling 24 hours"),
+    "hubspot": ("HubSpot", "the portal", "its daily limit resets at midnight, portal time"),
 }
 
 
@@ -233,7 +234,7 @@ class CrmConfig(_Section):
     @property
     def name(self) -> str:
         """The CRM's name as people read it (``Salesforce``, ``HubSpot``)."""
-        return CRM_NAMES.get(self.kind, (self.kind, ""))[0]
+        return CRM_NAMES.get(self.kind, (self.kind, "", ""))[0]
 
     @property
     def instance_url(self) -> str:
