@@ -29,6 +29,7 @@ from connectors import soql
 from connectors.calls import CallMeter, PlainHttpRefused, instrument
 from connectors.exceptions import (
     AuthError,
+    BudgetExhausted,
     ConfigError,
     RemoteError,
     RetriableError,
@@ -162,6 +163,7 @@ class SalesforceClient:
         ``what`` names the call in messages. With ``idempotent=False`` a call that may have
         been applied is not sent again (429s, row locks and refused connections still are).
         """
+        self._check_org_budget(what)
         relogged = False
         while True:
             sf = self.sf
@@ -191,6 +193,36 @@ class SalesforceClient:
                     ) from None
                 relogged = True
                 self.connect()
+
+    @property
+    def org_reserve(self) -> int:
+        """Daily calls left to the org's other integrations (0 before any answer)."""
+        usage = self._usage
+        if usage is None:
+            return 0
+        return int(usage.total * self.settings.daily_reserve_percent / 100)
+
+    @property
+    def paced(self) -> bool:
+        """Whether the org's daily usage is near our reserve (within twice it): writes go
+        one request at a time then, leaving the org's concurrency to others."""
+        usage, reserve = self._usage, self.org_reserve
+        return usage is not None and reserve > 0 and usage.remaining <= 2 * reserve
+
+    def _check_org_budget(self, what: str) -> None:
+        """Stop before ``what`` when the org's daily usage (``Sforce-Limit-Info`` on the
+        last answer) leaves no more than the reserve for its other integrations."""
+        usage, reserve = self._usage, self.org_reserve
+        if usage is None or reserve <= 0 or usage.remaining > reserve:
+            return
+        raise BudgetExhausted(
+            f"Salesforce reports {usage.used:,} of the org's {usage.total:,} daily API calls "
+            f"used (Sforce-Limit-Info); stopping before {what} to leave {usage.remaining:,} "
+            f"for the org's other integrations ({SECTION} daily_reserve_percent = "
+            f"{self.settings.daily_reserve_percent:g}); the next cycle resumes when Salesforce "
+            "frees calls (its limit is a rolling 24 hours)",
+            side=SIDE,
+        )
 
     def _rest_refused_message(self) -> str:
         issuer = (
