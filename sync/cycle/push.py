@@ -35,7 +35,7 @@ from connectors.jira import JiraConnector
 from mappings.plan import remote_flags_from_comments
 from mappings.text import MARKER_PHRASE, parse_marker
 from mappings.writes import JiraLedger
-from sync.cycle import rows
+from sync.cycle import crm_jobs, rows
 from sync.store import Store, repo
 
 CRM_BATCH = 200
@@ -74,6 +74,8 @@ def push(
     200, Jira one call each. ``should_stop`` is asked between writes: a stopping process
     finishes the write in flight, records it, and leaves the rest queued. ``progress`` is
     told each side's writes handled out of those due."""
+    # Bulk jobs an earlier push left recorded are settled first: their rows are in flight.
+    crm_jobs.resume(store, crm, now, run_id, result)
     with store.transaction() as tx:
         # A crash's: writes are idempotent, Jira comments are checked before resending.
         suspect = {e.id for e in repo.inflight(tx, "jira") if shards is None or e.shard in shards}
@@ -127,15 +129,20 @@ def _push_crm(
     should_stop: Callable[[], bool],
     told: Callable[[int], None] | None = None,
 ) -> None:
+    # Many due: Bulk API jobs (sync.cycle.crm_jobs); else collections, a few in flight.
+    if crm_jobs.push_in_jobs(store, crm, now, run_id, result, shards, should_stop, told):
+        return
+    bulk = crm_jobs.bulk_of(crm)
+    step = CRM_BATCH * (bulk.parallel_writes if bulk is not None else 1)
     for due in _due_batches(store, "crm", now, shards):
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for entry in due:
             groups[(entry.payload["object"], entry.payload["external_id_field"])].append(entry)
         for (name, ext_field), entries in groups.items():
-            for start in range(0, len(entries), CRM_BATCH):
+            for start in range(0, len(entries), step):
                 if should_stop():
                     return
-                batch = entries[start : start + CRM_BATCH]
+                batch = entries[start : start + step]
                 with store.transaction() as tx:
                     repo.mark_inflight(tx, [e.id for e in batch], now=now)
                 outcomes = crm.upsert(name, ext_field, [e.payload["record"] for e in batch])
