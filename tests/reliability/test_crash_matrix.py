@@ -97,7 +97,7 @@ def _incremental(*kills: KillPoint) -> Case:
 
 
 #: Report records upserted through Bulk API 2.0 jobs (every push above one record).
-BULK = (('api_version = "59.0"', 'api_version = "59.0"\nbulk_threshold = 1'),)
+BULK = (("bulk_threshold = 2000", "bulk_threshold = 1"),)
 JOB_UPLOAD = "PUT /services/data/v{version}/jobs/ingest/{job}/batches"
 JOB_STATUS = "GET /services/data/v{version}/jobs/ingest/{job}"
 

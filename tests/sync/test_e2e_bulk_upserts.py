@@ -28,7 +28,7 @@ from tests.sync.e2e import (
 
 OBJECT = "Jira_Project_Status__c"
 JOBS = "POST /services/data/v{version}/jobs/ingest"
-BULK = ('api_version = "59.0"', 'api_version = "59.0"\nbulk_threshold = 1')
+BULK = ("bulk_threshold = 2000", "bulk_threshold = 1")
 
 
 @pytest.fixture(scope="module")
