@@ -1,6 +1,7 @@
 """The CRM part of the push for large cycles: report records upserted through the CRM's
 asynchronous bulk jobs (connectors.crm.BulkUpserts) when more are due than the connector's
-``bulk_threshold``, in a handful of calls for any number of records.
+``bulk_threshold``, in a handful of calls for any number of records; below it, a few
+collection requests in flight at once (:func:`collections`).
 
 Crash safety. A job is recorded (``crm_jobs``: its id and the outbox rows it carries,
 with their payload hashes) and its rows marked in flight in one transaction right after
@@ -23,11 +24,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from connectors.crm import BulkOutcome, BulkUpserts, CrmConnector
+from connectors.crm import BulkOutcome, BulkUpserts, CrmConnector, UpsertResult
 from sync.cycle import rows
 from sync.store import Store, repo
 
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Records in one job (well under Bulk API's 150 MB upload at a few KB a record).
 JOB_RECORDS = 50_000
+#: Records in one collection request (Salesforce's sObject Collections take 200).
+COLLECTION = 200
 
 
 def bulk_of(crm: CrmConnector) -> BulkUpserts | None:
@@ -155,9 +159,44 @@ def settle(
         log.info("%s bulk job %s: %d records to send again", side, job.job_id, len(again))
 
 
+def collections(
+    crm: CrmConnector,
+    name: str,
+    external_id_field: str,
+    entries: list[Any],
+    lanes: int,
+) -> Iterator[tuple[list[Any], list[UpsertResult] | BaseException]]:
+    """Upsert ``entries`` in collections of :data:`COLLECTION` records, ``lanes`` of them in
+    flight at once (a small thread pool: where latency, not the CRM, sets the pace). Yields
+    each collection's entries with its results, or with the error it raised, in input
+    order; every collection has its answer before the first is yielded."""
+    parts = [entries[i : i + COLLECTION] for i in range(0, len(entries), COLLECTION)]
+
+    def send(part: list[Any]) -> list[UpsertResult]:
+        return crm.upsert(name, external_id_field, [e.payload["record"] for e in part])
+
+    if lanes <= 1 or len(parts) <= 1:
+        for part in parts:
+            yield part, send(part)  # one at a time: an error stops the rest unsent
+        return
+    with ThreadPoolExecutor(max_workers=min(lanes, len(parts))) as pool:
+        futures = [pool.submit(send, part) for part in parts]
+    for part, future in zip(parts, futures, strict=True):
+        error = future.exception()
+        yield part, error if error is not None else future.result()
+
+
 def _failed(tx: Any, side: str, entry: Any, error: str, now: datetime, result: Any) -> None:
     repo.mark_failed(tx, entry.id, error, now)
     result.failed.append({"side": side, "record": entry.record_key, "error": error})
 
 
-__all__ = ["JOB_RECORDS", "bulk_of", "push_in_jobs", "resume", "settle"]
+__all__ = [
+    "COLLECTION",
+    "JOB_RECORDS",
+    "bulk_of",
+    "collections",
+    "push_in_jobs",
+    "resume",
+    "settle",
+]

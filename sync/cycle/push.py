@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors.crm import CrmConnector
+from connectors.crm import CrmConnector, UpsertResult
 from connectors.exceptions import RejectedRecord
 from connectors.jira import JiraConnector
 from mappings.plan import remote_flags_from_comments
@@ -133,40 +133,57 @@ def _push_crm(
     if crm_jobs.push_in_jobs(store, crm, now, run_id, result, shards, should_stop, told):
         return
     bulk = crm_jobs.bulk_of(crm)
-    step = CRM_BATCH * (bulk.parallel_writes if bulk is not None else 1)
+    lanes = bulk.parallel_writes if bulk is not None else 1
     for due in _due_batches(store, "crm", now, shards):
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for entry in due:
             groups[(entry.payload["object"], entry.payload["external_id_field"])].append(entry)
         for (name, ext_field), entries in groups.items():
-            for start in range(0, len(entries), step):
+            for start in range(0, len(entries), CRM_BATCH * lanes):
                 if should_stop():
                     return
-                batch = entries[start : start + step]
+                batch = entries[start : start + CRM_BATCH * lanes]
                 with store.transaction() as tx:
                     repo.mark_inflight(tx, [e.id for e in batch], now=now)
-                outcomes = crm.upsert(name, ext_field, [e.payload["record"] for e in batch])
-                with store.transaction() as tx:
-                    done: list[int] = []
-                    ledger: list[repo.LedgerRow] = []
-                    for entry, outcome in zip(batch, outcomes, strict=True):
-                        if outcome.success:
-                            done.append(entry.id)
-                            ledger.append(
-                                rows.crm_ledger_row(
-                                    entry.record_key, entry.payload["digest"], run_id
-                                )
-                            )
-                        else:
-                            error = "; ".join(str(e) for e in outcome.errors) or "rejected"
-                            repo.mark_failed(tx, entry.id, error, now)
-                            result.failed.append(
-                                {"side": crm.side, "record": entry.record_key, "error": error}
-                            )
-                    repo.mark_done(tx, done, ledger, now=now)
-                result.count(f"{crm.side}_records", len(done))
-                if told is not None:
-                    told(len(batch))
+                # ``lanes`` collections at once; each recorded as it was answered, in order,
+                # and the first failure raised once every answered one is recorded.
+                failure: BaseException | None = None
+                for part, outcomes in crm_jobs.collections(crm, name, ext_field, batch, lanes):
+                    if isinstance(outcomes, BaseException):
+                        failure = failure or outcomes
+                        continue
+                    _record_crm(store, crm, part, outcomes, now, run_id, result)
+                    if told is not None:
+                        told(len(part))
+                if failure is not None:
+                    raise failure
+
+
+def _record_crm(
+    store: Store,
+    crm: CrmConnector,
+    batch: list[Any],
+    outcomes: list[UpsertResult],
+    now: datetime,
+    run_id: int | None,
+    result: PushResult,
+) -> None:
+    """One collection's answers: done with their ledger rows, refused ones parked."""
+    with store.transaction() as tx:
+        done: list[int] = []
+        ledger: list[repo.LedgerRow] = []
+        for entry, outcome in zip(batch, outcomes, strict=True):
+            if outcome.success:
+                done.append(entry.id)
+                ledger.append(
+                    rows.crm_ledger_row(entry.record_key, entry.payload["digest"], run_id)
+                )
+            else:
+                error = "; ".join(str(e) for e in outcome.errors) or "rejected"
+                repo.mark_failed(tx, entry.id, error, now)
+                result.failed.append({"side": crm.side, "record": entry.record_key, "error": error})
+        repo.mark_done(tx, done, ledger, now=now)
+    result.count(f"{crm.side}_records", len(done))
 
 
 def _push_jira(
