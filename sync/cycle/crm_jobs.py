@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 #: Records in one job (well under Bulk API's 150 MB upload at a few KB a record).
 JOB_RECORDS = 50_000
-#: Records in one collection request (Salesforce's sObject Collections take 200).
+#: Records in one collection request (as many as the push's CRM_BATCH).
 COLLECTION = 200
 
 
