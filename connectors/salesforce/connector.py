@@ -25,6 +25,7 @@ from connectors.crm import (
     Read,
     UpsertResult,
 )
+from connectors.exceptions import RemoteError
 from connectors.salesforce import bulk, changes, kinds, paging, pull, push, records
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.discover import SalesforceDiscovery
@@ -171,7 +172,13 @@ class SalesforceConnector(SalesforceClient):
         if sobject:
             self.resolve_fields(sobject, fields)
         bulk.upload(self, job_id, records)
-        bulk.set_state(self, job_id, "UploadComplete")
+        try:
+            bulk.set_state(self, job_id, "UploadComplete")
+        except RemoteError:
+            # A close retried after a lost answer finds the job closed already.
+            info = bulk.job_info(self, job_id)
+            if info is None or info.state == "Open":
+                raise
 
     def finish_job(self, job_id: str, external_id_field: str) -> BulkOutcome | None:
         """Poll the job with backoff until it finished, then read its three result sets;
@@ -180,7 +187,13 @@ class SalesforceConnector(SalesforceClient):
         if info is None:
             return None
         if info.state == "Open":
-            bulk.set_state(self, job_id, "Aborted")
+            try:
+                bulk.set_state(self, job_id, "Aborted")
+            except RemoteError:
+                # An abort retried after a lost answer finds the job aborted already.
+                again = bulk.job_info(self, job_id)
+                if again is not None and again.state == "Open":
+                    raise
             return None
         found = bulk.outcome(self, job_id, external_id_field)
         error = info.error or f"Bulk API job {job_id} ended {info.state}"

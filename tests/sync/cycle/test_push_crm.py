@@ -136,3 +136,33 @@ def test_above_the_threshold_one_job_and_a_recorded_job_is_resumed(
     assert len(box.salesforce.records(OBJECT)) == 30  # updated in place, none twice
     with store.read() as conn:
         assert repo.jobs.open_jobs(conn, "salesforce") == []
+
+
+def test_an_upload_refused_then_a_close_answer_lost(box: Sandbox, store: Store) -> None:
+    """A 500 on the upload fails the push with the job recorded; the next push aborts that
+    job (it never got its data) and sends again. A close whose answer was lost is retried,
+    finds the job closed, and goes on."""
+    _queue(store, box, 30)
+    crm = SalesforceConnector(
+        settings(box, bulk_threshold=10), retry=RetryPolicy(attempts=2), sleep=lambda _: None
+    )
+    box.salesforce_app.faults.add(Fault("500", count=1, endpoint="/batches", method="PUT"))
+    with pytest.raises(Exception, match="500"):
+        _push(store, crm)
+    assert _states(store) == {"inflight": 30}
+    result = _push(store, crm)
+    assert result.written == {"salesforce_records": 30}
+    assert _states(store) == {"done": 30}
+    states = sorted(job.state for job in box.salesforce.ingest_jobs.values())
+    assert states == ["Aborted", "JobComplete"]
+
+    with store.transaction() as tx:
+        tx.execute(sa.delete(outbox))
+    _queue(store, box, 30)
+    lost = Fault("drop_after", count=1, endpoint="/jobs/ingest/{job}", method="PATCH")
+    box.salesforce_app.faults.add(lost)
+    fired = box.salesforce_app.faults.fired
+    assert _push(store, crm).written == {"salesforce_records": 30}
+    assert box.salesforce_app.faults.fired == fired + 1  # the close, applied, answer lost
+    assert _states(store) == {"done": 30}
+    assert len(box.salesforce.records(OBJECT)) == 30  # updated in place, none twice
