@@ -215,13 +215,16 @@ class SalesforceClient:
         usage, reserve = self._usage, self.org_reserve
         if usage is None or reserve <= 0 or usage.remaining > reserve:
             return
+        reason = (
+            f"Sforce-Limit-Info shows {usage.used:,} of the org's {usage.total:,} daily calls "
+            f"used: the {usage.remaining:,} left are kept for its other integrations by "
+            f"{SECTION} daily_reserve_percent = {self.settings.daily_reserve_percent:g}"
+        )
         raise BudgetExhausted(
-            f"Salesforce reports {usage.used:,} of the org's {usage.total:,} daily API calls "
-            f"used (Sforce-Limit-Info); stopping before {what} to leave {usage.remaining:,} "
-            f"for the org's other integrations ({SECTION} daily_reserve_percent = "
-            f"{self.settings.daily_reserve_percent:g}); the next cycle resumes when Salesforce "
-            "frees calls (its limit is a rolling 24 hours)",
+            f"stopping before {what}: {reason}; the next cycle resumes when Salesforce frees "
+            "calls (its limit is a rolling 24 hours)",
             side=SIDE,
+            reason=reason,
         )
 
     def _rest_refused_message(self) -> str:

@@ -145,7 +145,7 @@ def test_pacing_by_sforce_limit_info_stops_before_the_org_limit(box: Sandbox) ->
     box.salesforce.api_used = 89
     crm.describe("Case")
     sent = box.salesforce_app.stats.snapshot()["total"]
-    with pytest.raises(BudgetExhausted, match=r"90 of the org's 100 daily API calls") as caught:
+    with pytest.raises(BudgetExhausted, match=r"90 of the org's 100 daily calls") as caught:
         crm.upsert(OBJECT, KEY, reports(box, 3))
     assert "daily_reserve_percent = 10" in str(caught.value)
     assert box.salesforce_app.stats.snapshot()["total"] == sent  # refused before sending

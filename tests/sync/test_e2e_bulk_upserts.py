@@ -118,3 +118,19 @@ def test_at_or_below_the_threshold_collections_are_used(env: SyncEnv) -> None:
     assert result["written"]["salesforce_records"] >= 1
     assert made.count(f"salesforce {UPSERT}") >= 1
     assert made.count(f"salesforce {JOBS}") == 0
+
+
+def test_near_the_org_daily_limit_the_cycle_stops_before_it(env: SyncEnv) -> None:
+    """Sforce-Limit-Info shows the org within daily_reserve_percent (5%) of its limit: the
+    run stops cleanly on the first call after that answer, saying why, nothing lost."""
+    sf = env.box.salesforce
+    with env.box.salesforce_app.lock:
+        sf.daily_api_limit, sf.api_used = 1000, 955
+    reset_calls(env.box)
+    code, out, err = cli_in_process(env, "run", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["budget"]["stopped"] is True, err
+    assert result["budget"]["side"] == "salesforce" and result["budget"]["limit"] == "remote"
+    assert "Sforce-Limit-Info shows 956 of the org's 1,000 daily calls used" in result["message"]
+    assert "daily_reserve_percent = 5" in result["message"]
+    assert calls(env.box).count("salesforce POST /services/data/v{version}/composite") == 0
