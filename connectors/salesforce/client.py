@@ -79,6 +79,7 @@ class SalesforceClient:
         self.logins = 0
         self._sf: Salesforce | None = None
         self._usage: ApiUsage | None = None
+        self._usage_at = 0.0
         self._retry_after: float | None = None
         self._last_status = 0
         self._last_endpoint = ""
@@ -131,6 +132,7 @@ class SalesforceClient:
             usage = Salesforce.parse_api_usage(info).get("api-usage")
             if usage is not None:
                 self._usage = ApiUsage(usage.used, usage.total)
+                self._usage_at = time.monotonic()
 
     def _login(self) -> tuple[str, str]:
         s = self.settings
@@ -215,6 +217,8 @@ class SalesforceClient:
         usage, reserve = self._usage, self.org_reserve
         if usage is None or reserve <= 0 or usage.remaining > reserve:
             return
+        if time.monotonic() - self._usage_at > USAGE_FRESH:
+            return  # an old report (a long-lived serve): one call goes and brings a new one
         reason = (
             f"Sforce-Limit-Info shows {usage.used:,} of the org's {usage.total:,} daily calls "
             f"used: the {usage.remaining:,} left are kept for its other integrations by "
@@ -415,6 +419,10 @@ class SalesforceClient:
         fields = self.describe(sobject).get("fields", [])
         return next(dict(f) for f in fields if f["name"] == resolved)
 
+
+#: Seconds a Sforce-Limit-Info report is trusted to refuse a call before it is sent; past
+#: that (the next cycle of a long-lived ``serve``) a call goes out and reports afresh.
+USAGE_FRESH = 60.0
 
 #: What Salesforce says on a 401 for a live session it will not take for REST.
 REST_REFUSED = "This session is not valid for use with the REST API"

@@ -11,6 +11,7 @@ import pytest
 from connectors.exceptions import BudgetExhausted
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.bulk import POLL_CAP, to_csv
+from connectors.salesforce.client import USAGE_FRESH
 from connectors.sandbox.salesforce import ingest
 from connectors.sandbox.stack import Sandbox
 from tests.connectors.test_salesforce_pull import settings
@@ -149,6 +150,12 @@ def test_pacing_by_sforce_limit_info_stops_before_the_org_limit(box: Sandbox) ->
         crm.upsert(OBJECT, KEY, reports(box, 3))
     assert "daily_reserve_percent = 10" in str(caught.value)
     assert box.salesforce_app.stats.snapshot()["total"] == sent  # refused before sending
+    # A minute later (a long-lived serve's next cycle) the old report no longer refuses:
+    # one call goes and brings the org's usage afresh.
+    box.salesforce.api_used = 10  # the rolling 24 hours freed calls
+    crm._usage_at -= USAGE_FRESH + 1
+    assert all(r.success for r in crm.upsert(OBJECT, KEY, reports(box, 3)))
+    assert crm.api_usage is not None and crm.api_usage.used == 11 and not crm.paced
 
 
 def test_poll_backoff_doubles_to_its_cap(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
