@@ -135,6 +135,12 @@ def test_a_job_is_refused_as_salesforce_refuses_it(org: Org) -> None:
         timeout=10,
     )
     assert answer.headers["Sforce-Limit-Info"].startswith("api-usage=")
+    assert answer.json()["DailyBulkApiBatches"] == {"Max": 15000, "Remaining": 15000}
+    org.backend.daily_bulk_batches = 0  # the org's daily Bulk API batches spent
+    with pytest.raises(Exception, match="daily limit of 0 Bulk API batches"):
+        org.sf.bulk2.Jira_Project_Status__c.upsert(
+            records=[{"Jira_Sync_Key__c": "k"}], external_id_field="Jira_Sync_Key__c", wait=0
+        )
     stats = org.app.stats.snapshot()["by_endpoint"]
-    assert stats["POST /services/data/v{version}/jobs/ingest"] == 2
-    assert stats["PUT /services/data/v{version}/jobs/ingest/{job}/batches"] == 2
+    assert stats["POST /services/data/v{version}/jobs/ingest"] == 3
+    assert stats["PUT /services/data/v{version}/jobs/ingest/{job}/batches"] == 3

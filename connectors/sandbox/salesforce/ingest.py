@@ -15,8 +15,11 @@ are CSV: ``successfulResults`` (``sf__Id``, ``sf__Created``, then the uploaded c
 columns) and ``unprocessedrecords`` (the uploaded columns of records never processed:
 those of an aborted or failed job).
 
-Test hooks on the backend: ``ingest_fail_after`` (the next job fails after that many
-records, the rest unprocessed) and ``max_ingest_bytes``.
+Limits: one upload of at most ``max_ingest_bytes`` (150 MB) a job, and
+``daily_bulk_batches`` (15,000) internal batches a day for the org, reported in ``/limits``
+as ``DailyBulkApiBatches``. Test hook: ``ingest_fail_after`` (the next job fails after that
+many records, the rest unprocessed). Not emulated: parents by external id
+(``Account__r.Key__c`` columns) fail the job as unknown fields, as in Collections here.
 """
 
 from __future__ import annotations
@@ -181,8 +184,17 @@ class _Processor:
             ) from None
 
     def step(self) -> None:
-        """Process the next internal batch; the job completes (or fails) after the last."""
+        """Process the next internal batch; the job completes (or fails) after the last.
+        Each batch counts against the org's ``DailyBulkApiBatches``; with none left the
+        job fails, its records not processed yet left unprocessed."""
         job = self.job
+        if self.backend.bulk_batches_used >= self.backend.daily_bulk_batches:
+            job.state = "Failed"
+            job.error = (
+                "InvalidBatch : the org's daily limit of "
+                f"{self.backend.daily_bulk_batches} Bulk API batches is spent"
+            )
+            return
         start = len(job.done)
         stop = min(len(job.rows), start + BATCH_RECORDS)
         if job.fail_after is not None:

@@ -140,8 +140,10 @@ class SalesforceBackend(WriteMixin):
         #: Test hooks: the next ingest job fails after this many records; the upload cap.
         self.ingest_fail_after: int | None = None
         self.max_ingest_bytes = MAX_UPLOAD_BYTES
-        #: Bulk API batches processed today (``DailyBulkApiBatches`` in ``/limits``).
+        #: Bulk API batches processed today, and the org's daily limit of them
+        #: (``DailyBulkApiBatches`` in ``/limits``).
         self.bulk_batches_used = 0
+        self.daily_bulk_batches = 15_000
         self.api_used = 0
         self.api_enabled = True
         self._budget_day: date | None = None

@@ -115,8 +115,8 @@ def _register_resources(backend: SalesforceBackend) -> None:
             {
                 "DailyApiRequests": {"Max": limit, "Remaining": max(limit - used, 0)},
                 "DailyBulkApiBatches": {
-                    "Max": 15000,
-                    "Remaining": max(15000 - backend.bulk_batches_used, 0),
+                    "Max": backend.daily_bulk_batches,
+                    "Remaining": max(backend.daily_bulk_batches - backend.bulk_batches_used, 0),
                 },
                 "DataStorageMB": {"Max": 1024, "Remaining": 1000},
             }
