@@ -46,13 +46,32 @@ def bulk_of(crm: CrmConnector) -> BulkUpserts | None:
     return crm if isinstance(crm, BulkUpserts) else None
 
 
-def resume(store: Store, crm: CrmConnector, now: datetime, run_id: int | None, result: Any) -> None:
-    """Settle the jobs an earlier push left recorded (killed, or a job still running)."""
+def resume(
+    store: Store,
+    crm: CrmConnector,
+    now: datetime,
+    run_id: int | None,
+    result: Any,
+    shards: list[str] | None = None,
+) -> None:
+    """Settle the jobs an earlier push left recorded (killed, or a job still running); with
+    ``shards``, only jobs whose rows are all of those shards (a job carries the rows of one
+    push, and another worker may be running its own)."""
     bulk = bulk_of(crm)
     if bulk is None:
         return
     with store.read() as conn:
         recorded = repo.jobs.open_jobs(conn, crm.side)
+        if shards is not None:
+            mine = set(shards)
+            recorded = [
+                job
+                for job in recorded
+                if all(
+                    e.shard in mine
+                    for e in repo.jobs.job_entries(conn, [r.outbox_id for r in job.rows]).values()
+                )
+            ]
     for job in recorded:
         log.info("resuming %s bulk job %s (%d records)", crm.side, job.job_id, len(job.rows))
         outcome = bulk.finish_job(job.job_id, job.external_id_field)

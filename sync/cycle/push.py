@@ -75,7 +75,7 @@ def push(
     finishes the write in flight, records it, and leaves the rest queued. ``progress`` is
     told each side's writes handled out of those due."""
     # Bulk jobs an earlier push left recorded are settled first: their rows are in flight.
-    crm_jobs.resume(store, crm, now, run_id, result)
+    crm_jobs.resume(store, crm, now, run_id, result, shards)
     with store.transaction() as tx:
         # A crash's: writes are idempotent, Jira comments are checked before resending.
         suspect = {e.id for e in repo.inflight(tx, "jira") if shards is None or e.shard in shards}

@@ -166,3 +166,25 @@ def test_an_upload_refused_then_a_close_answer_lost(box: Sandbox, store: Store) 
     assert box.salesforce_app.faults.fired == fired + 1  # the close, applied, answer lost
     assert _states(store) == {"done": 30}
     assert len(box.salesforce.records(OBJECT)) == 30  # updated in place, none twice
+
+
+def test_a_push_of_other_shards_leaves_a_recorded_job_alone(box: Sandbox, store: Store) -> None:
+    """On PostgreSQL several workers push their own shards: a job belongs to the push that
+    created it, and another worker's push does not poll, abort or settle it."""
+    _queue(store, box, 3)
+    crm = SalesforceConnector(settings(box, bulk_threshold=10), sleep=lambda _: None)
+    with store.read() as conn:
+        due = repo.due(conn, "crm", NOW, 100)
+    job_id = crm.start_job(OBJECT, KEY)  # recorded, its data not sent yet (Open)
+    rows_of = tuple(repo.jobs.JobRow(e.id, e.payload_hash, e.record_key) for e in due)
+    with store.transaction() as tx:
+        repo.jobs.put_job(tx, repo.jobs.JobRecord(job_id, "salesforce", OBJECT, KEY, rows_of, NOW))
+        repo.mark_inflight(tx, [e.id for e in due], now=NOW)
+    result = PushResult()
+    push(store, None, crm, NOW, None, result, ["jira:OTHER"])  # type: ignore[arg-type]
+    assert box.salesforce.ingest_jobs[job_id].state == "Open"
+    assert _states(store) == {"inflight": 3}
+    mine = sorted({str(e.shard) for e in due})
+    push(store, None, crm, NOW, None, result, mine)  # type: ignore[arg-type]
+    assert box.salesforce.ingest_jobs[job_id].state == "Aborted"  # never got its data
+    assert _states(store) == {"done": 3} and result.written == {"salesforce_records": 3}
