@@ -43,7 +43,8 @@ FIGURES = {
         "first SOQL page then 2000 records a page, one Salesforce login, metadata "
         "(serverInfo, /myself, /field, one describe per object) only when not cached, one "
         "PUT per Jira issue whose labels/field/comments change, one collection call per "
-        "200 CRM records whose content changes"
+        "200 CRM records whose content changes or, where fewer, one Salesforce Bulk API 2.0 "
+        "job (create, upload, close, one status read, three result reads: 7 calls)"
     ),
     "total_minimum (hubspot_*)": (
         "HubSpot scenarios: one search page per 100 changed companies and tickets (at least "

@@ -238,6 +238,61 @@ class UpsertResult:
 
 
 @dataclass(frozen=True)
+class JobInfo:
+    """An asynchronous bulk write job as the CRM reports it."""
+
+    id: str
+    #: The CRM's own word (Salesforce: Open, UploadComplete, InProgress, JobComplete,
+    #: Failed, Aborted).
+    state: str
+    processed: int = 0
+    failed: int = 0
+    #: Why the whole job failed, when it did.
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What became of the records of a finished bulk job: a result per record it processed,
+    by external id, and the keys it never processed (to send again)."""
+
+    results: Mapping[str, UpsertResult]
+    unprocessed: tuple[str, ...] = ()
+    #: Why the job stopped before the end (its records not processed were refused with it).
+    error: str | None = None
+
+
+@runtime_checkable
+class BulkUpserts(Protocol):
+    """A CRM that upserts many records in one asynchronous job (Salesforce: Bulk API 2.0)
+    and sends a few collection requests at once. The steps are separate so the engine can
+    record the job before its data is sent and find it again after a crash."""
+
+    @property
+    def bulk_threshold(self) -> int:
+        """A push with more records than this goes in jobs; at or below, in collections."""
+        ...
+
+    @property
+    def parallel_writes(self) -> int:
+        """Collection requests to keep in flight at once (1: one after the other)."""
+        ...
+
+    def start_job(self, name: str, external_id_field: str) -> str:
+        """Create an upsert job on ``name`` by ``external_id_field``; its id (no data yet)."""
+        ...
+
+    def send_job(self, job_id: str, records: Sequence[Mapping[str, Any]]) -> None:
+        """Upload the job's records and close it: the CRM starts processing."""
+        ...
+
+    def finish_job(self, job_id: str, external_id_field: str) -> BulkOutcome | None:
+        """Wait for the job and read its results; None when the CRM has no such job or it
+        never got its data (an unfinished one is aborted): send the records again."""
+        ...
+
+
+@dataclass(frozen=True)
 class AttachedFile:
     """A file attached to a customer record."""
 

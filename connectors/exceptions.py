@@ -65,6 +65,14 @@ class BudgetExhausted(ConnectorError):
     Recovery: stop cleanly, commit what is done, resume next cycle.
     """
 
+    #: Why a connector stopped before the remote's own limit refused a call (the usage
+    #: its headers showed and the setting that keeps the rest free), for the run's message.
+    reason: str | None = None
+
+    def __init__(self, message: str, *, side: str = "", reason: str | None = None) -> None:
+        super().__init__(message, side=side)
+        self.reason = reason
+
 
 class RemoteError(ConnectorError):
     """The remote answered with an error we do not expect (a bug on one side or the other)."""

@@ -109,11 +109,13 @@ def stopped(
     queued: int | None,
     stage: str,
     now: datetime,
+    reason: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The message and ``budget`` object of a cycle stopped by ``side``'s budget.
 
     ``spent``: our meter refused the call (our [limits]); otherwise the remote refused it
-    (e.g. the CRM's own daily limit for the org)."""
+    (e.g. the CRM's own daily limit for the org), or the connector stopped short of that
+    limit for ``reason`` (the usage the remote reported and the reserve kept free)."""
     allowance = given.get(side)
     name = allowance.name if allowance is not None and allowance.name else side
     limit: Limit = allowance.binding if spent and allowance is not None else "remote"
@@ -123,6 +125,8 @@ def stopped(
     if limit == "remote":
         holder = allowance.holder if allowance is not None and allowance.holder else "the org"
         what = f"{name}'s own daily API limit for {holder}"
+        if reason:
+            what += f" ({reason})"
         resets = allowance.resets if allowance is not None and allowance.resets else ""
         resumes = f"when {name} frees calls ({resets})" if resets else f"when {name} frees calls"
     else:

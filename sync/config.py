@@ -148,6 +148,44 @@ class SalesforceConfig(_Section):
     ca_bundle: str = ""
     timeout_seconds: float = Field(default=60, gt=0)
     account: AccountFieldsConfig = Field(default_factory=AccountFieldsConfig)
+    #: A push of more report records than this upserts through Bulk API 2.0 jobs.
+    bulk_threshold: int = 2000
+    #: Collections (200 records each) in flight at once below the threshold.
+    parallel_writes: int = 4
+    #: Share of the org's daily API limit left to its other integrations.
+    daily_reserve_percent: float = 5.0
+
+    @field_validator("bulk_threshold", mode="before")
+    @classmethod
+    def _threshold(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _refused(
+                f"must be a whole number of records, at least 1 (got {value!r}; default 2000): "
+                "a push of more report records than this goes through Bulk API 2.0 jobs, "
+                "fewer go in collections of 200"
+            )
+        return value
+
+    @field_validator("parallel_writes", mode="before")
+    @classmethod
+    def _parallel(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
+            raise _refused(
+                f"must be a whole number from 1 to 10 (got {value!r}; default 4): the "
+                "collection requests kept in flight at once (Salesforce allows 25 long "
+                "requests per org at a time; leave room for its other integrations)"
+            )
+        return value
+
+    @field_validator("daily_reserve_percent", mode="before")
+    @classmethod
+    def _reserve(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 100:
+            raise _refused(
+                f"must be a number from 0 up to (not including) 100 (got {value!r}; default 5): "
+                "the share of the org's daily API limit left to its other integrations"
+            )
+        return value
 
     @field_validator("login_url", "instance_url")
     @classmethod
@@ -508,6 +546,9 @@ class Config(_Section):
             api_version=sf.api_version,
             ca_bundle=sf.ca_bundle or None,
             timeout=sf.timeout_seconds,
+            bulk_threshold=sf.bulk_threshold,
+            parallel_writes=sf.parallel_writes,
+            daily_reserve_percent=float(sf.daily_reserve_percent),
         )
         settings.check()
         return settings

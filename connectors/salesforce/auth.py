@@ -36,6 +36,8 @@ TEMPLATES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/sobjects/[^/{]+/[^/{]+$"), "/sobjects/{sobject}/{id}"),
     (re.compile(r"/sobjects/[^/{]+$"), "/sobjects/{sobject}"),
     (re.compile(r"^/services/Soap/u/[^/]+$"), "/services/Soap/u/{version}"),
+    (re.compile(r"/jobs/(ingest|query)/[^/{]+/([A-Za-z]+)$"), r"/jobs/\1/{job}/\2"),
+    (re.compile(r"/jobs/(ingest|query)/[^/{]+$"), r"/jobs/\1/{job}"),
 )
 
 

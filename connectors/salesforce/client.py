@@ -29,6 +29,7 @@ from connectors import soql
 from connectors.calls import CallMeter, PlainHttpRefused, instrument
 from connectors.exceptions import (
     AuthError,
+    BudgetExhausted,
     ConfigError,
     RemoteError,
     RetriableError,
@@ -78,6 +79,7 @@ class SalesforceClient:
         self.logins = 0
         self._sf: Salesforce | None = None
         self._usage: ApiUsage | None = None
+        self._usage_at = 0.0
         self._retry_after: float | None = None
         self._last_status = 0
         self._last_endpoint = ""
@@ -130,6 +132,7 @@ class SalesforceClient:
             usage = Salesforce.parse_api_usage(info).get("api-usage")
             if usage is not None:
                 self._usage = ApiUsage(usage.used, usage.total)
+                self._usage_at = time.monotonic()
 
     def _login(self) -> tuple[str, str]:
         s = self.settings
@@ -162,6 +165,7 @@ class SalesforceClient:
         ``what`` names the call in messages. With ``idempotent=False`` a call that may have
         been applied is not sent again (429s, row locks and refused connections still are).
         """
+        self._check_org_budget(what)
         relogged = False
         while True:
             sf = self.sf
@@ -191,6 +195,41 @@ class SalesforceClient:
                     ) from None
                 relogged = True
                 self.connect()
+
+    @property
+    def org_reserve(self) -> int:
+        """Daily calls left to the org's other integrations (0 before any answer)."""
+        usage = self._usage
+        if usage is None:
+            return 0
+        return int(usage.total * self.settings.daily_reserve_percent / 100)
+
+    @property
+    def paced(self) -> bool:
+        """Whether the org's daily usage is near our reserve (within twice it): writes go
+        one request at a time then, leaving the org's concurrency to others."""
+        usage, reserve = self._usage, self.org_reserve
+        return usage is not None and reserve > 0 and usage.remaining <= 2 * reserve
+
+    def _check_org_budget(self, what: str) -> None:
+        """Stop before ``what`` when the org's daily usage (``Sforce-Limit-Info`` on the
+        last answer) leaves no more than the reserve for its other integrations."""
+        usage, reserve = self._usage, self.org_reserve
+        if usage is None or reserve <= 0 or usage.remaining > reserve:
+            return
+        if time.monotonic() - self._usage_at > USAGE_FRESH:
+            return  # an old report (a long-lived serve): one call goes and brings a new one
+        reason = (
+            f"Sforce-Limit-Info shows {usage.used:,} of the org's {usage.total:,} daily calls "
+            f"used: the {usage.remaining:,} left are kept for its other integrations by "
+            f"{SECTION} daily_reserve_percent = {self.settings.daily_reserve_percent:g}"
+        )
+        raise BudgetExhausted(
+            f"stopping before {what}: {reason}; the next cycle resumes when Salesforce frees "
+            "calls (its limit is a rolling 24 hours)",
+            side=SIDE,
+            reason=reason,
+        )
 
     def _rest_refused_message(self) -> str:
         issuer = (
@@ -380,6 +419,10 @@ class SalesforceClient:
         fields = self.describe(sobject).get("fields", [])
         return next(dict(f) for f in fields if f["name"] == resolved)
 
+
+#: Seconds a Sforce-Limit-Info report is trusted to refuse a call before it is sent; past
+#: that (the next cycle of a long-lived ``serve``) a call goes out and reports afresh.
+USAGE_FRESH = 60.0
 
 #: What Salesforce says on a 401 for a live session it will not take for REST.
 REST_REFUSED = "This session is not valid for use with the REST API"

@@ -14,6 +14,7 @@ from connectors import soql
 from connectors.crm import (
     Allowance,
     AttachedFile,
+    BulkOutcome,
     ChangePage,
     CrmField,
     CrmObject,
@@ -24,7 +25,8 @@ from connectors.crm import (
     Read,
     UpsertResult,
 )
-from connectors.salesforce import changes, kinds, paging, pull, push, records
+from connectors.exceptions import RemoteError
+from connectors.salesforce import bulk, changes, kinds, paging, pull, push, records
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.discover import SalesforceDiscovery
 from connectors.salesforce.errors import SIDE
@@ -131,8 +133,73 @@ class SalesforceConnector(SalesforceClient):
     def upsert(
         self, name: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
     ) -> list[UpsertResult]:
-        """Upsert by external id in collections of 200; one result per record, in order."""
-        return push.upsert(self, name, external_id_field, records)
+        """Upsert by external id in collections of 200, up to :attr:`parallel_writes` of
+        them in flight at once; one result per record, in order."""
+        return push.upsert(self, name, external_id_field, records, lanes=self.parallel_writes)
+
+    # -- Bulk API 2.0 (connectors.crm.BulkUpserts) ----------------------------------------
+
+    @property
+    def bulk_threshold(self) -> int:
+        """A push of more records than this goes through Bulk API 2.0 ingest jobs."""
+        return self.settings.bulk_threshold
+
+    @property
+    def parallel_writes(self) -> int:
+        """Collections in flight at once; one when the org's daily usage nears our reserve."""
+        return 1 if self.paced else self.settings.parallel_writes
+
+    def start_job(self, name: str, external_id_field: str) -> str:
+        """Create an upsert job by the external id field (one call; describe when not held)."""
+        ext = push.check_target(self, soql.identifier(name), external_id_field, [])
+        return bulk.create_job(self, name, ext)
+
+    def send_job(self, job_id: str, records: Sequence[Mapping[str, Any]]) -> None:
+        """Upload the records as CSV and close the job (two calls); the fields are checked
+        against describe first (a field the object lacks would fail the whole job)."""
+        fields = sorted(
+            {
+                k
+                for r in records
+                for k, v in r.items()
+                if k != "attributes" and not isinstance(v, Mapping)
+            }
+        )
+        sobject = next(
+            (r["attributes"]["type"] for r in records if isinstance(r.get("attributes"), Mapping)),
+            None,
+        )
+        if sobject:
+            self.resolve_fields(sobject, fields)
+        bulk.upload(self, job_id, records)
+        try:
+            bulk.set_state(self, job_id, "UploadComplete")
+        except RemoteError:
+            # A close retried after a lost answer finds the job closed already.
+            info = bulk.job_info(self, job_id)
+            if info is None or info.state == "Open":
+                raise
+
+    def finish_job(self, job_id: str, external_id_field: str) -> BulkOutcome | None:
+        """Poll the job with backoff until it finished, then read its three result sets;
+        None when Salesforce has no such job, or it never got its data (then aborted)."""
+        info = bulk.wait(self, job_id)
+        if info is None:
+            return None
+        if info.state == "Open":
+            try:
+                bulk.set_state(self, job_id, "Aborted")
+            except RemoteError:
+                # An abort retried after a lost answer finds the job aborted already.
+                again = bulk.job_info(self, job_id)
+                if again is not None and again.state == "Open":
+                    raise
+            return None
+        found = bulk.outcome(self, job_id, external_id_field)
+        error = info.error or f"Bulk API job {job_id} ended {info.state}"
+        return BulkOutcome(
+            found.results, found.unprocessed, None if info.state == "JobComplete" else error
+        )
 
     def attach_file(self, customer_id: str, title: str, file_name: str, data: bytes) -> str:
         """Upload a Salesforce File (a ContentVersion) published to ``customer_id`` (an

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -107,10 +108,14 @@ def upsert(
     sobject: str,
     external_id_field: str,
     records: Sequence[Mapping[str, Any]],
+    *,
+    lanes: int = 1,
 ) -> list[UpsertResult]:
     """Upsert ``records`` by ``external_id_field``; one result per record, in input order.
     A record's ``attributes`` (its type, as a query answer or the model writes it) is
-    left out: the object is ``sobject``."""
+    left out: the object is ``sobject``. With ``lanes`` > 1 that many collections are in
+    flight at once (where latency, not Salesforce, sets the pace); the results still come
+    in input order, each batch's at its own place."""
     if not records:
         return []
     records = [{k: v for k, v in r.items() if k != "attributes"} for r in records]
@@ -132,11 +137,20 @@ def upsert(
         if value is None or value == "":
             raise ValueError(f"a record to upsert has no {ext} value: {dict(record)!r}")
         keys.append(str(value))
-    results: list[UpsertResult] = []
-    for start in range(0, len(records), BATCH_SIZE):
+    starts = range(0, len(records), BATCH_SIZE)
+
+    def one(start: int) -> list[UpsertResult]:
         batch = records[start : start + BATCH_SIZE]
-        results.extend(_upsert_batch(client, sobject, ext, batch, keys[start : start + BATCH_SIZE]))
-    return results
+        return _upsert_batch(client, sobject, ext, batch, keys[start : start + BATCH_SIZE])
+
+    if lanes <= 1 or len(starts) <= 1:
+        return [result for start in starts for result in one(start)]
+    # Every batch runs to its end (a failed one raises after the others finished, so no
+    # write is left unrecorded behind an error); the futures keep the input order.
+    with ThreadPoolExecutor(max_workers=min(lanes, len(starts))) as pool:
+        futures = [pool.submit(one, start) for start in starts]
+        wait(futures)
+    return [result for future in futures for result in future.result()]
 
 
 def _upsert_batch(

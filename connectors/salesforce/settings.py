@@ -50,6 +50,13 @@ class SalesforceSettings:
     api_version: str = "59.0"
     ca_bundle: str | None = None
     timeout: float = 60.0
+    #: A push of more records than this upserts through Bulk API 2.0 jobs.
+    bulk_threshold: int = 2000
+    #: Collection requests in flight at once.
+    parallel_writes: int = 4
+    #: Share of the org's daily API limit left to its other integrations: calls stop when
+    #: Sforce-Limit-Info shows no more than this left (writes go one at a time at twice it).
+    daily_reserve_percent: float = 5.0
 
     @property
     def login_based(self) -> bool:
@@ -101,6 +108,16 @@ class SalesforceSettings:
             )
         if self.timeout <= 0:
             raise ConfigError(f"{SECTION} timeout must be positive seconds", side="salesforce")
+        if self.bulk_threshold < 1 or self.parallel_writes < 1:
+            raise ConfigError(
+                f"{SECTION} bulk_threshold and parallel_writes must be at least 1",
+                side="salesforce",
+            )
+        if not 0 <= self.daily_reserve_percent < 100:
+            raise ConfigError(
+                f"{SECTION} daily_reserve_percent must be from 0 up to (not including) 100",
+                side="salesforce",
+            )
 
 
 def host_of(url: str) -> str:

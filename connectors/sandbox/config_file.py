@@ -73,6 +73,9 @@ consumer_key = {_s(c.salesforce_consumer_key)}
 consumer_secret = {_s(c.salesforce_consumer_secret)}
 api_version = "59.0"
 ca_bundle = {_s(ca)}
+bulk_threshold = 2000
+parallel_writes = 4
+daily_reserve_percent = 5
 
 [crm.salesforce.account]
 segment_field = {_s(SF_ACCOUNT_SEGMENT_FIELD)}

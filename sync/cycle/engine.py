@@ -462,6 +462,7 @@ class Engine:
             queued=queued,
             stage=result.stage,
             now=ctx.now,
+            reason=exc.reason,
         )
 
     def _finish(self, result: CycleResult, now: datetime) -> None:

@@ -35,13 +35,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors.crm import CrmConnector, OneReportPerCustomer
+from connectors.crm import CrmConnector, OneReportPerCustomer, UpsertResult
 from connectors.exceptions import RejectedRecord
 from connectors.jira import JiraConnector
 from mappings.plan import remote_flags_from_comments
 from mappings.text import MARKER_PHRASE, parse_marker
 from mappings.writes import JiraLedger
-from sync.cycle import rows
+from sync.cycle import crm_jobs, rows
 from sync.store import Store, repo
 
 CRM_BATCH = 200
@@ -80,6 +80,8 @@ def push(
     200, Jira one call each. ``should_stop`` is asked between writes: a stopping process
     finishes the write in flight, records it, and leaves the rest queued. ``progress`` is
     told each side's writes handled out of those due."""
+    # Bulk jobs an earlier push left recorded are settled first: their rows are in flight.
+    crm_jobs.resume(store, crm, now, run_id, result, shards)
     with store.transaction() as tx:
         # A crash's: writes are idempotent, Jira comments are checked before resending.
         suspect = {e.id for e in repo.inflight(tx, "jira") if shards is None or e.shard in shards}
@@ -133,6 +135,11 @@ def _push_crm(
     should_stop: Callable[[], bool],
     told: Callable[[int], None] | None = None,
 ) -> None:
+    # Many due: Bulk API jobs (sync.cycle.crm_jobs); else collections, a few in flight.
+    if crm_jobs.push_in_jobs(store, crm, now, run_id, result, shards, should_stop, told):
+        return
+    bulk = crm_jobs.bulk_of(crm)
+    lanes = bulk.parallel_writes if bulk is not None else 1
     for due in _due_batches(store, "crm", now, shards):
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for entry in due:
@@ -140,34 +147,51 @@ def _push_crm(
         for (name, ext_field), entries in groups.items():
             if isinstance(crm, OneReportPerCustomer) and crm.one_report_per_customer(name):
                 entries = _main_projects_only(store, entries, run_id, now, told)
-            for start in range(0, len(entries), CRM_BATCH):
+            for start in range(0, len(entries), CRM_BATCH * lanes):
                 if should_stop():
                     return
-                batch = entries[start : start + CRM_BATCH]
+                batch = entries[start : start + CRM_BATCH * lanes]
                 with store.transaction() as tx:
                     repo.mark_inflight(tx, [e.id for e in batch], now=now)
-                outcomes = crm.upsert(name, ext_field, [e.payload["record"] for e in batch])
-                with store.transaction() as tx:
-                    done: list[int] = []
-                    ledger: list[repo.LedgerRow] = []
-                    for entry, outcome in zip(batch, outcomes, strict=True):
-                        if outcome.success:
-                            done.append(entry.id)
-                            ledger.append(
-                                rows.crm_ledger_row(
-                                    entry.record_key, entry.payload["digest"], run_id
-                                )
-                            )
-                        else:
-                            error = "; ".join(str(e) for e in outcome.errors) or "rejected"
-                            repo.mark_failed(tx, entry.id, error, now)
-                            result.failed.append(
-                                {"side": crm.side, "record": entry.record_key, "error": error}
-                            )
-                    repo.mark_done(tx, done, ledger, now=now)
-                result.count(f"{crm.side}_records", len(done))
-                if told is not None:
-                    told(len(batch))
+                # ``lanes`` collections at once; each recorded as it was answered, in order,
+                # and the first failure raised once every answered one is recorded.
+                failure: BaseException | None = None
+                for part, outcomes in crm_jobs.collections(crm, name, ext_field, batch, lanes):
+                    if isinstance(outcomes, BaseException):
+                        failure = failure or outcomes
+                        continue
+                    _record_crm(store, crm, part, outcomes, now, run_id, result)
+                    if told is not None:
+                        told(len(part))
+                if failure is not None:
+                    raise failure
+
+
+def _record_crm(
+    store: Store,
+    crm: CrmConnector,
+    batch: list[Any],
+    outcomes: list[UpsertResult],
+    now: datetime,
+    run_id: int | None,
+    result: PushResult,
+) -> None:
+    """One collection's answers: done with their ledger rows, refused ones parked."""
+    with store.transaction() as tx:
+        done: list[int] = []
+        ledger: list[repo.LedgerRow] = []
+        for entry, outcome in zip(batch, outcomes, strict=True):
+            if outcome.success:
+                done.append(entry.id)
+                ledger.append(
+                    rows.crm_ledger_row(entry.record_key, entry.payload["digest"], run_id)
+                )
+            else:
+                error = "; ".join(str(e) for e in outcome.errors) or "rejected"
+                repo.mark_failed(tx, entry.id, error, now)
+                result.failed.append({"side": crm.side, "record": entry.record_key, "error": error})
+        repo.mark_done(tx, done, ledger, now=now)
+    result.count(f"{crm.side}_records", len(done))
 
 
 def _main_projects_only(

@@ -18,6 +18,7 @@ __all__ = [
     "api_usage",
     "crm_accounts",
     "crm_cases",
+    "crm_jobs",
     "cursors",
     "derive_state",
     "dirty_projects",
@@ -348,4 +349,19 @@ link_problems = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("linked_by", sa.String(64), nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: Bulk write jobs the CRM runs for us (connectors.crm.BulkUpserts), recorded when created and
+#: before their data is sent: a run killed mid-job finds the job again, maps its results
+#: back to the outbox rows (``rows``: ``[[outbox id, payload hash, record key], ...]``) or
+#: sends them again. A row goes once its results are recorded.
+crm_jobs = sa.Table(
+    "crm_jobs",
+    metadata,
+    sa.Column("job_id", sa.String(40), primary_key=True),
+    sa.Column("side", sa.String(16), nullable=False),
+    sa.Column("object", sa.String(255), nullable=False),
+    sa.Column("external_id_field", sa.String(255), nullable=False),
+    sa.Column("rows", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )

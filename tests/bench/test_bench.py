@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from bench.model import NO_CHANGE_MAX_READS, Comparison, Work, bucket_of, judge, pages
+from bench.model import (
+    NO_CHANGE_MAX_READS,
+    Comparison,
+    Work,
+    bucket_of,
+    judge,
+    pages,
+    salesforce_writes,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = [
@@ -114,10 +122,15 @@ def test_the_model_counts_pages_and_flags_misses() -> None:
     assert minimum["jira search"] == 3 + 3  # 250 issues at 100, 12,000 keys at 5000
     assert minimum["salesforce queries"] == 1 + 2  # one Composite, two more Account pages
     assert minimum["salesforce writes"] == 3
+    # Past 1,400 records one Bulk API 2.0 job (7 calls) beats collections of 200.
+    assert [salesforce_writes(n) for n in (0, 1, 1400, 1401, 100_000)] == [0, 1, 7, 7, 7]
     assert (minimum["jira metadata"], minimum["salesforce metadata"]) == (3, 3)
     assert bucket_of("jira", "PUT /rest/api/2/issue/{key}") == "jira issue writes"
     assert bucket_of("salesforce", "POST /services/data/v{version}/composite") == (
         "salesforce queries"
+    )
+    assert bucket_of("salesforce", "GET /services/data/v{version}/jobs/ingest/{job}") == (
+        "salesforce writes"
     )
     quiet = Comparison({"jira search": 3, "salesforce login": 1}, {"jira search": 1}, 4, 0)
     assert judge("no_change", quiet) == ["reads 4 > 3"]

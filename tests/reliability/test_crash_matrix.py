@@ -79,6 +79,10 @@ class Case:
 
     cycle: Literal["first", "incremental"]
     kills: tuple[KillPoint, ...]
+    #: Config lines changed for the case, as (old, new) for ``SyncEnv.edit_config``.
+    config: tuple[tuple[str, str], ...] = ()
+    #: Bulk API jobs the sandbox holds at the end, by state (the rerun resumed or resent).
+    jobs: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return ", then ".join(kill.name for kill in self.kills)
@@ -90,6 +94,16 @@ def _first(*kills: KillPoint) -> Case:
 
 def _incremental(*kills: KillPoint) -> Case:
     return Case("incremental", kills)
+
+
+#: Report records upserted through Bulk API 2.0 jobs (every push above one record).
+BULK = (("bulk_threshold = 2000", "bulk_threshold = 1"),)
+JOB_UPLOAD = "PUT /services/data/v{version}/jobs/ingest/{job}/batches"
+JOB_STATUS = "GET /services/data/v{version}/jobs/ingest/{job}"
+
+
+def _bulk(jobs: tuple[str, ...], *kills: KillPoint) -> Case:
+    return Case("first", kills, BULK, jobs)
 
 
 #: Every kill point; each runs on both stores. ``nth`` < 0 counts from the end of the
@@ -133,6 +147,17 @@ POINTS = (
     _first(
         KillPoint("tenth Jira write applied", "jira", 10, writes_only=True, when="after"),
         KillPoint("re-checking comments", "jira", 1, JIRA_COMMENTS),
+    ),
+    # Bulk API 2.0: the job created and recorded, its data not sent (the rerun aborts it
+    # and sends again); the job done at Salesforce (records written), nothing recorded in
+    # the outbox yet (the rerun polls it and maps its results back)
+    _bulk(
+        ("Aborted", "JobComplete"),
+        KillPoint("bulk job recorded, its data not sent", "salesforce", 1, JOB_UPLOAD),
+    ),
+    _bulk(
+        ("JobComplete",),
+        KillPoint("bulk job processed, not recorded", "salesforce", 2, JOB_STATUS, when="after"),
     ),
     # an incremental cycle
     _incremental(KillPoint("changes pulled, mid CRM pull", "salesforce", 1, COMPOSITE)),
@@ -309,6 +334,8 @@ def test_killed_at_each_point_the_rerun_converges_with_nothing_lost_or_doubled(
     crash: tuple[SyncEnv, KillSwitch], reference: Reference, case: Case
 ) -> None:
     env, switch = crash
+    for old, new in case.config:
+        env.edit_config(old, new)
     want = reference.first
     if case.cycle == "incremental":
         _run(env)
@@ -328,6 +355,9 @@ def test_killed_at_each_point_the_rerun_converges_with_nothing_lost_or_doubled(
 
     _same(env, want, reference)
     assert _unfinished(env) == {}
+    if case.jobs:
+        jobs = env.box.salesforce.ingest_jobs.values()
+        assert tuple(sorted(job.state for job in jobs)) == case.jobs
     again = _run(env)
     assert again["written"] == {}, again
     assert remote_state(env.box).differences(want) == []

@@ -13,6 +13,7 @@ from typing import Any
 
 from connectors.sandbox.http import Router, SandboxRequest, SandboxResponse
 from connectors.sandbox.salesforce.bulk import QueryJob
+from connectors.sandbox.salesforce.ingest import MAX_UPLOAD_BYTES, IngestJob
 from connectors.sandbox.salesforce.metadata import BY_NAME, SObjectDef, sobject
 from connectors.sandbox.salesforce.query import CompiledQuery, compile_soql
 from connectors.sandbox.salesforce.store import RecordStore, Transaction
@@ -135,6 +136,14 @@ class SalesforceBackend(WriteMixin):
         self.sessions: dict[str, datetime] = {}
         self.cursors: OrderedDict[str, Cursor] = OrderedDict()
         self.query_jobs: dict[str, QueryJob] = {}
+        self.ingest_jobs: dict[str, IngestJob] = {}
+        #: Test hooks: the next ingest job fails after this many records; the upload cap.
+        self.ingest_fail_after: int | None = None
+        self.max_ingest_bytes = MAX_UPLOAD_BYTES
+        #: Bulk API batches processed today, and the org's daily limit of them
+        #: (``DailyBulkApiBatches`` in ``/limits``).
+        self.bulk_batches_used = 0
+        self.daily_bulk_batches = 15_000
         self.api_used = 0
         self.api_enabled = True
         self._budget_day: date | None = None
@@ -146,13 +155,16 @@ class SalesforceBackend(WriteMixin):
 
     def reset(self) -> None:
         """Restore the seeded world, the static session, an unspent budget and the user's
-        API access; drop query cursors, Bulk query jobs and validation rules.
+        API access; drop query cursors, Bulk query and ingest jobs and validation rules.
         Configuration (credentials, clock, limit) stays."""
         self.store = RecordStore()
         self.counters = {}
         self.rules = {}
         self.cursors.clear()
         self.query_jobs.clear()
+        self.ingest_jobs.clear()
+        self.ingest_fail_after = None
+        self.bulk_batches_used = 0
         # Logins survive a reset (it restores data, not auth); the static token is live again.
         self.sessions[self.access_token] = self.now()
         self.api_used = 0

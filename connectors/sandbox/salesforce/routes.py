@@ -76,6 +76,7 @@ def register_routes(backend: SalesforceBackend) -> None:
     from connectors.sandbox.salesforce.auth import register as register_auth
     from connectors.sandbox.salesforce.bulk import register as register_bulk
     from connectors.sandbox.salesforce.composite import register as register_composite
+    from connectors.sandbox.salesforce.ingest import register as register_ingest
     from connectors.sandbox.salesforce.sobjects import register as register_sobjects
 
     register_auth(backend)
@@ -83,6 +84,7 @@ def register_routes(backend: SalesforceBackend) -> None:
     _register_query(backend)
     register_composite(backend)
     register_bulk(backend)
+    register_ingest(backend)
     register_sobjects(backend)
 
 
@@ -112,7 +114,10 @@ def _register_resources(backend: SalesforceBackend) -> None:
         return SandboxResponse.json(
             {
                 "DailyApiRequests": {"Max": limit, "Remaining": max(limit - used, 0)},
-                "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+                "DailyBulkApiBatches": {
+                    "Max": backend.daily_bulk_batches,
+                    "Remaining": max(backend.daily_bulk_batches - backend.bulk_batches_used, 0),
+                },
                 "DataStorageMB": {"Max": 1024, "Remaining": 1000},
             }
         )

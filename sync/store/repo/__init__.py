@@ -22,6 +22,7 @@ The functions live by table group, one module each, and are reached either way:
 - :mod:`~.history`: progress snapshots, satisfaction history and flags;
 - :mod:`~.problems`: records set aside and link problems;
 - :mod:`~.cache`: remote metadata; :mod:`~.uploads`: report files attached to accounts;
+- :mod:`~.jobs`: bulk write jobs in flight at the CRM, reached as ``repo.jobs.<function>``;
 - :mod:`~.leases`: shard leases, which take the engine (they commit at once), reached as
   ``repo.leases.<function>`` only.
 
@@ -39,6 +40,7 @@ from sync.store.repo import (
     dirty,
     history,
     items,
+    jobs,
     leases,
     ledger,
     links,
@@ -294,6 +296,7 @@ __all__ = [
     "iter_quarantined",
     "iter_surveys",
     "iter_unfinished_refs",
+    "jobs",
     "last_runs",
     "latest_progress",
     "latest_scores",
