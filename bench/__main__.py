@@ -36,8 +36,10 @@ FIGURES = {
         "(5000 keys when listing keys for deletes), one Composite call for every object's "
         "first SOQL page then 2000 records a page, one Salesforce login, metadata "
         "(serverInfo, /myself, /field, one describe per object) only when not cached, one "
-        "PUT per Jira issue whose labels/field/comments change, one collection call per "
-        "200 CRM records whose content changes"
+        "PUT per Jira issue whose comments change (its labels and field ride along), for the "
+        "issues sharing one identical label/field change and no comment ceil(n/1000) Jira "
+        "Cloud bulk edits with one progress read each (or a PUT each when fewer), one "
+        "collection call per 200 CRM records whose content changes"
     ),
     "ratio": "total_actual / total_minimum",
     "by_bucket": "actual and minimum per kind of call",

@@ -9,8 +9,12 @@ many were invalid or not visible (``invalidOrInaccessibleIssueCount``). Bulk not
 are off (``sendBulkNotification: false``): no watcher gets an e-mail per issue.
 
 It needs the global Bulk Change permission, and Data Center has no REST bulk edit:
-:meth:`BulkEditor.unavailable` says why it cannot be used (one ``GET /mypermissions`` per
-connector on Cloud), and the caller then writes one ``PUT /issue/{key}`` per issue.
+:meth:`BulkEditor.unavailable` says why it cannot be used (Data Center, or a submit Jira
+refused as a whole: :meth:`BulkEditor.refuse`), and the caller then writes one
+``PUT /issue/{key}`` per issue. A run does not read the permission first (that would cost
+a call every cycle that writes): a user without it gets the submit refused (403) and the
+rest of the run goes by PUT. ``check --online`` reads it (:meth:`BulkEditor.permission`)
+and says so up front.
 
 A submit is retried like any idempotent write (the client's retries, then ours for the
 5xx it gives up on): a bulk edit of labels and a text field applied twice leaves the
@@ -153,15 +157,17 @@ class BulkEditor:
         self.polls = 0
 
     def unavailable(self) -> str | None:
-        """Why bulk edit cannot be used on this site (None: it can): Data Center has no
-        REST bulk edit; the user may lack the global Bulk Change permission (one
-        ``GET /mypermissions``, asked once per connector)."""
+        """Why bulk edit is not used on this site (None: it is): Data Center has no REST
+        bulk edit; Jira refused a submit as a whole (:meth:`refuse`). No call."""
         if not self._checked:
-            self._unavailable = self._check()
+            cloud = self.jira.is_cloud
+            self._unavailable = None if cloud else "Jira Data Center/Server has no REST bulk edit"
             self._checked = True
         return self._unavailable
 
-    def _check(self) -> str | None:
+    def permission(self) -> str | None:
+        """Why this user cannot bulk edit (None: it can): Data Center, or no global Bulk
+        Change permission (one ``GET /mypermissions``; for ``check --online``)."""
         if not self.jira.is_cloud:
             return "Jira Data Center/Server has no REST bulk edit"
         held = self.jira.my_permissions(["BULK_CHANGE"])
@@ -224,9 +230,10 @@ class BulkEditor:
         return _progress(task_id, read_json(response, action, jira.settings.url))
 
     def wait(self, task_id: str, max_wait: float = MAX_TASK_WAIT) -> BulkProgress | None:
-        """Read the task's progress until it finished, waiting 0.5 s, 1 s, 2 s ... (at
-        most 10 s) between reads, for at most ``max_wait`` seconds; the last progress
-        read (not finished when the time ran out), None when Jira does not know it."""
+        """Read the task's progress until it finished: at once, then after 0.5 s, 1 s,
+        2 s ... (at most 10 s between reads), for at most ``max_wait`` seconds; the last
+        progress read (not finished when the time ran out), None when Jira does not know
+        it."""
         started = self.clock()
         pause = FIRST_POLL_WAIT
         while True:
@@ -238,6 +245,16 @@ class BulkEditor:
                 return found
             self.sleep(min(pause, left))
             pause = min(pause * 2, MAX_POLL_WAIT)
+
+
+def bulk_summary(reason: str | None) -> str:
+    """What ``check --online`` says of bulk edit, given :meth:`BulkEditor.permission`."""
+    if reason is None:
+        return (
+            "the user may bulk edit: label and flag-field changes shared by many issues "
+            "go as bulk edits of up to 1000 issues, without notification e-mails"
+        )
+    return f"not used: {reason}; the sync writes one PUT per issue instead"
 
 
 def _refusal(exc: Exception, action: str, url: str) -> RemoteError | None:

@@ -342,7 +342,7 @@ BULK_SUBMIT = "POST /rest/api/3/bulk/issues/fields"
 BULK_POLL = "GET /rest/api/3/bulk/queue/{taskId}"
 BULK_POINTS = (
     KillPoint("bulk edit submitted, task id not recorded", "jira", 1, BULK_SUBMIT, when="after"),
-    KillPoint("bulk task recorded, killed mid-poll", "jira", 1, BULK_POLL, when="after"),
+    KillPoint("bulk task recorded, its progress read", "jira", 1, BULK_POLL, when="after"),
 )
 BULK_CASES = [
     pytest.param(
@@ -370,7 +370,7 @@ def bulk_reference(tmp_path_factory: pytest.TempPathFactory, matrix_box: Sandbox
     finally:
         env.close()
     assert made.count(f"jira {BULK_SUBMIT}") >= 1  # the world gives the points a bulk edit
-    assert made.count(f"jira {BULK_POLL}") >= 2
+    assert made.count(f"jira {BULK_POLL}") >= 1
     return Reference(first, first, made, day)
 
 

@@ -15,9 +15,11 @@ What it emulates:
   other, as ``additionalProperties: false`` says);
 - the labels field (ADD, REMOVE, REPLACE, REMOVE_ALL) and single-line text fields
   (``text: ""`` clears);
-- a task that is ENQUEUED when submitted, RUNNING at the first poll and COMPLETE at the
-  ``polls_to_complete``-th (the edits are applied when it completes, as a queued task runs
-  later on the real site); :meth:`BulkQueue.run_all` completes every task at once;
+- a task that is ENQUEUED when submitted, RUNNING at each poll until it gets through its
+  issues (``issues_per_poll`` a poll, 500; ``polls_to_complete`` fixes the number) and
+  then COMPLETE (the edits are applied when it completes, as a queued task runs later on
+  the real site, each issue's ``updated`` between the submit and then);
+  :meth:`BulkQueue.run_all` completes every task at once;
 - per-issue failures: an issue of ``refused`` (key -> reason) is listed in
   ``failedAccessibleIssues``; an issue that does not exist (or was deleted meanwhile) is
   counted in ``invalidOrInaccessibleIssueCount``.
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.http import Router, SandboxRequest, SandboxResponse
@@ -97,8 +99,12 @@ class BulkQueue:
 
     def __init__(self, backend: JiraBackend) -> None:
         self.backend = backend
-        #: Polls a task takes to complete (the first poll sees it RUNNING); a test switch.
-        self.polls_to_complete = 2
+        #: Issues a task gets through between two progress reads: a task of more needs
+        #: more reads (RUNNING until then).
+        self.issues_per_poll = 500
+        #: Polls every task takes to complete, whatever its size (None: by its size); a
+        #: test switch.
+        self.polls_to_complete: int | None = None
         #: Issue key -> reason: the issues a bulk edit fails on (a test switch, kept across
         #: resets like ``denied_permissions``).
         self.refused: dict[str, str] = {}
@@ -233,7 +239,8 @@ class BulkQueue:
         if task.status in ("ENQUEUED", "RUNNING"):
             task.polls += 1
             now = self.backend.now()
-            if task.polls >= self.polls_to_complete:
+            needed = self.polls_to_complete or -(-len(task.issue_refs) // self.issues_per_poll)
+            if task.polls >= needed:
                 self._complete(task)
             elif task.status == "ENQUEUED":
                 task.status, task.started, task.updated = "RUNNING", now, now
@@ -246,10 +253,15 @@ class BulkQueue:
                 self._complete(task)
 
     def _complete(self, task: BulkTask) -> None:
+        """Run the task: each issue edited in turn, its ``updated`` spread between the
+        submit and now (a task edits its issues one after another, not all in one
+        millisecond)."""
         backend = self.backend
         now = backend.now()
         task.started = task.started or now
-        for ref in task.issue_refs:
+        span = max(now - task.created, timedelta(0))
+        count = len(task.issue_refs)
+        for n, ref in enumerate(task.issue_refs, start=1):
             issue = backend.get_issue(ref)
             if issue is None:
                 task.invalid += 1
@@ -271,7 +283,8 @@ class BulkQueue:
             issue.labels = labels  # a new list: the backend shares unchanged ones
             for field_id, text in task.texts.items():
                 backend.custom_values.setdefault(issue.key, {})[field_id] = text or None
-            backend.touch(issue)
+            issue.updated = task.created + span * n / count
+            backend.revision += 1
             task.processed.append(issue.id)
         if task.notify and task.processed:
             self.notifications += 1

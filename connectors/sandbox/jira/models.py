@@ -405,8 +405,8 @@ class JiraBackend:
             if not isinstance(payload, dict):
                 raise ValueError("the bulk settings are a JSON object")
             polls = payload.get("polls_to_complete", self.bulk.polls_to_complete)
-            if not isinstance(polls, int) or polls < 1:
-                raise ValueError("'polls_to_complete' must be a positive integer")
+            if polls is not None and (not isinstance(polls, int) or polls < 1):
+                raise ValueError("'polls_to_complete' must be a positive integer or null")
             refuse = payload.get("refuse", {})
             if not isinstance(refuse, dict):
                 raise ValueError("'refuse' maps issue keys to reasons")
