@@ -134,3 +134,44 @@ def test_bulk_edits_are_grouped_by_identical_change() -> None:
     }
     with pytest.raises(ValueError, match="not both"):
         BulkEdit(add_labels=("a",), remove_labels=("b",))
+
+
+def test_per_issue_puts_run_a_few_at_once_and_are_recorded_in_outbox_order(
+    env: SyncEnv,
+) -> None:
+    """The PUT fallback keeps up to WORKERS requests in flight (each on its own client),
+    never more, and what it records and reports follows the outbox's order."""
+    import threading
+    import time
+
+    env.box.jira.denied_permissions.add("BULK_CHANGE")
+    want = expected(env.box, env.clock().date())
+    rejected = sorted(want.labelled)[1::3]  # some PUTs refused (400), spread over chunks
+    app = env.box.jira_app
+    original = app.handle
+    lock = threading.Lock()
+    flight = {"now": 0, "most": 0}
+
+    def handle(request):  # type: ignore[no-untyped-def]
+        if request.method != "PUT":
+            return original(request)
+        with lock:
+            flight["now"] += 1
+            flight["most"] = max(flight["most"], flight["now"])
+        try:
+            time.sleep(0.02)  # long enough for the others to be sent meanwhile
+            if request.path.rsplit("/", 1)[-1] in rejected:
+                return env.box.jira.field_errors({"labels": "Field 'labels' is locked."})
+            return original(request)
+        finally:
+            with lock:
+                flight["now"] -= 1
+
+    app.handle = handle  # type: ignore[method-assign]
+    result = env.cycle()
+    assert 1 < flight["most"] <= push_jira.WORKERS
+    with env.store.read() as conn:
+        queued = [e.record_key for e in repo.unfinished(conn)]  # by outbox id
+    assert sorted(queued) == rejected
+    assert [f["record"] for f in result.failed] == queued  # reported in outbox order
+    assert labelled(env.box) == want.labelled - set(rejected)
