@@ -229,11 +229,16 @@ class BulkEditor:
             raise
         return _progress(task_id, read_json(response, action, jira.settings.url))
 
-    def wait(self, task_id: str, max_wait: float = MAX_TASK_WAIT) -> BulkProgress | None:
+    def wait(
+        self,
+        task_id: str,
+        max_wait: float = MAX_TASK_WAIT,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> BulkProgress | None:
         """Read the task's progress until it finished: at once, then after 0.5 s, 1 s,
-        2 s ... (at most 10 s between reads), for at most ``max_wait`` seconds; the last
-        progress read (not finished when the time ran out), None when Jira does not know
-        it."""
+        2 s ... (at most 10 s between reads), for at most ``max_wait`` seconds or until
+        ``should_stop`` (asked between reads); the last progress read (not finished when
+        the time ran out), None when Jira does not know it."""
         started = self.clock()
         pause = FIRST_POLL_WAIT
         while True:
@@ -241,7 +246,7 @@ class BulkEditor:
             if found is None or found.finished:
                 return found
             left = max_wait - (self.clock() - started)
-            if left <= 0:
+            if left <= 0 or should_stop():
                 return found
             self.sleep(min(pause, left))
             pause = min(pause * 2, MAX_POLL_WAIT)

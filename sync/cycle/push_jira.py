@@ -66,6 +66,8 @@ class _Push:
     run_id: int | None
     result: PushResult
     told: Callable[[int], None] | None
+    #: Asked between writes and between a task's progress reads.
+    should_stop: Callable[[], bool] = lambda: False
 
     def tell(self, n: int) -> None:
         if self.told is not None and n:
@@ -162,7 +164,7 @@ def push_jira(
     (a task still running). ``should_stop`` is asked between writes; a stopping push sends
     the bulk edits it has gathered (their rows are in flight already), records them, and
     leaves the rest queued."""
-    step = _Push(store, jira, now, run_id, result, told)
+    step = _Push(store, jira, now, run_id, result, told, should_stop)
     markers = _MarkedIssues(jira)
     groups: dict[BulkEdit, list[repo.OutboxEntry]] = {}
     text_field = _bulk_text_ok(jira)
@@ -295,7 +297,7 @@ def _bulk(step: _Push, edit: BulkEdit, entries: list[repo.OutboxEntry]) -> bool:
             run_id=step.run_id,
         )
     step.result.count("jira_bulk_edits")
-    progress = jira.bulk.wait(task_id)
+    progress = jira.bulk.wait(task_id, should_stop=step.should_stop)
     if progress is not None and not progress.finished:
         return True  # still queued: the next cycle settles it (the rows stay in flight)
     with store.transaction() as tx:
