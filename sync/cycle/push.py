@@ -83,11 +83,12 @@ def push(
     due."""
     # Bulk edits a stopped run left queued at Jira: settled first, their issues left alone
     # while a task still runs (sync.cycle.push_jira).
-    blocked = settle_tasks(store, jira, now, run_id, result, shards)
+    blocked, held = settle_tasks(store, jira, now, run_id, result, shards)
     with store.transaction() as tx:
         # A crash's: writes are idempotent, Jira comments are checked before resending.
         suspect = {e.id for e in repo.inflight(tx, "jira") if shards is None or e.shard in shards}
         repo.requeue_inflight(tx, now=now, shards=shards)
+        repo.mark_inflight(tx, held, now=now)  # a task Jira still runs: still in flight
     crm_told = jira_told = None
     if progress is not None:
         with store.read() as conn:

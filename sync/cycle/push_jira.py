@@ -84,28 +84,32 @@ def settle_tasks(
     run_id: int | None,
     result: PushResult,
     shards: list[str] | None,
-) -> set[str]:
-    """Settle the bulk edits an earlier run submitted and did not record the end of; the
-    issue keys of tasks still unfinished (nothing is sent to them in this push)."""
+) -> tuple[set[str], list[int]]:
+    """Settle the bulk edits an earlier run submitted and did not record the end of.
+    Returns, for the tasks still unfinished, their issue keys (nothing is sent to them in
+    this push) and their rows not re-planned since (to stay in flight: a plan that no
+    longer wants them then treats them as writes that may have reached Jira)."""
     with store.read() as conn:
         tasks = repo.bulk_tasks_open(conn, "jira", shards)
     blocked: set[str] = set()
+    held: list[int] = []
     step = _Push(store, jira, now, run_id, result, None)
     for task in tasks:
         progress = jira.bulk.wait(task.task_id)
-        if progress is not None and not progress.finished:
-            blocked.update(task.record_keys)
-            continue
         with store.read() as conn:
             entries = repo.outbox_rows(conn, [i for i, _ in task.outbox_ids])
             ids = repo.issue_ids(conn, task.record_keys)
         hashes = dict(task.outbox_ids)
         same = [e for e in entries if hashes.get(e.id) == e.payload_hash]
+        if progress is not None and not progress.finished:
+            blocked.update(task.record_keys)
+            held += [e.id for e in same]
+            continue
         with store.transaction() as tx:
             if progress is not None and progress.complete:
                 _settle(tx, step, same, progress, ids)
             repo.bulk_task_delete(tx, task.task_id)
-    return blocked
+    return blocked, held
 
 
 def _settle(

@@ -89,12 +89,12 @@ def test_a_task_a_stopped_run_left_is_settled_before_its_issues_get_anything_els
     id recorded, its rows in flight): the next push reads the task's progress and
     settles the rows from it, with no second submit and no PUT."""
     want = expected(env.box, env.clock().date())
-    env.box.jira.bulk.polls_to_complete = 2  # one read sees it RUNNING
+    env.box.jira.bulk.polls_to_complete = 3  # two reads see it RUNNING
     env.cycle(only="pull")
     remotes = build_remotes(env.config)
     jira = remotes.jira
     real_wait = jira.bulk.wait
-    jira.bulk.wait = lambda task_id, max_wait=0.0: jira.bulk.progress(task_id)  # type: ignore[method-assign]
+    jira.bulk.wait = lambda task_id, **_: jira.bulk.progress(task_id)  # type: ignore[method-assign]
     from sync.cycle.engine import CycleOptions, Engine
 
     Engine(env.config, env.store, remotes, clock=env.clock).run(CycleOptions())
@@ -103,6 +103,15 @@ def test_a_task_a_stopped_run_left_is_settled_before_its_issues_get_anything_els
         assert len(tasks) == 1 and set(tasks[0].record_keys) == want.labelled
         assert {e.state for e in repo.unfinished(conn)} == {"inflight"}
     assert labelled(env.box) == frozenset()  # queued, not run yet
+    # A cycle while the task still runs sends nothing to its issues; its rows stay in
+    # flight (a plan that no longer wanted them would treat them as maybe applied).
+    env.clock.advance(minutes=10)
+    reset_calls(env.box)
+    Engine(env.config, env.store, remotes, clock=env.clock).run(CycleOptions())
+    assert calls(env.box).count(SUBMIT) == calls(env.box).count(PUT) == 0
+    with env.store.read() as conn:
+        assert len(repo.bulk_tasks_open(conn, "jira")) == 1
+        assert {e.state for e in repo.unfinished(conn)} == {"inflight"}
     jira.bulk.wait = real_wait  # type: ignore[method-assign]
     env.clock.advance(minutes=10)
     reset_calls(env.box)
