@@ -42,6 +42,7 @@ NEAR: Final = 0.2
 PER_ISSUE: Final = "jira-per-issue-on-write"
 _ISSUE = re.compile(r"/rest/api/[^/]+/issue/([^/]+)")
 _BETA = re.compile(r"\br=(\d+).*?\bt=(\d+)|\bt=(\d+).*?\br=(\d+)")
+_QUOTA = re.compile(r"\bq=(\d+)")
 
 
 @dataclass
@@ -151,7 +152,9 @@ class Pacer:
             if beta is not None and remaining is None:
                 r, t = (beta.group(1), beta.group(2)) if beta.group(1) else beta.group(4, 3)
                 remaining, reset = float(r), float(t)
-                limit = limit or max(remaining, 1.0) / NEAR
+                quota = _QUOTA.search(headers.get("Beta-RateLimit-Policy") or "")
+                # Without the policy's quota, take what is left as near the end of it.
+                limit = float(quota.group(1)) if quota else remaining / NEAR + 1
             if response.status_code == 429 and retry_after is not None:
                 remaining, reset = 0.0, retry_after
             if remaining is None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import jira.resilientsession
 import pytest
+import requests
 
 from connectors.jira import JiraConnector
 from connectors.jira.pacing import Pacer
@@ -108,3 +109,27 @@ def test_the_sandbox_sends_jiras_headers_when_limits_are_on(
     assert refused is not None and refused.status == 429
     assert refused.headers["Retry-After"] == "1"
     assert refused.headers["RateLimit-Reason"] == "jira-burst-based"
+
+
+def _answer(status: int, headers: dict[str, str], url: str) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    response.request = requests.Request("GET", url).prepare()
+    return response
+
+
+def test_the_quota_header_spreads_what_is_left_over_its_window() -> None:
+    """Beta-RateLimit (the points quota of apps: r= left, t= seconds to its reset) near its
+    end spreads the calls left over the time left; another endpoint is not slowed."""
+    sim = SimTime()
+    pacer = Pacer(clock=lambda: sim.now, wall=lambda: sim.wall().timestamp(), sleep=sim.sleep)
+    url = "https://site.test/rest/api/2/search/jql"
+    pacer.after(_answer(200, {"Beta-RateLimit": '"global-app-quota";r=3;t=40'}, url))
+    pacer.before("GET", url)
+    assert sim.slept == [10.0]  # 40 s left for 3 calls: one every 10 s
+    pacer.before("GET", "https://site.test/rest/api/2/field")
+    assert sim.slept == [10.0]
+    pacer.after(_answer(429, {"Retry-After": "7"}, url))  # a 429 without the headers
+    pacer.before("GET", url)
+    assert sim.slept[-1] == pytest.approx(7.0)
