@@ -42,9 +42,12 @@ FIGURES = {
         "(5000 keys when listing keys for deletes), one Composite call for every object's "
         "first SOQL page then 2000 records a page, one Salesforce login, metadata "
         "(serverInfo, /myself, /field, one describe per object) only when not cached, one "
-        "PUT per Jira issue whose labels/field/comments change, one collection call per "
-        "200 CRM records whose content changes or, where fewer, one Salesforce Bulk API 2.0 "
-        "job (create, upload, close, one status read, three result reads: 7 calls)"
+        "PUT per Jira issue whose comments change (its labels and field ride along), for the "
+        "issues sharing one identical label/field change and no comment ceil(n/1000) Jira "
+        "Cloud bulk edits with one progress read each (or a PUT each when fewer), one "
+        "collection call per 200 CRM records whose content changes or, where fewer, one "
+        "Salesforce Bulk API 2.0 job (create, upload, close, one status read, three result "
+        "reads: 7 calls)"
     ),
     "total_minimum (hubspot_*)": (
         "HubSpot scenarios: one search page per 100 changed companies and tickets (at least "

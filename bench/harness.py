@@ -191,9 +191,21 @@ class BenchWorld:
                 name: sum(1 for i, s in stamps.items() if previous.crm_stamps[name].get(i) != s)
                 for name, stamps in before.crm_stamps.items()
             }
-        jira_written = sum(
-            1 for k, owned in after.jira_owned.items() if before.jira_owned.get(k) != owned
-        )
+        changed = {
+            k: owned for k, owned in after.jira_owned.items() if before.jira_owned.get(k) != owned
+        }
+        jira_written = len(changed)
+        groups: dict[tuple[Any, ...], int] = {}
+        for key, (labels, comments, custom) in changed.items():
+            old_labels, old_comments, old_custom = before.jira_owned.get(key, ((), 0, ()))
+            added = tuple(sorted(set(labels) - set(old_labels)))
+            removed = tuple(sorted(set(old_labels) - set(labels)))
+            if comments != old_comments or (added and removed):
+                continue  # a PUT of its own: comments cannot be added in bulk
+            fields = tuple(sorted(set(custom) - set(old_custom)))
+            cleared = tuple(sorted({f for f, _ in old_custom} - {f for f, _ in custom}))
+            group = (added, removed, fields, cleared)
+            groups[group] = groups.get(group, 0) + 1
         crm_written = sum(1 for k, r in after.reports.items() if before.reports.get(k) != r)
         return Work(
             jira_read=jira_read,
@@ -203,6 +215,8 @@ class BenchWorld:
             first=previous is None,
             jira_written=jira_written,
             crm_written=crm_written,
+            jira_groups=tuple(sorted(groups.values(), reverse=True)),
+            bulk=self.box.jira.cloud,
             jira_comment_reads=commented,
             marker_search=reconcile,
         )

@@ -27,6 +27,7 @@ from connectors.crm import CUSTOMER, Allowance, CrmConnector, CrmObject, Discove
 from connectors.discovery import AccessCheck
 from connectors.exceptions import ConfigError, ConnectorError
 from connectors.jira import JiraConnector, open_jira
+from connectors.jira.bulk import bulk_summary
 from connectors.retry import RetryPolicy
 from connectors.salesforce.auth import jwt_assertion
 from sync.config import (
@@ -400,6 +401,9 @@ def _jira(report: CheckReport, config: Config, used_today: int | None) -> None:
         _jira_time_zone(report, config, facts.time_zone)
         _jira_projects(report, config, jira)
         _jira_fields(report, config, jira)
+        with _guard(report, "jira bulk edit"):  # bulk edit, or one PUT per issue
+            why = jira.bulk.permission()
+            (report.warn if why else report.ok)("jira bulk edit", bulk_summary(why))
         _suggest_jira(report, config, jira)
     finally:
         jira.close()

@@ -24,6 +24,7 @@ import requests
 from jira import JIRA
 
 from connectors.calls import CallMeter, instrument
+from connectors.jira.pacing import PacedAdapter, Pacer
 from connectors.jira.settings import JiraSettings, jira_meter
 
 #: A ``requests`` response hook: ``hook(response, *args, **kwargs)``.
@@ -33,8 +34,13 @@ ResponseHook = Callable[..., Any]
 class JiraClient:
     """A ``jira.JIRA`` client seen through a small public surface (plain values out)."""
 
-    def __init__(self, jira: JIRA) -> None:
+    def __init__(
+        self, jira: JIRA, meter: CallMeter | None = None, pacer: Pacer | None = None
+    ) -> None:
         self._jira = jira
+        #: The call meter and the pacer its transport runs (shared by a connector's twins).
+        self.meter = meter
+        self.pacer = pacer
 
     # -- how the client is set up (no call) -----------------------------------------------
 
@@ -91,6 +97,12 @@ class JiraClient:
         """The REST URL of ``path`` (e.g. ``issue/KEY``) under the client's API version."""
         return str(self._jira._get_url(path))
 
+    def url_v3(self, path: str) -> str:
+        """The REST URL of ``path`` under API version 3 whatever the client's version:
+        Cloud's bulk edit exists on v3 only."""
+        options = {**self._jira._options, "rest_api_version": "3", "path": path}
+        return str(JIRA.JIRA_BASE_URL.format(**options))
+
     def path_of(self, path: str) -> str:
         """The URL path of ``path`` (no host, no query: for messages)."""
         return urlsplit(self.url(path)).path
@@ -143,9 +155,12 @@ class JiraClient:
         self._jira.close()
 
 
-def build_client(settings: JiraSettings, meter: CallMeter | None = None) -> JiraClient:
-    """A client for ``settings``, metered and pinned to its CA bundle; makes no network
-    call.
+def build_client(
+    settings: JiraSettings, meter: CallMeter | None = None, pacer: Pacer | None = None
+) -> JiraClient:
+    """A client for ``settings``, metered, paced by the rate-limit headers
+    (:mod:`connectors.jira.pacing`; ``pacer`` shared with other clients of the site when
+    given) and pinned to its CA bundle; makes no network call.
 
     The client's own ResilientSession retries 429, 503-with-Retry-After and connection
     errors ``max_retries`` times; nothing here retries on top of it.
@@ -163,8 +178,11 @@ def build_client(settings: JiraSettings, meter: CallMeter | None = None) -> Jira
         # line, with a body it cannot parse in full (megabytes of a proxy page): -vv only.
         logging=logging.getLogger().isEnabledFor(logging.DEBUG),
     )
-    instrument(jira._session, meter or jira_meter(), settings.ca_bundle)
-    client = JiraClient(jira)
+    meter = meter or jira_meter()
+    pacer = pacer or Pacer()
+    instrument(jira._session, meter, settings.ca_bundle)
+    jira._session.mount("https://", PacedAdapter(meter, pacer, settings.ca_bundle))
+    client = JiraClient(jira, meter, pacer)
     if settings.deployment != "auto":
         # What the client reads for Cloud or not; `connect()` confirms it from serverInfo.
         client.set_deployment("Cloud" if settings.deployment == "cloud" else "Server")

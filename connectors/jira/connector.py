@@ -30,6 +30,7 @@ from jira.exceptions import JIRAError
 from connectors import jql
 from connectors.calls import CallMeter
 from connectors.exceptions import ConfigError, ConnectorError, RemoteError
+from connectors.jira.bulk import BulkEditor
 from connectors.jira.client import JiraClient, build_client
 from connectors.jira.errors import (
     ErrorBoundary,
@@ -156,6 +157,8 @@ class JiraConnector:
         self._facts: ServerFacts | None = None
         self._catalog: FieldCatalog | None = None
         self._sleep: Callable[[float], None] = time.sleep  # between our own write retries
+        #: Cloud's bulk edit of many issues in one call (:mod:`connectors.jira.bulk`).
+        self.bulk = BulkEditor(self)
 
     # -- first contact ----------------------------------------------------------------------
 
@@ -264,6 +267,19 @@ class JiraConnector:
     def close(self) -> None:
         """Close the client's HTTP session."""
         self.client.close()
+
+    def twin(self) -> JiraConnector:
+        """Another connector to the same site, with a client (HTTP session) of its own: for
+        a worker thread (a ``jira.JIRA`` session toggles its retries per call, so two
+        threads must not share one). It shares the call meter, the pacer and what was
+        learnt at first contact (no call made)."""
+        client = build_client(self.settings, self.client.meter, self.client.pacer)
+        other = JiraConnector(client, self.settings, clock=self._clock)
+        facts = self.connect()
+        client.set_deployment("Cloud" if facts.deployment == "cloud" else "Server")
+        client.set_version(facts.version)
+        other._facts, other._catalog, other._sleep = facts, self._catalog, self._sleep
+        return other
 
     @property
     def is_cloud(self) -> bool:
@@ -519,6 +535,10 @@ class JiraConnector:
         """Our retries of what the client gives up on: ``max_retries`` more attempts, like
         the client's own, waiting Retry-After (capped) or backing off exponentially."""
         return RetryPolicy(attempts=self.settings.max_retries + 1)
+
+    def retried_call(self, call: Callable[[], T]) -> T:
+        """:meth:`_retried` for the connector's helpers (:mod:`connectors.jira.bulk`)."""
+        return self._retried(call)
 
     def _retried(self, call: Callable[[], T]) -> T:
         """Run an idempotent client call (a read, a label or field PUT), retrying exactly

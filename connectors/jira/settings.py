@@ -24,6 +24,7 @@ JIRA_TEMPLATES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(/issue/\{key\}/properties/)[^/]+"), r"\1{propertyKey}"),
     (re.compile(r"(/rest/api/[^/]+/project/)[^/]+"), r"\1{key}"),
     (re.compile(r"(/rest/api/[^/]+/version/)[^/]+"), r"\1{id}"),
+    (re.compile(r"(/rest/api/[^/]+/bulk/queue/)[^/]+"), r"\1{taskId}"),
 )
 #: POSTs that only read (searches).
 JIRA_READ_ONLY_POSTS = ("/search", "/search/jql", "/search/approximate-count")

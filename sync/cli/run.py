@@ -86,6 +86,8 @@ def print_cycle(out: Output, result: Any, dry_run: bool) -> None:
         _set_aside(out, result)
         return
     out.line(f"written: {join(result.written)}")
+    for note in getattr(result, "notes", ()):
+        out.line(f"note: {note}")
     _budget_stop(out, result)
     for failure in result.failed:
         out.line(f"parked: {failure['side']} {failure['record']}: {failure['error']}")

@@ -94,6 +94,8 @@ class CycleResult:
     planned: dict[str, int] = field(default_factory=dict)
     written: dict[str, int] = field(default_factory=dict)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    #: What the summary says once: e.g. that Jira bulk edit could not be used, and why.
+    notes: list[str] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     link_problems: int = 0
     #: Records the pull set aside this cycle (listed up to sync.cycle.pull.LISTED), how many in
@@ -127,6 +129,7 @@ class CycleResult:
             "planned": self.planned,
             "written": self.written,
             "failed": self.failed,
+            "notes": self.notes,
             "conflicts": self.conflicts,
             "link_problems": self.link_problems,
             "quarantined": {
@@ -370,7 +373,10 @@ class Engine:
         finally:
             result.written = pushed.written
             result.failed = pushed.failed
+            result.notes = pushed.notes
         log.info("written: %s; parked %d", counts_text(result.written), len(result.failed))
+        for note in result.notes:
+            log.info("%s", note)
         if config.report.upload and work.crm and not self.should_stop():
             with self._stage(result, "upload"):
                 from sync.report.upload import upload_reports  # Jinja2 only when uploads are on

@@ -14,10 +14,12 @@ project (the lowest project key among its stored links) is sent; the others are
 recorded as written without a call. The choice reads the store's links, so it holds
 however the outbox is batched and whichever of the customer's reports changed.
 
-A Jira write is one ``PUT /issue/{key}`` carrying its labels, field and comments. The
-comments are read back first only for a write that may already have reached Jira: one
-found in flight, and its re-plans (``verify`` in the payload), until it is done. A write
-never sent cannot have posted anything, so the common case costs one call per issue.
+Jira writes (:mod:`sync.cycle.push_jira`): label and flag-field changes shared by many
+issues go as Jira Cloud bulk edits of up to 1000 issues; any other write is one
+``PUT /issue/{key}`` carrying its labels, field and comments. The comments are read back
+first only for a write that may already have reached Jira: one found in flight, and its
+re-plans (``verify`` in the payload), until it is done. A write never sent cannot have
+posted anything, so the common case costs one call per issue.
 
 A comment the ledger cannot vouch for (the first sight of a level, posted with
 ``comment_on_first_sight``: after a new or lost state store every level is a first sight)
@@ -36,12 +38,9 @@ from datetime import datetime
 from typing import Any
 
 from connectors.crm import CrmConnector, OneReportPerCustomer, UpsertResult
-from connectors.exceptions import RejectedRecord
 from connectors.jira import JiraConnector
-from mappings.plan import remote_flags_from_comments
-from mappings.text import MARKER_PHRASE, parse_marker
-from mappings.writes import JiraLedger
 from sync.cycle import crm_jobs, rows
+from sync.cycle.push_jira import push_jira, settle_tasks
 from sync.store import Store, repo
 
 CRM_BATCH = 200
@@ -58,10 +57,17 @@ class PushResult:
 
     written: dict[str, int] = field(default_factory=dict)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    #: What the run summary should say once (e.g. that Jira bulk edit could not be used).
+    notes: list[str] = field(default_factory=list)
 
     def count(self, what: str, n: int = 1) -> None:
         """Count ``n`` writes of a kind."""
         self.written[what] = self.written.get(what, 0) + n
+
+    def note(self, text: str) -> None:
+        """Say ``text`` in the run summary (once, however often it is noted)."""
+        if text not in self.notes:
+            self.notes.append(text)
 
 
 def push(
@@ -77,15 +83,20 @@ def push(
     progress: PushProgress | None = None,
 ) -> None:
     """Send every due outbox row of ``shards`` (None: all): CRM upserts in collections of
-    200, Jira one call each. ``should_stop`` is asked between writes: a stopping process
-    finishes the write in flight, records it, and leaves the rest queued. ``progress`` is
-    told each side's writes handled out of those due."""
-    # Bulk jobs an earlier push left recorded are settled first: their rows are in flight.
+    200, Jira bulk edits of up to 1000 issues or one call each. ``should_stop`` is asked
+    between writes: a stopping process finishes the write in flight, records it, and
+    leaves the rest queued. ``progress`` is told each side's writes handled out of those
+    due."""
+    # Bulk edits a stopped run left queued at Jira: settled first, their issues left alone
+    # while a task still runs (sync.cycle.push_jira).
+    blocked, held = settle_tasks(store, jira, now, run_id, result, shards)
+    # Bulk jobs an earlier push left recorded at the CRM: settled first, likewise.
     crm_jobs.resume(store, crm, now, run_id, result, shards)
     with store.transaction() as tx:
         # A crash's: writes are idempotent, Jira comments are checked before resending.
         suspect = {e.id for e in repo.inflight(tx, "jira") if shards is None or e.shard in shards}
         repo.requeue_inflight(tx, now=now, shards=shards)
+        repo.mark_inflight(tx, held, now=now)  # a task Jira still runs: still in flight
     crm_told = jira_told = None
     if progress is not None:
         with store.read() as conn:
@@ -93,7 +104,7 @@ def push(
         crm_told = _teller(progress, crm.side, totals["crm"])
         jira_told = _teller(progress, "jira", totals["jira"])
     _push_crm(store, crm, now, run_id, result, shards, should_stop, crm_told)
-    _push_jira(store, jira, now, run_id, result, shards, should_stop, suspect, jira_told)
+    push_jira(store, jira, now, run_id, result, shards, should_stop, suspect, blocked, jira_told)
 
 
 def _teller(progress: PushProgress, side: str, total: int) -> Callable[[int], None]:
@@ -231,108 +242,6 @@ def _main_projects_only(
         if told is not None:
             told(len(skipped))
     return send
-
-
-def _push_jira(
-    store: Store,
-    jira: JiraConnector,
-    now: datetime,
-    run_id: int | None,
-    result: PushResult,
-    shards: list[str] | None,
-    should_stop: Callable[[], bool],
-    suspect: set[int],
-    told: Callable[[int], None] | None = None,
-) -> None:
-    markers = _MarkedIssues(jira)
-    for due in _due_batches(store, "jira", now, shards):
-        for entry in due:
-            if should_stop():
-                return
-            # Before the write is in flight: a failed search leaves it pending.
-            verify = entry.id in suspect or bool(entry.payload.get("verify"))
-            verify = verify or markers.may_carry(entry.payload)
-            with store.transaction() as tx:
-                repo.mark_inflight(tx, [entry.id], now=now)
-            try:
-                _apply_jira(jira, entry.payload, result, verify)
-            except RejectedRecord as exc:
-                error = "; ".join(str(e) for e in exc.errors) or exc.message
-                with store.transaction() as tx:
-                    repo.mark_failed(tx, entry.id, error, now)
-                result.failed.append({"side": "jira", "record": entry.record_key, "error": error})
-                if told is not None:
-                    told(1)
-                continue
-            ledger = JiraLedger.from_dict(entry.payload["ledger"])
-            with store.transaction() as tx:
-                if ledger.is_empty:
-                    repo.ledger_delete(tx, "jira", ledger.issue_key)
-                    repo.mark_done(tx, [entry.id], [], now=now)
-                else:
-                    repo.mark_done(tx, [entry.id], [rows.jira_ledger_row(ledger, run_id)], now=now)
-            result.count("jira_issues")
-            if told is not None:
-                told(1)
-
-
-class _MarkedIssues:
-    """The issues in scope whose comments carry our flag marker text, found by one search on
-    first need (a write whose comments the ledger cannot vouch for) and kept for the push."""
-
-    def __init__(self, jira: JiraConnector) -> None:
-        self._jira = jira
-        self._keys: set[str] | None = None
-
-    def may_carry(self, payload: dict[str, Any]) -> bool:
-        """Whether the write's issue may already hold its comments: it asks for the marker
-        search and the search found a marker on it."""
-        if not payload.get("search_markers") or not payload.get("comments"):
-            return False
-        if self._keys is None:
-            self._keys = self._jira.keys_with_comment_text(MARKER_PHRASE)
-        return str(payload["issue_key"]) in self._keys
-
-
-def _apply_jira(
-    jira: JiraConnector, payload: dict[str, Any], result: PushResult, verify: bool
-) -> None:
-    """One PUT with labels, field and comments; with ``verify``, comments the issue already
-    carries (posted before a crash) are left out. The same read-back runs when Jira
-    answers that PUT with a 5xx (it may have applied it): only what is missing is re-sent."""
-    key = payload["issue_key"]
-    fields = None
-    if payload.get("set_field"):
-        fields = {payload["set_field"]["id"]: payload["set_field"]["value"]}
-
-    def unposted(bodies: list[str]) -> list[str]:
-        latest = dict(remote_flags_from_comments(jira.comment_bodies(key)))
-        missing: list[str] = []
-        for body in bodies:
-            markers = parse_marker(body)
-            if markers and all(latest.get(customer) == level for customer, level in markers):
-                continue  # posted before a crash or a 5xx: the issue already says so
-            missing.append(body)
-            for customer, level in markers:
-                latest[customer] = level  # type: ignore[assignment]
-        return missing
-
-    comments: list[str] = list(payload.get("comments") or [])
-    if comments and verify:
-        comments = unposted(comments)
-    add, remove = payload.get("add_labels", ()), payload.get("remove_labels", ())
-    if jira.update_issue(
-        key,
-        add_labels=add,
-        remove_labels=remove,
-        fields=fields,
-        comments=comments,
-        unposted=unposted,
-    ):
-        if add or remove or fields:
-            result.count("jira_updates")
-        if comments:
-            result.count("jira_comments", len(comments))
 
 
 __all__ = ["PushProgress", "PushResult", "push"]

@@ -16,6 +16,7 @@ __all__ = [
     "OUTBOX_STATES",
     "UtcDateTime",
     "api_usage",
+    "bulk_tasks",
     "crm_accounts",
     "crm_cases",
     "crm_jobs",
@@ -298,6 +299,22 @@ leases = sa.Table(
     sa.Column("owner", sa.String(255), nullable=True),
     sa.Column("expires_at", UtcDateTime, nullable=True),
     sa.Column("heartbeat_at", UtcDateTime, nullable=True),
+)
+
+#: Bulk edits submitted to a remote and not settled yet (Jira Cloud's queued tasks): the
+#: task id, recorded as soon as the remote answers the submit, with the outbox rows it
+#: carries. A cycle that finds one (the run before it stopped mid-task) reads the task's
+#: progress and settles those rows before it sends anything to their records again.
+bulk_tasks = sa.Table(
+    "bulk_tasks",
+    metadata,
+    sa.Column("task_id", sa.String(64), primary_key=True),
+    sa.Column("target", sa.String(16), nullable=False),
+    sa.Column("outbox_ids", sa.JSON, nullable=False),
+    sa.Column("record_keys", sa.JSON, nullable=False),
+    sa.Column("shards", sa.JSON, nullable=False),
+    sa.Column("submitted_at", UtcDateTime, nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=True),
 )
 
 #: What a remote told us that rarely changes (Jira serverInfo and /field, the CRM's

@@ -94,7 +94,8 @@ def test_the_minimum_never_exceeds_the_calls_made(document: dict[str, Any]) -> N
 def test_the_call_targets_hold(document: dict[str, Any]) -> None:
     scenarios = _scenarios(document)
     full = scenarios["full_first_sync"]
-    assert full["total_actual"] <= 1.05 * full["total_minimum"], full["by_bucket"]
+    slack = max(1.05 * full["total_minimum"], full["total_minimum"] + 1)  # bench.model.judge
+    assert full["total_actual"] <= slack, full["by_bucket"]
     quiet = scenarios["no_change"]
     assert quiet["reads"] <= NO_CHANGE_MAX_READS and quiet["writes"] == 0, quiet["by_endpoint"]
     # Deletes are found by one key listing (5000 keys a page), not by re-reading issues.
@@ -137,3 +138,27 @@ def test_the_model_counts_pages_and_flags_misses() -> None:
     full = Comparison({"jira search": 106}, {"jira search": 100}, 106, 0)
     assert judge("full_first_sync", full) == ["calls 106 > 1.05 x minimum 100"]
     assert judge("full_first_sync", Comparison({"x": 105}, {"x": 100}, 105, 0)) == []
+    assert judge("full_first_sync", Comparison({"x": 14}, {"x": 13}, 14, 0)) == []  # 1 call
+    assert judge("full_first_sync", Comparison({"x": 15}, {"x": 13}, 15, 0)) != []
+
+
+def test_the_jira_write_floor_counts_bulk_edits_where_the_api_allows() -> None:
+    """Issues sharing one change without comments: ceil(n / 1000) bulk edits and a progress
+    read each, or a PUT each when fewer; every other changed issue, one PUT."""
+    work = Work(
+        jira_read=0,
+        crm_read={},
+        scope=0,
+        key_scan=False,
+        first=False,
+        jira_written=2241 + 2 + 9,
+        crm_written=0,
+        jira_groups=(2241, 2),
+    )
+    assert work.jira_writes() == (2 + 9, 2 * 3)  # a group of 2: 2 PUTs, not 2 calls of bulk
+    assert work.minimum()["jira bulk edits"] == 6
+    assert work.minimum()["jira issue writes"] == 11
+    server = Work(0, {}, 0, False, False, 12, 0, jira_groups=(12,), bulk=False)
+    assert server.jira_writes() == (12, 0)  # Data Center: no bulk edit
+    assert bucket_of("jira", "POST /rest/api/3/bulk/issues/fields") == "jira bulk edits"
+    assert bucket_of("jira", "GET /rest/api/3/bulk/queue/{taskId}") == "jira bulk edits"

@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
 from mappings.text import MARKER_PREFIX
-from sync.store.schema import outbox
+from sync.store.schema import bulk_tasks, outbox
 from tests.sync.e2e import (
     ANCHOR,
     COMPOSITE,
@@ -361,3 +361,82 @@ def test_killed_at_each_point_the_rerun_converges_with_nothing_lost_or_doubled(
     again = _run(env)
     assert again["written"] == {}, again
     assert remote_state(env.box).differences(want) == []
+
+
+# -- bulk edits (issue 17) --------------------------------------------------------------
+# Without comments on first sight, a first sync's label writes are Jira Cloud bulk edits
+# (sync.cycle.push_jira): killed once the submit was applied but before its task id was
+# recorded, the rerun sends them again; killed while polling a recorded task, the rerun
+# reads that task's progress and settles its rows. Either way nothing is written twice.
+BULK_SUBMIT = "POST /rest/api/3/bulk/issues/fields"
+BULK_POLL = "GET /rest/api/3/bulk/queue/{taskId}"
+BULK_POINTS = (
+    KillPoint("bulk edit submitted, task id not recorded", "jira", 1, BULK_SUBMIT, when="after"),
+    KillPoint("bulk task recorded, its progress read", "jira", 1, BULK_POLL, when="after"),
+)
+BULK_CASES = [
+    pytest.param(
+        backend,
+        point,
+        marks=[pytest.mark.postgres] if backend == "postgresql" else [],
+        id=f"{backend}-{point}",
+    )
+    for backend in ("sqlite", "postgresql")
+    for point in BULK_POINTS
+]
+
+
+@pytest.fixture(scope="module")
+def bulk_reference(tmp_path_factory: pytest.TempPathFactory, matrix_box: Sandbox) -> Reference:
+    """An uninterrupted first sync that comments only on changes (so labels go in bulk)."""
+    directory = tmp_path_factory.mktemp("matrix-bulk-reference")
+    day = _today()
+    _fresh(matrix_box)
+    env = SyncEnv(matrix_box, directory, f"sqlite:///{directory / 'state.db'}", None)
+    try:
+        _run(env)
+        made = calls(matrix_box)
+        first = remote_state(matrix_box)
+    finally:
+        env.close()
+    assert made.count(f"jira {BULK_SUBMIT}") >= 1  # the world gives the points a bulk edit
+    assert made.count(f"jira {BULK_POLL}") >= 1
+    return Reference(first, first, made, day)
+
+
+@pytest.mark.parametrize(("store_url", "point"), BULK_CASES, indirect=["store_url"])
+def test_killed_mid_bulk_edit_the_rerun_converges_with_nothing_written_twice(
+    matrix_box: Sandbox,
+    store_url: str,
+    tmp_path: Path,
+    bulk_reference: Reference,
+    point: KillPoint,
+) -> None:
+    _fresh(matrix_box)
+    env = SyncEnv(matrix_box, tmp_path, store_url, None)
+    switch = KillSwitch(matrix_box)
+    switch.install()
+    try:
+        switch.arm(point)
+        code, _out, err = switch.run(env, "run")
+        assert switch.fired and code == -9, f"the run ended (exit {code}) before {point}: {err}"
+        switch.arm(None)
+        env.expire_leases()
+        recorded = env.store.read
+        with recorded() as conn:
+            left = conn.execute(sa.select(sa.func.count()).select_from(bulk_tasks)).scalar()
+        assert left == (1 if point.endpoint == BULK_POLL else 0)
+        reset_calls(matrix_box)
+        rerun = _run(env)
+        assert rerun["status"] == "ok", rerun
+        if point.endpoint == BULK_POLL:  # settled from the task: not submitted again
+            assert calls(matrix_box).count(f"jira {BULK_SUBMIT}") == (
+                bulk_reference.calls.count(f"jira {BULK_SUBMIT}") - 1
+            )
+        _same(env, bulk_reference.first, bulk_reference)
+        assert _unfinished(env) == {}
+        with recorded() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(bulk_tasks)).scalar() == 0
+    finally:
+        switch.uninstall()
+        env.close()

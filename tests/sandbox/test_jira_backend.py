@@ -180,6 +180,32 @@ def test_reset_through_the_control_api(
     assert backend.issue(key).summary == next(i.summary for i in world.issues if i.key == key)
 
 
+def test_limits_and_bulk_settings_through_the_control_api(
+    http: tuple[requests.Session, SandboxApp], backend: JiraBackend
+) -> None:
+    session, _ = http
+    backend.limits.clock = lambda: 0.0  # one second that does not pass
+    limits = session.post(f"{BASE}/_sandbox/jira/limits", json={"per_second": 1})
+    assert limits.json()["per_second"] == 1
+    first = session.get(f"{BASE}/rest/api/2/field")
+    assert first.headers["X-RateLimit-Limit"] == "1"
+    refused = session.get(f"{BASE}/rest/api/2/field")  # the same second
+    assert refused.status_code == 429 and refused.headers["RateLimit-Reason"] == (
+        "jira-burst-based"
+    )
+    assert session.get(f"{BASE}/rest/api/2/myself").status_code == 200  # per endpoint
+    bad = session.post(f"{BASE}/_sandbox/jira/limits", json={"per_second": 0})
+    assert bad.status_code == 400
+    session.post(f"{BASE}/_sandbox/jira/limits", json={"per_second": None})
+    assert "X-RateLimit-Limit" not in session.get(f"{BASE}/rest/api/2/field").headers
+    key = backend.ordered_issues()[0].key
+    settings = session.post(
+        f"{BASE}/_sandbox/jira/bulk", json={"polls_to_complete": 3, "refuse": {key: "locked"}}
+    )
+    assert settings.json() == {"polls_to_complete": 3, "refused": [key]}
+    assert backend.bulk.refused == {key: "locked"}
+
+
 def test_a_world_of_100000_issues_loads_and_searches() -> None:
     big = generate_world(issues=100_000, accounts=2_000, seed=1, anchor=ANCHOR)
     backend = JiraBackend(big)

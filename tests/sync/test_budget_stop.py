@@ -34,7 +34,10 @@ def _queued(env: SyncEnv) -> int:
 
 
 def test_a_run_the_cycle_budget_stops_says_which_what_is_left_and_when(env: SyncEnv) -> None:
-    # 6 reads and 4 of the first sync's Jira writes fit; the rest waits for later cycles.
+    # One PUT per issue (no Bulk Change permission: the first bulk edit is refused): 6
+    # reads, the refused submit and 3 of the first sync's PUTs fit; the rest waits for
+    # later cycles. (A budget stop inside a bulk edit: tests/sync/test_e2e_failures.py.)
+    env.box.jira.denied_permissions.add("BULK_CHANGE")
     env.edit_config("jira_calls_per_cycle = 5000", "jira_calls_per_cycle = 10")
 
     code, out, err = cli(env, "run", "--json")

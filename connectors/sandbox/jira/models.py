@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 
 from connectors.sandbox import schema
 from connectors.sandbox.http import Router, SandboxRequest, SandboxResponse
+from connectors.sandbox.jira.bulk import BulkQueue
 from connectors.sandbox.jira.fields import SiteFields, site_fields
+from connectors.sandbox.jira.limits import RateLimits
 from connectors.sandbox.jira.render import adf_text
 from connectors.sandbox.jira.routes import build_router, request_too_long
 from connectors.sandbox.jira.search import IssueSearch
@@ -111,6 +113,10 @@ class JiraBackend:
         self.secret = f"jira-sandbox-{world.seed}".encode()  # signs page tokens
         self.revision = 0  # bumped by every change: cached search results key on it
         self.search = IssueSearch(self)
+        #: Bulk edits submitted and their progress (Cloud; ``bulk.py``).
+        self.bulk = BulkQueue(self)
+        #: The per-second and per-issue write limits, off unless asked (``limits.py``).
+        self.limits = RateLimits(self)
         self.reset()
         self.router = build_router(self)
 
@@ -131,6 +137,7 @@ class JiraBackend:
         self._load()
         self.revision += 1
         self.search.clear()
+        self.bulk.clear()
 
     def _load(self) -> None:
         world = self.world
@@ -384,7 +391,34 @@ class JiraBackend:
         return None if self._authorized(header) else self._unauthorized()
 
     def after_call(self, request: SandboxRequest, response: SandboxResponse) -> None:
-        """Nothing to add: rate-limit headers come with injected 429s."""
+        """Nothing to add: the routes add rate-limit headers (``limits.py``)."""
+
+    def control(self, request: SandboxRequest, path: str) -> SandboxResponse | None:
+        """``POST /_sandbox/jira/limits`` (see ``limits.py``); ``POST /_sandbox/jira/bulk``
+        ``{"polls_to_complete": n, "refuse": {key: reason}, "run_all": true}``."""
+        if request.method != "POST" or path not in ("/jira/limits", "/jira/bulk"):
+            return None
+        payload = request.json() or {}
+        try:
+            if path == "/jira/limits":
+                return SandboxResponse.json(self.limits.configure(payload))
+            if not isinstance(payload, dict):
+                raise ValueError("the bulk settings are a JSON object")
+            polls = payload.get("polls_to_complete", self.bulk.polls_to_complete)
+            if polls is not None and (not isinstance(polls, int) or polls < 1):
+                raise ValueError("'polls_to_complete' must be a positive integer or null")
+            refuse = payload.get("refuse", {})
+            if not isinstance(refuse, dict):
+                raise ValueError("'refuse' maps issue keys to reasons")
+        except ValueError as exc:
+            return SandboxResponse.json({"error": str(exc)}, status=400)
+        self.bulk.polls_to_complete = polls
+        self.bulk.refused.update({str(k): str(v) for k, v in refuse.items()})
+        if payload.get("run_all"):
+            self.bulk.run_all()
+        return SandboxResponse.json(
+            {"polls_to_complete": polls, "refused": sorted(self.bulk.refused)}
+        )
 
     def _authorized(self, header: str | None) -> bool:
         if not header:

@@ -60,6 +60,12 @@ PERMISSIONS: dict[str, tuple[str, str, str, str]] = {
         "PROJECT",
     ),
     "TRANSITION_ISSUES": ("46", "Transition Issues", "Ability to transition issues.", "PROJECT"),
+    "BULK_CHANGE": (
+        "33",
+        "Make bulk changes",
+        "Ability to modify a collection of issues at once.",
+        "GLOBAL",
+    ),
 }
 
 
@@ -134,8 +140,30 @@ class Api:
     def add(
         self, router: Router, method: str, path: str, handler: Handler, write: bool | None = None
     ) -> None:
-        """Register ``handler`` at ``/rest/api/{version}{path}``."""
-        router.add(method, self.prefix + path, self.guarded(handler), write)
+        """Register ``handler`` at ``/rest/api/{version}{path}``, behind the rate limits
+        when they are on (``limits.py``: per endpoint and method, per issue written)."""
+        template = self.prefix + path
+        endpoint = f"{method} {template}"
+        writes = method not in ("GET", "HEAD") if write is None else write
+        guarded = self.guarded(handler)
+        limits = self.backend.limits
+
+        def limited(request: SandboxRequest) -> SandboxResponse:
+            if not limits.active:
+                return guarded(request)
+            issue = None
+            ref = request.path_params.get("key") if writes else None
+            if ref is not None:
+                found = self.backend.get_issue(ref)
+                issue = found.key if found is not None else ref
+            refused = limits.admit(endpoint, issue)
+            if refused is not None:
+                return refused
+            response = guarded(request)
+            limits.decorate(endpoint, response)
+            return response
+
+        router.add(method, template, limited, write)
 
 
 class MetaRoutes(Api):
@@ -370,6 +398,7 @@ class SearchRoutes(Api):
 
 def build_router(backend: JiraBackend) -> Router:
     """Every Jira route of a backend."""
+    from connectors.sandbox.jira.bulk import BulkRoutes
     from connectors.sandbox.jira.issue_routes import IssueRoutes
 
     router = Router()
@@ -378,4 +407,6 @@ def build_router(backend: JiraBackend) -> Router:
         MetaRoutes(backend, version).register(router)
         SearchRoutes(backend, version).register(router)
         IssueRoutes(backend, version).register(router)
+    if backend.cloud:  # Data Center has no REST bulk edit
+        BulkRoutes(backend, "3").register(router)
     return router

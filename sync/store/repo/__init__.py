@@ -21,6 +21,7 @@ The functions live by table group, one module each, and are reached either way:
 - :mod:`~.runs`: run history and API calls per day;
 - :mod:`~.history`: progress snapshots, satisfaction history and flags;
 - :mod:`~.problems`: records set aside and link problems;
+- :mod:`~.tasks`: bulk edits submitted and not settled yet;
 - :mod:`~.cache`: remote metadata; :mod:`~.uploads`: report files attached to accounts;
 - :mod:`~.jobs`: bulk write jobs in flight at the CRM, reached as ``repo.jobs.<function>``;
 - :mod:`~.leases`: shard leases, which take the engine (they commit at once), reached as
@@ -47,6 +48,7 @@ from sync.store.repo import (
     outbox,
     problems,
     runs,
+    tasks,
     uploads,
 )
 from sync.store.repo.cache import (
@@ -200,6 +202,14 @@ from sync.store.repo.runs import (
     start_run,
     worker_process,
 )
+from sync.store.repo.tasks import (
+    BulkTask,
+    bulk_task_delete,
+    bulk_task_put,
+    bulk_tasks_open,
+    issue_ids,
+    outbox_rows,
+)
 from sync.store.repo.uploads import (
     UploadRecord,
     put_upload,
@@ -210,6 +220,7 @@ __all__ = [
     "EVERY_PROJECT",
     "MAX_ATTEMPTS",
     "RUN_STATUSES",
+    "BulkTask",
     "CaseCounts",
     "CaseRecord",
     "CaseRow",
@@ -245,6 +256,9 @@ __all__ = [
     "add_calls",
     "all_cursors",
     "all_derive_states",
+    "bulk_task_delete",
+    "bulk_task_put",
+    "bulk_tasks_open",
     "cache",
     "cache_clear",
     "cache_get",
@@ -284,6 +298,7 @@ __all__ = [
     "get_run",
     "history",
     "inflight",
+    "issue_ids",
     "item_counts_by_project",
     "item_keys",
     "items",
@@ -321,6 +336,7 @@ __all__ = [
     "mark_surveys_deleted",
     "maybe_sent_keys",
     "outbox",
+    "outbox_rows",
     "parked",
     "parked_refs",
     "problems",
@@ -343,6 +359,7 @@ __all__ = [
     "set_links",
     "start_run",
     "surveys_by_customer",
+    "tasks",
     "unfinished",
     "uploads",
     "uploads_of_period",
