@@ -64,6 +64,27 @@ class Snapshot:
     crm_live: dict[str, int]  # object -> records not deleted
 
 
+def jira_changes(before: Snapshot, after: Snapshot) -> tuple[int, tuple[int, ...]]:
+    """The issues whose labels, flag field or comments had to change between ``before``
+    and ``after``, and the sizes of the groups of them that share one identical label and
+    field change without a comment (what one Jira Cloud bulk edit can carry), largest first."""
+    changed = {
+        k: owned for k, owned in after.jira_owned.items() if before.jira_owned.get(k) != owned
+    }
+    groups: dict[tuple[Any, ...], int] = {}
+    for key, (labels, comments, custom) in changed.items():
+        old_labels, old_comments, old_custom = before.jira_owned.get(key, ((), 0, ()))
+        added = tuple(sorted(set(labels) - set(old_labels)))
+        removed = tuple(sorted(set(old_labels) - set(labels)))
+        if comments != old_comments or (added and removed):
+            continue  # a PUT of its own: comments cannot be added in bulk
+        fields = tuple(sorted(set(custom) - set(old_custom)))
+        cleared = tuple(sorted({f for f, _ in old_custom} - {f for f, _ in custom}))
+        group = (added, removed, fields, cleared)
+        groups[group] = groups.get(group, 0) + 1
+    return len(changed), tuple(sorted(groups.values(), reverse=True))
+
+
 class BenchWorld:
     """A sandbox of ``issues`` issues and ``accounts`` accounts, with a config and state
     store in ``directory``; :meth:`cycle` runs and measures one sync cycle."""
@@ -191,21 +212,7 @@ class BenchWorld:
                 name: sum(1 for i, s in stamps.items() if previous.crm_stamps[name].get(i) != s)
                 for name, stamps in before.crm_stamps.items()
             }
-        changed = {
-            k: owned for k, owned in after.jira_owned.items() if before.jira_owned.get(k) != owned
-        }
-        jira_written = len(changed)
-        groups: dict[tuple[Any, ...], int] = {}
-        for key, (labels, comments, custom) in changed.items():
-            old_labels, old_comments, old_custom = before.jira_owned.get(key, ((), 0, ()))
-            added = tuple(sorted(set(labels) - set(old_labels)))
-            removed = tuple(sorted(set(old_labels) - set(labels)))
-            if comments != old_comments or (added and removed):
-                continue  # a PUT of its own: comments cannot be added in bulk
-            fields = tuple(sorted(set(custom) - set(old_custom)))
-            cleared = tuple(sorted({f for f, _ in old_custom} - {f for f, _ in custom}))
-            group = (added, removed, fields, cleared)
-            groups[group] = groups.get(group, 0) + 1
+        jira_written, jira_groups = jira_changes(before, after)
         crm_written = sum(1 for k, r in after.reports.items() if before.reports.get(k) != r)
         return Work(
             jira_read=jira_read,
@@ -215,7 +222,7 @@ class BenchWorld:
             first=previous is None,
             jira_written=jira_written,
             crm_written=crm_written,
-            jira_groups=tuple(sorted(groups.values(), reverse=True)),
+            jira_groups=jira_groups,
             bulk=self.box.jira.cloud,
             jira_comment_reads=commented,
             marker_search=reconcile,

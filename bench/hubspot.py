@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cycle import measure_cycle, run_cycle
-from bench.harness import BenchWorld, Snapshot, Transport
+from bench.harness import BenchWorld, Snapshot, Transport, jira_changes
 from bench.model import HubSpotWork, compare, judge
 from connectors.hubspot import HubSpotConnector
 from connectors.sandbox.config_file import write_hubspot_config
@@ -148,9 +148,7 @@ class HubSpotBenchWorld(BenchWorld):
                 name: sum(1 for i, s in stamps.items() if p_previous.stamps[name].get(i) != s)
                 for name, stamps in p_before.stamps.items()
             }
-        jira_written = sum(
-            1 for k, owned in after.jira_owned.items() if before.jira_owned.get(k) != owned
-        )
+        jira_written, jira_groups = jira_changes(before, after)
         written = sum(1 for k, r in p_after.reports.items() if p_before.reports.get(k) != r)
         created = sum(1 for k in p_after.reports if k not in p_before.reports)
         return HubSpotWork(
@@ -161,6 +159,8 @@ class HubSpotBenchWorld(BenchWorld):
             crm_written=written,
             crm_created=created,
             owners=p_before.owners,
+            jira_groups=jira_groups,
+            bulk=self.box.jira.cloud,
         )
 
     def hub_cycle(self) -> dict[str, Any]:

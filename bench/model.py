@@ -87,6 +87,23 @@ def salesforce_writes(records: int) -> int:
     return min(ceil(records / COLLECTION_SIZE), BULK_JOB_CALLS)
 
 
+def jira_writes(written: int, groups: tuple[int, ...], *, bulk: bool) -> tuple[int, int]:
+    """(PUTs, bulk calls): the fewest Jira writes for ``written`` issues. An issue outside
+    every group (``groups``: sizes of the groups sharing one identical label/field change
+    and no comment) is one ``PUT /issue/{key}`` (labels, field and comments fit in one). A
+    group of ``n`` is ``ceil(n / 1000)`` bulk edits, each with at least one progress read,
+    or ``n`` PUTs when that is fewer (or the site has no bulk edit: ``bulk`` false)."""
+    puts = written - sum(groups)
+    calls_in_bulk = 0
+    for n in groups:
+        calls = 2 * ceil(n / BULK_ISSUES)
+        if bulk and calls < n:
+            calls_in_bulk += calls
+        else:
+            puts += n
+    return puts, calls_in_bulk
+
+
 @dataclass(frozen=True)
 class Work:
     """What a cycle had to do, counted from the sandbox.
@@ -117,19 +134,8 @@ class Work:
     bulk: bool = True
 
     def jira_writes(self) -> tuple[int, int]:
-        """(PUTs, bulk calls): the fewest Jira writes for :attr:`jira_written`. An issue
-        outside every group is one ``PUT /issue/{key}`` (labels, field and comments fit in
-        one). A group of ``n`` is ``ceil(n / 1000)`` bulk edits, each with at least one
-        progress read, or ``n`` PUTs when that is fewer (or the site has no bulk edit)."""
-        puts = self.jira_written - sum(self.jira_groups)
-        bulk = 0
-        for n in self.jira_groups:
-            calls = 2 * ceil(n / BULK_ISSUES)
-            if self.bulk and calls < n:
-                bulk += calls
-            else:
-                puts += n
-        return puts, bulk
+        """(PUTs, bulk calls): the fewest Jira writes (:func:`jira_writes`)."""
+        return jira_writes(self.jira_written, self.jira_groups, bulk=self.bulk)
 
     def minimum(self) -> dict[str, int]:
         """The fewest calls per bucket the APIs allow for this work."""
@@ -204,15 +210,19 @@ class HubSpotWork:
     crm_written: int
     crm_created: int
     owners: int = 1
+    jira_groups: tuple[int, ...] = ()
+    bulk: bool = True
 
     def minimum(self) -> dict[str, int]:
         """The fewest calls per bucket the APIs allow for this work."""
         tickets = self.crm_read.get("tickets", 0)
         companies = self.crm_read.get("companies", 0)
+        puts, bulk = jira_writes(self.jira_written, self.jira_groups, bulk=self.bulk)
         return {
             "jira metadata": JIRA_METADATA_CALLS if self.first else 0,
             "jira search": pages(self.jira_read, SEARCH_PAGE),
-            "jira issue writes": self.jira_written,
+            "jira issue writes": puts,
+            "jira bulk edits": bulk,
             "hubspot metadata": (HUBSPOT_METADATA_CALLS if self.first else 0)
             + (pages(self.owners, HUBSPOT_PAGE) if companies else 0),
             "hubspot search": sum(pages(n, HUBSPOT_PAGE) for n in self.crm_read.values()),
@@ -228,6 +238,7 @@ class HubSpotWork:
             "crm_records_to_read": self.crm_read,
             "metadata_cold": self.first,
             "jira_issues_to_write": self.jira_written,
+            "jira_bulk_groups": list(self.jira_groups),
             "crm_records_to_write": self.crm_written,
             "crm_records_to_create": self.crm_created,
         }
