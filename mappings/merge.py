@@ -201,19 +201,25 @@ def _merge(
             customers, rules.satisfaction, as_of, previous_flags, previous_scores
         )
         segments = SegmentCounts.of(customers, flags)
-        accounts = None
+        customer_index = None
     else:
         customers, flags, deleted = crm.customers, crm.flags, crm.deleted_account_ids
-        segments, accounts = crm.segments, crm.index
-    if accounts is None or not accounts.serves(rules.link, customer_ids):
-        accounts = CustomerIndex(customers, rules.link, deleted, customer_ids)
+        segments, customer_index = crm.segments, crm.index
+    if customer_index is None or not customer_index.serves(rules.link, customer_ids):
+        customer_index = CustomerIndex(customers, rules.link, deleted, customer_ids)
     lookup: Mapping[str, WorkItem] = index
     if ancestors is not None and rules.link.inherit_from_epic:
         lookup = _with_ancestors(index, items, ancestors, rules)
     links = link_items(
-        items, customers, rules.link, deleted, index=lookup, ids=customer_ids, accounts=accounts
+        items,
+        customers,
+        rules.link,
+        deleted,
+        index=lookup,
+        ids=customer_ids,
+        accounts=customer_index,
     )
-    by_customer = accounts.by_id
+    by_customer = customer_index.by_id
     projects = build_projects(items, jira_url)
     project_names = {project.key: project.name for project in projects}
     # Counted items of each whole project: a pair counting fewer says so in its summary.
@@ -241,7 +247,7 @@ def _merge(
         flags=flags,
         rollups=segments.rollups(reports),
         deleted_account_ids=deleted,
-        customer_index=accounts,
+        customer_index=customer_index,
     )
 
 
