@@ -4,7 +4,9 @@
 
 Generates raw records in the vendors' shapes in memory (Jira issue dicts as the REST API
 returns them, Salesforce records without ``attributes``), then times
-:func:`mappings.merge.merge` plus :func:`mappings.merge.plan` and prints one JSON object.
+:func:`mappings.merge.merge` plus :func:`mappings.merge.plan` and prints one JSON object:
+once over every issue, and (``in_cycle_*``) in a cycle's batches of projects
+(:func:`batched`), where the customers are built once and shared by the batches.
 The generator is also what tests use for realistic data (``tests/mappings/factories.py``).
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 
 from connectors.salesforce.ids import canonical_id, checksum
 from mappings.ids import IdForm
-from mappings.merge import MergeResult, merge, plan
+from mappings.merge import CrmSide, MergeResult, merge, plan
 from mappings.plan import ledgers_after
 from mappings.rules import FieldIds, Rules
 
@@ -332,6 +334,7 @@ def run(issues: int, accounts: int, seed: int, repeat: int) -> dict[str, Any]:
     again = merge_world()
     steady = plan(again, rules, crm_ledger=crm_ledger, jira_ledger=jira_ledger)
     steady_seconds = time.perf_counter() - start
+    in_cycle = batched(world, rules, repeat)
     return {
         "issues": issues,
         "accounts": accounts,
@@ -348,10 +351,70 @@ def run(issues: int, accounts: int, seed: int, repeat: int) -> dict[str, Any]:
         "jira_writes": writes[1],
         "no_change_cycle_seconds": round(steady_seconds, 3),
         "no_change_cycle_writes": len(steady.crm) + len(steady.jira),
+        **in_cycle,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "raw_input_rss_mb": input_rss,
         "merge_result_mb": _result_mb(world, rules),
         "python": sys.version.split()[0],
+    }
+
+
+def batched(world: RawWorld, rules: Rules, repeat: int = 1) -> dict[str, Any]:
+    """The merge as a cycle runs it (sync.cycle.derive.BatchedDerive): whole projects in
+    batches of about :data:`~sync.cycle.derive.BATCH_ISSUES` issues, the first batch
+    building the customers and flags (:class:`~mappings.merge.CrmSide`) the others share,
+    parents and epics of other batches looked up by key; the best of ``repeat`` runs."""
+    from sync.cycle.derive import BATCH_ISSUES
+
+    by_project: dict[str, list[dict[str, Any]]] = {}
+    by_key: dict[str, dict[str, Any]] = {}
+    for issue in world.issues:
+        by_project.setdefault(issue["fields"]["project"]["key"], []).append(issue)
+        by_key[issue["key"]] = issue
+    batches: list[list[dict[str, Any]]] = [[]]
+    for key in sorted(by_project):
+        if len(batches[-1]) >= BATCH_ISSUES:
+            batches.append([])
+        batches[-1].extend(by_project[key])
+
+    def ancestors(keys: Any) -> list[dict[str, Any]]:
+        return [by_key[k] for k in keys if k in by_key]
+
+    best = best_cpu = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        spent = cpu = 0.0
+        side = None
+        for batch in batches:
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            result = merge(
+                batch,
+                world.accounts if side is None else (),
+                world.cases if side is None else (),
+                world.surveys if side is None else (),
+                rules=rules,
+                as_of=world.as_of,
+                deleted_account_ids=world.deleted_account_ids,
+                jira_url="https://jira.example",
+                instance_url="https://example.my.salesforce.com",
+                crm=side,
+                ancestors=ancestors,
+                customer_ids=CUSTOMER_IDS,
+            )
+            spent += time.perf_counter() - start
+            cpu += time.thread_time() - start_cpu
+            if side is None:
+                side = CrmSide.of(result)
+            del result
+        best, best_cpu = min(best, spent), min(best_cpu, cpu)
+    issues = len(world.issues)
+    return {
+        "in_cycle_batches": len(batches),
+        "in_cycle_merge_seconds": round(best, 3),
+        "in_cycle_issues_per_second": round(issues / best) if best else None,
+        # CPU time: what the merge costs when other processes share the cores.
+        "in_cycle_cpu_seconds": round(best_cpu, 3),
+        "in_cycle_issues_per_cpu_second": round(issues / best_cpu) if best_cpu else None,
     }
 
 

@@ -5,15 +5,20 @@ exceeded with url ... (Caused by SSLError(SSLCertVerificationError(1, '[SSL:
 CERTIFICATE_VERIFY_FAILED] ...')))"))``. Its text names a retry count that is urllib3's,
 not ours, and reprs of objects. Here the innermost cause is found and said briefly:
 "connection refused", "the certificate is not signed by the CA in [jira] ca_bundle".
+
+Also the two small helpers every connector's error handling shares: :func:`redact` and
+:func:`parse_retry_after`.
 """
 
 from __future__ import annotations
 
+import email.utils
 import re
 import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 #: OpenSSL verification codes meaning "no trusted CA signed this chain".
 _UNTRUSTED = frozenset({2, 18, 19, 20, 21, 27})
@@ -148,3 +153,27 @@ def tls_failure(
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every secret value replaced by ``***``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

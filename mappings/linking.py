@@ -35,7 +35,7 @@ from mappings.normalise_crm import merged_aliases
 from mappings.normalise_jira import canonical_order, is_canonical
 from mappings.rules import LinkRules
 
-__all__ = ["LinkResult", "link_items"]
+__all__ = ["CustomerIndex", "LinkResult", "link_items"]
 
 _NO_VALUE = "no value"
 #: Characters of a bad link value a reason quotes (a text field can hold a whole page).
@@ -190,6 +190,49 @@ def _project_rules(
     return {k: tuple(sorted(set(v))) for k, v in crm.items()}, static_ok, static_problem
 
 
+class CustomerIndex:
+    """The customers as linking looks them up: by id, the deleted ids, the verdict of each
+    link value seen so far, and per project key the accounts naming it (crm_field) and the
+    [link.static] ones.
+
+    Built once per cycle (:meth:`build`) and shared by the merges of its batches of
+    projects (:class:`mappings.merge.CrmSide` carries it): the customers do not change
+    between batches, so only the verdicts grow, one per link value not seen before.
+    """
+
+    __slots__ = (
+        "by_id",
+        "check",
+        "crm_by_project",
+        "ids",
+        "rules",
+        "sorted_ids",
+        "static_by_project",
+        "static_problems",
+    )
+
+    def __init__(
+        self,
+        customers: Sequence[Customer],
+        rules: LinkRules,
+        deleted_ids: Iterable[str] = (),
+        ids: IdForm = plain_id,
+    ) -> None:
+        self.rules, self.ids = rules, ids
+        self.by_id: dict[str, Customer] = {customer.id: customer for customer in customers}
+        #: every customer id, sorted (the unlinked ones of a merge keep this order).
+        self.sorted_ids: tuple[str, ...] = tuple(sorted(self.by_id))
+        deleted = frozenset(cid for cid in map(ids, deleted_ids) if cid is not None)
+        self.check = _AccountCheck(self.by_id, deleted, ids, merged_aliases(customers))
+        self.crm_by_project, self.static_by_project, self.static_problems = _project_rules(
+            customers, rules.static, self.check
+        )
+
+    def serves(self, rules: LinkRules, ids: IdForm) -> bool:
+        """Whether this index was built for these rules and this id form."""
+        return self.ids is ids and (self.rules is rules or self.rules == rules)
+
+
 def link_items(
     items: Iterable[WorkItem],
     customers: Sequence[Customer],
@@ -198,21 +241,25 @@ def link_items(
     *,
     index: Mapping[str, WorkItem] | None = None,
     ids: IdForm = plain_id,
+    accounts: CustomerIndex | None = None,
 ) -> LinkResult:
     """Link work items to customers by ``rules``; report what could not be linked and why.
 
     ``index`` (item key -> item, for the parent/epic lookups) saves building it again when
     the caller has one; ``ids`` gives a link value's customer id in the CRM's canonical form.
+    ``accounts`` is the :class:`CustomerIndex` of ``customers`` and ``deleted_ids`` built
+    earlier (a previous batch's); without it, or when it was built for other rules, one is
+    built here.
     """
     ordered = items if isinstance(items, tuple) and is_canonical(items) else canonical_order(items)
     by_key = index if index is not None else {item.key: item for item in ordered}
-    customer_map = {customer.id: customer for customer in customers}
-    deleted = frozenset(cid for cid in map(ids, deleted_ids) if cid is not None)
-    check = _AccountCheck(customer_map, deleted, ids, merged_aliases(customers))
+    if accounts is None or not accounts.serves(rules, ids):
+        accounts = CustomerIndex(customers, rules, deleted_ids, ids)
+    check = accounts.check
     inheritance = _Inheritance(by_key, rules.inherit_from_epic)
-    crm_by_project, static_by_project, static_problems = _project_rules(
-        customers, rules.static, check
-    )
+    crm_by_project = accounts.crm_by_project
+    static_by_project = accounts.static_by_project
+    static_problems = accounts.static_problems
     order = rules.order
     by_item: dict[str, tuple[LinkTarget, ...]] = {}
     problems = [
@@ -310,7 +357,7 @@ def link_items(
         links=links_out,
         problems=tuple(problems),
         unlinked_projects=tuple(sorted(k for k, linked in projects_seen.items() if not linked)),
-        unlinked_customers=tuple(sorted(set(customer_map) - linked_customers)),
+        unlinked_customers=tuple(c for c in accounts.sorted_ids if c not in linked_customers),
         pair_items={
             (pk, cid): tuple(group)
             for pk, per_customer in pair_items.items()

@@ -8,13 +8,13 @@ import gc
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from mappings.desired import desired_crm, desired_jira
 from mappings.ids import IdForm, plain_id
-from mappings.linking import LinkResult, link_items
+from mappings.linking import CustomerIndex, LinkResult, link_items
 from mappings.model import (
     Customer,
     ProgressReport,
@@ -52,6 +52,8 @@ class MergeResult:
     rollups: tuple[SegmentRollup, ...]
     #: accounts deleted in the CRM (links naming them are reported, not made).
     deleted_account_ids: tuple[str, ...] = ()
+    #: the customers as linking looked them up (:class:`CrmSide` hands it to later batches).
+    customer_index: CustomerIndex | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +66,20 @@ class CrmSide:
     deleted_account_ids: tuple[str, ...]
     #: the rollups' customer, flag and case counts (each batch adds its reports).
     segments: SegmentCounts
+    #: the customers as linking looks them up, built once (None: each merge builds it).
+    index: CustomerIndex | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, result: MergeResult) -> CrmSide:
         """The CRM side of a merge result."""
         segments = SegmentCounts.of(result.customers, result.flags)
-        return cls(result.customers, result.flags, result.deleted_account_ids, segments)
+        return cls(
+            result.customers,
+            result.flags,
+            result.deleted_account_ids,
+            segments,
+            result.customer_index,
+        )
 
 
 @contextmanager
@@ -191,14 +201,25 @@ def _merge(
             customers, rules.satisfaction, as_of, previous_flags, previous_scores
         )
         segments = SegmentCounts.of(customers, flags)
+        customer_index = None
     else:
         customers, flags, deleted = crm.customers, crm.flags, crm.deleted_account_ids
-        segments = crm.segments
+        segments, customer_index = crm.segments, crm.index
+    if customer_index is None or not customer_index.serves(rules.link, customer_ids):
+        customer_index = CustomerIndex(customers, rules.link, deleted, customer_ids)
     lookup: Mapping[str, WorkItem] = index
     if ancestors is not None and rules.link.inherit_from_epic:
         lookup = _with_ancestors(index, items, ancestors, rules)
-    links = link_items(items, customers, rules.link, deleted, index=lookup, ids=customer_ids)
-    by_customer = {customer.id: customer for customer in customers}
+    links = link_items(
+        items,
+        customers,
+        rules.link,
+        deleted,
+        index=lookup,
+        ids=customer_ids,
+        accounts=customer_index,
+    )
+    by_customer = customer_index.by_id
     projects = build_projects(items, jira_url)
     project_names = {project.key: project.name for project in projects}
     # Counted items of each whole project: a pair counting fewer says so in its summary.
@@ -226,6 +247,7 @@ def _merge(
         flags=flags,
         rollups=segments.rollups(reports),
         deleted_account_ids=deleted,
+        customer_index=customer_index,
     )
 
 

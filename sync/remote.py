@@ -31,18 +31,12 @@ from connectors.crm import (
     SurveyNeed,
 )
 from connectors.exceptions import ConfigError
-from connectors.hubspot import HubSpotConnector
-from connectors.hubspot import kinds as hubspot_kinds
-from connectors.hubspot.transport import new_meter as hubspot_meter
 from connectors.jira import JiraConnector
 from connectors.jira.client import build_client as build_jira_client
 from connectors.jira.connector import ServerFacts
 from connectors.jira.fields import FieldCatalog
 from connectors.jira.settings import jira_meter
 from connectors.retry import RetryPolicy
-from connectors.salesforce import SalesforceConnector
-from connectors.salesforce.auth import new_meter
-from connectors.salesforce.records import form as salesforce_form
 from mappings.rules import FieldIds
 from sync.config import AccountFieldsConfig, CompanyFieldsConfig, Config
 from sync.store import Store, repo
@@ -96,11 +90,18 @@ def build_remotes(config: Config) -> Remotes:
 
 def build_crm(config: Config, *, retry: RetryPolicy | None = None) -> CrmConnector:
     """The connector of the configured CRM (``[crm] kind``), metered; no network call yet
-    (``retry``: instead of the cycle's policy, e.g. one quick retry while a person waits)."""
+    (``retry``: instead of the cycle's policy, e.g. one quick retry while a person waits).
+    Only the configured CRM's connector is imported."""
     kind = config.crm.kind
     if kind == "salesforce":
+        from connectors.salesforce.auth import new_meter
+        from connectors.salesforce.connector import SalesforceConnector
+
         return SalesforceConnector(config.salesforce_settings(), meter=new_meter(), retry=retry)
     if kind == "hubspot":
+        from connectors.hubspot.connector import HubSpotConnector
+        from connectors.hubspot.transport import new_meter as hubspot_meter
+
         return HubSpotConnector(config.hubspot_settings(), meter=hubspot_meter(), retry=retry)
     raise ConfigError(f"[crm] kind = {kind!r} has no connector")
 
@@ -110,8 +111,12 @@ def crm_form(config: Config) -> RecordForm:
     for code that reads the store without a connector; no call."""
     kind = config.crm.kind
     if kind == "salesforce":
+        from connectors.salesforce.records import form as salesforce_form
+
         return salesforce_form(crm_needs(config))
     if kind == "hubspot":
+        from connectors.hubspot import kinds as hubspot_kinds
+
         return hubspot_kinds.form(crm_needs(config))
     raise ConfigError(f"[crm] kind = {kind!r} has no connector")
 

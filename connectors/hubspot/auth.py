@@ -10,8 +10,8 @@ from typing import Protocol
 import httpx
 
 from connectors.exceptions import AuthError
+from connectors.failures import redact
 from connectors.hubspot.settings import SECTION, SIDE, HubSpotSettings
-from connectors.salesforce.auth import redact
 
 TOKEN_PATH = "/oauth/v1/token"
 

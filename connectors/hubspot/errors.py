@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 
 from connectors.exceptions import AuthError, BudgetExhausted, QueryError, RemoteError
+from connectors.failures import parse_retry_after, redact
 from connectors.hubspot.settings import SECTION, SIDE
 from connectors.retry import TransientFailure
-from connectors.salesforce.auth import redact
-from connectors.salesforce.errors import parse_retry_after
 
 #: Wait after a burst 429 without Retry-After: HubSpot's window is ten seconds.
 BURST_WINDOW = 10.0

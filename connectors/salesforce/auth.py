@@ -23,6 +23,7 @@ from simple_salesforce.login import SalesforceLogin, token_login
 
 from connectors.calls import CallMeter
 from connectors.exceptions import AuthError, ConfigError
+from connectors.failures import redact
 from connectors.salesforce.settings import SECTION, SalesforceSettings, host_of
 
 Login = Callable[[SalesforceSettings, requests.Session], tuple[str, str]]
@@ -200,13 +201,6 @@ _CHECK: dict[str, str] = {
     ),
     "session": "access_token and instance_url",
 }
-
-
-def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """``text`` with every secret value replaced by ``***``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def auth_error(settings: SalesforceSettings, exc: SalesforceAuthenticationFailed) -> AuthError:

@@ -6,9 +6,7 @@
 
 from __future__ import annotations
 
-import email.utils
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from simple_salesforce.exceptions import SalesforceError
@@ -20,8 +18,9 @@ from connectors.exceptions import (
     RemoteError,
     RetriableError,
 )
+from connectors.failures import parse_retry_after as parse_retry_after
+from connectors.failures import redact
 from connectors.retry import TransientFailure
-from connectors.salesforce.auth import redact
 
 SIDE = "salesforce"
 
@@ -67,23 +66,6 @@ def first_error(content: Any) -> tuple[str, str]:
     if isinstance(content, bytes):
         content = content.decode("utf-8", "replace")
     return "", str(content)[:300]
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def convert(

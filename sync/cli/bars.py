@@ -30,6 +30,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from sync.cli.common import wanted as wanted  # where bars are wanted: decided without rich
+
 #: How each kind of record a pull reports is shown.
 LABELS = {
     "jira_issues": "Jira issues",
@@ -43,20 +45,6 @@ def label(what: str, crm: str = "CRM") -> str:
     """The bar's description of a kind of record (a CRM's streams by their name, after
     the CRM's: ``crm``)."""
     return LABELS.get(what, f"{crm} {what}")
-
-
-def wanted(stream: TextIO, *, quiet: bool, json_logs: bool) -> bool:
-    """Bars only for a person watching: a terminal, not ``--quiet``, not ``--log-format json``.
-
-    Decided from ``isatty`` alone, not rich's own detection, which environment variables
-    such as FORCE_COLOR can turn on for a pipe.
-    """
-    if quiet or json_logs:
-        return False
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # a closed or replaced stream
-        return False
 
 
 class _TimeLeft(ProgressColumn):

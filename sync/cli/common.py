@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NoReturn, TextIO, TypeVar
 
 import typer
@@ -93,10 +94,33 @@ def internal(exc: Exception) -> NoReturn:
     )
 
 
+def wanted(stream: TextIO, *, quiet: bool, json_logs: bool) -> bool:
+    """Bars only for a person watching: a terminal, not ``--quiet``, not ``--log-format json``.
+
+    Decided from ``isatty`` alone, not rich's own detection, which environment variables
+    such as FORCE_COLOR can turn on for a pipe.
+    """
+    if quiet or json_logs:
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return False
+
+
 def bar_stream(ctx: typer.Context) -> TextIO | None:
     """stderr when progress bars belong there (a terminal; not -q, not JSON logs); else None."""
-    from sync.cli.bars import wanted
-
     options = options_of(ctx)
     show = wanted(sys.stderr, quiet=options.quiet, json_logs=options.log_format is LogFormat.json)
     return sys.stderr if show else None
+
+
+def progress_bars(ctx: typer.Context, crm: str) -> AbstractContextManager[Any]:
+    """:func:`sync.cli.bars.pull_bars` on :func:`bar_stream` (None inside when there is no
+    terminal to draw on; rich is then not even imported: a cron run does not pay for it)."""
+    stream = bar_stream(ctx)
+    if stream is None:
+        return nullcontext(None)
+    from sync.cli.bars import pull_bars
+
+    return pull_bars(stream, crm)

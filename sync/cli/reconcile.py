@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sync.cli.common import bar_stream, guarded, load_config, open_store, reading_store
+from sync.cli.common import guarded, load_config, open_store, progress_bars, reading_store
 from sync.cli.output import fail, output
 from sync.exitcodes import ExitCode
 
@@ -24,7 +24,6 @@ def reconcile(
     from datetime import UTC, datetime
 
     from sync import reconcile as view
-    from sync.cli.bars import pull_bars
     from sync.remote import build_remotes
     from sync.store import LockHeld
 
@@ -32,7 +31,7 @@ def reconcile(
     store = open_store(config) if apply else reading_store(config)
 
     def compare() -> Any:
-        with pull_bars(bar_stream(ctx), config.crm.name) as progress:
+        with progress_bars(ctx, config.crm.name) as progress:
             return view.reconcile(
                 config,
                 store,

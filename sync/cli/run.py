@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sync.cli.common import bar_stream, guarded, load_config, open_store, reading_store
+from sync.cli.common import guarded, load_config, open_store, progress_bars, reading_store
 from sync.cli.output import Output, fail, output
 from sync.exitcodes import ExitCode
 
@@ -37,7 +37,6 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
     """One sync cycle (pull, merge, push), then exit: for cron and systemd timers."""
-    from sync.cli.bars import pull_bars
     from sync.cycle.engine import CycleOptions
     from sync.cycle.ownership import one_cycle
     from sync.store import LockHeld
@@ -46,7 +45,7 @@ def run(
     store = reading_store(config) if dry_run else open_store(config)
 
     def cycle() -> Any:
-        with pull_bars(bar_stream(ctx), config.crm.name) as progress:
+        with progress_bars(ctx, config.crm.name) as progress:
             options = CycleOptions(
                 dry_run=dry_run,
                 full=full,

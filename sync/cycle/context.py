@@ -44,6 +44,8 @@ class CycleContext:
     allowances: dict[str, budget.Allowance] = field(default_factory=dict)
     field_ids: FieldIds | None = None
     rules: Rules | None = None
+    #: whether the CRM is signed in and its describes restored (:meth:`prepare_crm`).
+    crm_ready: bool = False
 
     @property
     def jira(self) -> JiraConnector:
@@ -55,17 +57,40 @@ class CycleContext:
         """The CRM connector."""
         return self.remotes.crm
 
-    def prepare(self, *, refresh: bool, save: bool) -> Rules:
+    def prepare(self, *, refresh: bool, save: bool, crm: bool = True) -> Rules:
         """Sign in to both sides, read (``refresh``) or restore their metadata, resolve the
-        configured fields and build the rules; the metadata read is cached when ``save``."""
+        configured fields and build the rules; the metadata read is cached when ``save``.
+
+        Without ``crm`` the CRM is left alone (no sign-in, no describe) until
+        :meth:`prepare_crm`: a cycle that may not call it (``run --only push``) signs in
+        there only when it derives or has a CRM write waiting.
+        """
         config, store = self.config, self.store
         self.field_ids = prepare_jira(
             self.jira, store, self.now, config, refresh=refresh, save=save
         )
         self.rules = config.mapping_rules(self.field_ids)
-        prepare_crm(self.crm, store, self.now, crm_needs(config), refresh=refresh, save=save)
+        if not crm:
+            log.info("metadata ready: Jira fields and server; %s not yet", self.crm.side)
+            return self.rules
+        self.prepare_crm(refresh=refresh, save=save)
         log.info("metadata ready: Jira fields and server, %s describes", self.crm.side)
         return self.rules
+
+    def prepare_crm(self, *, refresh: bool, save: bool) -> None:
+        """Sign in to the CRM and read (or restore) its describes, once."""
+        if not self.crm_ready:
+            needs = crm_needs(self.config)
+            prepare_crm(self.crm, self.store, self.now, needs, refresh=refresh, save=save)
+            self.crm_ready = True
+
+    def crm_writes_waiting(self, shards: list[str] | None) -> bool:
+        """Whether a push would call the CRM: writes to it due now, or left in flight by a
+        crash (re-checked, then sent), of ``shards`` (None: all)."""
+        with self.store.read() as conn:
+            if repo.due_count(conn, "crm", self.now, shard=shards):
+                return True
+            return any(shards is None or e.shard in shards for e in repo.inflight(conn, "crm"))
 
     def calls(self) -> dict[str, dict[str, Any]]:
         """The calls each side's meter counted so far."""

@@ -241,7 +241,9 @@ class Engine:
     ) -> None:
         save = not options.dry_run
         with self._stage(result, "sign-in"):
-            rules = ctx.prepare(refresh=options.full, save=save)
+            # A push-only cycle signs in to the CRM only when it needs it (_after_pull).
+            crm = options.only != "push"
+            rules = ctx.prepare(refresh=options.full, save=save, crm=crm)
         overlay = Overlay() if options.dry_run else None
         changes = Changes()
         held = list(work.projects) if work.projects is not None else None
@@ -345,6 +347,14 @@ class Engine:
             projects, engine_state = projects_to_derive(
                 store, changes, now.date(), digest, full=options.full or options.dry_run, held=held
             )
+        shards = None if work.projects is None else work.shards()
+        if not ctx.crm_ready and (
+            projects != []  # the derive names the CRM's instance
+            or (config.report.upload and work.crm)
+            or ctx.crm_writes_waiting(shards)
+        ):
+            with self._stage(result, "sign-in"):
+                ctx.prepare_crm(refresh=options.full, save=not options.dry_run)
         log.info("deriving %s", _projects_text(projects))
         if projects != []:
             self._derive_and_record(ctx, options, rules, projects, engine_state, result, overlay)
@@ -356,7 +366,6 @@ class Engine:
         # Push even when nothing needed deriving: writes a killed run left queued, parked
         # writes whose backoff is over, and what a budget stop left are due now.
         pushed = PushResult()
-        shards = None if work.projects is None else work.shards()
         try:
             with self._stage(result, "push"):
                 push(

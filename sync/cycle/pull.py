@@ -19,7 +19,7 @@ clean read stores the record and takes it out of the quarantine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -182,9 +182,13 @@ def pull_jira(
             pages.release([r.record_id for r in aside.values() if r.record_id not in pages.seen])
         else:
             _retry_jira(jira, fields, pages, aside, now, projects)
+    if cursor is None:
+        # The pull listed the whole scope (a first or a full pull): its keys are the live
+        # set, so listing them again (a tenth of a large pull's calls) would tell nothing.
+        _mark_deletes(store, changes, now, overlay, projects, pages.keys, jira.settings.projects)
+        return
     stamps = [parse_datetime(scan["at"]) for scan in scans if scan]
-    due = len(stamps) < len(names) or now - min(stamps) >= JIRA_DELETE_SCAN_EVERY
-    if full or due:
+    if len(stamps) < len(names) or now - min(stamps) >= JIRA_DELETE_SCAN_EVERY:
         _scan_deletes(jira, store, changes, now, overlay, projects, progress)
 
 
@@ -218,6 +222,8 @@ class JiraPages:
         self.aside = aside
         #: Set-aside keys seen in this pull (read cleanly or set aside again).
         self.seen: set[str] = set()
+        #: Every key this pull read, stored or set aside (a whole-scope pull's live set).
+        self.keys: set[str] = set()
 
     def take(self, page: list[RawIssue]) -> None:
         """Store one page (or, in a dry run, keep it in the overlay)."""
@@ -226,6 +232,7 @@ class JiraPages:
         bad: list[repo.QuarantineRow] = []
         for issue in page:
             key = str(issue["key"])
+            self.keys.add(key)
             problem = self.check.problem(issue) if self.check is not None else None
             if problem is not None:
                 bad.append(quarantine_row("jira", JIRA_KIND, key, problem))
@@ -297,7 +304,21 @@ def _scan_deletes(
         present.update(key for _id, key in page)
         if progress is not None:
             progress("jira_keys", len(present))
-    scope = projects if projects is not None else (list(jira.settings.projects) or None)
+    _mark_deletes(store, changes, now, overlay, projects, present, jira.settings.projects)
+
+
+def _mark_deletes(
+    store: Store,
+    changes: Changes,
+    now: datetime,
+    overlay: Overlay | None,
+    projects: list[str] | None,
+    present: set[str],
+    configured: Sequence[str],
+) -> None:
+    """Mark stored issues of the scope missing from ``present`` (every key in scope, from
+    a key scan or a whole-scope pull) deleted, release set-aside ones, stamp the scan."""
+    scope = projects if projects is not None else (list(configured) or None)
     with store.read() as conn:
         missing = [
             (key, project_key)

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 T = TypeVar("T")
@@ -52,9 +51,14 @@ def json_digest(value: Any) -> str:
 
 def insert_for(conn: Connection, table: sa.Table) -> Any:
     """The dialect's INSERT construct, which knows ``ON CONFLICT``."""
+    # Each dialect's module is imported by the first statement on it (not for the other).
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
     if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table)
     raise NotImplementedError(f"state store on {conn.dialect.name} is not supported")
 

@@ -3,25 +3,30 @@
 SQLite is the embedded default, one file in the user's state directory; PostgreSQL is
 chosen by URL (``postgresql+psycopg://...``). An empty database is migrated to the
 current schema on first use; an older one asks for ``jira-crm-sync db upgrade``.
+
+Opening a store at this version's schema costs one read of ``alembic_version`` against the
+head revision read from the migration files' ``revision`` lines: alembic itself (a fifth of
+a second to import) is imported only when the schema is not current.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "MIGRATIONS",
@@ -196,6 +201,8 @@ def create_engine(url: str | sa.URL | None = None, **kwargs: Any) -> Engine:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic configured in code (no alembic.ini), optionally bound to ``connection``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -203,8 +210,38 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+#: A migration file's ``revision = "..."`` and ``down_revision = ...`` lines.
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=\n]*=(.*)$", re.MULTILINE)
+_QUOTED = re.compile(r'["\']([^"\']+)["\']')
+
+
+@functools.cache
 def head_revision() -> str:
-    """The newest migration this version of the program knows."""
+    """The newest migration this version of the program knows: read from the migration
+    files' ``revision``/``down_revision`` lines (no alembic import); alembic's own answer
+    when those do not name exactly one head."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(
+            (name, _QUOTED.findall(value))
+            for name, value in _REVISION_LINE.findall(path.read_text("utf-8"))
+        )
+        if len(found.get("revision", ())) != 1:
+            return _alembic_head()
+        revisions.update(found["revision"])
+        parents.update(found.get("down_revision", ()))
+    heads = revisions - parents
+    if len(heads) != 1:
+        return _alembic_head()
+    (head,) = heads
+    return head
+
+
+def _alembic_head() -> str:
+    """The head revision as alembic finds it in the migrations directory."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -212,8 +249,26 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The database's migration revision; None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """``alembic_version``'s one revision, read with one query; None when there is no such
+    table (or not exactly one row): then alembic looks (:func:`_schema_state`)."""
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    except sa.exc.DBAPIError:
+        return None
+    return str(found[0][0]) if len(found) == 1 else None
+
+
+def _current(engine: Engine) -> bool:
+    """Whether the database is at this version's schema, by the one cheap read."""
+    return _stored_revision(engine) == head_revision()
 
 
 @contextmanager
@@ -242,6 +297,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             if conn.dialect.name == "postgresql":
                 # Two processes opening an empty database at once migrate one after the other.
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(1246973746, 0)"))
+            from alembic import command
+
             command.upgrade(alembic_config(conn), revision)
     except sa.exc.DBAPIError as err:
         raise _unusable(engine, err) from err
@@ -291,6 +348,8 @@ def _unusable(engine: Engine, err: sa.exc.DBAPIError) -> StoreError:
 
 def _schema_state(engine: Engine) -> tuple[str | None, list[str]]:
     """The database's revision, and its tables when it has none (empty: no tables)."""
+    from alembic.runtime.migration import MigrationContext
+
     try:
         with engine.connect() as conn:
             revision = MigrationContext.configure(conn).get_current_revision()
@@ -301,6 +360,8 @@ def _schema_state(engine: Engine) -> tuple[str | None, list[str]]:
 
 
 def _prepare_schema(engine: Engine) -> None:
+    if _current(engine):
+        return
     revision, tables = _schema_state(engine)
     if revision is None and not tables:
         upgrade(engine)
@@ -318,6 +379,8 @@ def _check_schema(engine: Engine, revision: str | None, tables: list[str]) -> No
         )
     head = head_revision()
     if revision != head:
+        from alembic.script import ScriptDirectory
+
         script = ScriptDirectory.from_config(alembic_config())
         known = {rev.revision for rev in script.walk_revisions()}
         if revision in known:
@@ -382,6 +445,8 @@ def open_store_for_reading(url: str | sa.URL | None = None, **kwargs: Any) -> St
     if path is not None and not path.exists():
         return open_store("sqlite://")
     engine = create_engine(url, **kwargs)
+    if _current(engine):
+        return Store(engine)
     try:
         revision, tables = _schema_state(engine)
         if revision is None and not tables:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from mappings.linking import LinkResult, link_items
@@ -234,3 +235,44 @@ def test_a_value_naming_a_merged_away_customer_links_to_the_survivor() -> None:
     # Without the merge, the same work is reported as linked to a deleted account.
     unmerged = link([issue("APOLLO-1", account=GONE)])
     assert reasons(unmerged) == {"APOLLO-1": f"account deleted {GONE}"}
+
+
+def test_batches_share_one_customer_index_and_link_as_one_merge_does() -> None:
+    from mappings.merge import CrmSide, merge
+
+    raws = [
+        issue("APOLLO-1", account=ACME),
+        issue("APOLLO-2", account=GONE),
+        issue("ORION-1"),
+        issue("ORION-2", account=ACME[:15]),
+        issue("ZED-1", account=NOBODY),
+    ]
+    rules = replace(RULES, link=LinkRules(static=(("ZED", (GLOBEX,)),)))
+
+    def merged(part: list[dict[str, Any]], crm: CrmSide | None = None) -> Any:
+        return merge(
+            part,
+            [] if crm else ACCOUNTS,
+            rules=rules,
+            as_of=AS_OF,
+            deleted_account_ids=[GONE],
+            crm=crm,
+            customer_ids=IDS,
+        )
+
+    whole = merged(raws)
+    first = merged(raws[:2])
+    side = CrmSide.of(first)
+    assert side.index is first.customer_index is not None
+    rest = merged(raws[2:], side)
+    assert rest.customer_index is side.index  # built once, by the first batch
+    assert {**first.links.by_item, **rest.links.by_item} == dict(whole.links.by_item)
+    assert first.links.problems + rest.links.problems == whole.links.problems
+    assert set(first.links.unlinked_customers) & set(rest.links.unlinked_customers) == set(
+        whole.links.unlinked_customers
+    )
+
+    other = merge(raws[2:], rules=RULES, as_of=AS_OF, crm=side, customer_ids=IDS)
+    assert other.customer_index is not side.index  # other [link] rules: built again
+    assert [t.customer_id for t in rest.links.by_item["ZED-1"]] == [GLOBEX]  # [link.static]
+    assert "ZED-1" not in other.links.by_item  # no static table in those rules

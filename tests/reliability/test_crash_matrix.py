@@ -10,7 +10,7 @@ its endpoint, whether it writes, and a needle in its request body (the flag mark
 comments ride in the issue's PUT, so a comment-carrying write is known by its body).
 
 The points cover the whole cycle: mid-pull (the first search page served and not
-received; before the second; before the key scan; mid CRM pull), after store and before
+received; before the second; the last served and not received; mid CRM pull), after store and before
 push (the plan queued, before the first write), mid-batch (the report batch applied and
 not recorded; the first, the third flag-carrying, the twelfth and the last Jira write
 applied and not recorded), killed twice (then while re-checking comments), and in an
@@ -112,7 +112,11 @@ POINTS = (
     # mid-pull
     _first(KillPoint("mid pull: first search page served", "jira", 1, JIRA_SEARCH, when="after")),
     _first(KillPoint("mid pull: before the second search page", "jira", 2, JIRA_SEARCH)),
-    _first(KillPoint("pull stored, before the key scan", "jira", 3, JIRA_SEARCH)),
+    # A first pull's keys stand for the delete scan: one cut short must not mark the rest
+    # deleted (its last page was served, never stored).
+    _first(
+        KillPoint("last search page served, not received", "jira", 2, JIRA_SEARCH, when="after")
+    ),
     _first(KillPoint("Jira stored, mid CRM pull", "salesforce", 1, COMPOSITE)),
     # after store, before push: the push sends the CRM batch before any Jira write, so
     # the first write of a first sync is the report batch.

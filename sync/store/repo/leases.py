@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from sync.store.schema import leases
@@ -80,6 +79,8 @@ def lease_shards(
         return wanted
     if not wanted or (limit is not None and limit <= 0):
         return []
+    from sqlalchemy.dialects import postgresql  # loaded only where leases are (PostgreSQL)
+
     t = leases
     at = _now(now)
     with engine.begin() as conn:

@@ -221,3 +221,29 @@ def test_reconcile_leaves_an_unreadable_record_out_and_does_not_call_it_deleted(
     assert unreadable["kind"] == "Account" and "'high'" in unreadable["reason"]
     assert not [d for d in report.deleted if d["key"] == unreadable["record"]]
     assert "could not be read" in render_text(report)
+
+
+def _searches(result: Any) -> int:
+    """Jira search calls (issue pages and key-scan pages) of one cycle."""
+    by_endpoint = result.calls["jira"]["by_endpoint"]
+    return sum(n for endpoint, n in by_endpoint.items() if endpoint.endswith(SEARCH))
+
+
+def test_a_whole_scope_pull_lists_no_keys_again_and_still_finds_deletes(env: SyncEnv) -> None:
+    first = env.cycle()  # 250 issues: three pages of 100, and no keys-only scan after them
+    assert first.exit_code == ExitCode.OK, first.message
+    assert _searches(first) == 3
+    with env.store.read() as conn:
+        scanned = repo.get_cursor(conn, "jira", "key_scan:*")
+    assert scanned is not None, "a first pull stands for the key scan: its stamp is set"
+
+    key = min(k for k, issue in env.box.jira.issues.items() if issue.issue_type != "Epic")
+    env.box.jira.delete_issue(key)
+    env.clock.advance(minutes=1)
+    full = env.cycle(full=True)  # the scan is not due; a full pull finds the delete anyway
+    assert full.exit_code == ExitCode.OK, full.message
+    assert full.pulled.get("jira_deleted") == 1
+    assert _searches(full) == 3  # 249 issues: three pages, nothing listed twice
+    with env.store.read() as conn:
+        deleted = conn.scalar(sa.select(jira_items.c.deleted).where(jira_items.c.key == key))
+    assert deleted is True

@@ -1,0 +1,88 @@
+"""A cycle with nothing to do costs little more than the CLI's start-up (issue 17): it
+imports what it uses only. A store at this version's schema is opened with one read of
+``alembic_version`` (alembic is not imported), rich only draws bars on a terminal, and
+neither the sandbox, the report templates nor the CRM not configured are loaded.
+
+The checks read ``sys.modules`` of a fresh process (this one has imported everything), not
+a clock: they fail on the import that came back, whatever the machine's speed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+
+from connectors.sandbox.server import Tls
+from sync.store import open_store
+from sync.store.db import alembic_config, head_revision
+from tests.sync.e2e import ANCHOR, cli_env, make_sandbox, sync_env
+
+#: What a cycle with nothing to do must not import (a module or its package).
+NOT_IMPORTED = (
+    "alembic",  # the schema is current: one read of alembic_version says so
+    "mako",  # alembic's templates
+    "jinja2",  # the report's templates
+    "rich",  # bars are drawn on a terminal only
+    "connectors.sandbox",
+    "connectors.hubspot.connector",  # the configured CRM is Salesforce
+    "sync.report",
+)
+
+
+def _imported(code: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run ``code`` in a fresh interpreter; the modules it had imported when it exited."""
+    out = tmp_path / "modules.json"
+    wrapper = (
+        "import atexit, json, sys\n"
+        f"atexit.register(lambda: open({str(out)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
+        + code
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", wrapper],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return ran, json.loads(out.read_text()) if out.exists() else []
+
+
+def _unwanted(modules: list[str]) -> list[str]:
+    return [m for m in modules if any(m == n or m.startswith(n + ".") for n in NOT_IMPORTED)]
+
+
+def test_the_head_revision_read_from_the_migration_files_is_alembics() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_opening_a_store_at_the_current_schema_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    open_store(url).close()  # created and migrated here
+    ran, modules = _imported(
+        f"from sync.store import open_store\nopen_store({url!r}).close()\n", tmp_path
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "sqlalchemy" in modules, "the check did not run"
+    assert [m for m in modules if m.split(".")[0] == "alembic"] == []
+
+
+def test_a_cycle_with_nothing_to_do_imports_only_what_it_uses(tmp_path: Path, tls: Tls) -> None:
+    box = make_sandbox(60, 10, seed=2, anchor=ANCHOR)
+    with sync_env(box, tmp_path, f"sqlite:///{tmp_path / 'state.db'}", tls) as env:
+        first = env.cycle(clock=lambda: datetime.now(UTC))  # the first sync, in-process
+        assert first.exit_code == 0, first.message
+        argv = ["jira-crm-sync", "--config", str(env.config_path), "run", "--json"]
+        code = f"import sys\nsys.argv = {argv!r}\nfrom sync.cli import main\nmain()\n"
+        ran, modules = _imported(code, tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["written"] == {}, result
+    assert not any(result["planned"].values()), result
+    assert "sync.cycle.engine" in modules and "connectors.salesforce.connector" in modules
+    assert _unwanted(modules) == []
