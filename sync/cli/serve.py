@@ -1,5 +1,5 @@
 """``jira-crm-sync serve``: cycles on ``[schedule]`` until SIGTERM, with /healthz and
-/metrics."""
+/metrics (on PostgreSQL a procrastinate worker: sync.jobs)."""
 
 from __future__ import annotations
 
@@ -32,11 +32,16 @@ def serve(
     from sync.serve import ListenError, serve_forever
 
     config = load_config(ctx)
+    store = open_store(config)
     try:
         schedule = Schedule.parse(config.schedule.every)
+        if store.dialect == "postgresql":
+            from sync.jobs import cron_of
+
+            cron_of(schedule)  # the worker's periodic task needs a cron
     except ScheduleError as exc:
+        store.close()
         fail(exit_for(exc), str(exc))
-    store = open_store(config)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

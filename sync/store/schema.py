@@ -22,7 +22,6 @@ __all__ = [
     "derive_state",
     "dirty_projects",
     "jira_items",
-    "leases",
     "link_problems",
     "links",
     "metadata",
@@ -288,15 +287,6 @@ api_usage = sa.Table(
     sa.Column("side", sa.String(16), primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("calls", sa.Integer, nullable=False, server_default="0"),
-)
-
-leases = sa.Table(
-    "leases",
-    metadata,
-    sa.Column("shard", sa.String(80), primary_key=True),
-    sa.Column("owner", sa.String(255), nullable=True),
-    sa.Column("expires_at", UtcDateTime, nullable=True),
-    sa.Column("heartbeat_at", UtcDateTime, nullable=True),
 )
 
 #: What a remote told us that rarely changes (Jira serverInfo and /field, the CRM's

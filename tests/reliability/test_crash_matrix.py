@@ -322,7 +322,7 @@ def test_killed_at_each_point_the_rerun_converges_with_nothing_lost_or_doubled(
         assert switch.fired, f"the run ended (exit {code}) before {kill}: {err}"
         assert code == -9
         switch.arm(None)
-        env.expire_leases()  # PostgreSQL: the dead run's shard leases
+        env.wait_unlocked()  # PostgreSQL: the dead run's session, ended by the server
     rerun = _run(env)
     assert rerun["status"] == "ok", rerun
 

@@ -25,7 +25,6 @@ from connectors.exceptions import (
     UnreachableError,
 )
 from sync.config import ConfigFileError
-from sync.cycle.ownership import AllLeased
 from sync.demo import DemoError
 from sync.exitcodes import ExitCode, exit_for
 from sync.init_config import InitError
@@ -52,7 +51,6 @@ CONNECTOR_ERRORS: list[tuple[Exception, ExitCode]] = [
 
 SYNC_ERRORS: list[tuple[Exception, ExitCode]] = [
     (LockHeld("another run holds the lock"), ExitCode.LOCKED),
-    (AllLeased("other workers hold every shard"), ExitCode.LOCKED),
     (StoreError("cannot open the state file"), ExitCode.USAGE),
     (ConfigFileError("x.toml", ["[jira] url: missing"]), ExitCode.USAGE),
     (ScheduleError("[schedule] every: not a cron expression"), ExitCode.USAGE),

@@ -22,8 +22,6 @@ The functions live by table group, one module each, and are reached either way:
 - :mod:`~.history`: progress snapshots, satisfaction history and flags;
 - :mod:`~.problems`: records set aside and link problems;
 - :mod:`~.cache`: remote metadata; :mod:`~.uploads`: report files attached to accounts;
-- :mod:`~.leases`: shard leases, which take the engine (they commit at once), reached as
-  ``repo.leases.<function>`` only.
 
 No SQL runs outside :mod:`sync.store`: a question the rest of the program asks of the
 store is a function here, named for what it answers.
@@ -39,7 +37,6 @@ from sync.store.repo import (
     dirty,
     history,
     items,
-    leases,
     ledger,
     links,
     outbox,
@@ -297,7 +294,6 @@ __all__ = [
     "last_runs",
     "latest_progress",
     "latest_scores",
-    "leases",
     "ledger",
     "ledger_delete",
     "ledger_get_many",

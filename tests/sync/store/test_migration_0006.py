@@ -73,7 +73,7 @@ def at_0005(store_url: str) -> Iterator[Engine]:
 
 def test_upgrade_keeps_the_runs_and_records_the_failed_stage_after(at_0005: Engine) -> None:
     upgrade(at_0005)
-    assert current_revision(at_0005) == head_revision() == "0006"
+    assert current_revision(at_0005) == head_revision()
     with at_0005.connect() as conn:
         old = repo.get_run(conn, 1)
         assert old is not None
@@ -102,4 +102,4 @@ def test_downgrade_drops_the_column_and_keeps_the_runs(at_0005: Engine) -> None:
         rows = conn.execute(sa.select(_runs_0005.c.id, _runs_0005.c.status)).all()
     assert sorted(rows) == [(1, "failed"), (2, "failed")]
     upgrade(at_0005)  # and up again
-    assert current_revision(at_0005) == "0006"
+    assert current_revision(at_0005) == head_revision()
