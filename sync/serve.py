@@ -24,7 +24,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -38,6 +40,7 @@ from sync.cycle.ownership import ownership, worker_name
 from sync.remote import build_remotes
 from sync.schedule import Schedule
 from sync.store import LockHeld, Store, repo
+from sync.store.db import display_url
 
 if TYPE_CHECKING:
     from sync.jobs import Connection
@@ -352,6 +355,67 @@ def serve_jobs(
     finally:
         server.shutdown()
         server.server_close()
+
+
+class NoConnections(Exception):
+    """``serve --connections DIR`` found no connection it can serve (exit 2)."""
+
+
+@dataclass
+class Opened:
+    """The connections of a directory ``serve`` can serve, and the ones it skips."""
+
+    connections: list[Connection]
+    broken: dict[str, str]
+    queue_url: str
+    config: Config  # whose [serve] section the worker uses: the first connection's
+
+
+def open_connections(directory: Path) -> Opened:
+    """Load ``directory`` (sync.connections) for a procrastinate worker: every connection
+    on PostgreSQL, in one database (the queue lives in its ``[state] url`` as written),
+    with a schedule a cron can express and a store that opens. The others are reported
+    (logged as errors) and skipped; :class:`NoConnections` when none is left."""
+    from sync.connections import ensure_namespace, load_directory
+    from sync.jobs import Connection, cron_of
+    from sync.store import StoreError, open_store
+
+    found = load_directory(directory)
+    broken = {b.name: b.reason for b in found.broken}
+    connections: list[Connection] = []
+    queue: str | None = None
+    first: Config | None = None
+    for loaded in found.connections:
+        url = str(loaded.config.state.url)
+        try:
+            if loaded.base_url is None or sa.make_url(url).get_backend_name() != "postgresql":
+                raise ValueError(
+                    "serve --connections runs on PostgreSQL: set its [state] url to the "
+                    "deployment's database (postgresql+psycopg://...)"
+                )
+            if queue is not None and loaded.base_url != queue:
+                raise ValueError(
+                    f"its [state] url names another database or schema than the first "
+                    f"connection's ({display_url(queue)}): give every connection the same"
+                )
+            schedule = Schedule.parse(loaded.config.schedule.every)
+            cron_of(schedule)
+            ensure_namespace(url)
+            store = open_store(url)
+        except (ValueError, StoreError) as exc:
+            broken[loaded.name] = str(exc)
+            continue
+        queue = queue or loaded.base_url
+        first = first or loaded.config
+        connections.append(Connection(loaded.name, loaded.config, store, schedule))
+    for name, reason in sorted(broken.items()):
+        log.error("connection %s is skipped: %s", name, reason)
+    if not connections or queue is None or first is None:
+        raise NoConnections(
+            f"--connections {directory}: no connection can be served "
+            f"({len(broken)} skipped, each logged above with why); fix them and start again"
+        )
+    return Opened(connections, broken, queue, first)
 
 
 #: The log level of a cycle by its exit code: rejected records and unreachable remotes

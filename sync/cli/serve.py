@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
@@ -23,11 +25,25 @@ def serve(
     cycles: Annotated[
         int | None,
         typer.Option(
-            help="Stop after this many cycles (default: until SIGTERM).", show_default=False
+            help="Stop after this many cycles (default: until SIGTERM); with PostgreSQL, "
+            "after this worker ran this many shard jobs.",
+            show_default=False,
         ),
     ] = None,
 ) -> None:
-    """Run cycles on [schedule] every until SIGTERM; /healthz and /metrics on [serve] listen."""
+    """Run cycles on [schedule] every until SIGTERM; /healthz and /metrics on [serve] listen.
+
+    With --connections DIR (PostgreSQL), a worker for every connection of DIR."""
+    options = options_of(ctx)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger("jira_crm_sync").info("signal %s: finishing the write in flight", signum)
+        stop.set()
+
+    if options.connections is not None and options.connection is None:
+        _serve_directory(options.connections, stop, cycles, on_signal, ctx)
+        return
     from sync.schedule import Schedule, ScheduleError
     from sync.serve import ListenError, serve_forever
 
@@ -42,15 +58,9 @@ def serve(
     except ScheduleError as exc:
         store.close()
         fail(exit_for(exc), str(exc))
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        logging.getLogger("jira_crm_sync").info("signal %s: finishing the write in flight", signum)
-        stop.set()
-
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    service_logging(options_of(ctx))
+    service_logging(options)
 
     def ready(server: Any) -> None:
         logging.getLogger("sync.serve").info(
@@ -66,3 +76,48 @@ def serve(
         )
     finally:
         store.close()
+
+
+def _serve_directory(
+    directory: Path,
+    stop: threading.Event,
+    cycles: int | None,
+    on_signal: Callable[[int, FrameType | None], None],
+    ctx: typer.Context,
+) -> None:
+    """``serve --connections DIR``: one procrastinate worker for every connection there."""
+    from sync.connections import ConnectionsError
+    from sync.serve import ListenError, NoConnections, open_connections, serve_jobs
+
+    service_logging(options_of(ctx))
+    try:
+        opened = open_connections(directory)
+    except (ConnectionsError, NoConnections) as exc:
+        fail(exit_for(exc), str(exc))
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def ready(server: Any) -> None:
+        logging.getLogger("sync.serve").info(
+            "serving /healthz and /metrics on %s; %d connection(s): %s",
+            opened.config.serve.listen,
+            len(opened.connections),
+            ", ".join(f"{c.name} every {c.schedule.text}" for c in opened.connections),
+        )
+
+    try:
+        guarded(
+            lambda: serve_jobs(
+                opened.connections,
+                opened.broken,
+                opened.queue_url,
+                opened.config,
+                stop,
+                max_jobs=cycles,
+                on_ready=ready,
+            ),
+            expected=(ListenError,),
+        )
+    finally:
+        for connection in opened.connections:
+            connection.store.close()

@@ -25,6 +25,7 @@ from connectors.exceptions import (
     UnreachableError,
 )
 from sync.config import ConfigFileError
+from sync.connections import ConnectionsError
 from sync.demo import DemoError
 from sync.exitcodes import ExitCode, exit_for
 from sync.init_config import InitError
@@ -55,6 +56,7 @@ SYNC_ERRORS: list[tuple[Exception, ExitCode]] = [
     (ConfigFileError("x.toml", ["[jira] url: missing"]), ExitCode.USAGE),
     (ScheduleError("[schedule] every: not a cron expression"), ExitCode.USAGE),
     (ListenError("cannot listen on 127.0.0.1:80"), ExitCode.USAGE),
+    (ConnectionsError("no connection 'acme' in /etc/jira-crm-sync/connections"), ExitCode.USAGE),
     (ReportError("no customer ACME"), ExitCode.USAGE),
     (InitError("exists; pass --force"), ExitCode.USAGE),
     (DemoError("the cycle parked writes", exit_code=1), ExitCode.PARKED),

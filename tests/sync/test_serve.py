@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from connectors.sandbox.config_file import write_sandbox_config
 from connectors.sandbox.faults import Fault
 from connectors.sandbox.stack import Sandbox
+from sync.connections import ensure_namespace, namespaced_url
 from sync.store import Store, open_store, repo
 from sync.store.locks import pg_lock_holders
 from tests.sync.e2e import (
@@ -285,3 +288,128 @@ def test_workers_share_the_shard_jobs_one_killed_mid_job_one_joining(
                 worker.wait()
         store.close()
         box.stop()
+
+
+@pytest.mark.postgres
+def test_one_worker_serves_a_directory_of_connections_and_skips_a_broken_one(
+    tmp_path: Path, pg_schema_url: str
+) -> None:
+    """`serve --connections DIR`: two (Jira site, CRM org) pairs, each its own sandbox and
+    its own schema in the one PostgreSQL, both brought in step by one worker; a config
+    that does not load is reported (log, /healthz, /metrics) and skipped; `status` and
+    `run` take `--connection` and see that connection's state alone."""
+    boxes = {
+        "alpha": Sandbox(issues=120, accounts=20, seed=7, anchor=ANCHOR),
+        "beta": Sandbox(issues=90, accounts=16, seed=8, anchor=ANCHOR),
+    }
+    directory = tmp_path / "connections"
+    directory.mkdir()
+    for name, box in boxes.items():
+        box.serve(tmp_path / f"tls-{name}")
+        _worker_config(box, directory / f"{name}.toml", pg_schema_url)
+    # The worker's [serve] section is the first connection's.
+    port = int(re.search(r'listen = "127.0.0.1:(\d+)"', (directory / "alpha.toml").read_text())[1])
+    (directory / "broken.toml").write_text("[jira]\nurl = 42\n", encoding="utf-8")
+    schema = pg_schema_url.rsplit("%3D", 1)[1]
+    proc = subprocess.Popen(
+        [str(ENTRY), "--connections", str(directory), "serve"],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    urls = {name: namespaced_url(pg_schema_url, name) for name in boxes}
+    for url in urls.values():
+        ensure_namespace(url)  # as the worker does; the test reads them as it runs
+    stores = {name: open_store(url) for name, url in urls.items()}
+    try:
+        wants = {n: expected(b, datetime.now(UTC).date()) for n, b in boxes.items()}
+
+        def queued(name: str) -> int:
+            with stores[name].read() as conn:
+                counts = repo.counts(conn)
+            return counts["pending"] + counts["inflight"]
+
+        def converged() -> bool:
+            return all(
+                report_counts(box) == wants[name].reports
+                and labelled(box) == wants[name].labelled
+                and queued(name) == 0
+                for name, box in boxes.items()
+            )
+
+        _until(converged, 90, "both connections to be in step")
+        status, body = _get(f"http://127.0.0.1:{port}/healthz")
+        doc = json.loads(body)
+        assert status == 200 and set(doc["connections"]) == {"alpha", "beta"}
+        assert "broken" in doc["broken_connections"]
+        metrics = _get(f"http://127.0.0.1:{port}/metrics")[1].decode()
+        assert 'jira_crm_sync_connection_broken{connection="broken"} 1.0' in metrics
+        for name in boxes:
+            assert (
+                f'jira_crm_sync_jobs_total{{connection="{name}",outcome="ok",shard="crm"}}'
+                in metrics
+            )
+            assert (
+                f'jira_crm_sync_api_budget_remaining{{connection="{name}",side="jira"}}' in metrics
+            )
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err[-3000:]
+        assert "connection broken is skipped: " in err and "broken.toml" in err
+
+        # Each connection's state is its own: its runs, its API calls.
+        for name in boxes:
+            shown = subprocess.run(
+                [
+                    str(ENTRY),
+                    "status",
+                    "--connections",
+                    str(directory),
+                    "--json",
+                    "--connection",
+                    name,
+                ],
+                env=_env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert shown.returncode == 0, shown.stderr
+            doc = json.loads(shown.stdout)
+            with stores[name].read() as conn:
+                runs = [r.id for r in repo.last_runs(conn, len(doc["runs"]))]
+                used = repo.calls_today(conn, "jira", datetime.now(UTC).date())
+            assert [r["id"] for r in doc["runs"]] == runs
+            assert doc["budget"]["jira"]["used"] == used > 0
+        again = subprocess.run(
+            [str(ENTRY), "--connections", str(directory), "run", "--connection", "beta", "--json"],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["written"] == {}
+        assert all(duplicate_comments(box) == {} for box in boxes.values())
+        unknown = subprocess.run(
+            [str(ENTRY), "--connections", str(directory), "run", "--connection", "gamma"],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert unknown.returncode == 2 and "no connection 'gamma'" in unknown.stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for store in stores.values():
+            store.close()
+        for box in boxes.values():
+            box.stop()
+        admin = sa.create_engine(pg_schema_url, poolclass=sa.pool.NullPool)
+        with admin.begin() as conn:
+            for name in boxes:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}_{name}" CASCADE')
+        admin.dispose()
