@@ -17,7 +17,7 @@ from sync.cli.common import guarded, load_config, open_store
 from sync.cli.logs import service_logging
 from sync.cli.options import options_of
 from sync.cli.output import fail
-from sync.exitcodes import exit_for
+from sync.exitcodes import ExitCode, exit_for
 
 
 def serve(
@@ -27,6 +27,14 @@ def serve(
         typer.Option(
             help="Stop after this many cycles (default: until SIGTERM); with PostgreSQL, "
             "after this worker ran this many shard jobs.",
+            show_default=False,
+        ),
+    ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve /healthz and /metrics on this host:port instead of [serve] listen "
+            "(several workers on one machine).",
             show_default=False,
         ),
     ] = None,
@@ -42,12 +50,12 @@ def serve(
         stop.set()
 
     if options.connections is not None and options.connection is None:
-        _serve_directory(options.connections, stop, cycles, on_signal, ctx)
+        _serve_directory(options.connections, stop, cycles, on_signal, ctx, listen)
         return
     from sync.schedule import Schedule, ScheduleError
     from sync.serve import ListenError, serve_forever
 
-    config = load_config(ctx)
+    config = _listening(load_config(ctx), listen)
     store = open_store(config)
     try:
         schedule = Schedule.parse(config.schedule.every)
@@ -84,6 +92,7 @@ def _serve_directory(
     cycles: int | None,
     on_signal: Callable[[int, FrameType | None], None],
     ctx: typer.Context,
+    listen: str | None,
 ) -> None:
     """``serve --connections DIR``: one procrastinate worker for every connection there."""
     from sync.connections import ConnectionsError
@@ -94,6 +103,7 @@ def _serve_directory(
         opened = open_connections(directory)
     except (ConnectionsError, NoConnections) as exc:
         fail(exit_for(exc), str(exc))
+    opened.config = _listening(opened.config, listen)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
@@ -121,3 +131,17 @@ def _serve_directory(
     finally:
         for connection in opened.connections:
             connection.store.close()
+
+
+def _listening(config: Any, listen: str | None) -> Any:
+    """``config`` with ``[serve] listen`` replaced by ``--listen`` (exit 2 if unusable)."""
+    if listen is None:
+        return config
+    from sync.config import parse_listen
+
+    try:
+        parse_listen(listen)
+    except ValueError as exc:
+        fail(ExitCode.USAGE, f"--listen {exc}")
+    serve = config.serve.model_copy(update={"listen": listen})
+    return config.model_copy(update={"serve": serve})
