@@ -104,9 +104,10 @@ class Connection:
         return f"{self.name}/{shard}"
 
 
-#: What a shard job reports when it ends: the connection, the shard, the result (None when
-#: it was skipped) and how long it took.
-Observer = Callable[[Connection, str, CycleResult | None, float], None]
+#: What a shard job reports when it ends: the connection, the shard, the outcome ("ok",
+#: "failed": a cycle that did not exit 0 or broke, "skipped": the store was locked), the
+#: result (None unless a cycle ran to its end) and how long it took.
+Observer = Callable[[Connection, str, str, CycleResult | None, float], None]
 #: Told when a shard job starts: the connection, and how many seconds after its tick.
 Starter = Callable[[Connection, float], None]
 
@@ -264,6 +265,7 @@ class Deployment:
             self.on_start(connection, max(0.0, time.time() - due))
         started = time.monotonic()
         result: CycleResult | None = None
+        outcome = "failed"
         try:
             with shard_lock(connection.store.engine, self.owner):
                 engine = Engine(
@@ -274,12 +276,17 @@ class Deployment:
                     should_stop=self.stop.is_set,
                 )
                 result = engine.run(CycleOptions(), assignment_of([shard]))
+            outcome = "ok" if result.exit_code == 0 else "failed"
         except LockHeld as exc:
+            outcome = "skipped"
             log.info("%s: skipped, %s", connection.key(shard), exc)
+        except Exception:  # procrastinate records the job failed, with the traceback
+            log.exception("%s: the shard job broke", connection.key(shard))
+            raise
         finally:
             self.jobs_run += 1
             if self.observe is not None:
-                self.observe(connection, shard, result, time.monotonic() - started)
+                self.observe(connection, shard, outcome, result, time.monotonic() - started)
 
     def run_worker(self, *, max_jobs: int | None = None) -> None:
         """Run this worker until ``stop`` is set (or ``max_jobs`` shard jobs ran): on stop,

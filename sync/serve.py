@@ -322,8 +322,9 @@ def serve_jobs(
     for c in connections:
         metrics.broken.labels(c.name).set(0)
 
-    def observe(c: Connection, shard: str, result: CycleResult | None, seconds: float) -> None:
-        outcome = "skipped" if result is None else ("ok" if result.exit_code == 0 else "failed")
+    def observe(
+        c: Connection, shard: str, outcome: str, result: CycleResult | None, seconds: float
+    ) -> None:
         metrics.jobs.labels(c.name, shard, outcome).inc()
         if result is None:
             return
