@@ -34,7 +34,7 @@ from procrastinate import App, SyncPsycopgConnector
 
 from connectors.sandbox.config_file import write_sandbox_config
 from connectors.sandbox.stack import Sandbox
-from sync.jobs import QUEUE, TICK, TICK_PRIORITY, conninfo
+from sync.jobs import QUEUE, TICK, TICK_PRIORITY, conninfo, queue_of
 
 ENTRY = Path(sys.executable).parent / "jira-crm-sync"
 ANCHOR = datetime(2026, 3, 2, tzinfo=UTC)
@@ -95,9 +95,9 @@ def _queue_state(url: str) -> tuple[int, int]:
     with psycopg.connect(conninfo(url)) as conn:
         workers = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
         busy = conn.execute(
-            "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = %s "
+            "SELECT count(*) FROM procrastinate_jobs WHERE queue_name LIKE %s "
             "AND status IN ('todo', 'doing')",
-            (QUEUE,),
+            (f"{QUEUE}/%",),
         ).fetchone()
     return int(workers[0] if workers else 0), int(busy[0] if busy else 0)
 
@@ -183,8 +183,9 @@ def one_round(
         started = time.perf_counter()
         with app.open():
             for n in range(connections):
-                app.configure_task(TICK, queue=QUEUE, priority=TICK_PRIORITY).defer(
-                    timestamp=int(time.time()), connection=f"c{n:02d}"
+                name = f"c{n:02d}"
+                app.configure_task(TICK, queue=queue_of(name), priority=TICK_PRIORITY).defer(
+                    timestamp=int(time.time()), connection=name
                 )
         _wait(lambda: _queue_state(url)[1] == 0, 1800, "the round to finish")
         wall = time.perf_counter() - started

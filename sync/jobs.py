@@ -8,7 +8,9 @@ periodic tasks deferred once per deployment however many workers run, worker hea
 that find the job of a worker that died, and a worker shutdown that finishes the job in
 hand.
 
-The jobs, on the queue :data:`QUEUE`:
+The jobs, on a queue per connection (:func:`queue_of`: ``jira-crm-sync/<connection>``),
+so a worker takes only jobs of the connections it serves (a worker started before a
+connection was added leaves that one's jobs to the workers that know it):
 
 - ``jira_crm_sync.tick`` (``timestamp``, ``connection``): a periodic task per connection,
   on the cron of its ``[schedule] every`` (:func:`cron_of`). procrastinate's periodic
@@ -112,6 +114,11 @@ Observer = Callable[[Connection, str, str, CycleResult | None, float], None]
 Starter = Callable[[Connection, float], None]
 
 
+def queue_of(connection: str) -> str:
+    """The queue of a connection's jobs."""
+    return f"{QUEUE}/{connection}"
+
+
 def cron_of(schedule: Schedule) -> str:
     """procrastinate's cron for ``[schedule] every``: a cron expression as it is; an
     interval as the cron that fires that often (seconds as a sixth field), which needs an
@@ -187,7 +194,7 @@ class Deployment:
             connector=PsycopgConnector(conninfo=conninfo(self.queue_url), min_size=1, max_size=4)
         )
 
-        @app.task(name=TICK, queue=QUEUE, priority=TICK_PRIORITY)
+        @app.task(name=TICK, queue=QUEUE, priority=TICK_PRIORITY)  # queue: set per deferral
         async def tick(timestamp: int, connection: str) -> None:
             await self._tick(connection, timestamp)
 
@@ -201,13 +208,14 @@ class Deployment:
                 periodic_id=c.name,
                 task_kwargs={"connection": c.name},
                 queueing_lock=f"tick:{c.name}",
+                queue=queue_of(c.name),
             )(tick)
         self._shard_task = shard
         return app
 
     async def _tick(self, name: str, due: int) -> None:
         """Put back the jobs of dead workers, then defer the connection's shard jobs."""
-        await self.retry_stalled()
+        await self.retry_stalled(name)
         connection = self.connections.get(name)
         if connection is None:
             log.warning("tick for connection %r, which this worker does not serve", name)
@@ -215,20 +223,20 @@ class Deployment:
         for shard in connection.shards():
             key = connection.key(shard)
             try:
-                await self._shard_task.configure(lock=key, queueing_lock=key).defer_async(
-                    connection=name, shard=shard, due=due
-                )
+                await self._shard_task.configure(
+                    lock=key, queueing_lock=key, queue=queue_of(name)
+                ).defer_async(connection=name, shard=shard, due=due)
             except exceptions.AlreadyEnqueued:
                 log.debug("%s is queued already", key)
 
-    async def retry_stalled(self) -> int:
-        """Put back (as to do) the jobs of workers whose heartbeat is older than
-        ``lease_seconds``; returns how many were found. A job whose shard has another
+    async def retry_stalled(self, connection: str) -> int:
+        """Put back (as to do) the jobs of ``connection`` whose worker's heartbeat is older
+        than ``lease_seconds``; returns how many were found. A job whose shard has another
         waiting already is marked failed instead (that one does the same work); either
         way the shard's job lock is free again."""
         manager = self.app.job_manager
         stalled = await manager.get_stalled_jobs(
-            queue=QUEUE, seconds_since_heartbeat=self.lease_seconds
+            queue=queue_of(connection), seconds_since_heartbeat=self.lease_seconds
         )
         count = 0
         for job in stalled:
@@ -300,7 +308,7 @@ class Deployment:
         async with self.app.open_async():
             worker = asyncio.create_task(
                 self.app.run_worker_async(
-                    queues=[QUEUE],
+                    queues=[queue_of(name) for name in self.connections],
                     name=self.owner,
                     concurrency=1,
                     install_signal_handlers=False,
@@ -326,8 +334,8 @@ def job_counts(queue_url: str | sa.URL) -> dict[tuple[str, str, str], int]:
     """Jobs on the queue by (connection, task, status): what /metrics shows as queued."""
     query = (
         "SELECT args->>'connection', task_name, status::text, count(*) FROM procrastinate_jobs "
-        "WHERE queue_name = %s GROUP BY 1, 2, 3"
+        "WHERE queue_name LIKE %s GROUP BY 1, 2, 3"
     )
     with psycopg.connect(conninfo(queue_url)) as conn:
-        rows: list[Any] = conn.execute(query, (QUEUE,)).fetchall()
+        rows: list[Any] = conn.execute(query, (f"{QUEUE}/%",)).fetchall()
     return {(str(r[0]), str(r[1]), str(r[2])): int(r[3]) for r in rows}
