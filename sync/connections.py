@@ -27,7 +27,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from sync.config import Config, ConfigFileError, load_config
-from sync.store.db import default_state_path, display_url, sqlite_path
+from sync.store.db import StoreError, default_state_path, display_url, sqlite_path
 
 #: A connection's name: its file's stem.
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -94,7 +94,8 @@ def namespaced_url(url: str | None, name: str) -> str:
 
 def ensure_namespace(url: str) -> None:
     """Create the connection's PostgreSQL schema if it is not there (nothing on SQLite).
-    A server that cannot be reached is left to the store to report."""
+    A server that cannot be reached is left to the store to report; one that refuses is
+    a :class:`~sync.store.StoreError` naming the schema and the fix."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "postgresql":
         return
@@ -107,6 +108,13 @@ def ensure_namespace(url: str) -> None:
             conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{found.group(1)}"')
     except sa.exc.OperationalError:
         pass
+    except sa.exc.DBAPIError as exc:
+        why = (str(exc.orig).splitlines() or ["refused"])[0]
+        raise StoreError(
+            f"cannot create the schema {found.group(1)} of this connection in "
+            f"{display_url(parsed)}: {why}; create it, or grant CREATE on the database to "
+            "the user of [state] url"
+        ) from None
     finally:
         engine.dispose()
 

@@ -37,6 +37,7 @@ def load_config(ctx: typer.Context) -> Any:
 
 def _connection_config(config: Any, directory: Any, name: str) -> Any:
     from sync.connections import ConnectionsError, ensure_namespace, find_connection
+    from sync.store import StoreError
 
     if config is not None:
         fail(
@@ -48,7 +49,10 @@ def _connection_config(config: Any, directory: Any, name: str) -> Any:
         loaded = find_connection(directory, name)
     except ConnectionsError as exc:
         fail(exit_for(exc), str(exc))
-    ensure_namespace(str(loaded.config.state.url))
+    try:
+        ensure_namespace(str(loaded.config.state.url))
+    except StoreError as exc:
+        fail(exit_for(exc), str(exc))
     return loaded.config
 
 

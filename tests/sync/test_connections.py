@@ -12,11 +12,14 @@ from typer.testing import CliRunner
 from sync.cli import app
 from sync.connections import (
     ConnectionsError,
+    ensure_namespace,
     find_connection,
     load_directory,
     namespaced_url,
     schema_name,
 )
+from sync.store import StoreError
+from tests.sync.conftest import NO_POSTGRES, postgres_base_url
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 PG = "postgresql+psycopg://sync:s3cret@db.internal:5432/jira_crm_sync"
@@ -112,3 +115,16 @@ def test_the_cli_takes_connection_before_or_after_the_command(tmp_path: Path) ->
         ],
     )
     assert both.exit_code == 2 and "not both" in both.output
+
+
+@pytest.mark.postgres
+def test_a_schema_the_server_refuses_to_create_is_a_store_error() -> None:
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip(NO_POSTGRES)
+    # "pg_" schemas are reserved: the server refuses to create one, as it would refuse a
+    # user without CREATE on the database.
+    url = namespaced_url(f"{base}?options=-csearch_path%3Dpg_reserved", "alpha")
+    said = r"cannot create the schema pg_reserved_alpha .*reserved.*grant CREATE"
+    with pytest.raises(StoreError, match=said):
+        ensure_namespace(url)
