@@ -4,6 +4,8 @@
                     [--latency-ms N] [--json-out FILE] [--seed S]
                     [--reconcile-up-to ISSUES] [--only SCENARIO,...]
                     [--crm salesforce,hubspot]
+    python -m bench --workers 1,2,4 [--connections 8] [--issues-per-connection N]
+                    [--latency-ms N] [--postgres URL] [--json-out FILE]
 
 For each size (issues; accounts are a fifth of that) it builds a sandbox world and runs
 the scenarios of :mod:`bench.scenarios` (``--only reconcile``: the first sync, which
@@ -11,7 +13,8 @@ every other scenario starts from, and reconcile); then, on a world of the same s
 CRM is a HubSpot portal, the scenarios of :mod:`bench.hubspot` (``--crm`` picks the
 CRMs). One JSON document goes to stdout (and to
 ``--json-out``), a short table to stderr. The document's ``figures`` key says what each
-figure means.
+figure means. ``--workers`` measures instead one round of shard jobs of a world of
+several connections on that many `serve` workers (:mod:`bench.workers`).
 """
 
 from __future__ import annotations
@@ -183,7 +186,17 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(CRMS),
         help="the CRMs to measure, each on its own world (default: salesforce,hubspot)",
     )
+    parser.add_argument(
+        "--workers",
+        help="instead of the scenarios: one round of shard jobs on each of these numbers "
+        "of serve workers (comma-separated, e.g. 1,2,4), on PostgreSQL",
+    )
+    parser.add_argument("--connections", type=int, default=8, help="with --workers")
+    parser.add_argument("--issues-per-connection", type=int, default=200, help="with --workers")
+    parser.add_argument("--postgres", help="with --workers: postgresql+psycopg://...")
     args = parser.parse_args(argv)
+    if args.workers is not None:
+        return _workers(parser, args)
     crms = tuple(part.strip() for part in args.crm.split(",") if part.strip())
     if not crms or set(crms) - set(CRMS):
         parser.error(f"--crm takes {' and/or '.join(CRMS)}, separated by a comma")
@@ -235,6 +248,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_out:
         args.json_out.write_text(text + "\n", encoding="utf-8")
     print(table(document), file=sys.stderr)
+    print(text)
+    return 0
+
+
+def _workers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from bench import workers
+
+    try:
+        counts = [int(part) for part in args.workers.split(",") if part.strip()]
+    except ValueError:
+        parser.error("--workers takes worker counts separated by commas, e.g. 1,2,4")
+    if not counts or min(counts) < 1 or args.connections < 1 or args.issues_per_connection < 10:
+        parser.error("--workers, --connections need 1 or more, --issues-per-connection 10")
+    try:
+        workers.postgres_url(args.postgres)
+    except ValueError as exc:
+        parser.error(str(exc))
+    with tempfile.TemporaryDirectory(prefix="jira-crm-sync-bench-") as tmp:
+        document = workers.run(
+            counts,
+            args.connections,
+            args.issues_per_connection,
+            args.latency_ms,
+            args.seed,
+            args.postgres,
+            Path(tmp),
+        )
+    text = json.dumps(document, ensure_ascii=False)
+    if args.json_out:
+        args.json_out.write_text(text + "\n", encoding="utf-8")
+    print(workers.table(document), file=sys.stderr)
     print(text)
     return 0
 

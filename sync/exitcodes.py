@@ -30,8 +30,10 @@ _USAGE_ERRORS = (
     ("sync.store.db", "StoreError"),
     ("sync.schedule", "ScheduleError"),
     ("sync.serve", "ListenError"),
+    ("sync.serve", "NoConnections"),
     ("sync.report", "ReportError"),
     ("sync.init_config", "InitError"),
+    ("sync.connections", "ConnectionsError"),
 )
 
 
@@ -50,7 +52,7 @@ def exit_for(exc: BaseException, *, whole_read: bool = False) -> ExitCode:
     """The exit code that ends a command which stopped on ``exc`` (SPEC section 4).
 
     - 4 (LOCKED): :class:`~sync.store.LockHeld`: another run or worker has the store,
-      whether the run lock or every shard (``sync.cycle.ownership``).
+      the run lock, or a serve job holding it shared (``sync.cycle.ownership``).
     - 2 (USAGE): a problem a person fixes where the config or the command line says:
       a config the remote does not match (``ConfigError``, ``QueryError``), a config file
       that is missing or invalid, a state store that cannot be opened or written, a

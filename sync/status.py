@@ -2,9 +2,10 @@
 
 Last runs, cursors and the projects waiting for a re-derive, the outbox per side and
 state, parked writes with their errors and next retry, API calls used today against
-``[limits]``, shard leases (PostgreSQL) and whether a run holds the lock, read without
-taking it (a status check must never make a `run` exit 4). The same :class:`Status`
-renders as rich tables on a terminal, aligned plain text otherwise, or one JSON document.
+``[limits]``, the sessions holding the store's lock (PostgreSQL: a run, or serve jobs) and
+whether a run holds the lock, read without taking it (a status check must never make a
+`run` exit 4). The same :class:`Status` renders as rich tables on a terminal, aligned
+plain text otherwise, or one JSON document.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from sync.config import Config
 from sync.store import Store, default_url, repo
 from sync.store.db import display_url as _store_url
 from sync.store.db import sqlite_path
-from sync.store.locks import lock_path, pg_lock_holder
-from sync.store.repo.leases import database_now, list_leases
+from sync.store.locks import lock_path, pg_lock_holder, pg_lock_holders
 
 #: The run history names the CRM side as its connector did (``crm.side``); Jira is "jira".
 JIRA = "jira"
@@ -80,7 +80,8 @@ class Status:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     quarantined_total: int = 0
     budget: dict[str, dict[str, Any]] = field(default_factory=dict)
-    leases: list[dict[str, Any]] = field(default_factory=list)
+    #: PostgreSQL: the sessions holding the store's lock (a run, or serve shard jobs)
+    holders: list[dict[str, Any]] = field(default_factory=list)
     lock: dict[str, Any] = field(default_factory=dict)
     link_problems: list[dict[str, Any]] = field(default_factory=list)
     link_problems_total: int = 0
@@ -123,7 +124,7 @@ class Status:
             "quarantined": self.quarantined,
             "quarantined_total": self.quarantined_total,
             "budget": self.budget,
-            "leases": self.leases,
+            "holders": self.holders,
             "link_problems": self.link_problems,
             "link_problems_total": self.link_problems_total,
         }
@@ -226,19 +227,13 @@ class Status:
         if self.dialect == "postgresql":
             tables.append(
                 Table(
-                    "Shard leases",
-                    ("shard", "owner", "state", "expires", "heartbeat"),
+                    "Holding the store's lock (a run, or serve jobs in flight)",
+                    ("session", "backend pid", "since"),
                     [
-                        (
-                            lease["shard"],
-                            lease["owner"] or NEVER,
-                            lease["state"],
-                            _when_text(lease["expires_at"]),
-                            _when_text(lease["heartbeat_at"]),
-                        )
-                        for lease in self.leases
+                        (h["session"] or NEVER, str(h["pid"]), _when_text(h["since"]))
+                        for h in self.holders
                     ],
-                    "no shard has been leased yet",
+                    "nobody: no run and no serve job is in flight",
                 )
             )
         return tables
@@ -354,18 +349,12 @@ def collect(
             _link_problem(p) for p in repo.iter_link_problems(conn, LINK_PROBLEMS)
         ]
         status.link_problems_total = repo.count_link_problems(conn)
-        db_now = database_now(conn)  # leases expire by the database's clock
+        if store.dialect == "postgresql":
+            status.holders = [
+                {"session": h.application_name, "pid": h.pid, "since": _iso(h.backend_start)}
+                for h in pg_lock_holders(conn)
+            ]
     status.cursors = sorted(cursors, key=lambda c: (c["source"], c["object"]))
-    status.leases = [
-        {
-            "shard": lease.shard,
-            "owner": lease.owner,
-            "state": _lease_state(lease.owner, lease.expires_at, db_now or now),
-            "expires_at": _iso(lease.expires_at),
-            "heartbeat_at": _iso(lease.heartbeat_at),
-        }
-        for lease in list_leases(store.engine)
-    ]
     status.lock = lock_state(store)
     _show_interrupted(store, status.runs, lock_before, status.lock)
     return status
@@ -377,7 +366,7 @@ def _show_interrupted(
     """Show runs recorded as running whose process is gone as interrupted (the next cycle
     records them so; status writes nothing): their pid on this host is gone, the SQLite run
     lock was free (or held by another process) before and after the runs were read, or,
-    on PostgreSQL, their worker's shard leases expired."""
+    on PostgreSQL, their worker has no session holding the store's lock."""
     if not any(run["status"] == "running" for run in runs):
         return
     seen: repo.LockSeen = "unknown"
@@ -387,7 +376,7 @@ def _show_interrupted(
         elif before.get("held") and after.get("held") and before.get("pid") == after.get("pid"):
             seen = int(after["pid"])
     with store.read() as conn:
-        dead = repo.dead_runs(conn, lock=seen, leases_expire=store.dialect == "postgresql")
+        dead = repo.dead_runs(conn, lock=seen, sessions_end=store.dialect == "postgresql")
     for run in runs:
         why = dead.get(run["id"])
         if why is not None and run["status"] == "running":
@@ -507,12 +496,6 @@ def _budget(config: Config, used: dict[str, int], now: datetime) -> dict[str, di
             "resumes_at": _iso(resumes),
         }
     return out
-
-
-def _lease_state(owner: str | None, expires: datetime | None, now: datetime) -> str:
-    if owner is None or expires is None:
-        return "free"
-    return "live" if expires > now else "expired"
 
 
 # --- the run lock, read without taking it ------------------------------------------------------

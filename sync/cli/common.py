@@ -20,16 +20,41 @@ T = TypeVar("T")
 
 
 def load_config(ctx: typer.Context) -> Any:
-    """The validated config of ``--config`` (or the default places); exit 2 listing the
-    problems when it is missing or invalid."""
+    """The validated config of ``--config`` (or the default places), or of ``--connection
+    NAME`` in ``--connections DIR`` with its state in the connection's own namespace
+    (sync.connections); exit 2 listing the problems when it is missing or invalid."""
     from sync.config import ConfigFileError, find_config
     from sync.config import load_config as read_config
 
+    options = options_of(ctx)
     try:
-        return read_config(find_config(options_of(ctx).config))
+        if options.connection is not None:
+            return _connection_config(options.config, options.connections, options.connection)
+        return read_config(find_config(options.config))
     except ConfigFileError as exc:
         typer.echo(str(exc), err=True)
         fail(exit_for(exc), "fix the config problems listed above, then run again")
+
+
+def _connection_config(config: Any, directory: Any, name: str) -> Any:
+    from sync.connections import ConnectionsError, ensure_namespace, find_connection
+    from sync.store import StoreError
+
+    if config is not None:
+        fail(
+            exit_for(ConnectionsError()),
+            f"give --config or --connection, not both (--connection {name} reads "
+            f"{name}.toml of the connections directory)",
+        )
+    try:
+        loaded = find_connection(directory, name)
+    except ConnectionsError as exc:
+        fail(exit_for(exc), str(exc))
+    try:
+        ensure_namespace(str(loaded.config.state.url))
+    except StoreError as exc:
+        fail(exit_for(exc), str(exc))
+    return loaded.config
 
 
 def open_store(config: Any) -> Any:

@@ -1,8 +1,9 @@
 """The options every command takes, before or after the command name (SPEC section 4).
 
 ``jira-crm-sync --config x.toml run -v`` and ``jira-crm-sync run --config x.toml -v`` are
-the same: the group takes ``--config``, ``--log-format``, ``-v`` and ``-q``, and
-:func:`takes_global_options` gives every command the same four. A value given after the
+the same: the group takes ``--config``, ``--connections``, ``--connection``,
+``--log-format``, ``-v`` and ``-q``, and :func:`takes_global_options` gives every command
+the same. A value given after the
 command wins over one given before it (``-v`` counts add up, ``-q`` from either side holds).
 The merged :class:`GlobalOptions` live in the click context's ``meta`` for the command
 to read (:func:`options_of`).
@@ -41,12 +42,17 @@ class LogFormat(StrEnum):
 
 @dataclass(frozen=True)
 class GlobalOptions:
-    """``--config``, ``--log-format``, ``-v`` and ``-q`` as one value."""
+    """``--config``, ``--connections``, ``--connection``, ``--log-format``, ``-v`` and
+    ``-q`` as one value."""
 
     config: Path | None = None
     log_format: LogFormat = LogFormat.text
     verbose: int = 0
     quiet: bool = False
+    #: the directory of connection configs (sync.connections)
+    connections: Path | None = None
+    #: the one connection of that directory a command works on
+    connection: str | None = None
 
     def then(
         self,
@@ -54,6 +60,8 @@ class GlobalOptions:
         log_format: LogFormat | None,
         verbose: int,
         quiet: bool,
+        connections: Path | None = None,
+        connection: str | None = None,
     ) -> GlobalOptions:
         """These options updated by the ones given after the command name."""
         return GlobalOptions(
@@ -61,6 +69,8 @@ class GlobalOptions:
             log_format=log_format if log_format is not None else self.log_format,
             verbose=self.verbose + verbose,
             quiet=self.quiet or quiet,
+            connections=connections if connections is not None else self.connections,
+            connection=connection if connection is not None else self.connection,
         )
 
 
@@ -85,6 +95,27 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         help="Config file (default ./jira-crm-sync.toml, then $JIRA_CRM_SYNC_CONFIG).",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+ConnectionsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--connections",
+        help="Directory of connection configs, one <name>.toml per (Jira site, CRM org) "
+        "pair (default $JIRA_CRM_SYNC_CONNECTIONS); serve serves them all.",
+        envvar="JIRA_CRM_SYNC_CONNECTIONS",
+        rich_help_panel=PANEL,
+        show_default=False,
+        show_envvar=False,
+    ),
+]
+ConnectionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--connection",
+        help="Work on this connection of --connections (its <name>.toml).",
         rich_help_panel=PANEL,
         show_default=False,
     ),
@@ -136,6 +167,8 @@ def _print_version(value: bool) -> None:
 def group_options(
     ctx: typer.Context,
     config: ConfigOption = None,
+    connections: ConnectionsOption = None,
+    connection: ConnectionOption = None,
     log_format: LogFormatOption = None,
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
@@ -154,11 +187,11 @@ def group_options(
     The options below go before or after the command name; each command's --help lists
     its own.
     """
-    _set(ctx, GlobalOptions().then(config, log_format, verbose, quiet))
+    _set(ctx, GlobalOptions().then(config, log_format, verbose, quiet, connections, connection))
 
 
 def takes_global_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``func`` as a command that also takes the four global options after its name.
+    """``func`` as a command that also takes the global options after its name.
 
     The wrapper's signature is ``func``'s plus a context (when ``func`` has none) and the
     four options, so typer builds them like any other; the wrapper merges them into the
@@ -174,6 +207,8 @@ def takes_global_options(func: Callable[..., Any]) -> Callable[..., Any]:
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default)
         for name, kind, default in (
             ("global_config", ConfigOption, None),
+            ("global_connections", ConnectionsOption, None),
+            ("global_connection", ConnectionOption, None),
             ("global_log_format", LogFormatOption, None),
             ("global_verbose", VerboseOption, 0),
             ("global_quiet", QuietOption, False),
@@ -193,6 +228,8 @@ def takes_global_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 kwargs.pop("global_log_format"),
                 kwargs.pop("global_verbose"),
                 kwargs.pop("global_quiet"),
+                kwargs.pop("global_connections"),
+                kwargs.pop("global_connection"),
             ),
         )
         return func(*args, **kwargs)

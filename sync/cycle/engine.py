@@ -175,12 +175,13 @@ class Engine:
         if not options.dry_run:
             with self.store.transaction() as tx:
                 # Runs left "running" by a killed process: the caller holds the run lock
-                # (SQLite) or its shards' leases (PostgreSQL), so they can be told apart.
+                # (SQLite), or the store's lock shared with other serve jobs (PostgreSQL,
+                # whose live holders have a session), so they can be told apart.
                 sqlite = self.store.dialect != "postgresql"
                 repo.mark_interrupted(
                     tx,
                     repo.dead_runs(
-                        tx, lock="mine" if sqlite else "unknown", leases_expire=not sqlite
+                        tx, lock="mine" if sqlite else "unknown", sessions_end=not sqlite
                     ),
                 )
                 run_id = repo.start_run(

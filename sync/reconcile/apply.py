@@ -35,10 +35,10 @@ from sync.store import Store, repo
 
 @contextmanager
 def _exclusive(config: Config, store: Store) -> Iterator[Callable[[], None]]:
-    """Have the store to ourselves like `run` (:func:`sync.cycle.ownership.ownership`,
-    whole): the run lock on SQLite, every shard's lease on PostgreSQL (LockHeld when another
-    worker holds one). Yields a check that the leases are still ours, to call before writing."""
-    with ownership(store, config, worker_name("reconcile"), whole=True) as held:
+    """Have the store to ourselves like `run` (:func:`sync.cycle.ownership.ownership`: the
+    run lock; LockHeld while another run or a serve job holds it). Yields a check that the
+    lock is still ours, to call before writing."""
+    with ownership(store, config, worker_name("reconcile")) as held:
         yield held.still_mine
 
 

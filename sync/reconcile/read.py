@@ -72,7 +72,7 @@ class ReadBoth:
 
 class Pages:
     """Where the pages read go: the scratch store, and with ``apply`` the state store too
-    (``still_mine`` is called before each write to it: the leases are still ours)."""
+    (``still_mine`` is called before each write to it: the run lock is still ours)."""
 
     def __init__(
         self,

@@ -2,8 +2,8 @@
 
 Open it with :func:`open_store`, group writes with :meth:`Store.transaction`, call the
 functions of :mod:`sync.store.repo` with that transaction's connection, and hold
-:func:`run_lock` for the length of a cycle (or, with several workers on PostgreSQL, the
-shard leases of :mod:`sync.store.repo.leases`).
+:func:`run_lock` for the length of a cycle (a ``serve`` shard job on PostgreSQL holds it
+shared, :func:`shard_lock`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from sync.store.db import (
     open_store_for_reading,
     upgrade,
 )
-from sync.store.locks import LockHeld, run_lock
-from sync.store.repo.leases import lease_shards, release, renew
+from sync.store.locks import LockHeld, run_lock, shard_lock
 
 __all__ = [
     "LockHeld",
@@ -30,11 +29,9 @@ __all__ = [
     "default_state_path",
     "default_url",
     "head_revision",
-    "lease_shards",
     "open_store",
     "open_store_for_reading",
-    "release",
-    "renew",
     "run_lock",
+    "shard_lock",
     "upgrade",
 ]

@@ -11,7 +11,12 @@ The run lock never blocks: a second holder gets :class:`LockHeld` at once.
   schemas of one database do not contend. The session's ``application_name`` names the
   holder; :func:`pg_lock_holder` reads it without taking the lock (``status``).
 
-Shard leases for several workers are in :mod:`sync.store.repo.leases`.
+On PostgreSQL, ``serve`` workers run shard jobs side by side (sync.jobs): each job holds
+the same key *shared* (:func:`shard_lock`) so that jobs of different shards run together
+while a ``run`` or ``reconcile --apply``, which take it exclusively, waits for none of them
+and is refused (exit 4) while one is in flight; and a job is skipped while one of those
+holds it. Which shard runs where is the task engine's business (procrastinate's per-key
+job locks), not this module's.
 """
 
 from __future__ import annotations
@@ -34,7 +39,17 @@ from sqlalchemy.engine import Connection, Engine
 from sync.store._sql import utcnow
 from sync.store.db import StoreError, sqlite_path
 
-__all__ = ["LockHeld", "PgLockHolder", "lock_path", "pg_lock_holder", "pg_lock_key", "run_lock"]
+__all__ = [
+    "LockHeld",
+    "PgLockHolder",
+    "lock_path",
+    "pg_lock_holder",
+    "pg_lock_holders",
+    "pg_lock_key",
+    "run_lock",
+    "session_name",
+    "shard_lock",
+]
 
 #: First half of the advisory lock key: "JCS1".
 _LOCK_CLASS = 0x4A435331
@@ -45,6 +60,14 @@ _WHAT_TO_DO = (
 
 
 _TRY_LOCK = sa.text("SELECT pg_try_advisory_lock(CAST(:a AS integer), CAST(:b AS integer))")
+_TRY_SHARED = sa.text(
+    "SELECT pg_try_advisory_lock_shared(CAST(:a AS integer), CAST(:b AS integer))"
+)
+_STILL_HELD = sa.text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = pg_backend_pid() AND CAST(classid AS bigint) = :a "
+    "AND CAST(objid AS bigint) = :b AND objsubid = 2"
+)
 
 
 class LockHeld(Exception):
@@ -77,20 +100,67 @@ def lock_path(database: Path) -> Path:
 # --- run lock ----------------------------------------------------------------------------------
 
 
+class Lock:
+    """A held run or shard lock: :meth:`check` says it is still held."""
+
+    def __init__(self, conn: Connection | None = None, key: tuple[int, int] = (0, 0)) -> None:
+        self._conn, self._key = conn, key
+
+    def check(self) -> None:
+        """Raise :class:`LockHeld` if the lock was lost: on PostgreSQL, the session that
+        holds it is gone (the server or the network dropped it). A file lock is held until
+        the process ends."""
+        if self._conn is None:
+            return
+        try:
+            held = self._conn.scalar(_STILL_HELD, {"a": self._key[0], "b": self._key[1]})
+            self._conn.rollback()
+        except sa.exc.DBAPIError:
+            held = 0
+        if not held:
+            raise LockHeld(
+                "the state store's lock was lost (the database session holding it ended); "
+                "nothing more is written: run again"
+            )
+
+
 @contextmanager
-def run_lock(engine: Engine, holder: str = "jira-crm-sync") -> Iterator[None]:
+def run_lock(engine: Engine, holder: str = "jira-crm-sync") -> Iterator[Lock]:
     """Hold the state store's run lock for the ``with`` body, or raise :class:`LockHeld`."""
     if engine.dialect.name == "postgresql":
-        with _pg_lock(engine, holder):
-            yield
+        with _pg_lock(engine, holder, shared=False) as lock:
+            yield lock
         return
     path = sqlite_path(engine.url)
     if path is None:
         with _memory_lock(engine):
-            yield
+            yield Lock()
         return
     with _file_lock(lock_path(path), holder):
-        yield
+        yield Lock()
+
+
+@contextmanager
+def shard_lock(engine: Engine, holder: str) -> Iterator[Lock]:
+    """PostgreSQL: hold the store's lock shared for one shard job (several jobs at once;
+    :class:`LockHeld` while a ``run`` or ``reconcile --apply`` holds it). SQLite: the run
+    lock, as one worker at a time works there."""
+    if engine.dialect.name != "postgresql":
+        with run_lock(engine, holder) as lock:
+            yield lock
+        return
+    with _pg_lock(engine, holder, shared=True) as lock:
+        yield lock
+
+
+def session_name(holder: str) -> str:
+    """The ``application_name`` of the session holding a lock for ``holder`` (PostgreSQL
+    keeps 63 bytes): how :func:`pg_lock_holders` tells live workers. A worker name
+    (``kind@host:pid``) names its process already; any other holder gets this one's."""
+    named, _, pid = holder.rpartition(":")
+    if not (pid.isdigit() and "@" in named):
+        holder = f"{holder} pid={os.getpid()}@{socket.gethostname()}"
+    return f"jira-crm-sync {holder}"[:63]
 
 
 @contextmanager
@@ -153,9 +223,8 @@ def pg_lock_key(conn: Connection) -> tuple[int, int]:
 
 
 @contextmanager
-def _pg_lock(engine: Engine, holder: str) -> Iterator[None]:
-    me = _me(holder)
-    name = f"jira-crm-sync {holder} pid={me['pid']}@{me['host']}"[:63]
+def _pg_lock(engine: Engine, holder: str, *, shared: bool) -> Iterator[Lock]:
+    name = session_name(holder)
     try:
         conn = engine.connect()
     except sa.exc.OperationalError as err:
@@ -166,13 +235,13 @@ def _pg_lock(engine: Engine, holder: str) -> Iterator[None]:
     try:
         key = pg_lock_key(conn)
         conn.execute(sa.text("SELECT set_config('application_name', :n, false)"), {"n": name})
-        got = conn.scalar(_TRY_LOCK, {"a": key[0], "b": key[1]})
+        got = conn.scalar(_TRY_SHARED if shared else _TRY_LOCK, {"a": key[0], "b": key[1]})
         conn.commit()
         if not got:
             raise LockHeld(
                 f"another run holds the lock on the state store ({_pg_holder(conn)}): {_WHAT_TO_DO}"
             )
-        yield
+        yield Lock(conn, key)
     finally:
         # Ending the session is what releases a session-level advisory lock for sure;
         # the connection is not returned to the pool.
@@ -195,7 +264,7 @@ _LOCK_HOLDER = sa.text(
     "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted "
     "AND CAST(l.classid AS bigint) = :a AND CAST(l.objid AS bigint) = :b "
-    "AND l.objsubid = 2"
+    "AND l.objsubid = 2 ORDER BY l.mode, a.backend_start"
 )
 
 
@@ -210,6 +279,22 @@ def pg_lock_holder(conn: Connection) -> PgLockHolder | None:
         return None
     client = None if row.client_addr is None else str(row.client_addr)  # an inet value
     return PgLockHolder(row.application_name, int(row.pid), client, row.backend_start)
+
+
+def pg_lock_holders(conn: Connection) -> list[PgLockHolder]:
+    """Every session holding the store's lock (PostgreSQL): a ``run`` alone, or the shard
+    jobs in flight on every worker, each named by :func:`session_name`."""
+    key = pg_lock_key(conn)
+    rows = conn.execute(_LOCK_HOLDER, {"a": key[0], "b": key[1]})
+    return [
+        PgLockHolder(
+            r.application_name,
+            int(r.pid),
+            None if r.client_addr is None else str(r.client_addr),
+            r.backend_start,
+        )
+        for r in rows
+    ]
 
 
 def _pg_holder(conn: Connection) -> str:

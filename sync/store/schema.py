@@ -24,7 +24,6 @@ __all__ = [
     "derive_state",
     "dirty_projects",
     "jira_items",
-    "leases",
     "link_problems",
     "links",
     "metadata",
@@ -290,15 +289,6 @@ api_usage = sa.Table(
     sa.Column("side", sa.String(16), primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("calls", sa.Integer, nullable=False, server_default="0"),
-)
-
-leases = sa.Table(
-    "leases",
-    metadata,
-    sa.Column("shard", sa.String(80), primary_key=True),
-    sa.Column("owner", sa.String(255), nullable=True),
-    sa.Column("expires_at", UtcDateTime, nullable=True),
-    sa.Column("heartbeat_at", UtcDateTime, nullable=True),
 )
 
 #: Bulk edits submitted to a remote and not settled yet (Jira Cloud's queued tasks): the

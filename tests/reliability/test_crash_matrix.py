@@ -353,7 +353,7 @@ def test_killed_at_each_point_the_rerun_converges_with_nothing_lost_or_doubled(
         assert switch.fired, f"the run ended (exit {code}) before {kill}: {err}"
         assert code == -9
         switch.arm(None)
-        env.expire_leases()  # PostgreSQL: the dead run's shard leases
+        env.wait_unlocked()  # PostgreSQL: the dead run's session, ended by the server
     rerun = _run(env)
     assert rerun["status"] == "ok", rerun
 
@@ -425,7 +425,7 @@ def test_killed_mid_bulk_edit_the_rerun_converges_with_nothing_written_twice(
         code, _out, err = switch.run(env, "run")
         assert switch.fired and code == -9, f"the run ended (exit {code}) before {point}: {err}"
         switch.arm(None)
-        env.expire_leases()
+        env.wait_unlocked()  # PostgreSQL: the dead run's session, ended by the server
         recorded = env.store.read
         with recorded() as conn:
             left = conn.execute(sa.select(sa.func.count()).select_from(bulk_tasks)).scalar()

@@ -26,6 +26,7 @@ children.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ import sqlalchemy as sa
 from connectors.sandbox.hubspot.standalone import HubSpotSandbox
 from connectors.sandbox.server import Tls
 from connectors.sandbox.stack import Sandbox
+from sync.store.locks import pg_lock_holders
 from sync.store.schema import outbox
 from tests.reliability.hubspot_env import (
     ASSOCIATE,
@@ -160,18 +162,19 @@ def _unfinished(env: HubEnv) -> dict[str, int]:
     return {str(state): int(n) for state, n in rows}
 
 
-def _expire_leases(env: HubEnv) -> None:
-    """PostgreSQL: the killed run's shard leases expire now (tests/sync/e2e.py)."""
-    from sync.store.schema import leases
-
+def _wait_unlocked(env: HubEnv, seconds: float = 15) -> None:
+    """PostgreSQL: wait until the killed run's session, which held the store's lock, is
+    ended by the server (tests/sync/e2e.py ``wait_unlocked``); SQLite's lock went with
+    the process."""
     if env.store.dialect != "postgresql":
         return
-    with env.store.transaction() as tx:
-        tx.execute(
-            sa.update(leases)
-            .where(leases.c.expires_at > sa.func.now())
-            .values(expires_at=sa.func.now() - sa.text("interval '1 second'"))
-        )
+    deadline = time.monotonic() + seconds
+    while True:
+        with env.store.read() as conn:
+            if not pg_lock_holders(conn):
+                return
+        assert time.monotonic() < deadline, "the store's lock is still held"
+        time.sleep(0.02)
 
 
 @pytest.mark.parametrize(("store_url", "case"), PARAMS, indirect=["store_url"])
@@ -193,7 +196,7 @@ def test_a_hubspot_run_killed_at_each_point_converges_on_the_rerun(
             assert switch.fired, f"the run ended (exit {code}) before {kill}: {err}"
             assert code == -9
             switch.arm(None)
-            _expire_leases(env)
+            _wait_unlocked(env)
         rerun = _run(env)
         assert rerun["status"] == "ok", rerun
         if _today() != reference.day:

@@ -44,7 +44,8 @@ from sync.config import Config, load_config
 from sync.cycle.engine import CycleOptions, CycleResult, Engine
 from sync.remote import build_remotes
 from sync.store import Store, open_store
-from sync.store.schema import leases, metadata
+from sync.store.locks import pg_lock_holders
+from sync.store.schema import metadata
 
 #: The world's "now" for in-process tests (their clocks start an hour later).
 ANCHOR = datetime(2026, 3, 2, tzinfo=UTC)
@@ -203,21 +204,20 @@ class SyncEnv:
         assert result.written == {}, result.written
         self.clock.advance(minutes=minutes)
 
-    def expire_leases(self) -> int:
-        """On PostgreSQL, let the shard leases of a killed run expire now, as if [serve]
-        lease_seconds had passed (expiry is judged by the database's clock, which a test
-        cannot move; on SQLite the kernel freed the lock with the process). Returns how
-        many leases were live."""
+    def wait_unlocked(self, seconds: float = 15) -> None:
+        """On PostgreSQL, wait until no session holds the store's lock: a killed run's
+        session is ended by the server a moment after the process (on SQLite the kernel
+        frees the lock with the process)."""
         if self.store.dialect != "postgresql":
-            return 0
-        with self.store.transaction() as tx:
-            return int(
-                tx.execute(
-                    sa.update(leases)
-                    .where(leases.c.expires_at > sa.func.now())
-                    .values(expires_at=sa.func.now() - sa.text("interval '1 second'"))
-                ).rowcount
-            )
+            return
+        deadline = time.monotonic() + seconds
+        while True:
+            with self.store.read() as conn:
+                if not pg_lock_holders(conn):
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError("the store's lock is still held")
+            time.sleep(0.02)
 
     def cli_args(self, *args: str) -> list[str]:
         """The command line of ``jira-crm-sync --config <this config> <args>``."""

@@ -23,6 +23,8 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 INSTALLED = "/opt/jira-crm-sync/bin/jira-crm-sync"
 CONFIG = "/etc/jira-crm-sync/jira-crm-sync.toml"
 UNITS = ("jira-crm-sync.service", "jira-crm-sync-run.service", "jira-crm-sync-run.timer")
+WORKER = "jira-crm-sync-worker@.service"
+CONNECTIONS = "/etc/jira-crm-sync/connections"
 SERVICES = {"jira-crm-sync.service": "serve", "jira-crm-sync-run.service": "run"}
 
 
@@ -41,11 +43,13 @@ def _exec_start(name: str) -> list[str]:
     shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here"
 )
 def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
-    for name in UNITS:
+    # The worker template is verified as an instance of it, as systemctl would start it.
+    files = {**{name: name for name in UNITS}, "jira-crm-sync-worker@1.service": WORKER}
+    for target, name in files.items():
         text = (DEPLOY / name).read_text(encoding="utf-8")
-        (tmp_path / name).write_text(text.replace(INSTALLED, str(CLI)), encoding="utf-8")
+        (tmp_path / target).write_text(text.replace(INSTALLED, str(CLI)), encoding="utf-8")
     done = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", *(str(tmp_path / n) for n in UNITS)],
+        ["systemd-analyze", "verify", "--man=no", *(str(tmp_path / n) for n in files)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -75,6 +79,33 @@ def test_each_service_runs_a_real_command_with_json_logs(name: str, command: str
     assert service["EnvironmentFile"] == "-/etc/jira-crm-sync/env"
     assert service["User"] == "jira-crm-sync" and service["NoNewPrivileges"] == "yes"
     assert service["ProtectSystem"] == "strict"
+
+
+def test_the_worker_template_serves_the_connections_directory_each_on_its_own_port() -> None:
+    argv = _exec_start(WORKER)
+    assert argv[0] == INSTALLED
+    assert argv[1:] == [
+        "--connections",
+        CONNECTIONS,
+        "--log-format",
+        "json",
+        "serve",
+        "--listen",
+        "127.0.0.1:947%i",
+    ]
+    instance = [a.replace("%i", "3") for a in argv[1:]]
+    done = subprocess.run(
+        [str(CLI), *instance, "--help"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    service = _unit(WORKER)["Service"]
+    assert service["KillSignal"] == "SIGTERM" and service["RestartPreventExitStatus"] == "2"
+    assert service["User"] == "jira-crm-sync" and service["ProtectSystem"] == "strict"
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from connectors.sandbox.server import Tls
-from sync.cycle.ownership import all_shards
-from sync.store import lease_shards, release, run_lock
+from sync.store import run_lock, shard_lock
 from tests.sync.e2e import (
     ANCHOR,
     EXTERNAL_ID,
@@ -105,17 +104,12 @@ def test_a_rejected_record_makes_run_exit_1_and_say_so(env: SyncEnv) -> None:
 
 def test_a_run_while_another_holds_the_store_exits_4(env: SyncEnv) -> None:
     store = env.store
-    if store.dialect == "postgresql":
-        # `run` leases the shards (one per project, and the CRM pull): hold them all.
-        held = lease_shards(store.engine, "test-holder", all_shards(env.config), 60)
-        assert held
-        try:
+    # Another run, and (PostgreSQL) a serve shard job in flight, which holds the lock shared.
+    holders = [run_lock] if store.dialect != "postgresql" else [run_lock, shard_lock]
+    for holder in holders:
+        with holder(store.engine, "serve@elsewhere:4242"):
             done, dry = env.cli("run"), env.cli("run", "--dry-run")
-        finally:
-            release(store.engine, "test-holder")
-    else:
-        with run_lock(store.engine, "test-holder"):
-            done, dry = env.cli("run"), env.cli("run", "--dry-run")
+        assert done.returncode == 4, done.stderr
 
     assert done.returncode == 4, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -128,10 +122,9 @@ def test_a_run_while_another_holds_the_store_exits_4(env: SyncEnv) -> None:
 @pytest.mark.parametrize(
     "store_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
-def test_a_killed_runs_leases_hold_the_store_until_they_expire(env: SyncEnv) -> None:
-    """PostgreSQL: a SIGKILLed run cannot give its shard leases back; until they expire
-    ([serve] lease_seconds) another run exits 4, then it takes the shards over and ends
-    the work (the expiry is simulated: the database's clock cannot be moved)."""
+def test_a_killed_runs_lock_goes_with_its_session(env: SyncEnv) -> None:
+    """PostgreSQL: a SIGKILLed run cannot give its lock back, but the server ends its
+    session, and the lock with it: the next run takes the store and ends the work."""
     switch = KillSwitch(env.box)
     switch.install()
     try:
@@ -139,9 +132,7 @@ def test_a_killed_runs_leases_hold_the_store_until_they_expire(env: SyncEnv) -> 
         code, _out, _err = switch.run(env, "run")
         assert (switch.fired, code) == (True, -9)
         switch.arm(None)
-        blocked = env.cli("run")
-        assert blocked.returncode == 4, blocked.stderr
-        assert env.expire_leases() > 0
+        env.wait_unlocked()
         done = env.cli("run")
         assert done.returncode == 0, done.stderr
     finally:

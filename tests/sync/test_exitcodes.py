@@ -25,7 +25,7 @@ from connectors.exceptions import (
     UnreachableError,
 )
 from sync.config import ConfigFileError
-from sync.cycle.ownership import AllLeased
+from sync.connections import ConnectionsError
 from sync.demo import DemoError
 from sync.exitcodes import ExitCode, exit_for
 from sync.init_config import InitError
@@ -52,11 +52,11 @@ CONNECTOR_ERRORS: list[tuple[Exception, ExitCode]] = [
 
 SYNC_ERRORS: list[tuple[Exception, ExitCode]] = [
     (LockHeld("another run holds the lock"), ExitCode.LOCKED),
-    (AllLeased("other workers hold every shard"), ExitCode.LOCKED),
     (StoreError("cannot open the state file"), ExitCode.USAGE),
     (ConfigFileError("x.toml", ["[jira] url: missing"]), ExitCode.USAGE),
     (ScheduleError("[schedule] every: not a cron expression"), ExitCode.USAGE),
     (ListenError("cannot listen on 127.0.0.1:80"), ExitCode.USAGE),
+    (ConnectionsError("no connection 'acme' in /etc/jira-crm-sync/connections"), ExitCode.USAGE),
     (ReportError("no customer ACME"), ExitCode.USAGE),
     (InitError("exists; pass --force"), ExitCode.USAGE),
     (DemoError("the cycle parked writes", exit_code=1), ExitCode.PARKED),

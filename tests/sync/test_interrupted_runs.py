@@ -1,7 +1,7 @@
 """A run whose process is gone is shown, then recorded, as interrupted, not "running"
 forever: `status` shows it so without writing anything (its pid on this host is gone, the
-SQLite run lock is free, or on PostgreSQL its worker's leases expired), and the next cycle,
-holding the lock or its leases, records it so. A real `run` is SIGKILLed from inside the
+SQLite run lock is free, or on PostgreSQL its worker has no session on the store's lock),
+and the next cycle, holding the lock, records it so. A real `run` is SIGKILLed from inside the
 sandbox mid-push; `status` and the next `run` run in-process (typer's runner)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from connectors.sandbox.server import Tls
-from sync.store import lease_shards, release, repo
+from sync.store import repo, shard_lock
 from tests.sync.e2e import ANCHOR, KillPoint, KillSwitch, SyncEnv, make_sandbox, sync_env
 from tests.sync.e2e import cli_in_process as cli
 
@@ -61,18 +61,15 @@ def test_a_killed_run_is_shown_then_recorded_as_interrupted(env: SyncEnv) -> Non
     assert code == 0 and f"last run #{killed.id}: interrupted" in text
     assert _recorded(env, killed.id) == "running"  # status only reads
 
-    # A run of another machine: SQLite's free lock, PostgreSQL's missing lease tell.
+    # A run of another machine: SQLite's free lock, PostgreSQL's missing session tell.
     with env.store.transaction() as tx:
         other = repo.start_run(tx, "serve@elsewhere:4242")
     why = _runs(env)[other]["error"]
     if env.store.dialect == "postgresql":
-        assert why == "interrupted: its worker's shard leases expired"
-        env.expire_leases()  # the killed run's: until they expire, a run exits 4
-        assert lease_shards(env.store.engine, "serve@elsewhere:4242", ["crm"], 60) == ["crm"]
-        try:
-            assert _runs(env)[other]["status"] == "running"  # its lease is live
-        finally:
-            release(env.store.engine, "serve@elsewhere:4242")
+        assert why == "interrupted: its worker no longer holds the store's lock"
+        with shard_lock(env.store.engine, "serve@elsewhere:4242"):  # its job in flight
+            assert _runs(env)[other]["status"] == "running"
+        env.wait_unlocked()  # the killed run's session is gone too
     else:
         assert why.startswith("interrupted: it no longer holds the run lock")
 

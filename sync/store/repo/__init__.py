@@ -23,9 +23,7 @@ The functions live by table group, one module each, and are reached either way:
 - :mod:`~.problems`: records set aside and link problems;
 - :mod:`~.tasks`: bulk edits submitted and not settled yet;
 - :mod:`~.cache`: remote metadata; :mod:`~.uploads`: report files attached to accounts;
-- :mod:`~.jobs`: bulk write jobs in flight at the CRM, reached as ``repo.jobs.<function>``;
-- :mod:`~.leases`: shard leases, which take the engine (they commit at once), reached as
-  ``repo.leases.<function>`` only.
+- :mod:`~.jobs`: bulk write jobs in flight at the CRM, reached as ``repo.jobs.<function>``.
 
 No SQL runs outside :mod:`sync.store`: a question the rest of the program asks of the
 store is a function here, named for what it answers.
@@ -42,7 +40,6 @@ from sync.store.repo import (
     history,
     items,
     jobs,
-    leases,
     ledger,
     links,
     outbox,
@@ -315,7 +312,6 @@ __all__ = [
     "last_runs",
     "latest_progress",
     "latest_scores",
-    "leases",
     "ledger",
     "ledger_delete",
     "ledger_get_many",

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sync.store._sql import aware, insert_for, utcnow
-from sync.store.schema import api_usage, leases, runs
+from sync.store.locks import pg_lock_holders, session_name
+from sync.store.schema import api_usage, runs
 
 __all__ = [
     "RUN_STATUSES",
@@ -21,6 +22,7 @@ __all__ = [
     "add_calls",
     "calls_on",
     "calls_today",
+    "database_now",
     "dead_runs",
     "finish_run",
     "get_run",
@@ -171,15 +173,16 @@ def _process_gone(pid: int) -> bool:
     return False
 
 
-def dead_runs(conn: Connection, *, lock: LockSeen, leases_expire: bool) -> dict[int, str]:
+def dead_runs(conn: Connection, *, lock: LockSeen, sessions_end: bool) -> dict[int, str]:
     """Runs recorded as running that cannot be running any more, each with why.
 
     A run holds the SQLite run lock from its start to its end, so with the lock free (or
     held by the caller, or by another process) a recorded run of any other process is
     over; a run of a worker on this host whose process is gone is over; and on PostgreSQL
-    (``leases_expire``) a run whose worker holds no unexpired shard lease is over (a dead
-    worker's leases expire, a live one renews them). Such a run was killed or its machine
-    stopped: its writes are safe (see the outbox), and the next cycle goes on from them.
+    (``sessions_end``) a run whose worker has no database session holding the store's lock
+    is over (a run or a serve shard job holds it, exclusive or shared, to its end; the
+    server ends a dead worker's session). Such a run was killed or its machine stopped:
+    its writes are safe (see the outbox), and the next cycle goes on from them.
     """
     found = list(
         conn.execute(sa.select(runs.c.id, runs.c.worker).where(runs.c.status == "running"))
@@ -187,14 +190,8 @@ def dead_runs(conn: Connection, *, lock: LockSeen, leases_expire: bool) -> dict[
     if not found:
         return {}
     live: set[str] = set()
-    if leases_expire:
-        live = set(
-            conn.scalars(
-                sa.select(leases.c.owner).where(
-                    leases.c.owner.is_not(None), leases.c.expires_at > sa.func.now()
-                )
-            )
-        )
+    if sessions_end:
+        live = {h.application_name or "" for h in pg_lock_holders(conn)}
     here = socket.gethostname()
     dead: dict[int, str] = {}
     for run_id, worker in found:
@@ -207,8 +204,8 @@ def dead_runs(conn: Connection, *, lock: LockSeen, leases_expire: bool) -> dict[
             )
         elif isinstance(lock, int) and process is not None and process[1] != lock:
             dead[run_id] = "interrupted: another process holds the run lock"
-        elif leases_expire and worker not in live:
-            dead[run_id] = "interrupted: its worker's shard leases expired"
+        elif sessions_end and session_name(worker) not in live:
+            dead[run_id] = "interrupted: its worker no longer holds the store's lock"
     return dead
 
 
@@ -222,3 +219,12 @@ def mark_interrupted(conn: Connection, dead: dict[int, str]) -> int:
             .values(status="interrupted", error=why)
         )
     return len(dead)
+
+
+def database_now(conn: Connection) -> datetime | None:
+    """The database server's clock (PostgreSQL); None on SQLite, where the caller's clock
+    stands in."""
+    if conn.dialect.name != "postgresql":
+        return None
+    now: datetime | None = conn.scalar(sa.select(sa.func.now()))
+    return now

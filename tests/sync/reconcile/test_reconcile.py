@@ -19,11 +19,10 @@ from rich.console import Console
 
 from connectors.sandbox.server import Tls
 from mappings.text import MARKER_PREFIX
-from sync.cycle.ownership import all_shards
 from sync.exitcodes import ExitCode
 from sync.reconcile import ReconcileReport, reconcile, render_rich, render_text
 from sync.remote import build_remotes
-from sync.store import lease_shards, release, repo, run_lock
+from sync.store import repo, shard_lock
 from tests.sync.e2e import (
     ANCHOR,
     EXTERNAL_ID,
@@ -271,16 +270,9 @@ def test_apply_while_another_holds_the_store_exits_4(cli_env: SyncEnv) -> None:
     env = cli_env
     store = env.store
     _person_edits(env)
-    if store.dialect == "postgresql":
-        held = lease_shards(store.engine, "test-holder", all_shards(env.config), 60)
-        assert held
-        try:
-            blocked, looked = env.cli("reconcile", "--apply"), env.cli("reconcile")
-        finally:
-            release(store.engine, "test-holder")
-    else:
-        with run_lock(store.engine, "test-holder"):
-            blocked, looked = env.cli("reconcile", "--apply"), env.cli("reconcile")
+    # A serve shard job in flight (on SQLite: the run lock it takes there).
+    with shard_lock(store.engine, "serve@elsewhere:4242"):
+        blocked, looked = env.cli("reconcile", "--apply"), env.cli("reconcile")
 
     assert blocked.returncode == 4, blocked.stderr
     assert blocked.stdout == ""

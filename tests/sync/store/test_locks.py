@@ -1,5 +1,6 @@
-"""The run lock (one cycle at a time per store) and shard leases on PostgreSQL, the store's
-primitives; what a worker owns through them is tested in tests/sync/cycle/test_ownership.py."""
+"""The run lock (one cycle at a time per store), and on PostgreSQL the same lock held shared
+by serve's shard jobs; what `run` owns through it is tested in
+tests/sync/cycle/test_ownership.py, the jobs in tests/sync/test_serve.py."""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from sync.store.db import Store, StoreError, create_engine
-from sync.store.locks import LockHeld, lock_path, run_lock
-from sync.store.repo.leases import lease_shards, list_leases, live_leases, release, renew
+from sync.store.locks import (
+    LockHeld,
+    lock_path,
+    pg_lock_holders,
+    run_lock,
+    session_name,
+    shard_lock,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -144,16 +149,13 @@ def test_unwritable_lock_file_is_a_clear_error(tmp_path: Path) -> None:
     engine.dispose()
 
 
-# --- leases ------------------------------------------------------------------------------------
+# --- shard jobs: the lock shared ------------------------------------------------------------
 
 
-def test_sqlite_lock_holder_owns_every_shard(tmp_path: Path) -> None:
+def test_on_sqlite_a_shard_job_takes_the_run_lock(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    shards = ["jira:B", "crm", "jira:A"]
-    assert lease_shards(engine, "w1", shards, ttl=60, limit=1) == ["crm", "jira:A", "jira:B"]
-    assert renew(engine, "w1", shards, ttl=60) == ["crm", "jira:A", "jira:B"]
-    assert release(engine, "w1") == 0
-    assert list_leases(engine) == []
+    with shard_lock(engine, "serve@here:1"), pytest.raises(LockHeld), run_lock(engine, "run"):
+        pass
     engine.dispose()
 
 
@@ -168,99 +170,41 @@ def pg_store(pg_schema_url: str) -> Iterator[Store]:
         opened.close()
 
 
-def _lease_at_once(
-    engine: sa.Engine, owners: list[str], shards: list[str], limit: int
-) -> dict[str, list[str]]:
-    """Every owner leases from ``shards`` at the same moment, each on its own thread."""
-    barrier = threading.Barrier(len(owners))
-    got: dict[str, list[str]] = {}
-    errors: list[BaseException] = []
-
-    def work(owner: str) -> None:
-        try:
-            barrier.wait()
-            got[owner] = lease_shards(engine, owner, shards, ttl=300, limit=limit)
-        except BaseException as err:  # re-raised below, in the test's thread
-            errors.append(err)
-
-    threads = [threading.Thread(target=work, args=(owner,)) for owner in owners]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    if errors:
-        raise errors[0]
-    return got
+def _names(store: Store) -> list[str]:
+    with store.read() as conn:
+        return sorted(h.application_name or "" for h in pg_lock_holders(conn))
 
 
 @pytest.mark.postgres
-def test_concurrent_workers_never_lease_the_same_shard(pg_store: Store) -> None:
-    workers, limit = 8, 30
-    rounds: list[dict[str, list[str]]] = []
-    for round_ in range(5):
-        # Fresh shard names each round, so the workers also race to create the rows.
-        shards = [f"jira:P{round_}-{n:03d}" for n in range(200 if round_ else 100)]
-        owners = [f"w{round_}-{n}" for n in range(workers)]
-        got = _lease_at_once(pg_store.engine, owners, shards, limit)
-        rounds.append(got)
-        held = [shard for mine in got.values() for shard in mine]
-        assert len(held) == len(set(held)), "a shard was leased by two workers"
-        assert len(held) == min(len(shards), limit * workers)
-        owner_of = {lease.shard: lease.owner for lease in list_leases(pg_store.engine)}
-        for owner, mine in got.items():
-            assert all(owner_of[shard] == owner for shard in mine)
-    # Rows that exist, some free again: the free ones go, each to one worker only.
-    busiest = sorted(rounds[0], key=lambda owner: -len(rounds[0][owner]))[:2]
-    freed = [shard for owner in busiest for shard in rounds[0][owner]]
-    assert sum(release(pg_store.engine, owner) for owner in busiest) == len(freed) > 0
-    all_round0 = [f"jira:P0-{n:03d}" for n in range(100)]
-    got = _lease_at_once(pg_store.engine, ["x", "y", "z"], all_round0, 100)
-    held = [shard for mine in got.values() for shard in mine]
-    assert len(held) == len(set(held))
-    assert sorted(held) == sorted(freed)
-
-
-@pytest.mark.postgres
-def test_expired_leases_are_taken_over(pg_store: Store) -> None:
+def test_shard_jobs_hold_the_lock_together_and_a_run_is_refused_meanwhile(
+    pg_store: Store,
+) -> None:
     engine = pg_store.engine
-    shards = ["crm", "jira:APOLLO", "jira:BOREAS"]
-    start = datetime.now(UTC)
-    assert lease_shards(engine, "alive", shards, ttl=60, now=start) == sorted(shards)
-    later = start + timedelta(seconds=59)
-    assert lease_shards(engine, "other", shards, ttl=60, now=later) == []
-    assert [r.owner for r in live_leases(engine, now=later)] == ["alive"] * 3
-    # "alive" died and stopped renewing: a minute on, its leases have run out
-    gone = start + timedelta(seconds=61)
-    assert live_leases(engine, now=gone) == []
-    assert lease_shards(engine, "other", shards, ttl=60, now=gone) == sorted(shards)
-    assert renew(engine, "alive", shards, ttl=60, now=gone) == []
-    assert {lease.owner for lease in list_leases(engine)} == {"other"}
-    assert {lease.expires_at for lease in list_leases(engine)} == {gone + timedelta(seconds=60)}
+    with shard_lock(engine, "serve@a:1"), shard_lock(engine, "serve@b:2"):
+        assert _names(pg_store) == [session_name("serve@a:1"), session_name("serve@b:2")]
+        with pytest.raises(LockHeld, match="serve@a:1"), run_lock(engine, "run@c:3"):
+            pytest.fail("a run took the lock while shard jobs held it")
+    assert _names(pg_store) == []
+    with run_lock(engine, "run@c:3"):
+        with pytest.raises(LockHeld, match="run@c:3"), shard_lock(engine, "serve@a:1"):
+            pytest.fail("a shard job ran while a run held the store")
+        assert _names(pg_store) == [session_name("run@c:3")]
+    with shard_lock(engine, "serve@a:1"):
+        pass
 
 
 @pytest.mark.postgres
-def test_a_worker_keeps_its_own_shards_first(pg_store: Store) -> None:
+def test_a_lock_whose_session_ended_says_so(pg_store: Store) -> None:
     engine = pg_store.engine
-    shards = [f"jira:P{n}" for n in range(6)]
-    mine = lease_shards(engine, "w1", shards[3:], ttl=60)
-    assert lease_shards(engine, "w1", shards, ttl=60, limit=3) == mine
-    assert lease_shards(engine, "w2", shards, ttl=60, limit=2) == ["jira:P0", "jira:P1"]
-
-
-@pytest.mark.postgres
-def test_renew_extends_and_release_frees(pg_store: Store) -> None:
-    engine = pg_store.engine
-    shards = ["crm", "jira:APOLLO"]
-    lease_shards(engine, "w1", shards, ttl=10)
-    before = {lease.shard: lease.expires_at for lease in list_leases(engine)}
-    assert renew(engine, "w1", [*shards, "jira:NOT-MINE"], ttl=3600) == shards
-    after = {lease.shard: lease.expires_at for lease in list_leases(engine)}
-    for shard in shards:
-        old, new = before[shard], after[shard]
-        assert old is not None and new is not None
-        assert new - old > timedelta(seconds=3000)
-    assert lease_shards(engine, "w2", shards, ttl=60) == []
-    assert release(engine, "w1", ["crm"]) == 1
-    assert lease_shards(engine, "w2", shards, ttl=60) == ["crm"]
-    assert release(engine, "w1") == 1
-    assert lease_shards(engine, "w2", shards, ttl=60) == shards
+    with run_lock(engine, "reconcile@here:7") as lock:
+        lock.check()  # held
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :n"
+                ),
+                {"n": session_name("reconcile@here:7")},
+            )
+        with pytest.raises(LockHeld, match="lock was lost"):
+            lock.check()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sync.store import Store, repo
 from sync.store.db import display_url
 from sync.store.repo import OutboxRow
-from sync.store.repo.leases import database_now
+from sync.store.repo.runs import database_now
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -144,6 +144,6 @@ def test_the_database_clock_and_the_url_shown(store: Store) -> None:
     if store.dialect == "postgresql":
         assert now is not None and abs(now - datetime.now(UTC)) < timedelta(minutes=5)
     else:
-        assert now is None  # no leases on SQLite: the caller's clock stands in
+        assert now is None  # SQLite: the caller's clock stands in
     shown = display_url("postgresql+psycopg://sync:s3cret@db.example/state")
     assert shown == "postgresql+psycopg://sync:***@db.example/state"
