@@ -56,16 +56,17 @@ def serve(
     from sync.serve import ListenError, serve_forever
 
     config = _listening(load_config(ctx), listen)
-    store = open_store(config)
+    # The schedule is judged before the store is opened (or created) or anything listens.
     try:
         schedule = Schedule.parse(config.schedule.every)
-        if store.dialect == "postgresql":
+        scheme = (config.state.url or "").split(":", 1)[0]
+        if scheme.split("+", 1)[0] in ("postgresql", "postgres"):
             from sync.jobs import cron_of
 
             cron_of(schedule)  # the worker's periodic task needs a cron
     except ScheduleError as exc:
-        store.close()
         fail(exit_for(exc), str(exc))
+    store = open_store(config)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     service_logging(options)

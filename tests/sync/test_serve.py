@@ -237,11 +237,19 @@ def test_workers_share_the_shard_jobs_one_killed_mid_job_one_joining(
     workers = [_serve(configs[0]), _serve(configs[1])]
     try:
         victim = workers[0]
-        _until(
-            lambda: any(h.endswith(f":{victim.pid}") for h in _holders(store)),
-            60,
-            "the first worker to be in the middle of a shard job",
-        )
+
+        def in_a_cycle() -> bool:
+            # Holding the store's lock, and its cycle recorded as running (a job holds the
+            # lock a moment before its cycle starts: imports, the connectors).
+            if not any(h.endswith(f":{victim.pid}") for h in _holders(store)):
+                return False
+            with store.read() as conn:
+                return any(
+                    r.worker.endswith(f":{victim.pid}") and r.status == "running"
+                    for r in repo.last_runs(conn, 50)
+                )
+
+        _until(in_a_cycle, 60, "the first worker to be in the middle of a shard job")
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         joined = _serve(configs[2])
