@@ -60,6 +60,10 @@ FIGURES = {
         "not cached; Jira as above"
     ),
     "ratio": "total_actual / total_minimum",
+    "jira_emails_avoided": (
+        "issues whose labels/flag field changed in a Jira Cloud bulk edit without "
+        "notifications instead of a PUT of their own (each PUT e-mails the issue's watchers)"
+    ),
     "by_bucket": "actual and minimum per kind of call",
     "by_endpoint": "calls per endpoint template, per side, as the sandbox counted them",
     "reads / writes": "calls that read / change remote data (the login counts as a read)",

@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.cycle import measure_cycle, run_cycle
 from bench.harness import BenchWorld, Snapshot, Transport, jira_changes
-from bench.model import HubSpotWork, compare, judge
+from bench.model import HubSpotWork, scenario_result
 from connectors.hubspot import HubSpotConnector
 from connectors.sandbox.config_file import write_hubspot_config
 from connectors.sandbox.hubspot.schema import CUSTOM_TYPE_ID, STANDARD_TYPES
@@ -206,27 +206,9 @@ def hubspot_world(
 
 
 def _result(name: str, what: str, world: HubSpotBenchWorld, ran: dict[str, Any]) -> dict[str, Any]:
-    comparison = compare(ran["calls"], ran["reads"], ran["writes"], ran["work"])
-    figures = dict(ran["figures"])
-    product_calls = figures.pop("product_calls", {})
-    out: dict[str, Any] = {
-        "scenario": name,
-        "crm": "hubspot",
-        "what": what,
-        **comparison.as_dict(),
-        "by_endpoint": ran["calls"],
-        "product_meter_total": sum(int(side.get("total", 0)) for side in product_calls.values()),
-        "work": ran["work"].as_dict(),
-        **figures,
-    }
-    if world.latency_ms:
-        bound = comparison.total_actual * world.latency_ms / 1000
-        out["latency_bound_seconds"] = round(bound, 3)
-        out["wall_over_latency_bound"] = (
-            round(figures["wall_seconds"] / bound, 3) if bound else None
-        )
-    out["targets_missed"] = judge(name.removeprefix("hubspot_"), comparison)
-    return out
+    return scenario_result(
+        name, what, world.latency_ms, ran, judged_as=name.removeprefix("hubspot_"), crm="hubspot"
+    )
 
 
 def change_1pct(world: HubSpotBenchWorld, seed: int = 7) -> str:

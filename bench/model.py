@@ -341,3 +341,44 @@ __all__ = [
     "pages",
     "salesforce_writes",
 ]
+
+
+def jira_emails_avoided(calls: dict[str, dict[str, int]], jira_written: int) -> int:
+    """Issues whose change went in a Jira Cloud bulk edit (``sendBulkNotification: false``)
+    rather than in a ``PUT /issue/{key}`` of its own: each such PUT tells every watcher of
+    the issue by e-mail (at least its reporter), so this is the fewest e-mails avoided."""
+    puts = sum(
+        n
+        for endpoint, n in (calls.get("jira") or {}).items()
+        if endpoint.startswith("PUT ") and "/issue/" in endpoint
+    )
+    return max(0, jira_written - puts)
+
+
+def scenario_result(
+    name: str, what: str, latency_ms: int, ran: dict[str, Any], *, judged_as: str, **extra: Any
+) -> dict[str, Any]:
+    """One scenario's JSON: figures, calls against the minimum, the Jira e-mails avoided,
+    the wall time against calls x latency when a latency is set, targets missed."""
+    comparison = compare(ran["calls"], ran["reads"], ran["writes"], ran["work"])
+    figures = dict(ran["figures"])
+    product_calls = figures.pop("product_calls", {})
+    out: dict[str, Any] = {
+        "scenario": name,
+        **extra,
+        "what": what,
+        **comparison.as_dict(),
+        "by_endpoint": ran["calls"],
+        "product_meter_total": sum(int(side.get("total", 0)) for side in product_calls.values()),
+        "jira_emails_avoided": jira_emails_avoided(ran["calls"], ran["work"].jira_written),
+        "work": ran["work"].as_dict(),
+        **figures,
+    }
+    if latency_ms:
+        bound = comparison.total_actual * latency_ms / 1000
+        out["latency_bound_seconds"] = round(bound, 3)
+        out["wall_over_latency_bound"] = (
+            round(figures["wall_seconds"] / bound, 3) if bound else None
+        )
+    out["targets_missed"] = judge(judged_as, comparison)
+    return out

@@ -16,6 +16,7 @@ COLUMNS = (
     ("cpu s", 7),
     ("rss MB", 7),
     ("merge/s", 8),
+    ("mails", 6),
 )
 
 
@@ -34,7 +35,7 @@ def rows(document: dict[str, Any]) -> list[list[str]]:
         for s in size["scenarios"]:
             if "missing" in s or "skipped" in s:
                 word = "missing" if "missing" in s else "skipped"
-                out.append([str(size["issues"]), s["scenario"], word, *[""] * 8])
+                out.append([str(size["issues"]), s["scenario"], word, *[""] * 9])
                 continue
             rss = s.get("peak_rss_mb")
             out.append(
@@ -50,6 +51,7 @@ def rows(document: dict[str, Any]) -> list[list[str]]:
                     _cell(s.get("cpu_seconds")),
                     _cell(rss),
                     _cell(s.get("merge_issues_per_second")),
+                    _cell(s.get("jira_emails_avoided")),
                 ]
             )
     return out

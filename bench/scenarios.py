@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from bench.harness import BenchWorld
-from bench.model import compare, judge
+from bench.model import scenario_result
 from connectors.sandbox.schema import SF_ACCOUNT_CSAT_FIELD
 
 Scenario = Callable[[BenchWorld], dict[str, Any]]
@@ -23,26 +23,7 @@ STATUSES = ("To Do", "In Progress", "Blocked", "Done")
 
 def _result(name: str, what: str, world: BenchWorld, ran: dict[str, Any]) -> dict[str, Any]:
     """One scenario's JSON: figures, calls against the minimum, targets missed."""
-    comparison = compare(ran["calls"], ran["reads"], ran["writes"], ran["work"])
-    figures = dict(ran["figures"])
-    product_calls = figures.pop("product_calls", {})
-    out: dict[str, Any] = {
-        "scenario": name,
-        "what": what,
-        **comparison.as_dict(),
-        "by_endpoint": ran["calls"],
-        "product_meter_total": sum(int(side.get("total", 0)) for side in product_calls.values()),
-        "work": ran["work"].as_dict(),
-        **figures,
-    }
-    if world.latency_ms:
-        bound = comparison.total_actual * world.latency_ms / 1000
-        out["latency_bound_seconds"] = round(bound, 3)
-        out["wall_over_latency_bound"] = (
-            round(figures["wall_seconds"] / bound, 3) if bound else None
-        )
-    out["targets_missed"] = judge(name, comparison)
-    return out
+    return scenario_result(name, what, world.latency_ms, ran, judged_as=name)
 
 
 def full_first_sync(world: BenchWorld) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from bench.model import (
     Comparison,
     Work,
     bucket_of,
+    jira_emails_avoided,
     judge,
     pages,
     salesforce_writes,
@@ -35,7 +36,15 @@ SCENARIOS = [
     "deletes_only",
     "reconcile",
 ]
-FIGURES = ("wall_seconds", "cpu_seconds", "peak_rss_mb", "merge_seconds", "by_endpoint", "work")
+FIGURES = (
+    "wall_seconds",
+    "cpu_seconds",
+    "peak_rss_mb",
+    "merge_seconds",
+    "by_endpoint",
+    "work",
+    "jira_emails_avoided",
+)
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +171,23 @@ def test_the_jira_write_floor_counts_bulk_edits_where_the_api_allows() -> None:
     assert server.jira_writes() == (12, 0)  # Data Center: no bulk edit
     assert bucket_of("jira", "POST /rest/api/3/bulk/issues/fields") == "jira bulk edits"
     assert bucket_of("jira", "GET /rest/api/3/bulk/queue/{taskId}") == "jira bulk edits"
+
+
+def test_emails_avoided_are_the_issues_written_without_a_put_of_their_own() -> None:
+    calls = {
+        "jira": {"PUT /rest/api/2/issue/{key}": 3, "POST /rest/api/3/bulk/issues/fields": 1},
+        "salesforce": {"PATCH /composite/sobjects": 2},
+    }
+    assert jira_emails_avoided(calls, 1203) == 1200
+    assert jira_emails_avoided({"jira": {"PUT /rest/api/2/issue/{key}": 5}}, 5) == 0
+    assert jira_emails_avoided({}, 0) == 0
+
+
+def test_a_first_sync_on_cloud_avoids_an_email_per_bulk_edited_issue(
+    document: dict[str, Any],
+) -> None:
+    first = _scenarios(document)["full_first_sync"]
+    jira = first["by_endpoint"]["jira"]
+    puts = sum(n for e, n in jira.items() if e.startswith("PUT ") and "/issue/" in e)
+    assert any("/bulk/" in e for e in jira), jira  # the sandbox site is Cloud: bulk edits
+    assert first["jira_emails_avoided"] == first["work"]["jira_issues_to_write"] - puts > 0
