@@ -19,6 +19,7 @@ import pytest
 
 from connectors.exceptions import BudgetExhausted, RetriableError
 from connectors.jira import JiraConnector, jira_meter
+from connectors.jira.pacing import Pacer
 from connectors.sandbox.faults import Fault
 from connectors.sandbox.stack import Sandbox
 from tests.connectors.test_jira_pull import ANCHOR, FIELDS, connector_for
@@ -31,6 +32,17 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Every back-off the client would have slept, instead of sleeping."""
     slept: list[float] = []
     monkeypatch.setattr(jira.resilientsession, "time", types.SimpleNamespace(sleep=slept.append))
+    # Our pacer, too, waits out the window a 429's rate-limit headers announced; with the
+    # client's sleep patched no time passes, so it would wait for real (apart: the client's
+    # back-offs are what these tests count).
+    paced: list[float] = []
+    init = Pacer.__init__
+
+    def pacer_init(self: Pacer, **kwargs: Any) -> None:
+        init(self, **kwargs)
+        self.sleep = paced.append
+
+    monkeypatch.setattr(Pacer, "__init__", pacer_init)
     return slept
 
 
