@@ -1,10 +1,12 @@
 """The API budget of a cycle per side, from ``[limits]``, and what to say when it stops one.
 
 A cycle may spend, per side, the per-cycle limit or what is left of the day's, whichever is
-less. When a side's calls run out the cycle stops cleanly (SPEC section 7): this module
-names which budget it was (per cycle, per day, or the remote's own daily limit), how
-many writes wait in the outbox, and when the work resumes (the next cycle; 00:00 UTC for
-the daily budget; when the remote frees calls of its own limit).
+less; it reserves that much in the store at its start, so cycles running at once (serve
+jobs on several workers) count each other's reservations as spent until they end. When a
+side's calls run out the cycle stops cleanly (SPEC section 7): this module names which
+budget it was (per cycle, per day, or the remote's own daily limit), how many writes wait
+in the outbox, and when the work resumes (the next cycle; 00:00 UTC for the daily budget;
+when the remote frees calls of its own limit).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Allowance:
     side: str
     per_cycle: int
     per_day: int
-    used_today: int  # before this cycle
+    used_today: int  # before this cycle: calls made today, and other running cycles' reservations
     #: The side as people read it (``Jira``), and whose own daily limit the remote keeps.
     name: str = ""
     holder: str = ""
@@ -79,6 +81,12 @@ def allowances(config: Config, used_today: dict[str, int]) -> dict[str, Allowanc
             resets,
         ),
     }
+
+
+def limits(config: Config) -> dict[str, tuple[int, int]]:
+    """Each side's (per cycle, per day) limits of ``[limits]``, as a cycle reserves them
+    in the store at its start (sync.store.repo.reserve_calls)."""
+    return {side: (a.per_cycle, a.per_day) for side, a in allowances(config, {}).items()}
 
 
 def next_midnight(now: datetime) -> datetime:

@@ -100,11 +100,24 @@ class CycleContext:
         }
 
 
-def open_context(config: Config, store: Store, remotes: Remotes, now: datetime) -> CycleContext:
+def open_context(
+    config: Config,
+    store: Store,
+    remotes: Remotes,
+    now: datetime,
+    used: dict[str, int] | None = None,
+) -> CycleContext:
     """A run's context, its budgets set: the per-cycle limit of ``[limits]``, within what is
-    left of the day's (every run's calls today are counted in the store)."""
-    with store.read() as conn:
-        used = {side: repo.calls_today(conn, side, now.date()) for side in sides(config)}
+    left of the day's (every run's calls today are counted in the store, and what running
+    cycles reserved). ``used``: those calls per side as the run's reservation found them
+    (sync.store.repo.reserve_calls); None reads them."""
+    if used is None:
+        day = now.date()
+        with store.read() as conn:
+            used = {
+                side: repo.calls_today(conn, side, day) + repo.reserved_today(conn, side, day)
+                for side in sides(config)
+            }
     allowances = budget.allowances(config, used)
     remotes.jira_meter.reset(allowances["jira"].calls)
     remotes.crm_meter.reset(allowances[remotes.crm.side].calls)

@@ -172,6 +172,7 @@ class Engine:
         work = assignment or everything()
         now = self.clock()
         run_id = None
+        used: dict[str, int] | None = None
         if not options.dry_run:
             with self.store.transaction() as tx:
                 # Runs left "running" by a killed process: the caller holds the run lock
@@ -187,13 +188,47 @@ class Engine:
                 run_id = repo.start_run(
                     tx, self.worker, dry_run=False, full=options.full, started_at=now
                 )
+                # The cycle's budget, reserved in the store so cycles of other workers
+                # running at once leave it to this one (its end counts what it spent).
+                used = {
+                    side: repo.reserve_calls(
+                        tx, run_id, side, now.date(), per_cycle=cycle, per_day=day
+                    )
+                    for side, (cycle, day) in budget.limits(self.config).items()
+                }
+        try:
+            return self._run(options, work, now, run_id, used)
+        except BaseException:
+            if run_id is not None:  # a bug (or a kill): _finish did not replace it
+                self._release(run_id)
+            raise
+
+    def _release(self, run_id: int) -> None:
+        """Drop the run's budget reservation; trouble doing so is logged, not raised (the
+        error on the way out is the one to see; marking the run interrupted releases it)."""
+        try:
+            with self.store.transaction() as tx:
+                repo.release_calls(tx, run_id)
+        except Exception as exc:
+            log.warning("could not release run %d's API budget reservation: %s", run_id, exc)
+
+    def _run(
+        self,
+        options: CycleOptions,
+        work: Assignment,
+        now: datetime,
+        run_id: int | None,
+        used: dict[str, int] | None,
+    ) -> CycleResult:
+        """The cycle after its start is recorded: ``used``, the calls per side its budget
+        reservation found made or reserved today (None for a dry run)."""
         result = CycleResult(run_id=run_id)
         log.info(
             "cycle%s started%s",
             f" (run {run_id})" if run_id is not None else "",
             _mode(options),
         )
-        ctx = open_context(self.config, self.store, self.remotes, now)
+        ctx = open_context(self.config, self.store, self.remotes, now, used)
         stopped_by: BudgetExhausted | None = None
         try:
             self._cycle(ctx, options, work, result)
@@ -645,9 +680,11 @@ def finish_run(
     stage: str | None = None,
 ) -> None:
     """Record how a run (a cycle, or a reconcile --apply) ended and the calls it made
-    today, in one transaction: the day's budget counts what every run spent. ``stage``:
-    the stage a failed run failed in (:class:`StageFailed`)."""
+    today, in one transaction: the day's budget counts what every run spent, in place of
+    what the run reserved. ``stage``: the stage a failed run failed in
+    (:class:`StageFailed`)."""
     with store.transaction() as tx:
+        repo.release_calls(tx, run_id)
         for side in calls:
             repo.add_calls(tx, side, day, int(calls[side]["total"]))
         repo.finish_run(

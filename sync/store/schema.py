@@ -15,6 +15,7 @@ from sqlalchemy.engine import Dialect
 __all__ = [
     "OUTBOX_STATES",
     "UtcDateTime",
+    "api_reservations",
     "api_usage",
     "bulk_tasks",
     "crm_accounts",
@@ -289,6 +290,20 @@ api_usage = sa.Table(
     sa.Column("side", sa.String(16), primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("calls", sa.Integer, nullable=False, server_default="0"),
+)
+
+#: The calls a running cycle may still spend, per side and UTC day: reserved at its start
+#: within what is left of the day (``api_usage`` plus the other runs' reservations), so
+#: jobs of one connection running at once never spend past the day's budget together. The
+#: run's end replaces it by the calls it made (``api_usage``); marking the run interrupted
+#: releases it.
+api_reservations = sa.Table(
+    "api_reservations",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True),
+    sa.Column("side", sa.String(16), primary_key=True),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("calls", sa.Integer, nullable=False),
 )
 
 #: Bulk edits submitted to a remote and not settled yet (Jira Cloud's queued tasks): the

@@ -106,3 +106,31 @@ def test_a_daily_budget_stop_keeps_what_was_pulled_and_resumes_at_midnight_utc(
     assert (side["left"], datetime.fromisoformat(side["resumes_at"])) == (0, midnight)
     assert side["state"].startswith("spent: cycles resume at")
     assert "spent: cycles resume at" in cli(env, "status")[1]
+
+
+def test_a_cycle_counts_running_cycles_reservations_and_releases_a_dead_ones(
+    env: SyncEnv,
+) -> None:
+    # A cycle of another worker reserved all but 3 of the day's Jira calls and then its
+    # process went (its run still reads running). A dry run (which marks no run) leaves
+    # that reservation to it: the pull's reads do not fit in the 3 calls left.
+    today = datetime.now(UTC).date()
+    with env.store.transaction() as tx:
+        dead = repo.start_run(tx, "serve@elsewhere:4242")
+        repo.reserve_calls(tx, dead, "jira", today, per_cycle=99997, per_day=100000)
+    code, out, _err = cli(env, "run", "--dry-run", "--json")
+    doc = json.loads(out)
+    assert (code, doc["status"], doc["budget"]["limit"]) == (0, "budget", "per_day")
+    assert doc["calls"]["jira"]["total"] == 3
+
+    # A real cycle marks that run interrupted first, which releases its reservation; its
+    # own, replaced by the calls it made at its end, is all the day then counts.
+    code, out, _err = cli(env, "run", "--json")
+    doc = json.loads(out)
+    assert (code, doc["status"], doc["budget"]["stopped"]) == (0, "ok", False)
+    with env.store.read() as conn:
+        run = repo.get_run(conn, dead)
+        assert run is not None and run.status == "interrupted"
+        assert repo.reserved_today(conn, "jira", today) == 0
+        assert repo.calls_today(conn, "jira", today) == doc["calls"]["jira"]["total"] > 3
+        assert doc["budget"]["left_today"]["jira"] == 100000 - doc["calls"]["jira"]["total"]

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from sync.store._sql import aware, insert_for, utcnow
 from sync.store.locks import pg_lock_holders, session_name
-from sync.store.schema import api_usage, runs
+from sync.store.schema import api_reservations, api_usage, runs
 
 __all__ = [
     "RUN_STATUSES",
@@ -28,6 +28,9 @@ __all__ = [
     "get_run",
     "last_runs",
     "mark_interrupted",
+    "release_calls",
+    "reserve_calls",
+    "reserved_today",
     "start_run",
     "worker_process",
 ]
@@ -141,6 +144,52 @@ def calls_today(conn: Connection, side: str, day: date) -> int:
     return int(conn.scalar(stmt) or 0)
 
 
+def reserve_calls(
+    conn: Connection, run_id: int, side: str, day: date, *, per_cycle: int, per_day: int
+) -> int:
+    """Reserve for run ``run_id`` the calls to ``side`` it may make on ``day`` (UTC): the
+    per-cycle limit within what is left of the day's after the calls made and the other
+    runs' reservations. Returns those calls counted before it (made plus reserved), from
+    which :func:`sync.budget.allowances` gives the same number.
+
+    Concurrent reservations of one side and day take turns: the first statement writes
+    the day's ``api_usage`` row (created at 0 calls), which PostgreSQL locks to the
+    transaction's end (the statements after it then see what the one before committed)
+    and SQLite lets one writer do at a time. So together they never exceed ``per_day``.
+    """
+    stmt = insert_for(conn, api_usage).values(side=side, day=day, calls=0)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["side", "day"], set_={"calls": api_usage.c.calls}
+        )
+    )
+    used = calls_today(conn, side, day) + reserved_today(conn, side, day, besides=run_id)
+    granted = max(0, min(per_cycle, per_day - used))
+    release_calls(conn, run_id, side)
+    conn.execute(
+        sa.insert(api_reservations).values(run_id=run_id, side=side, day=day, calls=granted)
+    )
+    return used
+
+
+def reserved_today(conn: Connection, side: str, day: date, *, besides: int | None = None) -> int:
+    """The calls to ``side`` on ``day`` that running cycles reserved (but ``besides``')."""
+    stmt = sa.select(sa.func.coalesce(sa.func.sum(api_reservations.c.calls), 0)).where(
+        api_reservations.c.side == side, api_reservations.c.day == day
+    )
+    if besides is not None:
+        stmt = stmt.where(api_reservations.c.run_id != besides)
+    return int(conn.scalar(stmt) or 0)
+
+
+def release_calls(conn: Connection, run_id: int, side: str | None = None) -> None:
+    """Drop what run ``run_id`` reserved (of ``side``, or of every side)."""
+    stmt = sa.delete(api_reservations).where(api_reservations.c.run_id == run_id)
+    if side is not None:
+        stmt = stmt.where(api_reservations.c.side == side)
+    conn.execute(stmt)
+
+
 def calls_on(conn: Connection, day: date) -> dict[str, int]:
     """API calls per side on ``day``, for ``status``."""
     stmt = sa.select(api_usage.c.side, api_usage.c.calls).where(api_usage.c.day == day)
@@ -211,13 +260,15 @@ def dead_runs(conn: Connection, *, lock: LockSeen, sessions_end: bool) -> dict[i
 
 def mark_interrupted(conn: Connection, dead: dict[int, str]) -> int:
     """Record runs of :func:`dead_runs` as ``interrupted``, with why (when they ended is
-    not known, so ``finished_at`` stays empty)."""
+    not known, so ``finished_at`` stays empty), and release what they reserved of the
+    day's API budget (the calls they made are not known either)."""
     for run_id, why in dead.items():
         conn.execute(
             sa.update(runs)
             .where(runs.c.id == run_id, runs.c.status == "running")
             .values(status="interrupted", error=why)
         )
+        release_calls(conn, run_id)
     return len(dead)
 
 
