@@ -6,8 +6,9 @@ simple-salesforce (nor its zeep and lxml) or the rest of this connector.
 
 simple-salesforce's ``api`` module imports its Metadata API client (``metadata``, built on
 zeep, lxml and httpx) whatever is called; this connector never calls the Metadata API.
-:class:`_DeferredMetadataApi` loads that module when first used instead (``sf.mdapi``,
-or any name read from it), so a Salesforce run imports none of that.
+:class:`_Deferred` loads that module when first used instead (``sf.mdapi``, or any name
+read from it), and PyJWT (with cryptography) likewise, which its ``login`` imports for
+the JWT flow only: a Salesforce run with another auth imports none of that.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import importlib.abc
 import importlib.machinery
 import sys
 import types
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from connectors.salesforce.client import SalesforceClient
@@ -56,26 +57,34 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-class _DeferredMetadataApi(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports ``simple_salesforce.metadata`` as a module that runs its own code on first
-    use: reading any name of it, or calling ``SfdcMetadataApi`` (which ``api`` imports by
-    name at its import). It is then the real module, the same object (``sys.modules``
-    and the package's attribute), and ``api.SfdcMetadataApi`` is the real class."""
+class _Deferred(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports the modules in :attr:`NAMES` as modules that run their own code on first
+    use: reading any name of them, or calling a name another module imports from them at
+    its import (``api`` imports ``SfdcMetadataApi``). Each is then the real module, the
+    same object (``sys.modules`` and its package's attribute), and such a name bound
+    elsewhere the real one. Submodules import as ever (``import jwt.algorithms``)."""
 
-    NAME = "simple_salesforce.metadata"
+    #: Module -> the names others import from it at their import, and who.
+    NAMES: Final[Mapping[str, Mapping[str, str]]] = {
+        # simple_salesforce.api imports it whatever is called; this connector never
+        # calls the Metadata API (zeep, lxml, httpx).
+        "simple_salesforce.metadata": {"SfdcMetadataApi": "simple_salesforce.api"},
+        # simple_salesforce.login imports PyJWT (and with it cryptography) for its JWT
+        # login; auth.jwt_assertion is our one use.
+        "jwt": {},
+    }
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        """The real module's spec with this loader, for that one module only."""
-        if fullname != self.NAME:
+        """The real module's spec with this loader, for the modules in NAMES only."""
+        if fullname not in self.NAMES:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None:
-            return None  # not where simple-salesforce 1.x has it: the ordinary import
-        real = spec.loader
+        if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            return None  # not a plain source module where we expect it: the ordinary import
+        spec.loader_state = spec.loader
         spec.loader = self
-        spec.loader_state = real
         return spec
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
@@ -83,23 +92,26 @@ class _DeferredMetadataApi(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
     def exec_module(self, module: types.ModuleType) -> None:
-        """Give the module the name ``api`` imports and a ``__getattr__`` that loads it."""
+        """Give the module its names imported elsewhere and a ``__getattr__`` that loads it."""
+        spec = module.__spec__
+        assert spec is not None
+        real: importlib.machinery.SourceFileLoader = spec.loader_state
+        stand_ins: dict[str, Any] = {}
 
         def load() -> types.ModuleType:
-            if module.__dict__.pop("__getattr__", None) is not None:
-                spec = module.__spec__
-                assert spec is not None
-                spec.loader = spec.loader_state
-                module.__loader__ = spec.loader
-                try:
-                    spec.loader.exec_module(module)
-                except BaseException:
-                    module.__getattr__ = getattr_  # type: ignore[method-assign]
-                    spec.loader = self
-                    raise
-                api = sys.modules.get("simple_salesforce.api")
-                if api is not None and getattr(api, "SfdcMetadataApi", None) is deferred:
-                    api.SfdcMetadataApi = module.SfdcMetadataApi  # type: ignore[attr-defined]
+            if module.__dict__.pop("__getattr__", None) is None:
+                return module  # loaded (or loading: a name it reads of itself)
+            spec.loader = module.__loader__ = real
+            try:
+                real.exec_module(module)
+            except BaseException:
+                module.__getattr__ = getattr_  # type: ignore[method-assign]
+                spec.loader = module.__loader__ = self
+                raise
+            for name, importer in self.NAMES[module.__name__].items():
+                other = sys.modules.get(importer)
+                if other is not None and getattr(other, name, None) is stand_ins[name]:
+                    setattr(other, name, getattr(module, name))
             return module
 
         def getattr_(name: str) -> Any:
@@ -107,12 +119,17 @@ class _DeferredMetadataApi(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 raise AttributeError(name)  # import machinery and tools probing the module
             return getattr(load(), name)
 
-        def deferred(*args: Any, **kwargs: Any) -> Any:
-            return load().SfdcMetadataApi(*args, **kwargs)
+        def stand_in(name: str) -> Any:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                return getattr(load(), name)(*args, **kwargs)
 
-        module.SfdcMetadataApi = deferred  # type: ignore[attr-defined]
+            return call
+
+        for name in self.NAMES[module.__name__]:
+            stand_ins[name] = stand_in(name)
+            setattr(module, name, stand_ins[name])
         module.__getattr__ = getattr_  # type: ignore[method-assign]
 
 
-if not any(isinstance(f, _DeferredMetadataApi) for f in sys.meta_path):
-    sys.meta_path.insert(0, _DeferredMetadataApi())
+if not any(isinstance(f, _Deferred) for f in sys.meta_path):
+    sys.meta_path.insert(0, _Deferred())

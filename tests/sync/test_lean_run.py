@@ -2,7 +2,8 @@
 imports what it uses only. A store at this version's schema is opened with one read of
 ``alembic_version`` (alembic is not imported), rich only draws bars on a terminal, and
 neither the sandbox, the report templates nor the CRM not configured are loaded. Nor is
-simple-salesforce's Metadata API client (zeep, lxml, httpx: it loads when first used), the
+simple-salesforce's Metadata API client (zeep, lxml, httpx: it loads when first used), nor
+PyJWT with cryptography (the JWT login's; it loads when first used), the
 PostgreSQL dialect for a SQLite store, or Salesforce discovery. ``status`` imports no Jira
 client and ``report`` no simple-salesforce.
 
@@ -37,6 +38,10 @@ NOT_IMPORTED = (
     "zeep",  # simple-salesforce's Metadata API client, loaded when first used
     "lxml",
     "httpx",
+    # PyJWT and cryptography: the JWT login only (the sandbox's is client credentials). The
+    # package ``jwt`` is in sys.modules, deferred: what its code imports is not.
+    "jwt.api_jwt",
+    "cryptography",
     "sqlalchemy.dialects.postgresql",  # the store is SQLite
     "connectors.salesforce.discover",  # init --discover, check --online
 )
@@ -139,6 +144,27 @@ print(mdapi.metadata_url)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "https://sf.example/services/Soap/m/59.0/", ran.stdout
     assert "zeep.client" in modules
+
+
+def test_pyjwt_loads_when_first_used(tmp_path: Path) -> None:
+    code = """
+import sys
+import connectors.salesforce.auth
+import simple_salesforce.login
+assert "cryptography" not in sys.modules and "jwt.api_jwt" not in sys.modules
+import jwt
+assert simple_salesforce.login.jwt is jwt and connectors.salesforce.auth.jwt is jwt
+key = "k" * 32
+token = jwt.encode({"sub": "u"}, key, algorithm="HS256")
+assert jwt.decode(token, key, algorithms=["HS256"]) == {"sub": "u"}
+from jwt.exceptions import PyJWTError
+assert jwt.PyJWTError is PyJWTError and sys.modules["jwt"] is jwt
+print(jwt.__file__)
+"""
+    ran, modules = _imported(code, tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip().endswith("jwt/__init__.py"), ran.stdout
+    assert "cryptography" in modules
 
 
 def test_the_salesforce_side_name_of_paging_is_the_connectors() -> None:
