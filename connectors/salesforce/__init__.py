@@ -17,6 +17,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import sys
+import threading
 import types
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -97,27 +98,40 @@ class _Deferred(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         assert spec is not None
         real: importlib.machinery.SourceFileLoader = spec.loader_state
         stand_ins: dict[str, Any] = {}
+        lock = threading.RLock()  # a second thread waits for the first one's load
+        loading: list[bool] = []  # [True] while this module's code runs
 
         def load() -> types.ModuleType:
-            if module.__dict__.pop("__getattr__", None) is None:
-                return module  # loaded (or loading: a name it reads of itself)
-            spec.loader = module.__loader__ = real
-            try:
-                real.exec_module(module)
-            except BaseException:
-                module.__getattr__ = getattr_  # type: ignore[method-assign]
-                spec.loader = module.__loader__ = self
-                raise
-            for name, importer in self.NAMES[module.__name__].items():
-                other = sys.modules.get(importer)
-                if other is not None and getattr(other, name, None) is stand_ins[name]:
-                    setattr(other, name, getattr(module, name))
+            with lock:
+                if module.__dict__.get("__getattr__") is not getattr_ or loading:
+                    return module  # loaded, or loading (this thread: a name it reads of itself)
+                loading.append(True)
+                spec.loader = module.__loader__ = real
+                try:
+                    real.exec_module(module)
+                except BaseException:
+                    spec.loader = module.__loader__ = self
+                    raise
+                finally:
+                    loading.clear()
+                if module.__dict__.get("__getattr__") is getattr_:
+                    del module.__getattr__
+                for name, importer in self.NAMES[module.__name__].items():
+                    other = sys.modules.get(importer)
+                    if other is not None and getattr(other, name, None) is stand_ins[name]:
+                        setattr(other, name, getattr(module, name))
             return module
 
         def getattr_(name: str) -> Any:
             if name.startswith("__"):
                 raise AttributeError(name)  # import machinery and tools probing the module
-            return getattr(load(), name)
+            load()
+            try:
+                return module.__dict__[name]
+            except KeyError:
+                raise AttributeError(
+                    f"module {module.__name__!r} has no attribute {name!r}"
+                ) from None
 
         def stand_in(name: str) -> Any:
             def call(*args: Any, **kwargs: Any) -> Any:

@@ -154,8 +154,17 @@ import simple_salesforce.login
 assert "cryptography" not in sys.modules and "jwt.api_jwt" not in sys.modules
 import jwt
 assert simple_salesforce.login.jwt is jwt and connectors.salesforce.auth.jwt is jwt
+import threading
 key = "k" * 32
-token = jwt.encode({"sub": "u"}, key, algorithm="HS256")
+start, tokens = threading.Barrier(8), []
+def first_use():  # eight threads at once: each waits for the one loading, none sees half
+    start.wait()
+    tokens.append(jwt.encode({"sub": "u"}, key, algorithm="HS256"))
+threads = [threading.Thread(target=first_use) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert len(set(tokens)) == 1 and len(tokens) == 8, tokens
+token = tokens[0]
 assert jwt.decode(token, key, algorithms=["HS256"]) == {"sub": "u"}
 from jwt.exceptions import PyJWTError
 assert jwt.PyJWTError is PyJWTError and sys.modules["jwt"] is jwt
