@@ -8,7 +8,7 @@ import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from connectors import soql
 from connectors.crm import (
@@ -28,9 +28,11 @@ from connectors.crm import (
 from connectors.exceptions import RemoteError
 from connectors.salesforce import bulk, changes, kinds, paging, pull, push, records
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.discover import SalesforceDiscovery
 from connectors.salesforce.errors import SIDE
 from connectors.salesforce.pull import CASE_FIELDS, ModstampCursor, Record
+
+if TYPE_CHECKING:  # imported by discovery(): `init --discover` and `check --online` only
+    from connectors.salesforce.discover import SalesforceDiscovery
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,8 @@ class SalesforceConnector(SalesforceClient):
 
     def discovery(self) -> SalesforceDiscovery:
         """Salesforce's side of discovery, on this connector (no call)."""
+        from connectors.salesforce.discover import SalesforceDiscovery
+
         return SalesforceDiscovery(self)
 
     def describe_kind(self, kind: Kind) -> dict[str, Any]:

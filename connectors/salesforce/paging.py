@@ -12,15 +12,20 @@ end. :func:`page_records` checks each answer before anything of it is used.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlsplit
 
-from simple_salesforce import Salesforce
-
 from connectors.exceptions import QueryError, RemoteError
-from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.errors import SIDE
 from connectors.times import parse_timestamp
+
+if TYPE_CHECKING:  # in annotations only: MODSTAMP's readers (the report) need no client
+    from simple_salesforce import Salesforce
+
+    from connectors.salesforce.client import SalesforceClient
+
+#: ``connectors.salesforce.errors.SIDE``, not imported from there: that module imports
+#: simple-salesforce, which the readers of MODSTAMP (``report``) do not need.
+SIDE = "salesforce"
 
 PAGE_SIZE = 2000
 QUERY_OPTIONS = {"Sforce-Query-Options": f"batchSize={PAGE_SIZE}"}

@@ -25,6 +25,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from sync.store.schema import use_postgresql
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -194,6 +196,7 @@ def create_engine(url: str | sa.URL | None = None, **kwargs: Any) -> Engine:
         _sqlite_listeners(engine)
         return engine
     if backend == "postgresql":
+        use_postgresql()
         kwargs.setdefault("pool_pre_ping", True)
         return sa.create_engine(url, **kwargs)
     raise StoreError(f"unsupported state database {display_url(url)}: {_SUPPORTED}")

@@ -37,10 +37,14 @@ __all__ = [
     "satisfaction_flags",
     "satisfaction_history",
     "survey_responses",
+    "use_postgresql",
     "write_ledger",
 ]
 
 OUTBOX_STATES = ("pending", "inflight", "done", "parked")
+
+#: The rows ``uq_outbox_open`` keeps unique: the writes not done yet.
+_OUTBOX_OPEN_WHERE = "state <> 'done'"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -212,14 +216,15 @@ outbox = sa.Table(
     sa.Column("shard", sa.String(80), nullable=True),
     sa.CheckConstraint("state IN ('pending', 'inflight', 'done', 'parked')", name="state"),
     # At most one unfinished write per (target, record, op): re-planning replaces it.
+    # Its PostgreSQL half (the same WHERE) is given by use_postgresql(): a postgresql_
+    # keyword here would load that dialect in every process, a SQLite store's included.
     sa.Index(
         "uq_outbox_open",
         "target",
         "record_key",
         "op",
         unique=True,
-        sqlite_where=sa.text("state <> 'done'"),
-        postgresql_where=sa.text("state <> 'done'"),
+        sqlite_where=sa.text(_OUTBOX_OPEN_WHERE),
     ),
     sa.Index(None, "state", "target", "next_attempt_at"),
     sqlite_autoincrement=True,  # ids never reused after pruning
@@ -387,3 +392,12 @@ crm_jobs = sa.Table(
     sa.Column("rows", sa.JSON, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
+
+
+def use_postgresql() -> None:
+    """Give the tables their PostgreSQL-only options (``uq_outbox_open``'s WHERE, which
+    SQLite has as ``sqlite_where``). Called for every PostgreSQL engine (and idempotent):
+    SQLAlchemy loads a dialect to check its keyword arguments, so options given at import
+    would load the PostgreSQL dialect for a SQLite store too."""
+    (index,) = (i for i in outbox.indexes if i.name == "uq_outbox_open")
+    index.dialect_options["postgresql"]["where"] = sa.text(_OUTBOX_OPEN_WHERE)
