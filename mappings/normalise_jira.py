@@ -175,8 +175,8 @@ class JiraNormaliser:
             ident = (get("id"), get("name"), get("released"), get("archived"), get("releaseDate"))
             single = self._singles.get(ident)
             if single is None:
-                found = (self._version(ident),)
-                single = self._singles[ident] = self._version_sets.setdefault(found, found)
+                one: tuple[FixVersion, ...] = (self._version(ident),)
+                single = self._singles[ident] = self._version_sets.setdefault(one, one)
             return single
         out: list[FixVersion] = []
         for entry in raw:
@@ -389,7 +389,7 @@ def canonical_order(items: Iterable[WorkItem]) -> tuple[WorkItem, ...]:
     ordered: list[WorkItem] = []
     for project_key in sorted(groups):
         group = groups[project_key]
-        if any(item.number < 0 for item in group):
+        if min(map(_by_number, group)) < 0:
             group.sort(key=_by_key)  # malformed keys: make ties deterministic
         group.sort(key=_by_number)
         ordered.extend(group)
