@@ -124,12 +124,12 @@ class _AccountCheck:
 class _Inheritance:
     """The link value an item carries itself or inherits up its parent/epic chain."""
 
-    __slots__ = ("_by_key", "_inherit", "_memo")
+    __slots__ = ("_by_key", "_inherit", "memo")
 
     def __init__(self, by_key: Mapping[str, WorkItem], inherit: bool) -> None:
         self._by_key = by_key
         self._inherit = inherit
-        self._memo: dict[str, tuple[str | None, str | None]] = {}
+        self.memo: dict[str, tuple[str | None, str | None]] = {}
 
     def value(self, item: WorkItem) -> tuple[str | None, str | None]:
         """(value, key it came from: None for the item's own value)."""
@@ -144,7 +144,7 @@ class _Inheritance:
         return self._from_ancestors(item, {item.key})
 
     def _from_ancestors(self, item: WorkItem, seen: set[str]) -> tuple[str | None, str | None]:
-        memo = self._memo.get(item.key)
+        memo = self.memo.get(item.key)
         if memo is not None:
             return memo
         found: tuple[str | None, str | None] = (None, None)
@@ -161,7 +161,7 @@ class _Inheritance:
             found = self._from_ancestors(ancestor, seen)
             if found[0] is not None:
                 break
-        self._memo[item.key] = found
+        self.memo[item.key] = found
         return found
 
 
@@ -273,6 +273,8 @@ def link_items(
     projects_seen: dict[str, bool] = {}
     verdicts = check.cache
     inherited = inheritance.inherited
+    inherited_memo = inheritance.memo
+    inherit = rules.inherit_from_epic
     jira_first = bool(order) and order[0] == "jira_field"
     current: str | None = None
     here_links: dict[str, list[LinkTarget]] = {}
@@ -310,7 +312,23 @@ def link_items(
             if rule == "jira_field":
                 via = None
                 if value is None:
-                    value, via = inherited(item)
+                    # Most often the parent holds the value: looked up here, as
+                    # _Inheritance would, without its calls.
+                    key = item.key
+                    memo = inherited_memo.get(key)
+                    parent = item.parent_key
+                    if memo is not None:
+                        value, via = memo
+                    elif (
+                        inherit
+                        and parent is not None
+                        and parent != key
+                        and (ancestor := by_key.get(parent)) is not None
+                        and ancestor.link_value is not None
+                    ):
+                        value, via = inherited_memo[key] = (ancestor.link_value, ancestor.key)
+                    else:
+                        value, via = inherited(item)
                     if value is None:
                         continue
                 customer_id, why = verdicts.get(value) or check(value)
@@ -373,10 +391,14 @@ def _pair_link(
     items: list[WorkItem],
     order: Sequence[LinkRule],
 ) -> Link:
-    counts = Counter(map(_rule_of, targets))
-    rules = tuple(rule for rule in order if counts[rule])
-    primary = max(rules, key=lambda rule: (counts[rule], -order.index(rule)))
-    scope: Literal["item", "project"] = "item" if counts["jira_field"] else "project"
+    present = set(map(_rule_of, targets))
+    rules = tuple(rule for rule in order if rule in present)
+    if len(rules) == 1:
+        primary = rules[0]  # the common case: one rule linked all of the pair's items
+    else:
+        counts = Counter(map(_rule_of, targets))
+        primary = max(rules, key=lambda rule: (counts[rule], -order.index(rule)))
+    scope: Literal["item", "project"] = "item" if "jira_field" in present else "project"
     return Link(
         customer_id=customer_id,
         project_key=project_key,

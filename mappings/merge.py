@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from mappings.desired import desired_crm, desired_jira
@@ -33,6 +34,8 @@ from mappings.satisfaction import satisfaction_flags
 from mappings.writes import JiraLedger, Plan, RemoteJira
 
 __all__ = ["CrmSide", "MergeResult", "build_projects", "merge", "plan"]
+
+_is_epic = attrgetter("is_epic")
 
 #: Raw Jira issues by key, for keys outside the issues merged (see ``merge``'s ``ancestors``).
 AncestorLookup = Callable[[Collection[str]], Iterable[Mapping[str, Any]]]
@@ -223,7 +226,7 @@ def _merge(
     projects = build_projects(items, jira_url)
     project_names = {project.key: project.name for project in projects}
     # Counted items of each whole project: a pair counting fewer says so in its summary.
-    project_totals = {p.key: sum(not item.is_epic for item in p.items) for p in projects}
+    project_totals = {p.key: len(p.items) - sum(map(_is_epic, p.items)) for p in projects}
     reports = tuple(
         progress_report(
             by_customer[link.customer_id],

@@ -40,8 +40,9 @@ def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
     A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``:
     2.5 us for a :class:`WorkItem`, a third of normalising an issue, and every issue of every
     cycle is normalised (SPEC section 9 wants 50,000 issues/s). This builds a mutable twin
-    with the same slots and relabels it as ``cls`` (CPython allows ``__class__`` assignment
-    between layout-identical classes). The result is an ordinary ``cls`` instance: equal,
+    with the same slots whose ``__init__`` ends by relabelling it as ``cls`` (CPython allows
+    ``__class__`` assignment between layout-identical classes; done there, it costs no
+    wrapper call). The result is an ordinary ``cls`` instance: equal,
     hashable and frozen. Arguments and defaults are those of ``cls``. If the interpreter
     refuses, ``cls`` itself is returned.
     """
@@ -53,18 +54,23 @@ def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
             specs.append((spec.name, spec.type, field(default_factory=spec.default_factory)))
         else:
             specs.append((spec.name, spec.type))
-    twin: Any = make_dataclass(f"_{cls.__name__}Builder", specs, slots=True, eq=False, repr=False)
 
-    def build(*args: object, **kwargs: object) -> _T:
-        made = twin(*args, **kwargs)
-        made.__class__ = cls
-        return made
+    def relabel(self: Any) -> None:
+        self.__class__ = cls  # the last step of the twin's __init__: no wrapper call
 
+    twin: Any = make_dataclass(
+        f"_{cls.__name__}Builder",
+        specs,
+        slots=True,
+        eq=False,
+        repr=False,
+        namespace={"__post_init__": relabel},
+    )
     try:
-        sample = build(*([None] * len(fields(cls))))  # type: ignore[arg-type]
+        sample = twin(*([None] * len(fields(cls))))  # type: ignore[arg-type]
     except TypeError:
         return cls
-    return build if type(sample) is cls else cls
+    return twin if type(sample) is cls else cls
 
 
 StatusCategory = Literal["todo", "in_progress", "done"]

@@ -179,10 +179,10 @@ def build_customers(
         seen = latest.get(account_id)
         if seen is None or _rank(account) > _rank(seen):
             latest[account_id] = account
-    merged = {
-        a: tuple(i for i in merged_ids_of(r.get("merged_ids"), ids) if i != a)
-        for a, r in latest.items()
-    }
+    merged: dict[str, tuple[str, ...]] = {}
+    for a, r in latest.items():
+        given = r.get("merged_ids")  # most customers have none
+        merged[a] = () if given is None else tuple(i for i in merged_ids_of(given, ids) if i != a)
     alias = _aliases(merged)
     owner_of = ids if not alias else _resolving(ids, alias)
     case_counts = _case_counts(cases, owner_of)

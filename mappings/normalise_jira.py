@@ -151,6 +151,7 @@ class JiraNormaliser:
         "_labels",
         "_points",
         "_points_also",
+        "_singles",
         "_version_sets",
         "_versions",
     )
@@ -165,8 +166,18 @@ class JiraNormaliser:
         # small (and the garbage collector's walks short).
         self._labels: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._version_sets: dict[tuple[FixVersion, ...], tuple[FixVersion, ...]] = {}
+        self._singles: dict[tuple[Any, ...], tuple[FixVersion, ...]] = {}
 
     def _fix_versions(self, raw: list[Any]) -> tuple[FixVersion, ...]:
+        if len(raw) == 1 and type(raw[0]) is dict:
+            # The common case, one version: its tuple is shared by every issue naming it.
+            get = raw[0].get
+            ident = (get("id"), get("name"), get("released"), get("archived"), get("releaseDate"))
+            single = self._singles.get(ident)
+            if single is None:
+                one: tuple[FixVersion, ...] = (self._version(ident),)
+                single = self._singles[ident] = self._version_sets.setdefault(one, one)
+            return single
         out: list[FixVersion] = []
         for entry in raw:
             if not isinstance(entry, dict):
@@ -175,21 +186,35 @@ class JiraNormaliser:
             ident = (get("id"), get("name"), get("released"), get("archived"), get("releaseDate"))
             version = self._versions.get(ident)
             if version is None:
-                version = FixVersion(
-                    id=str(ident[0] or ident[1] or ""),
-                    name=str(ident[1] or ident[0] or ""),
-                    released=bool(ident[2]),
-                    archived=bool(ident[3]),
-                    release_date=parse_date(ident[4]),
-                )
-                self._versions[ident] = version
+                version = self._version(ident)
             out.append(version)
         found = tuple(out)
         return self._version_sets.setdefault(found, found)
 
+    def _version(self, ident: tuple[Any, ...]) -> FixVersion:
+        """The version of these raw values, made once per distinct ``ident``."""
+        version = self._versions.get(ident)
+        if version is None:
+            version = self._versions[ident] = FixVersion(
+                id=str(ident[0] or ident[1] or ""),
+                name=str(ident[1] or ident[0] or ""),
+                released=bool(ident[2]),
+                archived=bool(ident[3]),
+                release_date=parse_date(ident[4]),
+            )
+        return version
+
     def _label_set(self, raw: list[Any]) -> tuple[str, ...]:
-        found = tuple(label if type(label) is str else str(label) for label in raw)
-        return self._labels.setdefault(found, found)
+        given = tuple(raw)
+        try:
+            # Labels are texts, so a combination seen before is found by its raw tuple.
+            found = self._labels.get(given)
+        except TypeError:  # an unhashable entry: made text below
+            found = None
+        if found is None:
+            found = tuple(label if type(label) is str else str(label) for label in raw)
+            found = self._labels.setdefault(found, found)
+        return found
 
     def normalise(self, raw: Mapping[str, Any]) -> WorkItem:
         """One raw issue dict to a :class:`WorkItem`.
@@ -364,7 +389,7 @@ def canonical_order(items: Iterable[WorkItem]) -> tuple[WorkItem, ...]:
     ordered: list[WorkItem] = []
     for project_key in sorted(groups):
         group = groups[project_key]
-        if any(item.number < 0 for item in group):
+        if min(map(_by_number, group)) < 0:
             group.sort(key=_by_key)  # malformed keys: make ties deterministic
         group.sort(key=_by_number)
         ordered.extend(group)

@@ -171,6 +171,7 @@ def progress_report(
     blocked_items: list[Item] = []
     resolved: list[datetime] = []
     versions: dict[str, _Tally] = {}
+    first_created: datetime | None = None
     if not isinstance(items, tuple | list):
         items = tuple(items)
     for item in items:
@@ -178,6 +179,9 @@ def progress_report(
             continue
         if keep:
             counted.append(item)
+        created = item.created
+        if created is not None and (first_created is None or created < first_created):
+            first_created = created
         category = item.status_category
         is_done = category == "done"
         if is_done:
@@ -208,12 +212,9 @@ def progress_report(
                 tally.total += 1
                 tally.done += is_done
     total = todo + in_progress + done
-    first_created = None
-    if done < total and len(resolved) >= rules.forecast_min_done:
+    if done == total or len(resolved) < rules.forecast_min_done:
         # Only a forecast needs it (a young project's rate is over its age, not the window).
-        first_created = min(
-            (i.created for i in items if i.created is not None and not i.is_epic), default=None
-        )
+        first_created = None
     percent_complete, measure, note = _percent(counted, done, rules.measure, total)
     milestone = _milestone(versions, today)
     forecast = forecast_completion(

@@ -17,7 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from mappings.model import FLAG_LEVELS, Customer, FlagLevel, SatisfactionFlag, new_flag
+from mappings.model import (
+    FLAG_LEVELS,
+    Customer,
+    FlagLevel,
+    Satisfaction,
+    SatisfactionFlag,
+    new_flag,
+)
 from mappings.rules import SatisfactionRules
 from mappings.text import number, plural
 
@@ -34,6 +41,11 @@ def score_label(scale: int) -> str:
     return "Survey score" if scale == 10 else "CSAT"
 
 
+def _score_text(satisfaction: Satisfaction) -> str:
+    """A score as reasons give it: ``CSAT 2.5/5``."""
+    return f"{score_label(satisfaction.scale)} {number(satisfaction.score)}/{satisfaction.scale}"
+
+
 def satisfaction_flag(
     customer: Customer,
     rules: SatisfactionRules,
@@ -46,10 +58,11 @@ def satisfaction_flag(
     satisfaction = customer.satisfaction
     if satisfaction is not None:
         score = satisfaction.score
-        label = f"{score_label(satisfaction.scale)} {number(score)}/{satisfaction.scale}"
         if score < rules.at_risk_below:
+            label = _score_text(satisfaction)
             found.append(("at_risk", f"{label} below {number(rules.at_risk_below)}"))
         elif score < rules.watch_below:
+            label = _score_text(satisfaction)
             found.append(("watch", f"{label} below {number(rules.watch_below)}"))
         if (
             rules.nps_detractor_level is not None
@@ -72,8 +85,12 @@ def satisfaction_flag(
     threshold = rules.escalated_cases_at_risk
     if threshold and customer.escalated_cases >= threshold:
         found.append(("at_risk", plural(customer.escalated_cases, "escalated case")))
-    level = worst_level(level for level, _ in found)
-    reasons = tuple(text for lvl, text in found if lvl != "ok")
+    if not found:  # most customers: nothing to say
+        level: FlagLevel = "ok"
+        reasons: tuple[str, ...] = ()
+    else:
+        level = worst_level(level for level, _ in found)
+        reasons = tuple(text for lvl, text in found if lvl != "ok")
     since = previous.since if previous is not None and previous.level == level else as_of
     return new_flag(customer.id, level, reasons, since)
 

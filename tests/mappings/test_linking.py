@@ -95,6 +95,21 @@ def test_a_parent_cycle_does_not_hang() -> None:
     assert reasons(result) == {"APOLLO-1": "no value", "APOLLO-2": "no value"}
 
 
+def test_an_item_met_first_as_an_ancestor_and_its_own_parent_link_as_inheritance_says() -> None:
+    result = link(
+        [
+            issue("APOLLO-2", type_name="Epic", account=GLOBEX),
+            # A sub-task numbered before its story: the story is looked up first through it.
+            issue("APOLLO-1", type_name="Sub-task", parent="APOLLO-5", parent_type="Story"),
+            issue("APOLLO-5", customfield_10014="APOLLO-2"),
+            issue("APOLLO-6", parent="APOLLO-6", parent_type="Story"),  # its own parent
+        ]
+    )
+    assert result.by_item["APOLLO-1"] == (LinkTarget(GLOBEX, "APOLLO", "jira_field", "APOLLO-2"),)
+    assert result.by_item["APOLLO-5"] == result.by_item["APOLLO-1"]
+    assert reasons(result) == {"APOLLO-6": "no value"}
+
+
 def test_problems_say_why() -> None:
     result = link(
         [

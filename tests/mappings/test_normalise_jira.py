@@ -232,6 +232,24 @@ def test_versions_and_label_sets_are_shared() -> None:
     assert items[0].fix_versions is items[1].fix_versions
 
 
+def test_label_and_version_lookups_give_what_a_fresh_normalise_gives() -> None:
+    later = {**VERSION, "id": "10002", "name": "2.0"}
+    raws = [
+        issue("A-1", labels=[1, "x"], versions=[VERSION, later]),
+        issue("A-2", labels=["1", "x"], versions=[VERSION]),  # the same texts as A-1's
+        issue("A-3", labels=[{"name": "x"}, "y"], versions=[later]),  # unhashable entry
+        issue("A-4", labels=[{"name": "x"}, "y"], versions=[VERSION, later]),
+    ]
+    items = normalise_issues(raws, FIELDS)
+    assert items == tuple(normalise_issue(raw, FIELDS) for raw in raws)
+    assert items[0].labels is items[1].labels == ("1", "x")
+    assert items[2].labels is items[3].labels == ("{'name': 'x'}", "y")
+    # One version, alone or among others, is one value.
+    assert items[1].fix_versions[0] is items[0].fix_versions[0]
+    assert items[2].fix_versions[0] is items[0].fix_versions[1]
+    assert items[3].fix_versions is items[0].fix_versions
+
+
 def test_canonical_order_and_duplicates() -> None:
     keys = ["B-2", "A-10", "A-9", "B-1", "A-1"]
     raws = [issue(key) for key in keys]
