@@ -311,13 +311,14 @@ def test_workers_share_the_shard_jobs_one_killed_mid_job_one_joining(
 
 
 @pytest.mark.postgres
-def test_one_worker_serves_a_directory_of_connections_and_skips_a_broken_one(
+def test_two_workers_serve_a_directory_of_connections_and_skip_a_broken_one(
     tmp_path: Path, pg_schema_url: str
 ) -> None:
     """`serve --connections DIR`: two (Jira site, CRM org) pairs, each its own sandbox and
-    its own schema in the one PostgreSQL, both brought in step by one worker; a config
-    that does not load is reported (log, /healthz, /metrics) and skipped; `status` and
-    `run` take `--connection` and see that connection's state alone."""
+    its own schema in the one PostgreSQL, both brought in step by two workers sharing
+    their shard jobs (no report or comment twice); a config that does not load is
+    reported (log, /healthz, /metrics) and skipped; `status` and `run` take
+    `--connection` and see that connection's state alone."""
     boxes = {
         "alpha": Sandbox(issues=120, accounts=20, seed=7, anchor=ANCHOR),
         "beta": Sandbox(issues=90, accounts=16, seed=8, anchor=ANCHOR),
@@ -337,6 +338,16 @@ def test_one_worker_serves_a_directory_of_connections_and_skips_a_broken_one(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+    )
+    other_port = _free_port()
+    other = subprocess.Popen(  # a second worker of the same directory, on its own port
+        [
+            *(str(ENTRY), "--connections", str(directory), "serve"),
+            *("--listen", f"127.0.0.1:{other_port}"),
+        ],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     urls = {name: namespaced_url(pg_schema_url, name) for name in boxes}
     for url in urls.values():
@@ -365,6 +376,8 @@ def test_one_worker_serves_a_directory_of_connections_and_skips_a_broken_one(
         assert "broken" in doc["broken_connections"]
         metrics = _get(f"http://127.0.0.1:{port}/metrics")[1].decode()
         assert 'jira_crm_sync_connection_broken{connection="broken"} 1.0' in metrics
+        # Each worker counts the jobs it ran: between them, every shard's.
+        metrics += _get(f"http://127.0.0.1:{other_port}/metrics")[1].decode()
         for name in boxes:
             assert (
                 f'jira_crm_sync_jobs_total{{connection="{name}",outcome="ok",shard="crm"}}'
@@ -374,8 +387,10 @@ def test_one_worker_serves_a_directory_of_connections_and_skips_a_broken_one(
                 f'jira_crm_sync_api_budget_remaining{{connection="{name}",side="jira"}}' in metrics
             )
         proc.send_signal(signal.SIGTERM)
+        other.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err[-3000:]
+        assert other.wait(timeout=60) == 0
         assert "connection broken is skipped: " in err and "broken.toml" in err
 
         # Each connection's state is its own: its runs, its API calls.
@@ -421,9 +436,10 @@ def test_one_worker_serves_a_directory_of_connections_and_skips_a_broken_one(
         )
         assert unknown.returncode == 2 and "no connection 'gamma'" in unknown.stderr
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        for worker in (proc, other):
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
         for store in stores.values():
             store.close()
         for box in boxes.values():
