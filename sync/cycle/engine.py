@@ -204,13 +204,14 @@ class Engine:
             raise
 
     def _release(self, run_id: int) -> None:
-        """Drop the run's budget reservation; trouble doing so is logged, not raised (the
-        error on the way out is the one to see; marking the run interrupted releases it)."""
+        """Drop the run's budget reservation; trouble doing so is logged at debug level, not
+        raised: the error on the way out is the one to see (a full disk, a lost database
+        say once, with its fix), and marking the run interrupted releases it later."""
         try:
             with self.store.transaction() as tx:
                 repo.release_calls(tx, run_id)
         except Exception as exc:
-            log.warning("could not release run %d's API budget reservation: %s", run_id, exc)
+            log.debug("could not release run %d's API budget reservation: %s", run_id, exc)
 
     def _run(
         self,
