@@ -93,7 +93,8 @@ class Metrics:
         self.calls = Counter("jira_crm_sync_api_calls", "API calls made.", [*c, "side"], registry=r)
         self.budget = Gauge(
             "jira_crm_sync_api_budget_remaining",
-            "Calls left in the daily API budget (counted in the state store, all workers).",
+            "Calls left in the daily API budget: not made nor reserved by a running cycle "
+            "(counted in the state store, all workers).",
             [*c, "side"],
             registry=r,
         )
@@ -134,7 +135,11 @@ class Metrics:
         with store.read() as conn:
             counts = repo.counts(conn)
             crm = config.crm.side
-            used = {side: repo.calls_today(conn, side, today) for side in ("jira", crm)}
+            # Made, and reserved by cycles still running (other jobs, other workers).
+            used = {
+                side: repo.calls_today(conn, side, today) + repo.reserved_today(conn, side, today)
+                for side in ("jira", crm)
+            }
         self.parked.labels(connection).set(counts.get("parked", 0) + counts.get("exhausted", 0))
         limits = config.limits
         self.budget.labels(connection, "jira").set(max(0, limits.jira_calls_per_day - used["jira"]))

@@ -8,10 +8,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
-from sync.cycle.engine import finish_run
+from sync.config import load_config
+from sync.cycle.engine import CycleResult, finish_run
+from sync.serve import Metrics
 from sync.store import open_store, repo
 from sync.store.db import Store
 
@@ -133,3 +136,27 @@ def test_an_interrupted_runs_reservation_is_released(store: Store) -> None:
         assert repo.calls_today(conn, "jira", DAY) == 0
         run = repo.get_run(conn, dead)
     assert run is not None and run.status == "interrupted"
+
+
+def test_the_budget_gauge_leaves_out_what_running_cycles_reserved(
+    store: Store, tmp_path: Path
+) -> None:
+    """/metrics' budget left counts the calls made and those a cycle still running (another
+    job, another worker) reserved, as the next cycle's allowance will."""
+    example = (Path(__file__).resolve().parents[3] / "sync" / "config.example.toml").read_text()
+    key = tmp_path / "k.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n")
+    key.chmod(0o600)
+    path = tmp_path / "c.toml"
+    path.write_text(example.replace("/etc/jira-crm-sync/salesforce-jwt.key", str(key)))
+    path.chmod(0o600)
+    config = load_config(path, environ={"JIRA_API_TOKEN": "t", "SALESFORCE_CONSUMER_KEY": "k"})
+    today = datetime.now(UTC).date()
+    running = _start(store, "serve@elsewhere:1")
+    with store.transaction() as tx:
+        repo.add_calls(tx, "jira", today, 100)
+        repo.reserve_calls(tx, running, "jira", today, per_cycle=400, per_day=10**6)
+    metrics = Metrics()
+    metrics.observe(CycleResult(run_id=None), 0.1, store, config)
+    left = metrics.budget.labels("default", "jira")._value.get()
+    assert left == config.limits.jira_calls_per_day - 100 - 400
