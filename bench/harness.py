@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -62,6 +63,26 @@ class Snapshot:
     crm_stamps: dict[str, dict[str, Any]]  # object -> {Id: SystemModstamp}
     reports: dict[str, tuple[Any, ...]]
     crm_live: dict[str, int]  # object -> records not deleted
+
+
+STATUSES = ("To Do", "In Progress", "Blocked", "Done")
+
+
+def change_jira_1pct(box: Sandbox, rng: random.Random) -> int:
+    """1% of the issues changed as people would: every other one's status moved, the rest's
+    summary edited (the Jira half of the changed_1pct scenarios of both CRMs). Returns how
+    many."""
+    with box.jira_app.lock:
+        keys = sorted(box.jira.issues)
+        chosen = rng.sample(keys, max(1, len(keys) // 100))
+        for n, key in enumerate(chosen):
+            issue = box.jira.issue(key)
+            if n % 2:
+                box.jira.update_issue(key, summary=f"{issue.summary} (edited)")
+            else:
+                other = [s for s in STATUSES if s != issue.status]
+                box.jira.update_issue(key, status=rng.choice(other))
+    return len(chosen)
 
 
 def jira_changes(before: Snapshot, after: Snapshot) -> tuple[int, tuple[int, ...]]:

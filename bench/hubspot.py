@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cycle import measure_cycle, run_cycle
-from bench.harness import BenchWorld, Snapshot, Transport, jira_changes
+from bench.harness import BenchWorld, Snapshot, Transport, change_jira_1pct, jira_changes
 from bench.model import HubSpotWork, scenario_result
 from connectors.hubspot import HubSpotConnector
 from connectors.sandbox.config_file import write_hubspot_config
@@ -36,7 +36,6 @@ TICKETS = STANDARD_TYPES["tickets"]
 SEARCHED = {"companies": COMPANIES, "tickets": TICKETS}
 #: Report properties that change on every write whatever the content.
 VOLATILE = frozenset({"last_synced", "hs_lastmodifieddate", "hs_createdate", "hs_object_id"})
-STATUSES = ("To Do", "In Progress", "Blocked", "Done")
 #: Every HubSpot scenario, in the order they run.
 HUBSPOT_SCENARIOS = (
     "hubspot_full_first_sync",
@@ -215,23 +214,14 @@ def change_1pct(world: HubSpotBenchWorld, seed: int = 7) -> str:
     """1% of issues (status or summary) and 1% of companies (CSAT) changed by people."""
     rng = random.Random(seed)
     box, backend = world.box, world.hub.backend
-    with box.jira_app.lock:
-        keys = sorted(box.jira.issues)
-        chosen = rng.sample(keys, max(1, len(keys) // 100))
-        for n, key in enumerate(chosen):
-            issue = box.jira.issue(key)
-            if n % 2:
-                box.jira.update_issue(key, summary=f"{issue.summary} (edited)")
-            else:
-                other = [s for s in STATUSES if s != issue.status]
-                box.jira.update_issue(key, status=rng.choice(other))
+    changed = change_jira_1pct(box, rng)
     with world.hub.app.lock:
         companies = sorted(backend.records[COMPANIES], key=int)
         picked = rng.sample(companies, max(1, len(companies) // 100))
         for company in picked:
             record = backend.records[COMPANIES][company]
             backend.write(COMPANIES, record, {"csat_score": f"{rng.uniform(1, 5):.1f}"})
-    return f"{len(chosen)} issues and {len(picked)} companies changed"
+    return f"{changed} issues and {len(picked)} companies changed"
 
 
 def run_hubspot(world: HubSpotBenchWorld, only: Collection[str] | None = None) -> list[Any]:

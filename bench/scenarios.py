@@ -13,12 +13,11 @@ import random
 from collections.abc import Callable, Collection
 from typing import Any
 
-from bench.harness import BenchWorld
+from bench.harness import BenchWorld, change_jira_1pct
 from bench.model import scenario_result
 from connectors.sandbox.schema import SF_ACCOUNT_CSAT_FIELD
 
 Scenario = Callable[[BenchWorld], dict[str, Any]]
-STATUSES = ("To Do", "In Progress", "Blocked", "Done")
 
 
 def _result(name: str, what: str, world: BenchWorld, ran: dict[str, Any]) -> dict[str, Any]:
@@ -50,16 +49,7 @@ def changed_1pct(world: BenchWorld, seed: int = 7) -> dict[str, Any]:
     """1% of issues (status or summary) and 1% of accounts (CSAT) changed by people."""
     rng = random.Random(seed)
     box = world.box
-    with box.jira_app.lock:
-        keys = sorted(box.jira.issues)
-        chosen = rng.sample(keys, max(1, len(keys) // 100))
-        for n, key in enumerate(chosen):
-            issue = box.jira.issue(key)
-            if n % 2:
-                box.jira.update_issue(key, summary=f"{issue.summary} (edited)")
-            else:
-                other = [s for s in STATUSES if s != issue.status]
-                box.jira.update_issue(key, status=rng.choice(other))
+    changed = change_jira_1pct(box, rng)
     with box.salesforce_app.lock:
         accounts = sorted(str(a["Id"]) for a in box.salesforce.records("Account"))
         for account in rng.sample(accounts, max(1, len(accounts) // 100)):
@@ -68,7 +58,7 @@ def changed_1pct(world: BenchWorld, seed: int = 7) -> dict[str, Any]:
             )
     world.clock.advance(minutes=10)
     ran = world.cycle()
-    what = f"{len(chosen)} issues and {max(1, len(accounts) // 100)} accounts changed"
+    what = f"{changed} issues and {max(1, len(accounts) // 100)} accounts changed"
     return _result("changed_1pct", what, world, ran)
 
 

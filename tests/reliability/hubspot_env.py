@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from typer.testing import CliRunner
 
-from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.config_file import write_hubspot_config
-from connectors.sandbox.http import SandboxRequest, SandboxResponse
 from connectors.sandbox.hubspot.schema import CUSTOM_TYPE_ID, STANDARD_TYPES
 from connectors.sandbox.hubspot.standalone import HubSpotSandbox
 from connectors.sandbox.server import Tls
@@ -28,7 +21,7 @@ from connectors.sandbox.stack import Sandbox
 from sync.cli import app as cli_app
 from sync.config import load_config
 from sync.store import Store, open_store
-from tests.sync.e2e import CLI, cli_env
+from tests.sync.e2e import CLI, KillPoint, KillSwitch
 
 COMPANIES = STANDARD_TYPES["companies"]
 NOTES = STANDARD_TYPES["notes"]
@@ -183,113 +176,11 @@ def portal_state(box: Sandbox, hub: HubSpotSandbox) -> PortalState:
 
 # --- killing the CLI from inside the portal ------------------------------------------------
 
-HubSide = Literal["jira", "hubspot"]
+#: A kill point of a HubSpot run: tests/sync/e2e.py ``KillPoint`` with side "jira" or
+#: "hubspot" (its ``endpoint`` a stats key of that app).
+HubKillPoint = KillPoint
 
 
-@dataclass(frozen=True)
-class HubKillPoint:
-    """SIGKILL the CLI at the ``nth`` call on ``side`` to ``endpoint`` (a stats key)
-    whose request body holds ``needle`` (None: any); ``before`` the sandbox applies it or
-    ``after`` (applied, the answer not sent)."""
-
-    name: str
-    side: HubSide
-    nth: int
-    endpoint: str
-    when: Literal["before", "after"] = "before"
-    needle: bytes | None = None
-
-    def __str__(self) -> str:
-        return self.name
-
-
-@dataclass
-class HubKillSwitch:
-    """Wraps the Jira app's and the portal's ``handle``; kills the child at the armed point
-    (as tests/sync/e2e.py ``KillSwitch`` does for Jira and Salesforce)."""
-
-    box: Sandbox
-    hub: HubSpotSandbox
-    point: HubKillPoint | None = None
-    process: subprocess.Popen[str] | None = None
-    fired: bool = False
-    _seen: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _originals: dict[HubSide, Callable[[SandboxRequest], SandboxResponse]] = field(
-        default_factory=dict
-    )
-
-    def _apps(self) -> tuple[tuple[HubSide, SandboxApp], ...]:
-        return (("jira", self.box.jira_app), ("hubspot", self.hub.app))
-
-    def install(self) -> None:
-        for side, app in self._apps():
-            if side not in self._originals:
-                self._originals[side] = app.handle
-                app.handle = self._wrapper(side, app)  # type: ignore[method-assign, assignment]
-
-    def uninstall(self) -> None:
-        for side, app in self._apps():
-            original = self._originals.pop(side, None)
-            if original is not None:
-                app.handle = original  # type: ignore[method-assign, assignment]
-
-    def arm(self, point: HubKillPoint | None) -> None:
-        with self._lock:
-            self.point, self.fired, self._seen, self.process = point, False, 0, None
-
-    def _matches(self, side: HubSide, app: SandboxApp, request: SandboxRequest) -> bool:
-        point = self.point
-        if point is None or self.fired or point.side != side:
-            return False
-        route, _params, _known = app.backend.router.match(request.method, request.path)
-        if route is None or route.stats_key != point.endpoint:
-            return False
-        if point.needle is not None and point.needle not in request.body:
-            return False
-        with self._lock:
-            self._seen += 1
-            if self._seen == point.nth:
-                self.fired = True
-                return True
-        return False
-
-    def _kill(self) -> None:
-        deadline = time.monotonic() + 30
-        while self.process is None:  # set right after the fork
-            if time.monotonic() > deadline:
-                raise RuntimeError("no child process to kill")
-            time.sleep(0.001)
-        self.process.kill()
-        self.process.wait(timeout=30)  # gone: it can never act on this call's answer
-
-    def _wrapper(
-        self, side: HubSide, app: SandboxApp
-    ) -> Callable[[SandboxRequest], SandboxResponse]:
-        original = self._originals[side]
-
-        def handle(request: SandboxRequest) -> SandboxResponse:
-            if not self._matches(side, app, request):
-                return original(request)
-            assert self.point is not None
-            if self.point.when == "before":
-                self._kill()
-                return app.backend.error(503, "killed before this call was applied")
-            response = original(request)
-            self._kill()
-            return response
-
-        return handle
-
-    def run(self, env: HubEnv, *args: str, timeout: float = 120) -> tuple[int, str, str]:
-        """Run the CLI as a child; (exit code, stdout, stderr): -9 when the switch fired."""
-        with subprocess.Popen(
-            env.cli_args(*args),
-            env=cli_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as process:
-            self.process = process
-            out, err = process.communicate(timeout=timeout)
-            return process.returncode, out, err
+def hub_kill_switch(box: Sandbox, hub: HubSpotSandbox) -> KillSwitch:
+    """tests/sync/e2e.py ``KillSwitch`` over the Jira app and the portal's."""
+    return KillSwitch(box, crm_app=hub.app, crm_side="hubspot")

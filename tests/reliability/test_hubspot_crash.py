@@ -50,10 +50,10 @@ from tests.reliability.hubspot_env import (
     UPSERT,
     HubEnv,
     HubKillPoint,
-    HubKillSwitch,
     PortalState,
     fresh,
     hub_calls,
+    hub_kill_switch,
     portal_state,
 )
 from tests.sync.e2e import ANCHOR, FIRST_SIGHT, duplicate_comments, make_sandbox
@@ -63,11 +63,15 @@ NOTE_BODY = b"hs_note_body"
 
 #: Each case: the kills of successive runs of a first sync, then one run that finishes.
 CASES: tuple[tuple[HubKillPoint, ...], ...] = (
-    (HubKillPoint("mid pull: the companies page served", "hubspot", 1, SEARCH, "after"),),
-    (HubKillPoint("report upsert applied, not recorded", "hubspot", 1, UPSERT, "after"),),
+    (HubKillPoint("mid pull: the companies page served", "hubspot", 1, SEARCH, when="after"),),
+    (HubKillPoint("report upsert applied, not recorded", "hubspot", 1, UPSERT, when="after"),),
     (
-        HubKillPoint("third file uploaded, its note not posted", "hubspot", 3, UPLOAD, "after"),
-        HubKillPoint("a note posted, not recorded", "hubspot", 2, NOTE, "after", NOTE_BODY),
+        HubKillPoint(
+            "third file uploaded, its note not posted", "hubspot", 3, UPLOAD, when="after"
+        ),
+        HubKillPoint(
+            "a note posted, not recorded", "hubspot", 2, NOTE, when="after", needle=NOTE_BODY
+        ),
     ),
 )
 PARAMS = [
@@ -187,7 +191,7 @@ def test_a_hubspot_run_killed_at_each_point_converges_on_the_rerun(
 ) -> None:
     box, hub = sites
     env = _env(sites, tmp_path, store_url)
-    switch = HubKillSwitch(box, hub)
+    switch = hub_kill_switch(box, hub)
     switch.install()
     try:
         for kill in case:

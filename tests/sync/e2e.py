@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -512,7 +512,13 @@ def store_snapshot(store: Store) -> dict[str, list[str]]:
 # --- killing the CLI from inside the sandbox ---------------------------------------------------
 
 
-Side = Literal["jira", "salesforce"]
+Side = Literal["jira", "salesforce", "hubspot"]
+
+
+class CliEnv(Protocol):
+    """What runs the CLI against a sandbox: its command line (SyncEnv, HubEnv)."""
+
+    def cli_args(self, *args: str) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -536,7 +542,8 @@ class KillPoint:
 
 @dataclass
 class KillSwitch:
-    """Wraps both apps' ``handle``; kills the running child at the armed point."""
+    """Wraps both apps' ``handle``; kills the running child at the armed point. The CRM's
+    app is the sandbox's Salesforce, or ``crm_app`` (a HubSpot portal's, side ``crm_side``)."""
 
     box: Sandbox
     point: KillPoint | None = None
@@ -547,9 +554,12 @@ class KillSwitch:
     _originals: dict[Side, Callable[[SandboxRequest], SandboxResponse]] = field(
         default_factory=dict
     )
+    crm_app: SandboxApp | None = None
+    crm_side: Side = "salesforce"
 
     def _apps(self) -> tuple[tuple[Side, SandboxApp], ...]:
-        return (("jira", self.box.jira_app), ("salesforce", self.box.salesforce_app))
+        crm = self.crm_app if self.crm_app is not None else self.box.salesforce_app
+        return (("jira", self.box.jira_app), (self.crm_side, crm))
 
     def install(self) -> None:
         """Wrap the apps (idempotent)."""
@@ -616,7 +626,7 @@ class KillSwitch:
 
         return handle
 
-    def run(self, env: SyncEnv, *args: str, timeout: float = 120) -> tuple[int, str, str]:
+    def run(self, env: CliEnv, *args: str, timeout: float = 120) -> tuple[int, str, str]:
         """Run the CLI; returns (exit code, stdout, stderr); -9 when the switch fired."""
         with subprocess.Popen(
             env.cli_args(*args),

@@ -19,14 +19,17 @@ import csv
 import gzip
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors.sandbox.http import SandboxRequest, SandboxResponse
 from connectors.sandbox.salesforce.routes import DATA, versioned
 from connectors.sandbox.salesforce.soql import SoqlError
 from connectors.sandbox.salesforce.values import format_datetime
+
+J = TypeVar("J")
 
 if TYPE_CHECKING:
     from connectors.sandbox.salesforce.models import SalesforceBackend
@@ -91,10 +94,22 @@ class QueryJob:
         return out
 
 
-def _error(status: int, message: str, code: str) -> SandboxResponse:
+def job_error(status: int, message: str, code: str) -> SandboxResponse:
+    """A Bulk API 2.0 error answer (Salesforce's error list)."""
     from connectors.sandbox.salesforce.models import sf_error
 
     return sf_error(status, message, code)
+
+
+_error = job_error
+
+
+def find_job(jobs: Mapping[str, J], request: SandboxRequest) -> J | SandboxResponse:
+    """The job the request's path names, or Salesforce's 404 (query and ingest jobs)."""
+    job = jobs.get(request.path_params["job"])
+    if job is None:
+        return job_error(404, "The requested resource does not exist", "NOT_FOUND")
+    return job
 
 
 def csv_value(value: Any) -> str:
@@ -135,10 +150,7 @@ def register(backend: SalesforceBackend) -> None:
     jobs: dict[str, QueryJob] = backend.query_jobs
 
     def find(request: SandboxRequest) -> QueryJob | SandboxResponse:
-        job = jobs.get(request.path_params["job"])
-        if job is None:
-            return _error(404, "The requested resource does not exist", "NOT_FOUND")
-        return job
+        return find_job(jobs, request)
 
     @router.route("POST", JOBS, write=False)
     @versioned

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.http import SandboxRequest, SandboxResponse
-from connectors.sandbox.salesforce.bulk import DELIMITERS, LINE_ENDINGS
+from connectors.sandbox.salesforce.bulk import DELIMITERS, LINE_ENDINGS, find_job, job_error
 from connectors.sandbox.salesforce.metadata import SObjectDef, sobject
 from connectors.sandbox.salesforce.routes import DATA, versioned
 from connectors.sandbox.salesforce.values import FieldValueError, format_datetime
@@ -106,10 +106,7 @@ class IngestJob:
         return out
 
 
-def _error(status: int, message: str, code: str) -> SandboxResponse:
-    from connectors.sandbox.salesforce.models import sf_error
-
-    return sf_error(status, message, code)
+_error = job_error
 
 
 def _csv(job: IngestJob, header: list[str], rows: list[list[str]]) -> bytes:
@@ -224,10 +221,7 @@ def register(backend: SalesforceBackend) -> None:
     jobs: dict[str, IngestJob] = backend.ingest_jobs
 
     def find(request: SandboxRequest) -> IngestJob | SandboxResponse:
-        job = jobs.get(request.path_params["job"])
-        if job is None:
-            return _error(404, "The requested resource does not exist", "NOT_FOUND")
-        return job
+        return find_job(jobs, request)
 
     @router.route("POST", JOBS, write=True)
     @versioned
