@@ -26,7 +26,6 @@ again, which is harmless (labels added or removed and a field set are idempotent
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 from connectors.exceptions import RejectedRecord, RemoteError
 from connectors.jira import JiraConnector
 from connectors.jira.bulk import MAX_ISSUES, TEXT_FIELD_TYPE, BulkEdit, BulkProgress
+from connectors.jira.lanes import WIDTH, Lanes
 from mappings.plan import remote_flags_from_comments
 from mappings.text import MARKER_PHRASE, parse_marker
 from mappings.writes import JiraLedger
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 #: costs no more calls than a submit and its progress reads.
 BULK_MIN: Final = 3
 #: Per-issue writes in flight at once (each worker has its own client).
-WORKERS: Final = 4
+WORKERS: Final = WIDTH
 OUTBOX_BATCH: Final = 1000
 INVALID: Final = (
     "Jira's bulk edit found the issue invalid or not visible to the user (deleted, moved "
@@ -318,22 +318,11 @@ def _bulk(step: _Push, edit: BulkEdit, entries: list[repo.OutboxEntry]) -> bool:
 
 
 class _Pool:
-    """Per-issue writes, up to :data:`WORKERS` in flight, each worker with its own client
-    (twins made on first need and closed with the push)."""
+    """Per-issue writes, up to :data:`WORKERS` in flight (:class:`Lanes`: each on its own
+    client, closed with the push)."""
 
     def __init__(self, stack: ExitStack, jira: JiraConnector) -> None:
-        self._stack = stack
-        self._jira = jira
-        self._executor: ThreadPoolExecutor | None = None
-        self._twins: list[JiraConnector] = []
-
-    def _workers(self) -> tuple[ThreadPoolExecutor, list[JiraConnector]]:
-        if self._executor is None:
-            self._twins = [self._jira.twin() for _ in range(WORKERS)]
-            for twin in self._twins:
-                self._stack.callback(twin.close)
-            self._executor = self._stack.enter_context(ThreadPoolExecutor(WORKERS))
-        return self._executor, self._twins
+        self._lanes = stack.enter_context(Lanes(jira, WORKERS))
 
     def send_each(
         self,
@@ -356,15 +345,7 @@ class _Pool:
             ]
             with step.store.transaction() as tx:
                 repo.mark_inflight(tx, [e.id for e in chunk], now=step.now)
-            if len(chunk) == 1:
-                outcomes = [_attempt(self._jira, chunk[0].payload, verify[0])]
-            else:
-                executor, twins = self._workers()
-                futures = [
-                    executor.submit(_attempt, twin, e.payload, check)
-                    for twin, e, check in zip(twins, chunk, verify, strict=False)
-                ]
-                outcomes = [future.result() for future in futures]
+            outcomes = self._lanes.map(_attempt, list(zip(chunk, verify, strict=True)))
             _record_each(step, chunk, outcomes)
         return True
 
@@ -379,9 +360,10 @@ class _Outcome:
     failure: BaseException | None = None
 
 
-def _attempt(jira: JiraConnector, payload: dict[str, Any], verify: bool) -> _Outcome:
+def _attempt(jira: JiraConnector, entry: tuple[repo.OutboxEntry, bool]) -> _Outcome:
+    """One PUT (``entry``: the write and whether to check Jira first), as an outcome."""
     try:
-        return _apply_jira(jira, payload, verify)
+        return _apply_jira(jira, entry[0].payload, entry[1])
     except RejectedRecord as exc:
         return _Outcome(rejected=exc)
     except Exception as exc:  # recorded after the others of its chunk

@@ -123,22 +123,24 @@ def _reconcile(
         if apply is not None:
             still_mine()
             store_gone(store, read, now)
-        compared = compare(
-            store,
-            scratch,
-            rules,
-            read,
-            report,
-            now,
-            derivation=Derivation.of(
-                config,
-                crm.instance_url,
-                one_report_per_customer=isinstance(crm, OneReportPerCustomer)
-                and crm.one_report_per_customer(config.push.crm.object),
-            ),
-            comments=JiraComments.search(jira, read, field_ids.flag_field),
-            on_batch=apply.batch if apply is not None else None,
+        derivation = Derivation.of(
+            config,
+            crm.instance_url,
+            one_report_per_customer=isinstance(crm, OneReportPerCustomer)
+            and crm.one_report_per_customer(config.push.crm.object),
         )
+        with JiraComments.search(jira, read, field_ids.flag_field) as comments:
+            compared = compare(
+                store,
+                scratch,
+                rules,
+                read,
+                report,
+                now,
+                derivation=derivation,
+                comments=comments,
+                on_batch=apply.batch if apply is not None else None,
+            )
     report.read = dict(sorted(read.counts.items()))
     if apply is not None and compared.end is not None:
         apply.finish(compared.end, compared.redundant)

@@ -10,7 +10,8 @@ and policy rules decide what counts (a label a person added is not ours to judge
 
 Flag comments: one search for our marker text finds the issues whose comments carry a flag
 marker (whatever the ledger says: a new or lost state store has no memory of them), and
-only those issues' comments are read, batch by batch. A flag comment repeating its
+only those issues' comments are read, batch by batch, a few in flight (each on its own
+client: :mod:`connectors.jira.lanes`). A flag comment repeating its
 customer's previous level is a duplicate, named by comment id.
 
 Each batch's findings go to the report as they are found (it keeps counts and the first
@@ -20,13 +21,15 @@ entries); what is held across batches is keys and ids, the project and customer 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from connectors.crm import CrmRecord, RecordForm
 from connectors.jira import CommentInfo, JiraConnector
+from connectors.jira.lanes import Lanes
 from mappings.desired import VOLATILE_FIELDS
 from mappings.drift import (
     Duplicate,
@@ -198,8 +201,9 @@ class CommentReader(Protocol):
 
 class JiraComments:
     """What each issue of a batch holds of ours, reading the comments only of the
-    ``marked`` issues (those the one marker search found); ``me`` is the integration
-    user, whose redundant flag comments ``--apply`` deletes."""
+    ``marked`` issues (those the one marker search found), a batch's reads up to
+    :data:`~connectors.jira.lanes.WIDTH` in flight when ``lanes`` are given; ``me`` is
+    the integration user, whose redundant flag comments ``--apply`` deletes."""
 
     def __init__(
         self,
@@ -209,16 +213,26 @@ class JiraComments:
         *,
         marked: set[str],
         me: str,
+        lanes: Lanes | None = None,
     ) -> None:
         self.reader, self.read, self.field_id = reader, read, field_id
-        self.marked, self.me = marked & read.keys, me
+        self.marked, self.me, self.lanes = marked & read.keys, me, lanes
 
     @classmethod
-    def search(cls, jira: JiraConnector, read: ReadBoth, field_id: str | None) -> JiraComments:
+    @contextmanager
+    def search(
+        cls, jira: JiraConnector, read: ReadBoth, field_id: str | None
+    ) -> Iterator[JiraComments]:
         """One search for our marker text says which issues carry flag markers; the
-        others are known to carry none."""
+        others are known to carry none. The lanes close when the block ends."""
         marked = jira.keys_with_comment_text(MARKER_PHRASE)
-        return cls(jira, read, field_id, marked=marked, me=jira.connect().user)
+        with Lanes(jira) as lanes:
+            yield cls(jira, read, field_id, marked=marked, me=jira.connect().user, lanes=lanes)
+
+    def _comments(self, keys: list[str]) -> dict[str, list[CommentInfo]]:
+        if self.lanes is None:
+            return {key: list(self.reader.comment_infos(key)) for key in keys}
+        return dict(zip(keys, self.lanes.map(_comment_infos, keys), strict=True))
 
     def batch(
         self, issues: Iterable[Mapping[str, Any]], redundant: dict[str, tuple[str, ...]]
@@ -226,16 +240,16 @@ class JiraComments:
         """The remote state of ``issues`` (those read: a stored copy of an unreadable one
         is not what Jira holds), their duplicate flag comments, and (into ``redundant``)
         the ids of the redundant ones the integration user posted."""
+        issues = [issue for issue in issues if str(issue["key"]) in self.read.keys]
+        read = self._comments([str(i["key"]) for i in issues if str(i["key"]) in self.marked])
+        self.read.counts["jira_comment_checks"] += len(read)
         remote: dict[str, RemoteJira] = {}
         duplicates: list[Duplicate] = []
         for issue in issues:
             key = str(issue["key"])
-            if key not in self.read.keys:
-                continue
             bodies: list[str] = []
-            if key in self.marked:
-                comments = [c for c in self.reader.comment_infos(key) if parse_marker(c.body)]
-                self.read.counts["jira_comment_checks"] += 1
+            if key in read:
+                comments = [c for c in read[key] if parse_marker(c.body)]
                 pairs = [(c.id, c.body) for c in comments]
                 duplicates.extend(duplicate_flag_comments(key, pairs))
                 ours = {c.id for c in comments if c.author in ("", self.me)}  # "": not said
@@ -245,6 +259,10 @@ class JiraComments:
                 bodies = [c.body for c in comments]
             remote[key] = remote_jira(issue, self.field_id, bodies)
         return remote, duplicates
+
+
+def _comment_infos(jira: JiraConnector, key: str) -> list[CommentInfo]:
+    return list(jira.comment_infos(key))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from connectors.jira.lanes import WIDTH
 from connectors.sandbox.http import SandboxRequest, SandboxResponse
 from connectors.sandbox.schema import JIRA_FLAG_FIELD_ID, JIRA_FLAG_FIELD_NAME
 from connectors.sandbox.server import Tls
@@ -26,6 +27,7 @@ from connectors.sandbox.stack import Sandbox
 from mappings.text import MARKER_PHRASE, MARKER_PREFIX, parse_marker
 from sync.reconcile import ReconcileReport, reconcile
 from sync.remote import build_remotes
+from tests.connectors.test_jira_lanes import slow_comment_reads
 from tests.sync.e2e import (
     FIRST_SIGHT,
     JIRA_COMMENTS,
@@ -118,7 +120,11 @@ def test_a_new_state_store_posts_no_flag_comment_again_and_duplicates_are_remove
             copy = box.jira.add_comment(theirs_key, posted[theirs_key][-1], person)
             moved.clock.advance(minutes=1)
 
+            flight = slow_comment_reads(box)
             found = _reconcile(moved)
+            # the marked issues' comments read a few at once, never more than the lanes
+            assert found.read["jira_comment_checks"] == len(posted) > 1
+            assert 1 < flight["most"] <= WIDTH and flight["ended"] == len(posted)
             named = {d.key: d.ids for d in found.duplicates if d.kind == "flag_comment"}
             assert named == {ours_key: (str(again.id),), theirs_key: (str(copy.id),)}
             assert found.written == {} and calls(box).writes == 0  # reading writes nothing
