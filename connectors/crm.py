@@ -165,11 +165,14 @@ class Allowance:
 @dataclass(frozen=True)
 class Read:
     """One kind to read: since a cursor a page gave (None: everything), or only the
-    records with ``ids`` (set-aside records read again; the cursor is not moved)."""
+    records with ``ids`` (set-aside records read again; the cursor is not moved).
+    ``first``: nothing of the kind is stored yet, so a read of everything need not look
+    for deletions (there is nothing they could remove)."""
 
     kind: Kind
     cursor: Mapping[str, Any] | None = None
     ids: tuple[str, ...] | None = None
+    first: bool = False
 
 
 @dataclass(frozen=True)

@@ -241,6 +241,7 @@ class HubSpotConnector(HubSpotClient):
             overlap = self.settings.overlap_seconds * 1000
             extra = kinds.filters(read.kind, self.settings)
             pull = ModifiedPull(self, type_id, props, cursor, overlap, extra)
+            started_ms = int(self.wall() * 1000)
             last = cursor
             for page in pull:
                 last = page.cursor or last
@@ -261,7 +262,12 @@ class HubSpotConnector(HubSpotClient):
                 or (now_ms - last.deletes_read_ms >= self.settings.deletes_every_seconds * 1000)
             )
             if due and read.kind != REPORT:
-                gone, mark = archived(self, type_id, last, now_ms)
+                if read.first and cursor is None:
+                    # Nothing stored to delete: the listing starts from this pull (less
+                    # the overlap, for the clocks), not from every record ever archived.
+                    gone, mark = [], started_ms - overlap
+                else:
+                    gone, mark = archived(self, type_id, last, now_ms)
                 after = ModifiedCursor(
                     last.at_ms if last else 0, last.seen if last else frozenset(), mark, now_ms
                 )

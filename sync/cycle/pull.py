@@ -364,15 +364,19 @@ def pull_crm(
     needs = crm_needs(config)
     side, streams, kinds = crm.side, crm.streams(needs), needs.pulled
     cursors: dict[str, dict[str, Any]] = {}
+    first: set[str] = set()  # kinds of which nothing is stored: no deletes to look for
     with store.read() as conn:
         if not full:
             for kind in kinds:
                 saved = repo.get_cursor(conn, side, streams[kind])
                 if saved:
                     cursors[kind] = saved
+                elif not repo.holds_any(conn, kind):
+                    first.add(kind)
         aside = {streams[kind]: _held_aside(conn, side, streams[kind]) for kind in kinds}
     pages = CrmPages(store, config, side, changes, now, overlay, progress, aside)
-    for page in crm.changes(needs, [Read(kind, cursors.get(kind)) for kind in kinds]):
+    reads = [Read(kind, cursors.get(kind), first=kind in first) for kind in kinds]
+    for page in crm.changes(needs, reads):
         pages.take(page, retry=False)
     if overlay is not None:
         return

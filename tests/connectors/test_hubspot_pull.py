@@ -30,9 +30,13 @@ def pull(
     connector: HubSpotConnector,
     cursors: dict[Kind, Any],
     kinds: tuple[Kind, ...] = (CUSTOMER, CASE, SURVEY),
+    *,
+    first: bool = False,
 ) -> list[ChangePage]:
-    """One pull of ``kinds`` from ``cursors``, which it moves as the engine would."""
-    pages = list(connector.changes(needs(), [Read(k, cursors.get(k)) for k in kinds]))
+    """One pull of ``kinds`` from ``cursors``, which it moves as the engine would
+    (``first``: nothing of them stored yet)."""
+    reads = [Read(k, cursors.get(k), first=first) for k in kinds]
+    pages = list(connector.changes(needs(), reads))
     for page in pages:
         if page.cursor is not None:
             cursors[page.kind] = page.cursor
@@ -176,6 +180,24 @@ def test_deletes_come_from_archived_records_when_due(portal: Portal) -> None:
     assert portal.fired(LIST) == 2
     portal.clock.advance(3600)
     assert deleted(pull(connector, cursors, (CUSTOMER,)), CUSTOMER) == []
+
+
+def test_a_first_pull_into_an_empty_store_lists_no_archived_records(portal: Portal) -> None:
+    """Nothing stored, nothing to delete: the first listing of archived records comes when
+    due, and names only what was archived since the first pull (less the overlap)."""
+    backend = portal.backend
+    connector = portal.connector(deletes_every_seconds=600)
+    before, after = list(backend.records[COMPANIES].values())[:2]
+    backend.archive(before)
+    portal.clock.advance(3600)  # archived long before the first pull
+    cursors: dict[Kind, Any] = {}
+    first = pull(connector, cursors, (CUSTOMER, CASE), first=True)
+    assert portal.fired(LIST) == 0 and before.id not in live(first, CUSTOMER)
+    assert after.id in live(first, CUSTOMER)
+    backend.archive(after)
+    portal.clock.advance(601)
+    assert deleted(pull(connector, cursors, (CUSTOMER, CASE)), CUSTOMER) == [after.id]
+    assert portal.fired(LIST) == 2  # companies and tickets, once due
 
 
 def test_a_merge_reports_the_merged_away_company_gone_and_the_survivor_names_it(

@@ -156,6 +156,13 @@ def _live_ids(conn: Connection, table: sa.Table) -> set[str]:
     return {str(i) for i in conn.scalars(sa.select(table.c.id).where(table.c.deleted.is_(False)))}
 
 
+def holds_any(conn: Connection, kind: str) -> bool:
+    """Whether any record of ``kind`` (``customer``, ``case``, ``survey``) is stored, live
+    or deleted: before the first pull of a kind there is nothing a delete could remove."""
+    table = {"customer": crm_accounts, "case": crm_cases, "survey": survey_responses}[kind]
+    return conn.scalar(sa.select(table.c.id).limit(1)) is not None
+
+
 def count_customers(conn: Connection) -> int:
     """How many live customers are stored."""
     stmt = sa.select(sa.func.count()).where(crm_accounts.c.deleted.is_(False))

@@ -247,3 +247,27 @@ def test_a_whole_scope_pull_lists_no_keys_again_and_still_finds_deletes(env: Syn
     with env.store.read() as conn:
         deleted = conn.scalar(sa.select(jira_items.c.deleted).where(jira_items.c.key == key))
     assert deleted is True
+
+
+def test_only_a_kind_with_nothing_stored_is_read_as_a_first_read(
+    env: SyncEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Read.first`` (no deletions to look for: HubSpot then lists no archived records)
+    goes with a kind of which the store holds nothing; not after, nor on a ``--full``."""
+    from connectors.salesforce.connector import SalesforceConnector
+
+    seen: list[list[tuple[str, bool, bool]]] = []
+    changes = SalesforceConnector.changes
+
+    def recording(self: SalesforceConnector, needs: Any, reads: Any) -> Any:
+        seen.append([(r.kind, r.first, r.cursor is None) for r in reads if r.ids is None])
+        return changes(self, needs, reads)
+
+    monkeypatch.setattr(SalesforceConnector, "changes", recording)
+    assert env.cycle().exit_code == ExitCode.OK
+    assert seen[0] and all(first and fresh for _kind, first, fresh in seen[0])
+    env.clock.advance(minutes=1)
+    assert env.cycle().exit_code == ExitCode.OK
+    assert not any(first for _kind, first, _fresh in seen[-1])
+    assert env.cycle(full=True).exit_code == ExitCode.OK
+    assert all(fresh and not first for _kind, first, fresh in seen[-1])
