@@ -262,6 +262,8 @@ class HubSpotConnector(HubSpotClient):
                 or (now_ms - last.deletes_read_ms >= self.settings.deletes_every_seconds * 1000)
             )
             if due and read.kind != REPORT:
+                gone: list[str]
+                mark: int | None
                 if read.first and cursor is None:
                     # Nothing stored to delete: the listing starts from this pull (less
                     # the overlap, for the clocks), not from every record ever archived.
