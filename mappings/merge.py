@@ -27,7 +27,7 @@ from mappings.model import (
 from mappings.normalise_crm import build_customers
 from mappings.normalise_jira import canonical_order, index_issues
 from mappings.plan import CommentTexts, diff_crm, diff_jira
-from mappings.progress import progress_report
+from mappings.progress import for_customer, progress_report
 from mappings.rollup import SegmentCounts
 from mappings.rules import Rules
 from mappings.satisfaction import satisfaction_flags
@@ -227,26 +227,36 @@ def _merge(
     project_names = {project.key: project.name for project in projects}
     # Counted items of each whole project: a pair counting fewer says so in its summary.
     project_totals = {p.key: len(p.items) - sum(map(_is_epic, p.items)) for p in projects}
-    reports = tuple(
-        progress_report(
-            by_customer[link.customer_id],
-            link.project_key,
-            project_names.get(link.project_key, link.project_key),
-            links.items_of(link),
-            rules.progress,
-            as_of,
-            jira_url,
-            project_total=project_totals.get(link.project_key),
-        )
-        for link in links.links
-    )
+    # A project linked to several customers (a project-level rule) counts the same items
+    # for each: its report is worked out once and copied for the others.
+    shared: dict[tuple[str, tuple[int, ...]], ProgressReport] = {}
+    reports: list[ProgressReport] = []
+    for link in links.links:
+        customer, pair_items = by_customer[link.customer_id], links.items_of(link)
+        project_total = project_totals.get(link.project_key)
+        same = (link.project_key, tuple(map(id, pair_items)))
+        report = shared.get(same)
+        if report is None:
+            report = shared[same] = progress_report(
+                customer,
+                link.project_key,
+                project_names.get(link.project_key, link.project_key),
+                pair_items,
+                rules.progress,
+                as_of,
+                jira_url,
+                project_total=project_total,
+            )
+        else:
+            report = for_customer(report, customer, project_total)
+        reports.append(report)
     return MergeResult(
         as_of=as_of,
         customers=customers,
         items=items,
         projects=projects,
         links=links,
-        reports=reports,
+        reports=tuple(reports),
         flags=flags,
         rollups=segments.rollups(reports),
         deleted_account_ids=deleted,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
@@ -32,7 +33,7 @@ from mappings.model import WorkItem as Item
 from mappings.rules import ProgressRules
 from mappings.text import plural, progress_summary
 
-__all__ = ["forecast_completion", "progress_report"]
+__all__ = ["for_customer", "forecast_completion", "progress_report"]
 
 _MEASURE_NOUN = {"story_points": "story points", "estimate": "an estimate"}
 
@@ -234,7 +235,7 @@ def progress_report(
         forecast=forecast,
         rules=rules.health,
     )
-    return ProgressReport(
+    report = ProgressReport(
         customer_id=customer.id,
         customer_name=customer.name,
         project_key=project_key,
@@ -254,20 +255,31 @@ def progress_report(
         health=health,
         health_reasons=reasons,
         top_risks=top_risks(blocked_items, overdue_items, today, rules.top_risks),
-        summary=progress_summary(
-            project_name=project_name,
-            total=total,
-            done=done,
-            in_progress=in_progress,
-            overdue=overdue,
-            blocked=blocked,
-            percent_complete=percent_complete,
-            milestone=milestone,
-            forecast=forecast,
-            health=health,
-            health_reasons=reasons,
-            customer_name=customer.name,
-            project_total=project_total,
-        ),
+        summary="",
         url=f"{jira_url.rstrip('/')}/browse/{project_key}" if jira_url else "",
     )
+    return for_customer(report, customer, project_total)
+
+
+def for_customer(
+    report: ProgressReport, customer: Customer, project_total: int | None = None
+) -> ProgressReport:
+    """``report`` for ``customer``: the report of a pair with the same items (a project
+    linked to several customers counts the same items for each), with the customer's id
+    and name, and the summary naming it where it counts part of the project."""
+    summary = progress_summary(
+        project_name=report.project_name,
+        total=report.total,
+        done=report.done,
+        in_progress=report.in_progress,
+        overdue=report.overdue,
+        blocked=report.blocked,
+        percent_complete=report.percent_complete,
+        milestone=report.next_milestone,
+        forecast=report.forecast,
+        health=report.health,
+        health_reasons=report.health_reasons,
+        customer_name=customer.name,
+        project_total=project_total,
+    )
+    return replace(report, customer_id=customer.id, customer_name=customer.name, summary=summary)

@@ -14,6 +14,7 @@ from bench.merge import ACCOUNT_FIELD, CUSTOMER_IDS, RawWorld, generate
 from mappings.dates import parse_date
 from mappings.merge import MergeResult, merge, plan, remote_from_items
 from mappings.plan import ledgers_after
+from mappings.progress import progress_report
 from tests.mappings.factories import RULES
 
 REASONS = ("no value", "unknown account id ", "account deleted ", "invalid account id ")
@@ -113,6 +114,32 @@ def test_report_invariants(result: MergeResult) -> None:
         assert r.forecast.date is not None or r.forecast.note
     notes = Counter(r.forecast.note for r in result.reports)
     assert notes[""] and notes["not enough history"]
+
+
+def test_a_report_worked_out_once_for_a_projects_customers_is_each_ones_own(
+    result: MergeResult,
+) -> None:
+    """The merge works a project's report out once for the customers that share its items
+    (a project-level rule) and copies it: each copy is what the pair's own report is."""
+    customers = {c.id: c for c in result.customers}
+    names = {p.key: p.name for p in result.projects}
+    totals = {p.key: sum(1 for i in p.items if not i.is_epic) for p in result.projects}
+    by_pair = {(r.project_key, r.customer_id): r for r in result.reports}
+    sharing: Counter[tuple[str, tuple[str, ...]]] = Counter()
+    for link in result.links.links:
+        items = result.links.items_of(link)
+        own = progress_report(
+            customers[link.customer_id],
+            link.project_key,
+            names[link.project_key],
+            items,
+            RULES.progress,
+            result.as_of,
+            project_total=totals[link.project_key],
+        )
+        assert by_pair[(link.project_key, link.customer_id)] == own
+        sharing[(link.project_key, tuple(i.key for i in items))] += 1
+    assert max(sharing.values()) > 1, "no two customers share a project's items here"
 
 
 def test_problems_and_flags(world: RawWorld, result: MergeResult) -> None:
