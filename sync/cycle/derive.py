@@ -183,14 +183,14 @@ class BatchedDerive:
         """The raw issues of a batch's projects: stored, with the overlay's over them."""
         overlay = self.overlay
         with self.store.read() as conn:
-            stored = repo.iter_items(conn, batch)
-            if overlay is None:
-                return [record.data for record in stored]
-            merged = {
-                record.key: record.data
-                for record in stored
-                if record.key not in overlay.deleted_items
-            }
+            stored = repo.item_data(conn, batch)
+        if overlay is None:
+            return stored
+        merged = {
+            key: data
+            for data in stored
+            if (key := str(data.get("key"))) not in overlay.deleted_items
+        }
         for project in batch:
             merged.update(pulled.get(project, {}))
         return list(merged.values())

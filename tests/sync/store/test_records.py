@@ -115,6 +115,30 @@ def test_iter_items_streams_by_project(store: Store) -> None:
     assert len(set(keys)) == 5000
 
 
+def test_item_data_gives_the_stored_records_of_live_items_by_project_then_key(
+    store: Store,
+) -> None:
+    """What a derive merges: decoded a chunk at a time (more rows than one chunk here),
+    each record as it was stored, deleted items left out, the collector's state kept."""
+    import gc
+
+    odd = {"text": 'a "quoted", [bracketed] \\u00e9 value\n', "none": None, "list": [{}]}
+    rows = [_item(f"{p}-{n}", extra=n, **odd) for p in ("APOLLO", "BOREAS") for n in (1, 2)]
+    rows += [_item(f"CETUS-{n}", n=n) for n in range(1, repo.items.DECODE_CHUNK + 80)]
+    with store.transaction() as tx:
+        repo.upsert_items(tx, rows)
+        repo.mark_items_deleted(tx, ["BOREAS-2"], at=T0)
+    with store.read() as conn:
+        assert repo.item_data(conn, []) == []
+        two = repo.item_data(conn, ["BOREAS", "APOLLO"])
+        cetus = repo.item_data(conn, ["CETUS"])
+    assert gc.isenabled()
+    assert [r["extra"] for r in two] == [1, 2, 1]  # APOLLO-1, APOLLO-2, BOREAS-1
+    assert {k: two[0][k] for k in odd} == odd
+    assert sorted(r["n"] for r in cetus) == list(range(1, repo.items.DECODE_CHUNK + 80))
+    assert cetus[0] == rows[4]["data"]
+
+
 def test_links_are_replaced_per_project(store: Store) -> None:
     with store.transaction() as tx:
         repo.set_links(
