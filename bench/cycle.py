@@ -32,6 +32,7 @@ from connectors.crm import CrmConnector
 from connectors.jira import JiraConnector, build_client, jira_meter
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.auth import new_meter
+from sync import collector
 from sync.config import Config, load_config
 from sync.cycle.engine import CycleOptions, CycleResult, Engine
 from sync.cycle.ownership import ownership, worker_name
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reconcile", action="store_true", help="reconcile instead of run")
     parser.add_argument("--clock-delta", type=float, default=0.0, help="simulated time shift (s)")
     args = parser.parse_args(argv)
+    collector.tune()  # as jira-crm-sync's entry point does
     started = time.perf_counter()
     config = load_config(args.config)
     store = open_store(config.state.url)

@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 
 import typer
 
+from sync import collector
 from sync.cli import check, db, demo, init, reconcile, report, run, sandbox, serve, status
 from sync.cli.options import Command, Group, group_options, takes_global_options
 
@@ -59,5 +60,6 @@ _command(db_app, "upgrade", db.upgrade)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (the garbage collector tuned for a cycle first)."""
+    collector.tune()
     app()
