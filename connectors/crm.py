@@ -211,6 +211,10 @@ class ChangePage:
     cursor: dict[str, Any] | None
     #: Records that could not be read at all, as (id, reason): for the caller to set aside.
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    #: Customers a merge took (among ``deleted_ids``) -> the customer they were merged
+    #: into, where the CRM says so on the deleted record (Salesforce's ``MasterRecordId``;
+    #: HubSpot names them on the survivor, as its ``merged_ids``).
+    merged_into: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

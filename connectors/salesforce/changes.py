@@ -28,6 +28,9 @@ from connectors.salesforce.paging import (
 )
 from connectors.salesforce.pull import ModstampCursor
 
+#: On a record a merge took (deleted): the record it was merged into.
+MASTER = "MasterRecordId"
+
 
 @dataclass(frozen=True)
 class ChangeQuery:
@@ -39,6 +42,8 @@ class ChangeQuery:
     cursor: ModstampCursor | None = None
     where: str | None = None
     kind: Kind | None = None
+    #: Fields selected when the object has them (``MasterRecordId``: merges).
+    optional: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,15 @@ class ObjectPage:
     #: Records whose SystemModstamp could not be read, as (Id, reason): left out of
     #: ``live`` for the caller to set aside (the cursor comes from the readable ones).
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    #: Deleted records a merge took: Id -> the record they were merged into.
+    merged_into: dict[str, str] = field(default_factory=dict)
 
 
 def _soql(client: SalesforceClient, query: ChangeQuery) -> str:
     names = client.resolve_fields(query.sobject, ["Id", *query.fields, MODSTAMP, "IsDeleted"])
+    if query.optional:
+        has = {str(f["name"]).lower() for f in client.describe(query.sobject).get("fields", [])}
+        names += [name for name in query.optional if name.lower() in has]
     bound = soql.compare(MODSTAMP, ">=", query.cursor.at) if query.cursor else None
     return soql.select(
         query.sobject, names, where=soql.and_(bound, query.where), order_by=(MODSTAMP, "Id")
@@ -83,9 +93,10 @@ def _pages(
         kept = records if query.cursor is None else [r for r in records if query.cursor.admits(r)]
         if kept or unreadable:
             live = [r for r in kept if not r.get("IsDeleted")]
-            gone = [str(r["Id"]) for r in kept if r.get("IsDeleted")]
+            gone = [r for r in kept if r.get("IsDeleted")]
+            merged = {str(r["Id"]): str(r[MASTER]) for r in gone if r.get(MASTER)}
             cursor = ModstampCursor.after(kept[-1]) if kept else None
-            yield ObjectPage(query, live, gone, cursor, unreadable)
+            yield ObjectPage(query, live, [str(r["Id"]) for r in gone], cursor, unreadable, merged)
 
 
-__all__ = ["PAGE_SIZE", "ChangeQuery", "ObjectPage", "changes"]
+__all__ = ["MASTER", "PAGE_SIZE", "ChangeQuery", "ObjectPage", "changes"]

@@ -130,6 +130,7 @@ class SalesforceConnector(SalesforceClient):
                 page.deleted_ids,
                 kinds.cursor_json(page.cursor),
                 unreadable,
+                page.merged_into,
             )
 
     def upsert(

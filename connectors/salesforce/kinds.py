@@ -26,7 +26,7 @@ from connectors.crm import (
     report_object,
     streams_of,
 )
-from connectors.salesforce.changes import ChangeQuery
+from connectors.salesforce.changes import MASTER, ChangeQuery
 from connectors.salesforce.paging import MODSTAMP
 from connectors.salesforce.pull import ModstampCursor
 from connectors.salesforce.records import CASE_FIELDS, CASE_OBJECT, CUSTOMER_OBJECT, neutral
@@ -73,10 +73,12 @@ def query(needs: Needs, read: Read) -> ChangeQuery:
     """The query of one read: since its cursor, or the records with its ids."""
     sobject = streams(needs)[read.kind]
     fields = selected(needs, read.kind)
+    merges = (MASTER,) if read.kind == CUSTOMER else ()
     if read.ids is not None:
-        return ChangeQuery(sobject, fields, None, soql.in_("Id", list(read.ids)), kind=read.kind)
+        where = soql.in_("Id", list(read.ids))
+        return ChangeQuery(sobject, fields, None, where, kind=read.kind, optional=merges)
     cursor = ModstampCursor.from_json(read.cursor) if read.cursor else None
-    return ChangeQuery(sobject, fields, cursor, kind=read.kind)
+    return ChangeQuery(sobject, fields, cursor, kind=read.kind, optional=merges)
 
 
 def objects(needs: Needs) -> list[CrmObject]:

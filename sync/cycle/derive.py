@@ -75,6 +75,8 @@ class CrmInputs:
     surveys: list[dict[str, Any]] = field(default_factory=list)
     previous_flags: dict[str, SatisfactionFlag] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
+    #: Deleted customers a merge took -> the customer they were merged into.
+    merged_into: dict[str, str] = field(default_factory=dict)
 
     def overlaid(self, overlay: Overlay) -> CrmInputs:
         """These records with a dry run's (or reconcile's) pulled ones over them."""
@@ -90,6 +92,7 @@ class CrmInputs:
             surveys=[s for s in surveys if s["id"] not in gone],
             previous_flags=self.previous_flags,
             scores=self.scores,
+            merged_into={**self.merged_into, **overlay.merged_into},
         )
 
 
@@ -153,6 +156,8 @@ class BatchedDerive:
             for key, issue in overlay.items.items():
                 pulled[issue_project(issue)][key] = issue
             counts = {p: counts.get(p, 0) + len(pulled.get(p, ())) for p in {*counts, *pulled}}
+        if crm.merged_into:  # the survivors name the ids merged into them
+            crm.accounts = rows.name_merged(crm.accounts, crm.merged_into)
         keys = sorted(counts) if self.projects is None else sorted(set(self.projects))
         side: CrmSide | None = None
         covered: list[str] = []
@@ -292,6 +297,9 @@ def crm_inputs(
     for customer in repo.iter_customers(conn, include_deleted=True):
         if customer.deleted:
             crm.deleted_accounts.append(customer.id)
+            into = customer.data.get(repo.MERGED_INTO)
+            if into:
+                crm.merged_into[customer.id] = str(into)
         else:
             crm.accounts.append(rows.customer_input(customer, form))
     crm.cases = [rows.case_input(case) for case in repo.iter_cases(conn)]

@@ -19,7 +19,7 @@ clean read stores the record and takes it out of the quarantine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -91,6 +91,8 @@ class Overlay:
     surveys: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleted_other: set[str] = field(default_factory=set)
     crm: dict[str, dict[str, CrmRecord]] = field(default_factory=dict)
+    #: Customers a merge took -> the customer they were merged into.
+    merged_into: dict[str, str] = field(default_factory=dict)
 
     def put_crm(self, kind: Kind, records: Iterable[CrmRecord]) -> None:
         """Hold CRM records of ``kind`` (customers, cases or survey answers)."""
@@ -441,14 +443,14 @@ class CrmPages:
         changes.customers.update(customers)
         changes.named_projects.update(named)
         if self.overlay is not None:
-            _overlay_page(self.overlay, page.kind, live, page.deleted_ids)
+            _overlay_page(self.overlay, page)
             return
         held = self.aside.get(stream, {})
         settled = [i for i in (*(r.id for r in live), *page.deleted_ids) if i in held]
         self.seen.update(settled)
         self.seen.update(row["record_id"] for row in bad)
         with self.store.transaction() as tx:
-            store_crm_page(tx, page.kind, live, page.deleted_ids, now)
+            store_crm_page(tx, page.kind, live, page.deleted_ids, now, page.merged_into)
             if bad:
                 repo.quarantine_records(tx, bad, at=now)
             if settled:
@@ -476,13 +478,20 @@ def _named_projects(customers: Iterable[CrmRecord]) -> set[str]:
 
 
 def store_crm_page(
-    tx: Any, kind: Kind, live: list[CrmRecord], deleted: list[str], now: datetime
+    tx: Any,
+    kind: Kind,
+    live: list[CrmRecord],
+    deleted: list[str],
+    now: datetime,
+    merged_into: Mapping[str, str] | None = None,
 ) -> None:
     """Store one page of CRM records of ``kind`` (an older copy never replaces a newer
-    one) and mark the deleted ones."""
+    one) and mark the deleted ones (customers a merge took naming their survivor)."""
     if kind == CUSTOMER:
         repo.upsert_customers(tx, customer_rows(live))
         repo.mark_customers_deleted(tx, deleted, at=now)
+        if merged_into:
+            repo.mark_customers_merged(tx, merged_into, at=now)
     elif kind == CASE:
         repo.upsert_cases(tx, case_rows(live))
         repo.mark_cases_deleted(tx, deleted)
@@ -493,9 +502,11 @@ def store_crm_page(
         raise ValueError(f"the store keeps no CRM records of kind {kind!r}")
 
 
-def _overlay_page(overlay: Overlay, kind: Kind, live: list[CrmRecord], deleted: list[str]) -> None:
-    overlay.put_crm(kind, live)
+def _overlay_page(overlay: Overlay, page: ChangePage) -> None:
+    kind, deleted = page.kind, page.deleted_ids
+    overlay.put_crm(kind, page.live)
     if kind == CUSTOMER:
         overlay.deleted_accounts.update(deleted)
+        overlay.merged_into.update(page.merged_into)
     else:
         overlay.deleted_other.update(deleted)

@@ -25,6 +25,7 @@ from connectors.crm import CrmRecord, RecordForm
 from connectors.times import parse_timestamp
 from mappings.linking import LinkResult
 from mappings.model import Customer, ProgressReport, SatisfactionFlag
+from mappings.normalise_crm import merged_ids_of
 from mappings.writes import JiraLedger
 from sync.cycle.ownership import shard_of_record
 from sync.store import repo
@@ -262,6 +263,35 @@ def customer_input(customer: repo.CustomerRecord, form: RecordForm) -> dict[str,
     """A stored customer as the merge reads it: the CRM-neutral record (a store written
     before the records were neutral holds the CRM's own shape: ``form`` reads either)."""
     return form.stored_customer(customer.data)
+
+
+def name_merged(
+    accounts: list[dict[str, Any]], merged_into: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """``accounts`` with each live customer naming the ids merged into it (its neutral
+    ``merged_ids``), from the deleted customers that name the one they were merged into
+    (a CRM such as Salesforce says it on the record merged away); a chain of merges ends
+    at the live customer, so a link value naming any id of it names the survivor. The
+    records given are not changed (a survivor's is copied)."""
+    live = {str(a.get("id")): a for a in accounts}
+    found: dict[str, list[str]] = {}
+    for gone in sorted(merged_into):
+        into, seen = merged_into[gone], {gone}
+        while into not in live and into in merged_into and into not in seen:
+            seen.add(into)
+            into = merged_into[into]
+        if into in live:
+            found.setdefault(into, []).append(gone)
+    if not found:
+        return accounts
+    out = []
+    for account in accounts:
+        taken = found.get(str(account.get("id")))
+        if taken:
+            named = list(merged_ids_of(account.get("merged_ids")))
+            account = {**account, "merged_ids": [*named, *(i for i in taken if i not in named)]}
+        out.append(account)
+    return out
 
 
 def case_input(case: repo.CaseRecord) -> dict[str, Any]:

@@ -100,11 +100,18 @@ class Pages:
                 if target is self.store:
                     repo.mark_dirty(tx, {row["project_key"] for row in rows}, at=self.now)
 
-    def crm(self, kind: Kind, records: list[CrmRecord], deleted: list[str]) -> None:
-        """A page of CRM records of ``kind``, and the ids it says were deleted."""
+    def crm(
+        self,
+        kind: Kind,
+        records: list[CrmRecord],
+        deleted: list[str],
+        merged_into: dict[str, str] | None = None,
+    ) -> None:
+        """A page of CRM records of ``kind``, the ids it says were deleted, and of those
+        the customers a merge took (with the one each was merged into)."""
         for target in self._targets():
             with target.transaction() as tx:
-                store_crm_page(tx, kind, records, deleted, self.now)
+                store_crm_page(tx, kind, records, deleted, self.now, merged_into)
 
 
 def read_both(
@@ -160,7 +167,7 @@ def read_both(
         live[page.kind].update(i for i, _why in page.unreadable)
         deleted = list(page.deleted_ids) if page.kind == CUSTOMER else []
         read.deleted_accounts.update(deleted)
-        pages.crm(page.kind, records, deleted)
+        pages.crm(page.kind, records, deleted, page.merged_into)
 
     def take_reports(page: ChangePage) -> None:
         read.reports.extend(page.live)

@@ -274,6 +274,17 @@ ACCOUNT = SObjectDef(
         FieldDef(SF_ACCOUNT_PROJECT_KEY_FIELD, "string", "Jira Project Key", 80),
         _lookup("OwnerId", "User", "Owner", "Owner ID"),
         FieldDef("Website", "url", "Website", 255),
+        # Set by a merge on the records merged away (deleted): the surviving Account.
+        FieldDef(
+            "MasterRecordId",
+            "reference",
+            "Master Record ID",
+            18,
+            createable=False,
+            updateable=False,
+            reference_to=("Account",),
+            relationship_name="MasterRecord",
+        ),
         *_system_fields(),
     ),
 )

@@ -363,6 +363,34 @@ class SalesforceBackend(WriteMixin):
         """Move a record to the recycle bin (``IsDeleted`` true, only ``queryAll`` sees it)."""
         self.remove(self.sobject_def(sobject_name), record_id)
 
+    def merge_records(self, sobject_name: str, master_id: str, *merged_ids: str) -> None:
+        """Merge up to two records into ``master_id`` as Salesforce's merge does: each one
+        merged goes to the recycle bin with ``MasterRecordId`` naming the master, the
+        records that refer to it (a Case's ``AccountId``, a lookup) move to the master,
+        and the master's ``SystemModstamp`` moves."""
+        obj = self.sobject_def(sobject_name)
+        if obj.field("MasterRecordId") is None:
+            raise ValueError(f"{obj.name} records cannot be merged")
+        if not 1 <= len(merged_ids) <= 2 or master_id in merged_ids:
+            raise ValueError("a merge takes a master and one or two other records")
+        with self.transaction():
+            self.modify(obj, master_id, {}, trusted=True)
+            for merged_id in merged_ids:
+                for other in BY_NAME.values():
+                    lookups = [
+                        f.name
+                        for f in other.fields
+                        if obj.name in f.reference_to and f.name != "MasterRecordId"
+                    ]
+                    for record in list(self.store.iter_records(other, False)) if lookups else ():
+                        moved = {n: master_id for n in lookups if record.get(n) == merged_id}
+                        if moved:
+                            self.modify(other, str(record["Id"]), moved, trusted=True)
+                self.remove(obj, merged_id)
+                found = self.store.get(merged_id)
+                assert found is not None
+                self.store.put(obj, {**found[1], "MasterRecordId": master_id})
+
     def transaction(self) -> Any:
         """A savepoint over the store (see :meth:`RecordStore.transaction`)."""
         return self.store.transaction()

@@ -54,6 +54,7 @@ from sync.store.repo.cache import (
     cache_put,
 )
 from sync.store.repo.crm import (
+    MERGED_INTO,
     CaseCounts,
     CaseRecord,
     CaseRow,
@@ -73,6 +74,7 @@ from sync.store.repo.crm import (
     live_survey_ids,
     mark_cases_deleted,
     mark_customers_deleted,
+    mark_customers_merged,
     mark_surveys_deleted,
     surveys_by_customer,
     upsert_cases,
@@ -221,6 +223,7 @@ from sync.store.repo.uploads import (
 __all__ = [
     "EVERY_PROJECT",
     "MAX_ATTEMPTS",
+    "MERGED_INTO",
     "RUN_STATUSES",
     "BulkTask",
     "CaseCounts",
@@ -330,6 +333,7 @@ __all__ = [
     "live_survey_ids",
     "mark_cases_deleted",
     "mark_customers_deleted",
+    "mark_customers_merged",
     "mark_dirty",
     "mark_done",
     "mark_failed",

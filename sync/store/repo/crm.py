@@ -5,7 +5,7 @@ answers (the columns merging needs). The tables keep their names (``crm_accounts
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
@@ -113,6 +113,37 @@ def mark_customers_deleted(
 ) -> int:
     """Mark customers deleted; returns how many changed."""
     return _mark_deleted(conn, crm_accounts, ids, deleted_at=at or utcnow())
+
+
+#: In a deleted customer's data: the customer it was merged into.
+MERGED_INTO = "merged_into"
+
+
+def mark_customers_merged(
+    conn: Connection, merged: Mapping[str, str], *, at: datetime | None = None
+) -> None:
+    """Customers a merge took, each deleted and naming the customer it was merged into
+    (:data:`MERGED_INTO` in its data); one never stored is kept as a deleted record of
+    its id alone, since a Jira link value may still name it."""
+    when = at or utcnow()
+    stored = get_customers(conn, merged, include_deleted=True)
+    for gone, into in sorted(merged.items()):
+        record = stored.get(gone)
+        if record is None:
+            conn.execute(
+                sa.insert(crm_accounts).values(
+                    id=gone,
+                    modstamp=None,
+                    data={"id": gone, MERGED_INTO: into},
+                    deleted=True,
+                    deleted_at=when,
+                )
+            )
+            continue
+        values: dict[str, Any] = {"data": {**record.data, MERGED_INTO: into}}
+        if not record.deleted:
+            values.update(deleted=True, deleted_at=when)
+        conn.execute(sa.update(crm_accounts).where(crm_accounts.c.id == gone).values(**values))
 
 
 def _customer(row: Any) -> CustomerRecord:

@@ -115,3 +115,33 @@ def test_a_set_aside_record_is_stored_with_its_reason(store: Store) -> None:
         "ALPHA-9",
         "labels: not a list",
     )
+
+
+def test_survivors_name_the_ids_merged_into_them_through_a_chain_of_merges() -> None:
+    acme = {"id": ACME, "name": "Acme", "merged_ids": "001000000000001ZZZ"}
+    globex = {"id": GLOBEX, "name": "Globex"}
+    # GONE was merged into a customer that was itself merged into ACME; X's survivor is
+    # no live customer (left alone).
+    merged = {GONE: "001B", "001B": ACME, "001X": "001Y"}
+    out = rows.name_merged([acme, globex], merged)
+    assert out[0]["merged_ids"] == ["001000000000001ZZZ", "001B", GONE]
+    assert out[1] is globex and "merged_ids" not in globex
+    assert acme["merged_ids"] == "001000000000001ZZZ"  # the records given are not changed
+    assert rows.name_merged([globex], {GONE: "001Y"}) == [globex]
+
+
+def test_a_customer_merged_away_is_kept_deleted_naming_its_survivor(store: Store) -> None:
+    fill(store)  # GONE is stored deleted
+    never = "001000000000777AAA"  # merged away before the store saw it
+    with store.transaction() as tx:
+        repo.mark_customers_merged(tx, {GLOBEX: ACME, GONE: ACME, never: ACME}, at=AS_OF)
+    with store.read() as conn:
+        stored = repo.get_customers(conn, [ACME, GLOBEX, GONE, never], include_deleted=True)
+        inputs = crm_inputs(conn, RULES, AS_OF, 30, FORM)
+    assert not stored[ACME].deleted
+    assert stored[GLOBEX].deleted and stored[GLOBEX].data[repo.MERGED_INTO] == ACME
+    assert stored[GLOBEX].data["name"] == "Globex"  # what it held is kept
+    assert stored[GONE].deleted and stored[GONE].data[repo.MERGED_INTO] == ACME
+    assert stored[never].deleted and stored[never].data == {"id": never, repo.MERGED_INTO: ACME}
+    assert inputs.merged_into == {GLOBEX: ACME, GONE: ACME, never: ACME}
+    assert GLOBEX not in {a["id"] for a in inputs.accounts}
