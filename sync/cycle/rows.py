@@ -270,9 +270,9 @@ def name_merged(
 ) -> list[dict[str, Any]]:
     """``accounts`` with each live customer naming the ids merged into it (its neutral
     ``merged_ids``), from the deleted customers that name the one they were merged into
-    (a CRM such as Salesforce says it on the record merged away); a chain of merges ends
-    at the live customer, so a link value naming any id of it names the survivor. The
-    records given are not changed (a survivor's is copied)."""
+    (a CRM may say it on the record merged away, not on the survivor); a chain of merges
+    ends at the live customer, so a link value naming any id of it names the survivor.
+    The records given are not changed (a survivor's is copied)."""
     live = {str(a.get("id")): a for a in accounts}
     found: dict[str, list[str]] = {}
     for gone in sorted(merged_into):
