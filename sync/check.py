@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from connectors.crm import CUSTOMER, Allowance, CrmConnector, CrmObject, Discoverable, Needs
 from connectors.discovery import AccessCheck
 from connectors.exceptions import ConfigError, ConnectorError
-from connectors.jira import JiraConnector, open_jira
+from connectors.jira import DELETE_OWN_COMMENTS, JiraConnector, open_jira
 from connectors.jira.bulk import bulk_summary
 from connectors.retry import RetryPolicy
 from connectors.salesforce.auth import jwt_assertion
@@ -435,11 +435,13 @@ def _needed_permissions(config: Config) -> list[str]:
 
 def _jira_projects(report: CheckReport, config: Config, jira: JiraConnector) -> None:
     needed = _needed_permissions(config)
+    # Only reconcile --apply needs it (to delete a flag comment posted twice): a warning.
+    wanted = [DELETE_OWN_COMMENTS] if config.push.jira.comment_on_change else []
     contexts: Sequence[str | None] = config.jira.projects or [None]
     for project in contexts:
         name = f"jira project {project}" if project else "jira permissions"
         with _guard(report, name):
-            held = jira.my_permissions(needed, project)
+            held = jira.my_permissions([*needed, *wanted], project)
             missing = [key for key in needed if not held.get(key)]
             if missing:
                 why = "; ".join(f"{key} {_JIRA_PERMISSIONS[key]}" for key in missing)
@@ -449,8 +451,15 @@ def _jira_projects(report: CheckReport, config: Config, jira: JiraConnector) -> 
                     "them to it in the project's permission scheme",
                     "remote",
                 )
+            elif [key for key in wanted if not held.get(key)]:
+                report.warn(
+                    name,
+                    f"found; the user has {', '.join(needed)} but not {DELETE_OWN_COMMENTS}: "
+                    "`reconcile --apply` cannot delete a flag comment posted twice (it "
+                    "reports it); a Jira admin can grant it in the project's permission scheme",
+                )
             else:
-                report.ok(name, f"found; the user has {', '.join(needed)}")
+                report.ok(name, f"found; the user has {', '.join([*needed, *wanted])}")
     with _guard(report, "jira scope"):
         if jira.scope_has_issues():
             report.ok("jira scope", "the search of [jira] projects and jql finds issues")

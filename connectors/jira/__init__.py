@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from connectors.jira.fields import FieldCatalog
     from connectors.jira.paging import IssueCursor, IssuePull, RawIssue
     from connectors.jira.settings import (
+        DELETE_OWN_COMMENTS,
         JIRA_READ_ONLY_POSTS,
         JIRA_TEMPLATES,
         JiraSettings,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DELETE_OWN_COMMENTS",
     "JIRA_READ_ONLY_POSTS",
     "JIRA_TEMPLATES",
     "CommentInfo",
@@ -43,6 +45,7 @@ __all__ = [
 ]
 
 _MODULES = {
+    "DELETE_OWN_COMMENTS": "connectors.jira.settings",
     "JIRA_READ_ONLY_POSTS": "connectors.jira.settings",
     "JIRA_TEMPLATES": "connectors.jira.settings",
     "CommentInfo": "connectors.jira.connector",

@@ -28,6 +28,9 @@ JIRA_TEMPLATES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 #: POSTs that only read (searches).
 JIRA_READ_ONLY_POSTS = ("/search", "/search/jql", "/search/approximate-count")
+#: The project permission that lets the user delete a comment it posted
+#: (``reconcile --apply`` deletes a flag comment posted twice).
+DELETE_OWN_COMMENTS = "DELETE_OWN_COMMENTS"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 
+from connectors.jira import DELETE_OWN_COMMENTS
 from sync.config import Config
 from sync.cycle.derive import Derived, DeriveEnd
 from sync.cycle.ownership import ownership, worker_name
@@ -118,11 +119,33 @@ def _delete_redundant(
     remotes: Remotes, redundant: Mapping[str, tuple[str, ...]], report: ReconcileReport
 ) -> None:
     """Delete the redundant flag comments we posted: each repeats a level its customer's
-    previous marker on the issue already announced."""
+    previous marker on the issue already announced. Where the Jira user lacks Delete Own
+    Comments (one permission read per project), its comments are left and the report
+    says so (exit 1): they stay listed under duplicates."""
+    jira = remotes.jira
+    projects = sorted({key.rsplit("-", 1)[0] for key in redundant})
+    denied = {
+        project
+        for project in projects
+        if not jira.my_permissions([DELETE_OWN_COMMENTS], project).get(DELETE_OWN_COMMENTS)
+    }
     deleted = 0
+    left = 0
     for key, ids in sorted(redundant.items()):
+        if key.rsplit("-", 1)[0] in denied:
+            left += len(ids)
+            continue
         for comment_id in ids:
-            if remotes.jira.delete_comment(key, comment_id):
+            if jira.delete_comment(key, comment_id):
                 deleted += 1
     if deleted:
         report.written["jira_comments_deleted"] = deleted
+    if left:
+        said = (
+            f"{left} flag comment(s) posted twice were left: the Jira user lacks Delete Own "
+            f"Comments in {', '.join(sorted(denied))}; a Jira admin can grant it in the "
+            "project's permission scheme, or delete them by hand (listed under duplicates)"
+        )
+        report.message = f"{report.message}; {said}" if report.message else said
+        if report.exit_code == ExitCode.OK:
+            report.status, report.exit_code = "parked", ExitCode.PARKED

@@ -240,6 +240,15 @@ def test_a_denied_permission_fails_its_project(env: SyncEnv) -> None:
         assert "ask a Jira admin" in fail
 
 
+def test_no_delete_own_comments_is_a_warning_naming_reconcile(env: SyncEnv) -> None:
+    env.box.jira.denied_permissions = {"DELETE_OWN_COMMENTS"}
+    code, out, _ = check(env, "--online")
+    assert code == 0
+    warns = [w for w in lines(out, "WARN") if "DELETE_OWN_COMMENTS" in w]
+    assert len(warns) == len(env.config.jira.projects)
+    assert all("`reconcile --apply` cannot delete a flag comment posted twice" in w for w in warns)
+
+
 def test_an_open_config_or_secret_file_is_a_warning(env: SyncEnv) -> None:
     os.chmod(env.config_path, 0o644)
     code, out, _ = check(env)

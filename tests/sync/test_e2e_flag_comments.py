@@ -129,6 +129,14 @@ def test_a_new_state_store_posts_no_flag_comment_again_and_duplicates_are_remove
             assert named == {ours_key: (str(again.id),), theirs_key: (str(copy.id),)}
             assert found.written == {} and calls(box).writes == 0  # reading writes nothing
 
+            # Without Delete Own Comments the comment stays, and the apply says so (exit 1).
+            box.jira.denied_permissions = {"DELETE_OWN_COMMENTS", "DELETE_ALL_COMMENTS"}
+            refused = _reconcile(moved, apply=True)
+            assert refused.exit_code == 1 and "lacks Delete Own Comments" in refused.message
+            assert "jira_comments_deleted" not in refused.written
+            assert again.id in {c.id for c in box.jira.comments[ours_key]}
+            box.jira.denied_permissions = set()
+
             applied = _reconcile(moved, apply=True)
             assert applied.written.get("jira_comments_deleted") == 1
             assert [c.id for c in box.jira.comments[ours_key]][-1] != again.id
