@@ -144,13 +144,19 @@ class Status:
         )
         budget = Table(
             "API calls today (UTC) against [limits]",
-            ("side", "used", "per day", "left today", "per cycle", "state"),
+            ("side", "used", "reserved", "per day", "left today", "per cycle", "state"),
             [
-                (side, *(str(b[k]) for k in ("used", "per_day", "left", "per_cycle", "state")))
+                (
+                    side,
+                    *(
+                        str(b[k])
+                        for k in ("used", "reserved", "per_day", "left", "per_cycle", "state")
+                    ),
+                )
                 for side, b in self.budget.items()
             ],
             "no limits configured",
-            frozenset({1, 2, 3, 4}),
+            frozenset({1, 2, 3, 4, 5}),
         )
         queue = Table(
             "Writes in the outbox",
@@ -344,7 +350,10 @@ def collect(
             for q in repo.iter_quarantined(conn, PARKED)
         ]
         status.quarantined_total = repo.count_quarantined(conn)
-        status.budget = _budget(config, repo.calls_on(conn, now.date()), now)
+        day = now.date()
+        sides = budgets.limits(config)
+        reserved = {side: repo.reserved_today(conn, side, day) for side in sides}
+        status.budget = _budget(config, repo.calls_on(conn, day), now, reserved)
         status.link_problems = [
             _link_problem(p) for p in repo.iter_link_problems(conn, LINK_PROBLEMS)
         ]
@@ -475,9 +484,20 @@ def _parked(entry: repo.OutboxEntry) -> dict[str, Any]:
     }
 
 
-def _budget(config: Config, used: dict[str, int], now: datetime) -> dict[str, dict[str, Any]]:
+def _budget(
+    config: Config,
+    used: dict[str, int],
+    now: datetime,
+    reserved: dict[str, int] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Each side's calls today against [limits]: ``used`` made, ``reserved`` held by the
+    cycles running now (other workers, other jobs: what they may still make), both out of
+    what is left, as the next cycle's allowance counts them."""
+    held = reserved or {}
+    counted = {side: calls + held.get(side, 0) for side, calls in used.items()}
+    counted.update({side: n for side, n in held.items() if side not in counted})
     out: dict[str, dict[str, Any]] = {}
-    for side, allowance in budgets.allowances(config, used).items():
+    for side, allowance in budgets.allowances(config, counted).items():
         left = allowance.left_today
         resumes = None
         if left == 0:  # cycles stop at once until the day's budget resets
@@ -488,7 +508,8 @@ def _budget(config: Config, used: dict[str, int], now: datetime) -> dict[str, di
         else:
             state = "ok"
         out[side] = {
-            "used": allowance.used_today,
+            "used": used.get(side, 0),
+            "reserved": held.get(side, 0),
             "per_day": allowance.per_day,
             "left": left,
             "per_cycle": allowance.per_cycle,

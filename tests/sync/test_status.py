@@ -133,6 +133,22 @@ def test_status_after_real_runs_on_each_store(env: SyncEnv) -> None:
     assert "run lock: held by" in held_text and "test-holder" in held_text
     assert [r["project"] for r in held["pending_rederives"]] == [project]
     assert status_json(env)["lock"]["held"] is False
+
+    # A cycle running elsewhere (another worker) holds calls it may still make: shown,
+    # and out of what is left today, as the next cycle's allowance counts them.
+    now = datetime.now(UTC)
+    before = status_json(env)["budget"]["jira"]
+    with env.store.transaction() as tx:
+        other = repo.start_run(tx, "worker-2", dry_run=False, full=False, started_at=now)
+        repo.reserve_calls(tx, other, "jira", now.date(), per_cycle=50, per_day=before["per_day"])
+    jira = status_json(env)["budget"]["jira"]
+    assert (jira["used"], jira["reserved"]) == (before["used"], 50)
+    assert jira["left"] == before["left"] - 50
+    _code, reserved_text, _err = status_cli(env.config_path)
+    lines = reserved_text.splitlines()
+    header = next(i for i, x in enumerate(lines) if "reserved" in x and "per day" in x)
+    line = next(x for x in lines[header:] if x.strip().startswith("jira "))
+    assert line.split()[1:4] == [str(before["used"]), "50", str(before["per_day"])]
     with run_lock(env.store.engine, "next-run"):  # status left nothing locked
         pass
 
