@@ -446,6 +446,7 @@ def log_cycle(
         "failed": len(result.failed),
         "calls": calls,
         "message": result.message,
+        "failed_stage": result.failed_stage,
     }
 
     def join(counts: dict[str, int]) -> str:
@@ -455,9 +456,10 @@ def log_cycle(
     if connection is not None:
         document["connection"], document["shard"] = connection, shard
         where = f" [{connection}/{shard}]"
+    stage = f" in {result.failed_stage}" if result.failed_stage else ""
     text = (
-        f"cycle {result.run_id}{where}: {result.status} (exit {int(result.exit_code)}) in "
-        f"{seconds:.1f}s; pulled {join(result.pulled)}; wrote {join(result.written)}; "
+        f"cycle {result.run_id}{where}: {result.status}{stage} (exit {int(result.exit_code)})"
+        f" in {seconds:.1f}s; pulled {join(result.pulled)}; wrote {join(result.written)}; "
         f"calls {join(calls)}"
     )
     if result.message:

@@ -174,6 +174,8 @@ def test_serve_logs_each_cycle_at_info_and_a_failing_one_as_a_warning(
     ]
     failed, ok = (c["cycle"] for c in cycles)
     assert "search issues" in failed["message"] and failed["message"] in cycles[0]["message"]
+    assert (failed["failed_stage"], ok["failed_stage"]) == ("pull", None)
+    assert cycles[0]["message"].startswith(f"cycle {failed['run_id']}: failed in pull (exit 3)")
     assert ok["pulled"]["jira_issues"] == len(sandbox.jira.issues)
     assert ok["written"]["salesforce_records"] > 0 and ok["calls"]["jira"] > 0
     assert cycles[1]["message"].startswith(f"cycle {ok['run_id']}: ok (exit 0) in ")
