@@ -23,7 +23,16 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from connectors.crm import CUSTOMER, Allowance, CrmConnector, CrmObject, Discoverable, Needs
+from connectors.crm import (
+    CUSTOMER,
+    REPORT,
+    Allowance,
+    CrmConnector,
+    CrmObject,
+    Discoverable,
+    Needs,
+    OneReportPerCustomer,
+)
 from connectors.discovery import AccessCheck
 from connectors.exceptions import ConfigError, ConnectorError
 from connectors.jira import DELETE_OWN_COMMENTS, JiraConnector, open_jira
@@ -599,8 +608,9 @@ def _crm(report: CheckReport, config: Config, used_today: int | None) -> None:
         elif hs is not None:
             report.ok(login, f"{hs.auth} on {crm.instance_url}")
         _crm_access(report, config, crm, needs)
+        customers = crm.streams(needs)[CUSTOMER]
         for target in crm.objects(needs):
-            _crm_object(report, crm, target)
+            _crm_object(report, crm, target, customers)
         _suggest_crm(report, config, crm, needs)
         _crm_budget(report, config, crm.side, allowance, used_today)
     finally:
@@ -627,15 +637,32 @@ def _crm_access(report: CheckReport, config: Config, crm: CrmConnector, needs: N
         )
 
 
-def _crm_object(report: CheckReport, crm: CrmConnector, target: CrmObject) -> None:
+def _crm_object(report: CheckReport, crm: CrmConnector, target: CrmObject, customers: str) -> None:
     name = f"{crm.side} object {target.name}"
     with _guard(report, name) as passed:
         problems = crm.check_object(target)
+        folded = (
+            target.kind == REPORT
+            and target.name.lower() != customers.lower()
+            and isinstance(crm, OneReportPerCustomer)
+            and crm.one_report_per_customer(target.name)
+        )
     if not passed[0]:
         return
     count = len(target.fields)
-    if problems:
-        report.ok(name, f"found; {len(problems)} of its {count} configured field(s) fail")
+    failing = f"; {len(problems)} of its {count} configured field(s) fail" if problems else ""
+    if folded:
+        # Not what the config names: say where the reports go (a custom object may be
+        # missing, or hidden from the app), rather than "found".
+        report.warn(
+            name,
+            f"not found (or not visible to the app): the reports go into the customer "
+            f"records themselves ({customers}), one report a customer (its main "
+            f"project's){failing}; create the object or let the app read it, or set "
+            f'{target.setting} = "{customers}" to say so',
+        )
+    elif problems:
+        report.ok(name, f"found{failing}")
     else:
         report.ok(name, f"found, with all {count} configured field(s)")
     for problem in problems:

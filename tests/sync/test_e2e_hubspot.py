@@ -426,6 +426,10 @@ def test_variants_report_flag_and_then_write_nothing(
     variant = request.node.callspec.params["portal"]
     code, out = portal.cli("check", "--online")
     assert code == 0, out
+    # Without the custom object the check says where the reports go (not "found").
+    folded = [x for x in out.splitlines() if "the reports go into the customer records" in x]
+    assert len(folded) == (variant == "company-properties"), out
+    assert all(x.startswith("WARN  hubspot object ") for x in folded), folded
     code, out = portal.cli("run")
     assert code == 0, out
     _check(portal, variant)
