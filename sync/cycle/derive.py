@@ -125,6 +125,7 @@ class BatchedDerive:
         overlay: Overlay | None = None,
         crm_remote: Mapping[str, Mapping[str, Any]] | None = None,
         jira_remote: Mapping[str, RemoteJira] | None = None,
+        planned: bool = True,
     ) -> None:
         self.store, self.rules, self.now = store, rules, now
         self.projects = projects
@@ -134,6 +135,8 @@ class BatchedDerive:
         self.batch_issues = max(1, BATCH_ISSUES if batch_issues is None else batch_issues)
         self.overlay = overlay
         self.crm_remote, self.jira_remote = crm_remote, jira_remote
+        #: False (the report): the batches' model only, no plan (an empty one).
+        self.planned = planned
         self._end: DeriveEnd | None = None
 
     @property
@@ -170,7 +173,11 @@ class BatchedDerive:
             covered.extend(batch)
             mine = set(batch)
             done = tuple(mark for mark in marks if mark.project_key in mine)
-            the_plan = plan_of(store, result, rules, self.crm_remote, self.jira_remote)
+            the_plan = (
+                plan_of(store, result, rules, self.crm_remote, self.jira_remote)
+                if self.planned
+                else Plan()
+            )
             yield Derived(result, the_plan, tuple(batch), False, done)
             del result  # before the next batch is read: one batch in memory at a time
         alone = None

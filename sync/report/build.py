@@ -1,14 +1,18 @@
 """Loading the report's model from the state store (no network) and choosing what it shows.
 
-The model is rebuilt exactly as a sync cycle derives it (:func:`sync.cycle.derive.derive` over the
-stored records, with the Jira field ids from the cached field list), so the report and the
-CRM record of a pair never disagree. History (progress snapshots, satisfaction per day) comes
-from the store as well.
+The model is rebuilt exactly as a sync cycle derives it (:class:`sync.cycle.derive.BatchedDerive`
+over the stored records, with the Jira field ids from the cached field list), so the report
+and the CRM record of a pair never disagree. It is derived batch by batch, as a cycle does:
+each batch's pairs get their report lines (milestones, overdue and blocked items, burn-up)
+while its work items are at hand, and only those lines are kept, so memory stays flat as
+the store grows. History (progress snapshots, satisfaction per day) comes from the store
+as well.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -18,8 +22,7 @@ from connectors.exceptions import ConfigError
 from connectors.jira.fields import FieldCatalog
 from mappings.dates import utc_date
 from mappings.ids import IdForm, plain_id
-from mappings.merge import MergeResult
-from mappings.model import Customer, Link, ProgressReport
+from mappings.model import Customer, Link, ProgressReport, SatisfactionFlag, WorkItem
 from mappings.report import (
     CustomerReport,
     PairReport,
@@ -38,7 +41,7 @@ from mappings.report import (
 from mappings.rollup import segment_rollups
 from mappings.rules import Rules
 from sync.config import Config
-from sync.cycle.derive import derive
+from sync.cycle.derive import BatchedDerive
 from sync.report import ReportError
 from sync.store import Store, repo
 
@@ -55,14 +58,21 @@ _ANY_AGE = timedelta(days=36500)
 
 @dataclass(frozen=True)
 class StoredModel:
-    """The merged model as of a moment, with the history the charts need."""
+    """The merged model as of a moment, as the report needs it, with the history the
+    charts need: the customers, their flags, every linked pair's progress report and its
+    report lines; not the work items."""
 
-    result: MergeResult
+    customers: tuple[Customer, ...]
+    flags: tuple[SatisfactionFlag, ...]
+    reports: tuple[ProgressReport, ...]
+    links: tuple[Link, ...]
+    #: (customer id, project key) -> the pair's lines and burn-up.
+    pairs: dict[tuple[str, str], PairReport]
+    #: Project key -> counted (non-epic) items of the whole project.
+    project_totals: dict[str, int]
     rules: Rules
     as_of: datetime
     last_synced: datetime | None
-    #: (customer id, project key) -> (day, done, total) snapshots, oldest first.
-    snapshots: dict[tuple[str, str], list[tuple[date, int, int]]]
     #: customer id -> scores by day.
     scores: dict[str, tuple[ScorePoint, ...]]
     #: The CRM's canonical form of a customer id (``--customer`` may give another).
@@ -74,9 +84,22 @@ class StoredModel:
         return utc_date(self.as_of)
 
     @cached_property
-    def project_totals(self) -> dict[str, int]:
-        """Project key -> counted (non-epic) items of the whole project."""
-        return {p.key: sum(not item.is_epic for item in p.items) for p in self.result.projects}
+    def customer_by_id(self) -> dict[str, Customer]:
+        """The customers by id."""
+        return {c.id: c for c in self.customers}
+
+    @cached_property
+    def links_by_customer(self) -> dict[str, list[Link]]:
+        """Each customer's links, in the model's order."""
+        found: dict[str, list[Link]] = defaultdict(list)
+        for link in self.links:
+            found[link.customer_id].append(link)
+        return dict(found)
+
+    @cached_property
+    def flag_by_customer(self) -> dict[str, SatisfactionFlag]:
+        """Each flagged customer's flag."""
+        return {f.customer_id: f for f in self.flags}
 
 
 @dataclass(frozen=True)
@@ -146,17 +169,6 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
         raise ReportError(f"{exc}; then run `jira-crm-sync run` again") from None
     rules = config.mapping_rules(field_ids)
     form = crm_form(config)
-    derived = derive(
-        store,
-        rules,
-        None,
-        as_of,
-        jira_url=config.jira.url,
-        instance_url=config.crm.instance_url,
-        overlay=None,
-        survey_window_days=config.satisfaction.survey.window_days,
-        form=form,
-    )
     today = utc_date(as_of)
     snapshots: dict[tuple[str, str], list[tuple[date, int, int]]] = defaultdict(list)
     with store.read() as conn:
@@ -168,12 +180,49 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
             for row in repo.satisfaction_history_of(conn)
             if row.day <= today
         ]
+    batches = BatchedDerive(
+        store,
+        rules,
+        None,
+        as_of,
+        jira_url=config.jira.url,
+        instance_url=config.crm.instance_url,
+        survey_window_days=config.satisfaction.survey.window_days,
+        form=form,
+        planned=False,
+    )
+    reports: list[ProgressReport] = []
+    links: list[Link] = []
+    pairs: dict[tuple[str, str], PairReport] = {}
+    totals: dict[str, int] = {}
+    for batch in batches:
+        result = batch.result
+        for project in result.projects:
+            totals[project.key] = sum(not item.is_epic for item in project.items)
+        by_pair = {(r.customer_id, r.project_key): r for r in result.reports}
+        for link in result.links.links:
+            pair = (link.customer_id, link.project_key)
+            pairs[pair] = _pair(
+                result.links.items_of(link),
+                by_pair[pair],
+                snapshots.get(pair, []),
+                rules,
+                today,
+                totals.get(link.project_key),
+            )
+        reports.extend(result.reports)
+        links.extend(result.links.links)
+    crm = batches.end.crm
     return StoredModel(
-        result=derived.result,
+        customers=crm.customers,
+        flags=crm.flags,
+        reports=tuple(reports),
+        links=tuple(links),
+        pairs=pairs,
+        project_totals=totals,
         rules=rules,
         as_of=as_of,
         last_synced=last,
-        snapshots=dict(snapshots),
         scores=scores_by_customer(history),
         customer_ids=form.customer_id,
     )
@@ -183,13 +232,14 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
 
 
 def _pair(
-    model: StoredModel, link: Link, report: ProgressReport, project_total: int | None
+    items: Sequence[WorkItem],
+    report: ProgressReport,
+    snapshots: Sequence[tuple[date, int, int]],
+    rules: Rules,
+    today: date,
+    project_total: int | None,
 ) -> PairReport:
-    items = model.result.links.items_of(link)
-    today = model.today
-    stored = [
-        s for s in model.snapshots.get((link.customer_id, link.project_key), []) if s[0] < today
-    ]
+    stored = [s for s in snapshots if s[0] < today]
     # The chart ends at the numbers the report shows (today's snapshot, as of the report);
     # before the first snapshot it is rebuilt from creation and done dates, so a first
     # report already has a history.
@@ -201,7 +251,7 @@ def _pair(
         progress=report,
         milestones=milestone_lines(items, today),
         overdue=overdue_lines(items, today),
-        blocked=blocked_lines(items, model.rules.progress, today),
+        blocked=blocked_lines(items, rules.progress, today),
         burnup=series,
         project_total=project_total,
     )
@@ -213,29 +263,16 @@ def _scores(model: StoredModel, customer: Customer) -> tuple[ScorePoint, ...]:
 
 
 def customer_document(
-    model: StoredModel,
-    customer_id: str,
-    project: str | None = None,
-    project_totals: dict[str, int] | None = None,
+    model: StoredModel, customer_id: str, project: str | None = None
 ) -> CustomerReport:
-    """The report of one customer (its pairs, optionally only ``project``'s);
-    ``project_totals`` saves counting the projects again (see
-    :attr:`StoredModel.project_totals`)."""
-    result = model.result
-    customer = next(c for c in result.customers if c.id == customer_id)
-    reports = {(r.customer_id, r.project_key): r for r in result.reports}
-    totals = project_totals if project_totals is not None else model.project_totals
+    """The report of one customer (its pairs, optionally only ``project``'s)."""
+    customer = model.customer_by_id[customer_id]
     pairs = [
-        _pair(
-            model,
-            link,
-            reports[(link.customer_id, link.project_key)],
-            totals.get(link.project_key),
-        )
-        for link in result.links.links
-        if link.customer_id == customer_id and (project is None or link.project_key == project)
+        model.pairs[(link.customer_id, link.project_key)]
+        for link in model.links_by_customer.get(customer_id, ())
+        if project is None or link.project_key == project
     ]
-    flag = next((f for f in result.flags if f.customer_id == customer_id), None)
+    flag = model.flag_by_customer.get(customer_id)
     return customer_report(
         customer,
         flag,
@@ -246,7 +283,7 @@ def customer_document(
 
 
 def _customer_id(model: StoredModel, value: str) -> str:
-    known = {c.id for c in model.result.customers}
+    known = model.customer_by_id
     wanted = model.customer_ids(value.strip())
     if wanted is None or wanted not in known:
         raise ReportError(
@@ -258,9 +295,7 @@ def _customer_id(model: StoredModel, value: str) -> str:
 
 def _project_key(model: StoredModel, value: str) -> str:
     key = value.strip().upper()
-    known = {p.key for p in model.result.projects} | {
-        link.project_key for link in model.result.links.links
-    }
+    known = set(model.project_totals) | {link.project_key for link in model.links}
     if key not in known:
         listed = ", ".join(sorted(known)[:20]) or "none yet"
         raise ReportError(
@@ -294,16 +329,15 @@ def document_of(
     by: Literal["segment"] | None = None,
 ) -> ReportDocument:
     """The document for some options from a loaded model."""
-    result = model.result
     customer_id = _customer_id(model, customer) if customer is not None else None
     project_key = _project_key(model, project) if project is not None else None
     linked = [
         link
-        for link in result.links.links
+        for link in model.links
         if (project_key is None or link.project_key == project_key)
         and (customer_id is None or link.customer_id == customer_id)
     ]
-    by_id = {c.id: c for c in result.customers}
+    by_id = model.customer_by_id
     totals = model.project_totals
     scope_parts = []
     if customer_id is not None:
@@ -316,12 +350,12 @@ def document_of(
         elif project_key is not None:
             chosen = [by_id[i] for i in dict.fromkeys(link.customer_id for link in linked)]
         else:
-            chosen = list(result.customers)
+            chosen = list(model.customers)
         ids = {c.id for c in chosen}
-        flags = [f for f in result.flags if f.customer_id in ids]
+        flags = [f for f in model.flags if f.customer_id in ids]
         reports = [
             r
-            for r in result.reports
+            for r in model.reports
             if r.customer_id in ids and (project_key is None or r.project_key == project_key)
         ]
         segments = segment_reports(
@@ -348,7 +382,7 @@ def document_of(
     else:
         chosen_ids = list(dict.fromkeys(link.customer_id for link in linked))
     customers = tuple(
-        customer_document(model, cid, project_key, totals)
+        customer_document(model, cid, project_key)
         for cid in sorted(chosen_ids, key=lambda i: (by_id[i].name.casefold(), i))
     )
     title = "Progress report"
@@ -356,7 +390,7 @@ def document_of(
         title = f"Progress report: {by_id[customer_id].name}"
     elif project_key is not None:
         title = f"Progress report: {project_key}"
-    unlinked = 0 if customer_id or project_key else len(result.customers) - len(customers)
+    unlinked = 0 if customer_id or project_key else len(model.customers) - len(customers)
     return ReportDocument(
         kind="customers",
         title=title,

@@ -85,7 +85,7 @@ def upload_reports(
     if not due:
         return result
     model = load_model(store, config, now)
-    customers = {c.id: c for c in model.result.customers}
+    customers = model.customer_by_id
     due = [customer_id for customer_id in due if customer_id in customers]
     attached: dict[str, list[AttachedFile]] = {}
     if due:
