@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -58,7 +59,7 @@ def report(
     ] = None,
 ) -> None:
     """The progress report people read, from the state store alone (no network)."""
-    from sync.report import ReportError, render_report, state_missing
+    from sync.report import ReportError, report_parts, state_missing
 
     if per_customer is not None and (output_path is not None or by is not None):
         other = "-o" if output_path is not None else "--by"
@@ -77,8 +78,8 @@ def report(
         _per_customer(out, store, config, per_customer, fmt.value, customer, project)
         return
     try:
-        text = guarded(
-            lambda: render_report(
+        parts = guarded(
+            lambda: report_parts(
                 store,
                 config,
                 fmt=fmt.value,
@@ -91,18 +92,20 @@ def report(
     finally:
         store.close()
     if output_path is None:
-        out.product(text)
+        out.product("".join(parts))
         return
-    guarded(lambda: _write(output_path, text), expected=(ReportError,))
+    guarded(lambda: _write(output_path, parts), expected=(ReportError,))
     out.note(f"report written to {output_path}")
 
 
-def _write(path: Path, text: str) -> None:
-    """The report into ``-o``'s file; ReportError (a usage error) when it cannot be written."""
+def _write(path: Path, parts: Iterable[str]) -> None:
+    """The report into ``-o``'s file, piece by piece; ReportError (a usage error) when it
+    cannot be written."""
     from sync.report import ReportError
 
     try:
-        path.write_text(text, encoding="utf-8")
+        with path.open("w", encoding="utf-8") as file:
+            file.writelines(parts)
     except OSError as exc:
         raise ReportError(
             f"cannot write {path} ({exc.strerror}); choose a writable path for -o"

@@ -8,6 +8,7 @@ pure rules of :mod:`mappings.report`, and renders it with the Jinja2 templates o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from sync.config import Config
     from sync.store import Store
 
-__all__ = ["Format", "ReportError", "render_report", "state_missing"]
+__all__ = ["Format", "ReportError", "render_report", "report_parts", "state_missing"]
 
 Format = Literal["html", "markdown", "text"]
 
@@ -41,11 +42,30 @@ def render_report(
     gives the customer-group view instead. Raises :class:`ReportError` for an unknown
     customer or project, or a store with nothing synced yet.
     """
+    return "".join(
+        report_parts(store, config, fmt=fmt, customer=customer, project=project, by=by, now=now)
+    )
+
+
+def report_parts(
+    store: Store,
+    config: Config,
+    *,
+    fmt: Format = "html",
+    customer: str | None = None,
+    project: str | None = None,
+    by: Literal["segment"] | None = None,
+    now: datetime | None = None,
+) -> Iterator[str]:
+    """:func:`render_report`'s document in the pieces the template makes, to write out
+    without holding it whole (a report of thousands of customers is tens of megabytes).
+    The model is loaded and checked here, before the first piece: its errors are raised
+    by this call."""
     from sync.report.build import build_report
-    from sync.report.render import render
+    from sync.report.render import render_parts
 
     document = build_report(store, config, customer=customer, project=project, by=by, now=now)
-    return render(document, fmt)
+    return render_parts(document, fmt)
 
 
 def state_missing(url: str | None) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -30,7 +31,7 @@ from sync.report import Format
 from sync.report.build import ReportDocument
 from sync.report.svg import burnup_svg, trend_svg
 
-__all__ = ["display_width", "markdown_text", "pad", "plain_text", "render"]
+__all__ = ["display_width", "markdown_text", "pad", "plain_text", "render", "render_parts"]
 
 TEMPLATES = {
     "html": "report.html.j2",
@@ -146,6 +147,12 @@ def environment() -> Environment:
 
 def render(document: ReportDocument, fmt: Format) -> str:
     """The document in ``fmt`` (html, markdown or text)."""
+    return "".join(render_parts(document, fmt))
+
+
+def render_parts(document: ReportDocument, fmt: Format) -> Iterator[str]:
+    """The document in ``fmt``, piece by piece as the template makes it (a report of
+    thousands of customers is written out without being held whole)."""
     if fmt not in TEMPLATES:
         raise ValueError(f"unknown report format {fmt!r}; use html, markdown or text")
     template = environment().get_template(TEMPLATES[fmt])
@@ -154,4 +161,4 @@ def render(document: ReportDocument, fmt: Format) -> str:
         "sat": document.rules.satisfaction,
         "counted": lambda report: _counted(report, document.project_totals),
     }
-    return template.render(**context)
+    return template.generate(**context)
