@@ -14,7 +14,6 @@ callers that need the whole model at once (reconcile, the report).
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -390,54 +389,6 @@ def projects_to_derive(
     if held is None:
         return (None if stale else sorted(touched)), saves
     return sorted(set(stale) | (touched & set(held))), saves
-
-
-def derive(
-    store: Store,
-    rules: Rules,
-    projects: list[str] | None,
-    now: datetime,
-    *,
-    jira_url: str,
-    instance_url: str,
-    overlay: Overlay | None,
-    survey_window_days: int,
-    form: RecordForm,
-    crm_remote: Mapping[str, Mapping[str, Any]] | None = None,
-    jira_remote: Mapping[str, RemoteJira] | None = None,
-) -> Derived:
-    """The whole model and plan of ``projects`` (None: everything) at once: the one derive
-    path (:class:`BatchedDerive`) with a single batch, for reconcile and the report, which
-    need every project's model together (and, for reconcile, a plan judged against what the
-    remotes hold: ``crm_remote`` and ``jira_remote``). The result covers the marks of
-    every batch and of the end, and the flags of all customers.
-    """
-    batches = BatchedDerive(
-        store,
-        rules,
-        projects,
-        now,
-        jira_url=jira_url,
-        instance_url=instance_url,
-        survey_window_days=survey_window_days,
-        form=form,
-        batch_issues=sys.maxsize,
-        overlay=overlay,
-        crm_remote=crm_remote,
-        jira_remote=jira_remote,
-    )
-    parts = list(batches)  # one batch, or none when no project holds an issue
-    end = batches.end
-    everything = projects is None
-    if not parts:
-        assert end.alone is not None
-        the_plan = plan_of(store, end.alone, rules, crm_remote, jira_remote)
-        return Derived(end.alone, the_plan, (), everything, end.marks)
-    (whole,) = parts
-    covered = whole.projects
-    if everything:
-        covered = tuple(p.key for p in whole.result.projects)
-    return Derived(whole.result, whole.plan, covered, everything, whole.marks + end.marks)
 
 
 def r_key(report: Any) -> str:

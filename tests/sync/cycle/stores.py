@@ -3,12 +3,13 @@ own row conversions (sync.cycle.rows), as a pull would fill it."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Any
 
 from connectors.crm import CASE, CUSTOMER, Configured, CrmRecord, CustomerNeed, Needs, ReportNeed
 from connectors.salesforce.records import form as salesforce_form
-from sync.cycle.derive import BatchedDerive, Derived, derive
+from sync.cycle.derive import BatchedDerive, Derived, plan_of
 from sync.cycle.pull import Overlay, store_crm_page
 from sync.cycle.rows import issue_row
 from sync.store import Store, repo
@@ -127,15 +128,28 @@ def batched(
 def whole(
     store: Store, *, projects: list[str] | None = None, overlay: Overlay | None = None
 ) -> Derived:
-    """One merge of everything (:func:`sync.cycle.derive.derive`), as of AS_OF."""
-    return derive(
+    """One merge of everything at once, as of AS_OF: the cycle's derive path
+    (:class:`BatchedDerive`) in a single batch, what the batched results are compared
+    with. It covers the marks of the batch and of the end, and every customer's flags."""
+    batches = BatchedDerive(
         store,
         RULES,
         projects,
         AS_OF,
         jira_url=JIRA_URL,
         instance_url=INSTANCE_URL,
-        overlay=overlay,
         survey_window_days=90,
         form=FORM,
+        batch_issues=sys.maxsize,
+        overlay=overlay,
     )
+    parts = list(batches)  # one batch, or none when no project holds an issue
+    end = batches.end
+    everything = projects is None
+    if not parts:
+        assert end.alone is not None
+        the_plan = plan_of(store, end.alone, RULES)
+        return Derived(end.alone, the_plan, (), everything, end.marks)
+    (one,) = parts
+    covered = tuple(p.key for p in one.result.projects) if everything else one.projects
+    return Derived(one.result, one.plan, covered, everything, one.marks + end.marks)
