@@ -7,8 +7,8 @@ There is one derive path, :class:`BatchedDerive`: a bounded number of issues at 
 memory does not grow with the store. A real run records each batch in its own transaction
 (:mod:`sync.cycle.record`); a dry run derives the same batches over an :class:`Overlay` of
 what it pulled and records nothing, joining the batches' plans (:class:`PlanParts`) into
-the one plan it prints. :func:`derive` is that path with one batch of everything, for the
-callers that need the whole model at once (reconcile, the report).
+the one plan it prints. Reconcile plans its batches against what the remotes hold, and
+the report derives them without a plan (``planned=False``), keeping what it shows.
 """
 
 from __future__ import annotations
