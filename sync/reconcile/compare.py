@@ -359,6 +359,7 @@ def compare(
         survey_window_days=derivation.survey_window_days,
         form=derivation.form,
         batch_issues=batch_issues,
+        planned=False,  # planned below, against the remotes and the state store's ledger
     )
     for batch in batches:
         with scratch.read() as conn:
