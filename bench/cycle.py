@@ -18,6 +18,7 @@ import argparse
 import json
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -234,12 +235,39 @@ def run_reconcile(config: Config, store: Store, clock: Callable[[], datetime]) -
         jira.close()
 
 
+@dataclass
+class ReportRun:
+    """What ``report`` did, in the shape :func:`measure_cycle` reads."""
+
+    pulled: dict[str, int]
+    exit_code: int = 0
+    status: str = "ok"
+    message: str = ""
+    written: dict[str, int] = field(default_factory=dict)
+    failed: list[Any] = field(default_factory=list)
+    calls: dict[str, Any] = field(default_factory=dict)
+
+
+def run_report(config: Config, store: Store, clock: Callable[[], datetime]) -> ReportRun:
+    """``jira-crm-sync report --format html -o FILE`` (every linked customer) as of
+    ``clock``, into a temporary file; no remote is called."""
+    from sync.report import report_parts
+
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+        path = Path(tmp) / "report.html"
+        with path.open("w", encoding="utf-8") as file:
+            file.writelines(report_parts(store, config, fmt="html", now=clock()))
+        size = path.stat().st_size
+    return ReportRun(pulled={"html_bytes": size})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: one cycle, one JSON object on stdout."""
     parser = argparse.ArgumentParser(prog="python -m bench.cycle", description=__doc__)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--reconcile", action="store_true", help="reconcile instead of run")
+    parser.add_argument("--report", action="store_true", help="report (html) instead of run")
     parser.add_argument("--clock-delta", type=float, default=0.0, help="simulated time shift (s)")
     args = parser.parse_args(argv)
     collector.tune()  # as jira-crm-sync's entry point does
@@ -251,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         clock = shifted_clock(args.clock_delta)
         if args.reconcile:
             figures = measure_cycle(lambda: run_reconcile(config, store, clock))
+        elif args.report:
+            figures = measure_cycle(lambda: run_report(config, store, clock))
         else:
             figures = measure_cycle(lambda: run_cycle(config, store, clock, args.full))
     finally:

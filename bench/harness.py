@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from bench.cycle import measure_cycle, run_cycle, run_reconcile
+from bench.cycle import measure_cycle, run_cycle, run_reconcile, run_report
 from bench.model import Work
 from connectors.sandbox.config_file import write_sandbox_config
 from connectors.sandbox.schema import SF_REPORT_EXTERNAL_ID, SF_REPORT_OBJECT
@@ -210,9 +210,20 @@ class BenchWorld:
                 if key in keys and any(MARKER_PREFIX in str(c.body) for c in comments)
             )
 
-    def _work(self, before: Snapshot, after: Snapshot, *, key_scan: bool, reconcile: bool) -> Work:
-        """What the cycle between ``before`` and ``after`` had to do."""
+    def _work(
+        self,
+        before: Snapshot,
+        after: Snapshot,
+        *,
+        key_scan: bool,
+        reconcile: bool,
+        report: bool = False,
+    ) -> Work:
+        """What the cycle between ``before`` and ``after`` had to do (``report``: call
+        nothing)."""
         previous = self._previous
+        if report:
+            return Work(0, {}, len(before.jira_updated), False, False, 0, 0, signs_in=False)
         commented = 0
         if reconcile:
             # Everything, once: every issue, every live account and case, every report
@@ -262,21 +273,27 @@ class BenchWorld:
         return by_endpoint, reads, writes
 
     def cycle(
-        self, *, key_scan: bool = False, full: bool = False, reconcile: bool = False
+        self,
+        *,
+        key_scan: bool = False,
+        full: bool = False,
+        reconcile: bool = False,
+        report: bool = False,
     ) -> dict[str, Any]:
-        """Run and measure one cycle (``reconcile``: reconcile without --apply instead);
-        returns its figures, the sandbox's call counts and the work it had to do
-        (``key_scan``: whether finding Jira deletes is part of it)."""
+        """Run and measure one cycle (``reconcile``: reconcile without --apply instead;
+        ``report``: the HTML report of every customer, from the store alone); returns its
+        figures, the sandbox's call counts and the work it had to do (``key_scan``:
+        whether finding Jira deletes is part of it)."""
         before = self.snapshot()
         self.box.jira_app.stats.reset()
         self.box.salesforce_app.stats.reset()
-        figures = self._run(full, reconcile)
+        figures = self._run(full, reconcile, report)
         if figures.get("exit_code") != 0:
             raise RuntimeError(f"the cycle failed: {figures.get('message') or figures}")
         by_endpoint, reads, writes = self._stats()
         after = self.snapshot()
-        work = self._work(before, after, key_scan=key_scan, reconcile=reconcile)
-        if not reconcile:  # it reads everything but moves no cursor
+        work = self._work(before, after, key_scan=key_scan, reconcile=reconcile, report=report)
+        if not (reconcile or report):  # they move no cursor
             self._previous = before
         self.cycles += 1
         return {
@@ -287,7 +304,7 @@ class BenchWorld:
             "work": work,
         }
 
-    def _run(self, full: bool, reconcile: bool = False) -> dict[str, Any]:
+    def _run(self, full: bool, reconcile: bool = False, report: bool = False) -> dict[str, Any]:
         delta = self.clock.delta.total_seconds()
         if self.transport == "inprocess":
             config = load_config(self.config_path)
@@ -295,12 +312,15 @@ class BenchWorld:
             try:
                 if reconcile:
                     return measure_cycle(lambda: run_reconcile(config, store, self.clock))
+                if report:
+                    return measure_cycle(lambda: run_report(config, store, self.clock))
                 return measure_cycle(lambda: run_cycle(config, store, self.clock, full))
             finally:
                 store.close()
         args = [sys.executable, "-m", "bench.cycle", "--config", str(self.config_path)]
         args += ["--clock-delta", repr(delta), *(["--full"] if full else [])]
         args += ["--reconcile"] if reconcile else []
+        args += ["--report"] if report else []
         env = {
             k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
         }

@@ -91,9 +91,9 @@ class HubSpotBenchWorld(BenchWorld):
         self.config_path.write_text(text, encoding="utf-8")
         return self
 
-    def _run(self, full: bool, reconcile: bool = False) -> dict[str, Any]:
-        if self.transport != "inprocess":
-            return super()._run(full, reconcile)
+    def _run(self, full: bool, reconcile: bool = False, report: bool = False) -> dict[str, Any]:
+        if self.transport != "inprocess" or report:
+            return super()._run(full, reconcile, report)
         config = load_config(self.config_path)
         store = open_store(config.state.url)
         crm = HubSpotConnector(config.hubspot_settings(), transport=self.hub.in_process())

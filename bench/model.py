@@ -132,6 +132,8 @@ class Work:
     marker_search: bool = False
     jira_groups: tuple[int, ...] = ()
     bulk: bool = True
+    #: False for a command that calls no remote (``report``: from the store alone).
+    signs_in: bool = True
 
     def jira_writes(self) -> tuple[int, int]:
         """(PUTs, bulk calls): the fewest Jira writes (:func:`jira_writes`)."""
@@ -139,6 +141,8 @@ class Work:
 
     def minimum(self) -> dict[str, int]:
         """The fewest calls per bucket the APIs allow for this work."""
+        if not self.signs_in:
+            return {}
         search = pages(self.jira_read, SEARCH_PAGE)
         if self.key_scan:
             search += pages(self.scope, KEY_PAGE)

@@ -1,6 +1,6 @@
 """The scenarios, each a function of a :class:`~bench.harness.BenchWorld` run in order:
 a full first sync, the cycle that reads back our own writes, a cycle with no change, 1%
-of issues and accounts changed, a deletes-only cycle, and reconcile.
+of issues and accounts changed, a deletes-only cycle, the report, and reconcile.
 
 Simulated time moves ten minutes between cycles (an hour before the deletes, so the
 hourly key scan is due), so no scenario waits on the Jira pull's overlap window.
@@ -97,6 +97,14 @@ def reconcile(world: BenchWorld) -> dict[str, Any]:
     return _result("reconcile", "both sides read in full and compared; no --apply", world, ran)
 
 
+def report(world: BenchWorld) -> dict[str, Any]:
+    """``report --format html -o FILE`` of every linked customer, from the store alone (no
+    call): its time and memory."""
+    ran = world.cycle(report=True)
+    what = "the HTML report of every linked customer, from the store; no call"
+    return _result("report", what, world, ran)
+
+
 #: Reconcile streams (its memory stays flat as the scope grows), so it is measured at every
 #: size by default; ``--reconcile-up-to`` leaves it out of the larger worlds.
 RECONCILE_UP_TO = 100_000
@@ -110,6 +118,7 @@ SCENARIOS = (
     "changed_1pct",
     "settle_after_changes",
     "deletes_only",
+    "report",
     "reconcile",
 )
 
@@ -136,6 +145,8 @@ def run_all(
         results.append(settle(world, "settle_after_changes"))
     if wanted("deletes_only"):
         results.append(deletes_only(world))
+    if wanted("report"):
+        results.append(report(world))
     if not wanted("reconcile"):
         return results
     if world.issues <= reconcile_up_to:

@@ -34,6 +34,7 @@ SCENARIOS = [
     "changed_1pct",
     "settle_after_changes",
     "deletes_only",
+    "report",
     "reconcile",
 ]
 FIGURES = (
@@ -114,6 +115,10 @@ def test_the_call_targets_hold(document: dict[str, Any]) -> None:
     # Reconcile reads everything once: no write, and nothing beyond the minimum.
     assert scenarios["reconcile"]["writes"] == 0
     assert scenarios["reconcile"]["total_actual"] == scenarios["reconcile"]["total_minimum"]
+    # The report reads the store alone: no call at all, and a document written.
+    report = scenarios["report"]
+    assert (report["total_actual"], report["total_minimum"]) == (0, 0)
+    assert report["pulled"]["html_bytes"] > 10_000
     assert document["targets_missed"] == []
 
 
