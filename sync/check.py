@@ -460,7 +460,7 @@ def _jira_projects(report: CheckReport, config: Config, jira: JiraConnector) -> 
                     "them to it in the project's permission scheme",
                     "remote",
                 )
-            elif [key for key in wanted if not held.get(key)]:
+            elif any(not held.get(key) for key in wanted):
                 report.warn(
                     name,
                     f"found; the user has {', '.join(needed)} but not {DELETE_OWN_COMMENTS}: "

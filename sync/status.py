@@ -494,8 +494,7 @@ def _budget(
     cycles running now (other workers, other jobs: what they may still make), both out of
     what is left, as the next cycle's allowance counts them."""
     held = reserved or {}
-    counted = {side: calls + held.get(side, 0) for side, calls in used.items()}
-    counted.update({side: n for side, n in held.items() if side not in counted})
+    counted = {side: used.get(side, 0) + held.get(side, 0) for side in {*used, *held}}
     out: dict[str, dict[str, Any]] = {}
     for side, allowance in budgets.allowances(config, counted).items():
         left = allowance.left_today

@@ -66,7 +66,8 @@ class StoredModel:
     flags: tuple[SatisfactionFlag, ...]
     reports: tuple[ProgressReport, ...]
     links: tuple[Link, ...]
-    #: (customer id, project key) -> the pair's lines and burn-up.
+    #: (customer id, project key) -> the pair's lines and burn-up (empty when loaded
+    #: without them: the segment view).
     pairs: dict[tuple[str, str], PairReport]
     #: Project key -> counted (non-epic) items of the whole project.
     project_totals: dict[str, int]
@@ -143,9 +144,12 @@ def _last_synced(store: Store) -> datetime | None:
     return None
 
 
-def load_model(store: Store, config: Config, now: datetime | None = None) -> StoredModel:
+def load_model(
+    store: Store, config: Config, now: datetime | None = None, *, pairs: bool = True
+) -> StoredModel:
     """The model as of ``now`` (default: the start of the last sync, the time of the data),
-    from the store alone. ReportError when nothing was synced yet."""
+    from the store alone; without ``pairs`` (the segment view) no pair's report lines are
+    worked out. ReportError when nothing was synced yet."""
     from sync.remote import crm_form, resolve_field_ids
 
     with store.read() as conn:
@@ -193,16 +197,16 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
     )
     reports: list[ProgressReport] = []
     links: list[Link] = []
-    pairs: dict[tuple[str, str], PairReport] = {}
+    lines: dict[tuple[str, str], PairReport] = {}
     totals: dict[str, int] = {}
     for batch in batches:
         result = batch.result
         for project in result.projects:
             totals[project.key] = sum(not item.is_epic for item in project.items)
         by_pair = {(r.customer_id, r.project_key): r for r in result.reports}
-        for link in result.links.links:
+        for link in result.links.links if pairs else ():
             pair = (link.customer_id, link.project_key)
-            pairs[pair] = _pair(
+            lines[pair] = _pair(
                 result.links.items_of(link),
                 by_pair[pair],
                 snapshots.get(pair, []),
@@ -218,7 +222,7 @@ def load_model(store: Store, config: Config, now: datetime | None = None) -> Sto
         flags=crm.flags,
         reports=tuple(reports),
         links=tuple(links),
-        pairs=pairs,
+        pairs=lines,
         project_totals=totals,
         rules=rules,
         as_of=as_of,
@@ -317,7 +321,7 @@ def build_report(
     """What ``report`` shows for these options (see :func:`sync.report.render_report`)."""
     if by not in (None, "segment"):
         raise ReportError(f"--by {by} is not a report view; use --by segment")
-    model = load_model(store, config, now)
+    model = load_model(store, config, now, pairs=by != "segment")
     return document_of(model, customer=customer, project=project, by=by)
 
 
